@@ -1,0 +1,417 @@
+"""The queue contract shared by every backend, and the records it returns.
+
+Public methods live on :class:`Queue`; each backend implements the small set of
+primitives below them. The worker speaks only these primitives.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
+from .model import Envelope, Job, convert_args, decode_envelope, encode_args, encode_job
+
+SettleKind = Literal["ack", "fail", "dead", "release"]
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_LEASE_S = 15.0
+FAILED_KEEP = 1000  # failed jobs kept per type for an operator to requeue
+
+
+def _utc(ms: float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A job handed to one consumer (worker); it stays in flight until settled."""
+
+    job_type: str
+    entry_id: str
+    raw: bytes | None  # None when the stored entry has no payload at all
+    attempt: int  # 1 on first delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a delivery ends. ``text`` is the reason (dead) or error (fail)."""
+
+    job_type: str
+    entry_id: str
+    kind: SettleKind
+    attempt: int = 1
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeStats:
+    job_type: str
+    pending: int = 0
+    in_flight: int = 0
+    processed: int = 0
+    failed: int = 0
+    dead: int = 0
+    failed_kept: int = 0
+    oldest_pending_age: float | None = None  # seconds
+    served_by: int = 0  # live workers that handle this type
+    has_schema: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    types: dict[str, TypeStats]
+    workers: int
+    taken_at: datetime
+
+    @property
+    def pending(self) -> int:
+        return sum(t.pending for t in self.types.values())
+
+    @property
+    def in_flight(self) -> int:
+        return sum(t.in_flight for t in self.types.values())
+
+    @property
+    def processed(self) -> int:
+        return sum(t.processed for t in self.types.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(t.failed for t in self.types.values())
+
+    @property
+    def dead(self) -> int:
+        return sum(t.dead for t in self.types.values())
+
+    @property
+    def unserved(self) -> list[str]:
+        """Types with pending jobs that no live worker handles."""
+        return [t.job_type for t in self.types.values() if t.pending and not t.served_by]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "taken_at": self.taken_at.isoformat(),
+            "workers": self.workers,
+            "totals": {
+                "pending": self.pending,
+                "in_flight": self.in_flight,
+                "processed": self.processed,
+                "failed": self.failed,
+                "dead": self.dead,
+            },
+            "types": {
+                name: {
+                    "pending": t.pending,
+                    "in_flight": t.in_flight,
+                    "processed": t.processed,
+                    "failed": t.failed,
+                    "dead": t.dead,
+                    "failed_kept": t.failed_kept,
+                    "oldest_pending_age": t.oldest_pending_age,
+                    "served_by": t.served_by,
+                }
+                for name, t in sorted(self.types.items())
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InFlightJob:
+    """A job being processed now, with its six log fields."""
+
+    job_type: str
+    entry_id: str
+    worker: str
+    started_at: datetime
+    running_for: float  # seconds
+    attempt: int
+    job_id: str | None
+    account_id: int | None
+    account_number: str | None
+    org_id: str | None
+    reservation_id: Any
+    args: Any  # plain data for display
+    error: str | None = None  # set when the payload cannot be decoded
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+    busy: int
+    types: list[str]
+    started_at: datetime
+    heartbeat_at: datetime
+    lease: float  # seconds
+    state: Literal["alive", "stale", "lost"]
+    processed: int = 0
+    failed: int = 0
+
+    @property
+    def heartbeat_age(self) -> float:
+        return max(0.0, (datetime.now(tz=UTC) - self.heartbeat_at).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class BadJob:
+    """A dead-lettered or failed job: the raw bytes are kept exactly as stored."""
+
+    job_type: str
+    id: str  # its id in the dead/failed set
+    at: datetime
+    reason: str
+    raw: bytes
+    attempt: int
+    worker: str
+    envelope: Envelope | None = field(default=None, compare=False)
+
+    @property
+    def job_id(self) -> str | None:
+        return str(self.envelope.id) if self.envelope else None
+
+    def to_dict(self) -> dict[str, Any]:
+        env = self.envelope
+        return {
+            "job_type": self.job_type,
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "reason": self.reason,
+            "attempt": self.attempt,
+            "worker": self.worker,
+            "job_id": self.job_id,
+            "account_id": env.account_id if env else None,
+            "args": env.args_json() if env else None,
+            "raw_hex": None if env else self.raw[:256].hex(),
+        }
+
+
+def make_bad_job(job_type: str, bad_id: str, reason: str, raw: bytes, attempt: int, worker: str) -> BadJob:
+    try:
+        env: Envelope | None = decode_envelope(raw)
+    except PayloadError:
+        env = None
+    ms = int(bad_id.split("-", 1)[0]) if bad_id[:1].isdigit() else 0
+    return BadJob(job_type, bad_id, _utc(ms), reason, raw, attempt, worker, env)
+
+
+def in_flight_job(
+    job_type: str,
+    entry_id: str,
+    worker: str,
+    idle_ms: int,
+    attempt: int,
+    raw: bytes | None,
+    now_ms: int,
+) -> InFlightJob:
+    try:
+        if raw is None:
+            raise PayloadError("entry has no payload")
+        env = decode_envelope(raw)
+    except PayloadError as exc:
+        return InFlightJob(
+            job_type,
+            entry_id,
+            worker,
+            _utc(now_ms - idle_ms),
+            idle_ms / 1000,
+            attempt,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            error=str(exc),
+        )
+    args = env.args_json()
+    reservation = args.get("reservation_id") if isinstance(args, dict) else None
+    return InFlightJob(
+        job_type,
+        entry_id,
+        worker,
+        _utc(now_ms - idle_ms),
+        idle_ms / 1000,
+        attempt,
+        str(env.id),
+        env.account_id,
+        env.identity.account_number,
+        env.identity.org_id,
+        reservation,
+        args,
+    )
+
+
+class Queue(abc.ABC):
+    """A job queue. Obtain one with :func:`jobcore.connect`."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self._args_types: dict[str, Any] = {}
+
+    # ---- public API -------------------------------------------------------
+
+    def declare(self, job_type: str, args_type: Any) -> None:
+        """Tell this queue the args type of ``job_type`` so enqueue checks args."""
+        self._args_types[job_type] = args_type
+
+    def declare_handlers(self, handlers: Any) -> None:
+        for job_type in handlers:
+            self.declare(job_type, handlers.args_type(job_type))
+
+    def encode(self, job: Job[Any], now_ms: int | None = None) -> bytes:
+        """Validate a job's args against its declared type and encode it."""
+        if not isinstance(job, Job):
+            raise EnqueueError(f"expected a jobcore.Job, got {type(job).__name__}")
+        if not job.type or not isinstance(job.type, str):
+            raise EnqueueError("job type must be a non-empty string")
+        if len(job.type) > 200 or any(c in job.type for c in "{}\n\r"):
+            raise EnqueueError(f"job type {job.type!r} is not allowed (no braces or newlines)")
+        args_type = self._args_types.get(job.type)
+        if args_type is not None:
+            args = convert_args(job.args, args_type)
+            return encode_job(job, encode_args(args), now_ms)
+        if job.args is None:
+            raise ArgsError(f"job {job.type!r} has no args")
+        return encode_job(job, None, now_ms)
+
+    async def enqueue(self, job: Job[Any]) -> uuid.UUID:
+        """Enqueue one job (one round trip). Raises instead of losing it."""
+        payload = self.encode(job)
+        await self._add(job.type, [payload])
+        return job.id
+
+    async def enqueue_many(self, jobs: Iterable[Job[Any]]) -> list[uuid.UUID]:
+        """Enqueue many jobs in one round trip; all are validated before any is sent."""
+        now_ms = int(time.time() * 1000)
+        by_type: dict[str, list[bytes]] = {}
+        ids: list[uuid.UUID] = []
+        for job in jobs:
+            by_type.setdefault(job.type, []).append(self.encode(job, now_ms))
+            ids.append(job.id)
+        if by_type:
+            await self._add_many(by_type)
+        return ids
+
+    def args_type(self, job_type: str) -> Any:
+        try:
+            return self._args_types[job_type]
+        except KeyError:
+            raise UnknownJobType(f"no args type declared for job type {job_type!r}") from None
+
+    @abc.abstractmethod
+    async def stats(self) -> QueueStats: ...
+
+    @abc.abstractmethod
+    async def in_flight(self, limit: int = 1000) -> list[InFlightJob]:
+        """Jobs being processed now, longest-running first."""
+
+    @abc.abstractmethod
+    async def workers(self) -> list[WorkerInfo]: ...
+
+    @abc.abstractmethod
+    async def job_types(self) -> list[str]:
+        """Every type ever enqueued or served."""
+
+    @abc.abstractmethod
+    async def schemas(self) -> dict[str, dict[str, Any]]:
+        """Args JSON Schema per type, as published by workers."""
+
+    @abc.abstractmethod
+    async def dead(
+        self, job_type: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[BadJob]:
+        """Dead-lettered jobs, newest first."""
+
+    @abc.abstractmethod
+    async def failed(
+        self, job_type: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[BadJob]:
+        """Jobs whose handler raised (the most recent ones kept), newest first."""
+
+    @abc.abstractmethod
+    async def requeue(
+        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
+    ) -> int:
+        """Put dead or failed jobs back on their queue (all of the type when ids is None)."""
+
+    @abc.abstractmethod
+    async def purge(
+        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
+    ) -> int:
+        """Delete dead or failed jobs for good (all of the type when ids is None)."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ConnectionFailed when the backend cannot be reached."""
+
+    @abc.abstractmethod
+    async def server_version(self) -> str: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Queue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- primitives the worker uses --------------------------------------
+
+    @abc.abstractmethod
+    async def _add(self, job_type: str, payloads: list[bytes]) -> None: ...
+
+    @abc.abstractmethod
+    async def _add_many(self, by_type: dict[str, list[bytes]]) -> None: ...
+
+    @abc.abstractmethod
+    async def register_types(self, schemas: dict[str, dict[str, Any]]) -> None:
+        """Make each type's queue ready for workers and publish its args schema."""
+
+    @abc.abstractmethod
+    async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
+        """Take up to ``count`` new jobs per type, blocking up to ``block_ms`` when idle.
+        Taking a job and recording it in flight for ``consumer`` is one atomic step."""
+
+    @abc.abstractmethod
+    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
+        """Settle deliveries atomically per job. Returns the entry ids that
+        ``consumer`` no longer owned (lease lost): those were left untouched."""
+
+    @abc.abstractmethod
+    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
+        """Publish worker info and extend its lease. False when the lease had lapsed."""
+
+    @abc.abstractmethod
+    async def lost_workers(self) -> list[str]:
+        """Workers whose lease has lapsed."""
+
+    @abc.abstractmethod
+    async def claim(
+        self, consumer: str, job_type: str, owner: str, count: int, ids: Sequence[str] = ()
+    ) -> tuple[list[Delivery], int]:
+        """Move up to ``count`` in-flight jobs (or exactly ``ids``) from ``owner`` to
+        ``consumer``; each move counts as a new delivery. Returns the deliveries and
+        how many ``owner`` still holds (its consumer is removed when none)."""
+
+    @abc.abstractmethod
+    async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
+        """(type, entry id) of every job ``consumer`` holds in flight."""
+
+    @abc.abstractmethod
+    async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
+        """Remove a lost worker's record once it holds no jobs of ``types`` (a stopped
+        worker, ``force``, also removes its consumers of ``types``)."""
+
+    def clone(self) -> Queue:
+        """A queue on the same backend for another thread's event loop."""
+        return self

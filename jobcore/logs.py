@@ -1,0 +1,114 @@
+"""Job log context: every record logged while a job runs carries its six fields.
+
+A log-record factory copies the fields from a context variable onto each record,
+so records from any logger (the handler's own included) get them, in threads too
+(sync handlers run in a copied context).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from .model import Job
+
+LOG_FIELDS = ("account_id", "account_number", "org_id", "job_id", "job_type", "reservation_id")
+
+_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "jobcore_job_fields", default=None
+)
+_install_lock = threading.Lock()
+_installed = False
+
+
+def install_record_factory() -> None:
+    """Wrap the logging record factory once per process (idempotent)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            fields = _current.get()
+            if fields is not None:
+                for key, value in fields.items():
+                    if not hasattr(record, key):
+                        setattr(record, key, value)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True
+
+
+@contextmanager
+def job_context(job: Job[Any], **extra: Any) -> Iterator[dict[str, Any]]:
+    fields = job.log_fields()
+    fields.update(extra)
+    token = _current.set(fields)
+    try:
+        yield fields
+    finally:
+        _current.reset(token)
+
+
+def current_fields() -> dict[str, Any] | None:
+    return _current.get()
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; job fields at the top level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in (*LOG_FIELDS, "reservation", "worker_id", "attempt", "duration_ms"):
+            if hasattr(record, key):
+                out[key] = _plain(getattr(record, key))
+        if record.exc_info:
+            out["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger message key=value ...`` with the job fields when present."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = [f"{k}={getattr(record, k)}" for k in LOG_FIELDS if hasattr(record, k)]
+        if not extra:
+            return line
+        first, nl, rest = line.partition("\n")
+        return f"{first} {' '.join(extra)}{nl}{rest}"
+
+
+def configure(level: str = "INFO", fmt: str = "text", stream: Any = None) -> None:
+    """Set up root logging for the CLI worker."""
+    install_record_factory()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

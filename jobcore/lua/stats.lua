@@ -1,0 +1,24 @@
+-- One type's numbers, in time that does not grow with queue length.
+-- KEYS: stream, stats, dead, failed; ARGV: group
+-- Returns {xlen, pel, oldest pending entry id or false, stats hash, dead len, failed len}
+local xlen = redis.call('XLEN', KEYS[1])
+local pel, last = 0, '0-0'
+if xlen > 0 or redis.call('EXISTS', KEYS[1]) == 1 then
+  local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+  for _, g in ipairs(groups) do
+    local name, pending, lastid
+    for j = 1, #g, 2 do
+      if g[j] == 'name' then name = g[j + 1]
+      elseif g[j] == 'pending' then pending = g[j + 1]
+      elseif g[j] == 'last-delivered-id' then lastid = g[j + 1] end
+    end
+    if name == ARGV[1] then pel, last = pending, lastid end
+  end
+end
+local oldest = false
+if xlen > pel then
+  local r = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)
+  if #r > 0 then oldest = r[1][1] end
+end
+return {xlen, pel, oldest, redis.call('HGETALL', KEYS[2]), redis.call('XLEN', KEYS[3]),
+        redis.call('XLEN', KEYS[4])}

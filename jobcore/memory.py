@@ -1,0 +1,388 @@
+"""In-process backend with the same contract as Redis: for development and tests.
+
+It keeps the same structure as the Redis backend (a stream of entries per type,
+a pending-entries list of in-flight jobs per consumer, dead and failed sets) so
+the two behave alike, including encoding every payload to bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .backend import (
+    FAILED_KEEP,
+    BadJob,
+    Delivery,
+    InFlightJob,
+    Outcome,
+    Queue,
+    QueueStats,
+    TypeStats,
+    WorkerInfo,
+    in_flight_job,
+    make_bad_job,
+)
+from .workerinfo import worker_info_from_record
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class _Held:
+    consumer: str
+    delivered_ms: int
+    count: int
+
+
+@dataclass(slots=True)
+class _Bad:
+    reason: str
+    raw: bytes
+    attempt: int
+    worker: str
+
+
+@dataclass(slots=True)
+class _Type:
+    data: dict[str, tuple[bytes | None, int]] = field(default_factory=dict)  # id -> (raw, base)
+    waiting: deque[str] = field(default_factory=deque)  # never delivered, FIFO
+    pel: dict[str, _Held] = field(default_factory=dict)
+    processed: int = 0
+    failed_total: int = 0
+    dead: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
+    failed: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
+
+
+class MemoryQueue(Queue):
+    def __init__(self, url: str = "memory://") -> None:
+        super().__init__()
+        self.url = url
+        self._types: dict[str, _Type] = {}
+        self._schemas: dict[str, dict[str, Any]] = {}
+        self._workers: dict[str, dict[str, Any]] = {}
+        self._leases: dict[str, int] = {}
+        self._last_ms = 0
+        self._seq = 0
+        self._cond: asyncio.Condition | None = None
+        self._closed = False
+
+    # ---- helpers ----------------------------------------------------------
+
+    def _type(self, job_type: str) -> _Type:
+        t = self._types.get(job_type)
+        if t is None:
+            t = self._types[job_type] = _Type()
+        return t
+
+    def _next_id(self) -> str:
+        ms = _now_ms()
+        if ms <= self._last_ms:
+            ms = self._last_ms
+            self._seq += 1
+        else:
+            self._last_ms, self._seq = ms, 0
+        return f"{ms}-{self._seq}"
+
+    def _condition(self) -> asyncio.Condition:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    async def _wake(self) -> None:
+        cond = self._condition()
+        async with cond:
+            cond.notify_all()
+
+    def _append(self, job_type: str, raw: bytes | None, base: int) -> str:
+        t = self._type(job_type)
+        entry_id = self._next_id()
+        t.data[entry_id] = (raw, base)
+        t.waiting.append(entry_id)
+        return entry_id
+
+    def _check_open(self) -> None:
+        if self._closed:
+            from .errors import ConnectionFailed
+
+            raise ConnectionFailed("the memory queue is closed")
+
+    # ---- writes -----------------------------------------------------------
+
+    async def _add(self, job_type: str, payloads: list[bytes]) -> None:
+        await self._add_many({job_type: payloads})
+
+    async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
+        self._check_open()
+        for job_type, payloads in by_type.items():
+            for raw in payloads:
+                self._append(job_type, raw, 0)
+        await self._wake()
+
+    def add_raw(self, job_type: str, raw: bytes | None) -> str:
+        """Store bytes as they are (tests use it to plant corrupt payloads)."""
+        return self._append(job_type, raw, 0)
+
+    async def register_types(self, schemas: dict[str, dict[str, Any]]) -> None:
+        self._check_open()
+        for job_type, schema in schemas.items():
+            self._type(job_type)
+            self._schemas[job_type] = schema
+
+    async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
+        self._check_open()
+        deadline = time.monotonic() + block_ms / 1000
+        cond = self._condition()
+        async with cond:
+            while True:
+                out = self._take(consumer, types, count)
+                remaining = deadline - time.monotonic()
+                if out or block_ms <= 0 or remaining <= 0 or self._closed:
+                    return out
+                try:
+                    await asyncio.wait_for(cond.wait(), remaining)
+                except TimeoutError:
+                    return self._take(consumer, types, count)
+
+    def _take(self, consumer: str, types: Sequence[str], count: int) -> list[Delivery]:
+        out: list[Delivery] = []
+        now = _now_ms()
+        for job_type in types:
+            t = self._types.get(job_type)
+            if t is None:
+                continue
+            for _ in range(min(count, len(t.waiting))):
+                entry_id = t.waiting.popleft()
+                raw, base = t.data[entry_id]
+                t.pel[entry_id] = _Held(consumer, now, 1)
+                out.append(Delivery(job_type, entry_id, raw, base + 1))
+        return out
+
+    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
+        self._check_open()
+        stale: list[str] = []
+        released = False
+        for o in outcomes:
+            t = self._types.get(o.job_type)
+            held = t.pel.get(o.entry_id) if t else None
+            if t is None or held is None or held.consumer != consumer:
+                stale.append(o.entry_id)
+                continue
+            del t.pel[o.entry_id]
+            raw, _base = t.data.pop(o.entry_id, (None, 0))
+            if o.kind == "ack":
+                t.processed += 1
+            elif o.kind == "fail":
+                t.failed_total += 1
+                t.failed[self._next_id()] = _Bad(o.text, raw or b"", o.attempt, consumer)
+                while len(t.failed) > FAILED_KEEP:
+                    t.failed.popitem(last=False)
+            elif o.kind == "dead":
+                t.dead[self._next_id()] = _Bad(o.text, raw or b"", o.attempt, consumer)
+            else:  # release: back to the queue, this delivery not counted
+                self._append(o.job_type, raw, max(0, o.attempt - 1))
+                released = True
+        if released:
+            await self._wake()
+        return stale
+
+    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
+        self._check_open()
+        now = _now_ms()
+        wid = str(info["id"])
+        previous = self._leases.get(wid)
+        record = dict(info, heartbeat_ms=now, lease_ms=lease_ms)
+        self._workers[wid] = record
+        self._leases[wid] = now + lease_ms
+        return previous is None or previous >= now
+
+    async def lost_workers(self) -> list[str]:
+        now = _now_ms()
+        return [w for w, deadline in self._leases.items() if deadline < now]
+
+    async def claim(
+        self, consumer: str, job_type: str, owner: str, count: int, ids: Sequence[str] = ()
+    ) -> tuple[list[Delivery], int]:
+        self._check_open()
+        t = self._types.get(job_type)
+        if t is None:
+            return [], 0
+        mine = [e for e, h in t.pel.items() if h.consumer == owner]
+        chosen = [e for e in ids if e in t.pel and t.pel[e].consumer == owner] if ids else mine
+        out: list[Delivery] = []
+        now = _now_ms()
+        for entry_id in chosen[:count]:
+            held = t.pel[entry_id]
+            held.consumer, held.delivered_ms, held.count = consumer, now, held.count + 1
+            raw, base = t.data.get(entry_id, (None, 0))
+            out.append(Delivery(job_type, entry_id, raw, base + held.count))
+        left = sum(1 for h in t.pel.values() if h.consumer == owner)
+        return out, left
+
+    async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
+        self._check_open()
+        return [
+            (job_type, e)
+            for job_type in types
+            if (t := self._types.get(job_type)) is not None
+            for e, h in t.pel.items()
+            if h.consumer == consumer
+        ]
+
+    async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
+        for job_type in types:
+            t = self._types.get(job_type)
+            if not force and t and any(h.consumer == worker_id for h in t.pel.values()):
+                return
+        self._workers.pop(worker_id, None)
+        self._leases.pop(worker_id, None)
+
+    # ---- reads ------------------------------------------------------------
+
+    def _served(self, now: int) -> dict[str, int]:
+        served: dict[str, int] = {}
+        for wid, rec in self._workers.items():
+            if self._leases.get(wid, 0) >= now:
+                for job_type in rec.get("types", []):
+                    served[job_type] = served.get(job_type, 0) + 1
+        return served
+
+    async def stats(self) -> QueueStats:
+        self._check_open()
+        now = _now_ms()
+        served = self._served(now)
+        out: dict[str, TypeStats] = {}
+        for job_type, t in self._types.items():
+            oldest = None
+            if t.waiting:
+                oldest = max(0.0, (now - int(t.waiting[0].split("-")[0])) / 1000)
+            out[job_type] = TypeStats(
+                job_type=job_type,
+                pending=len(t.waiting),
+                in_flight=len(t.pel),
+                processed=t.processed,
+                failed=t.failed_total,
+                dead=len(t.dead),
+                failed_kept=len(t.failed),
+                oldest_pending_age=oldest,
+                served_by=served.get(job_type, 0),
+                has_schema=job_type in self._schemas,
+            )
+        live = sum(1 for d in self._leases.values() if d >= now)
+        return QueueStats(types=out, workers=live, taken_at=datetime.now(tz=UTC))
+
+    async def in_flight(self, limit: int = 1000) -> list[InFlightJob]:
+        self._check_open()
+        now = _now_ms()
+        rows = [
+            in_flight_job(
+                job_type,
+                e,
+                h.consumer,
+                now - h.delivered_ms,
+                t.data.get(e, (None, 0))[1] + h.count,
+                t.data.get(e, (None, 0))[0],
+                now,
+            )
+            for job_type, t in self._types.items()
+            for e, h in t.pel.items()
+        ]
+        rows.sort(key=lambda r: r.running_for, reverse=True)
+        return rows[:limit]
+
+    async def workers(self) -> list[WorkerInfo]:
+        self._check_open()
+        now = _now_ms()
+        return sorted(
+            (
+                worker_info_from_record(rec, self._leases.get(wid, 0), now)
+                for wid, rec in self._workers.items()
+            ),
+            key=lambda w: w.id,
+        )
+
+    async def job_types(self) -> list[str]:
+        return sorted(self._types)
+
+    async def schemas(self) -> dict[str, dict[str, Any]]:
+        return dict(self._schemas)
+
+    def _bad(self, which: Literal["dead", "failed"], job_type: str) -> OrderedDict[str, _Bad]:
+        t = self._type(job_type)
+        return t.dead if which == "dead" else t.failed
+
+    def _list_bad(
+        self, which: Literal["dead", "failed"], job_type: str | None, limit: int, before: str | None
+    ) -> list[BadJob]:
+        types = [job_type] if job_type else sorted(self._types)
+        rows = [
+            make_bad_job(jt, bid, b.reason, b.raw, b.attempt, b.worker)
+            for jt in types
+            for bid, b in self._bad(which, jt).items()
+            if before is None or _id_key(bid) < _id_key(before)
+        ]
+        rows.sort(key=lambda r: _id_key(r.id), reverse=True)
+        return rows[:limit]
+
+    async def dead(
+        self, job_type: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[BadJob]:
+        self._check_open()
+        return self._list_bad("dead", job_type, limit, before)
+
+    async def failed(
+        self, job_type: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[BadJob]:
+        self._check_open()
+        return self._list_bad("failed", job_type, limit, before)
+
+    async def requeue(
+        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
+    ) -> int:
+        self._check_open()
+        bad = self._bad(which, job_type)
+        chosen = list(bad) if ids is None else [i for i in ids if i in bad]
+        for bid in chosen:
+            self._append(job_type, bad.pop(bid).raw, 0)
+        if chosen:
+            await self._wake()
+        return len(chosen)
+
+    async def purge(
+        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
+    ) -> int:
+        self._check_open()
+        bad = self._bad(which, job_type)
+        chosen = list(bad) if ids is None else [i for i in ids if i in bad]
+        for bid in chosen:
+            del bad[bid]
+        return len(chosen)
+
+    async def ping(self) -> None:
+        self._check_open()
+
+    async def server_version(self) -> str:
+        return "memory"
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._cond is not None:
+            with contextlib.suppress(RuntimeError):  # loop already gone
+                await self._wake()
+
+    def __repr__(self) -> str:
+        return f"MemoryQueue({json.dumps(self.url)})"
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,513 @@
+"""Redis backend: one stream per job type, read through one consumer group.
+
+The group's pending-entries list is the in-flight record: XREADGROUP takes a job
+and records it in flight for the reading worker in one atomic command, with a
+delivery count. Every other multi-key change is one Lua script (``lua/``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, Literal, TypeVar
+
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from .backend import (
+    FAILED_KEEP,
+    BadJob,
+    Delivery,
+    InFlightJob,
+    Outcome,
+    Queue,
+    QueueStats,
+    TypeStats,
+    WorkerInfo,
+    in_flight_job,
+    make_bad_job,
+)
+from .errors import ConnectionFailed, EnqueueError, JobcoreError
+from .keys import DEFAULT_NAMESPACE, GROUP, Keys
+from .workerinfo import worker_info_from_record
+
+T = TypeVar("T")
+ADD_CHUNK = 2000  # payloads per script call: keeps each call short for Redis
+
+_SCRIPTS = (
+    "add",
+    "settle",
+    "claim",
+    "stats",
+    "in_flight",
+    "heartbeat",
+    "lost",
+    "forget",
+    "requeue",
+)
+
+
+def _load(name: str) -> str:
+    return resources.files("jobcore").joinpath("lua", f"{name}.lua").read_text()
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _redacted(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+def _fields(flat: Any) -> dict[bytes, bytes]:
+    if isinstance(flat, dict):
+        return flat
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+
+
+def _server_ms(t: Sequence[Any]) -> int:
+    return int(t[0]) * 1000 + int(t[1]) // 1000
+
+
+class RedisQueue(Queue):
+    def __init__(
+        self,
+        url: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        *,
+        connect_timeout: float = 5.0,
+        socket_timeout: float = 15.0,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.keys = Keys(namespace)
+        self._r = aioredis.Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        )
+        self._scripts: dict[str, AsyncScript] = {
+            name: self._r.register_script(_load(name)) for name in _SCRIPTS
+        }
+        self._known_types: set[str] = set()
+        self._groups_ready: set[str] = set()
+
+    def clone(self) -> RedisQueue:
+        q = RedisQueue(self.url, self.keys.namespace)
+        q._args_types = dict(self._args_types)
+        return q
+
+    def __repr__(self) -> str:
+        return f"RedisQueue({_redacted(self.url)!r})"
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The underlying client (tests and tools; not part of the queue contract)."""
+        return self._r
+
+    async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise ConnectionFailed(f"{what}: Redis at {_redacted(self.url)} is unreachable ({exc})") from None
+        except RedisError as exc:
+            raise JobcoreError(f"{what}: Redis error: {exc}") from None
+
+    def _type_keys(self, job_type: str) -> list[str]:
+        k = self.keys.of_type(job_type)
+        return [k.stream, k.stats, k.dead, k.failed]
+
+    # ---- writes -----------------------------------------------------------
+
+    async def _add(self, job_type: str, payloads: list[bytes]) -> None:
+        if job_type in self._known_types and len(payloads) == 1:
+            stream = self.keys.of_type(job_type).stream
+            try:
+                await self._r.xadd(stream, {b"d": payloads[0]})
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                raise EnqueueError(
+                    f"job not enqueued: Redis at {_redacted(self.url)} is unreachable ({exc})"
+                ) from None
+            except RedisError as exc:
+                raise EnqueueError(f"job not enqueued: Redis error: {exc}") from None
+            return
+        await self._add_many({job_type: payloads})
+
+    async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
+        n = sum(len(p) for p in by_type.values())
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                new = [t for t in by_type if t not in self._known_types]
+                if new:
+                    pipe.sadd(self.keys.types, *new)
+                for job_type, payloads in by_type.items():
+                    stream = self.keys.of_type(job_type).stream
+                    for i in range(0, len(payloads), ADD_CHUNK):
+                        await self._scripts["add"](
+                            keys=[stream], args=payloads[i : i + ADD_CHUNK], client=pipe
+                        )
+                await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise EnqueueError(
+                f"{n} job(s) not enqueued (or not confirmed): Redis at "
+                f"{_redacted(self.url)} is unreachable ({exc})"
+            ) from None
+        except RedisError as exc:
+            raise EnqueueError(f"{n} job(s) not enqueued: Redis error: {exc}") from None
+        self._known_types.update(by_type)
+
+    async def add_raw(self, job_type: str, fields: dict[bytes, bytes]) -> str:
+        """Store an entry exactly as given (tests use it to plant poison data)."""
+        await self._r.sadd(self.keys.types, job_type)
+        entry = await self._r.xadd(self.keys.of_type(job_type).stream, fields)  # type: ignore[arg-type]
+        return _s(entry)
+
+    async def register_types(self, schemas: dict[str, dict[str, Any]]) -> None:
+        async def run() -> None:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.sadd(self.keys.types, *schemas)
+                pipe.hset(
+                    self.keys.schemas,
+                    mapping={t: json.dumps(s, sort_keys=True) for t, s in schemas.items()},
+                )
+                for job_type in schemas:
+                    pipe.xgroup_create(self.keys.of_type(job_type).stream, GROUP, id="0", mkstream=True)
+                results = await pipe.execute(raise_on_error=False)
+            for res in results:
+                if isinstance(res, ResponseError) and "BUSYGROUP" not in str(res):
+                    raise res
+                if isinstance(res, Exception) and not isinstance(res, ResponseError):
+                    raise res
+
+        if schemas:
+            await self._call("register types", run)
+            self._known_types.update(schemas)
+            self._groups_ready.update(schemas)
+
+    async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
+        by_stream = {self.keys.of_type(t).stream.encode(): t for t in types}
+        streams: dict[Any, Any] = {s: ">" for s in by_stream}
+
+        async def run() -> Any:
+            return await self._r.xreadgroup(
+                GROUP, consumer, streams, count=count, block=block_ms if block_ms > 0 else None
+            )
+
+        try:
+            resp = await self._call("fetch", run)
+        except JobcoreError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.register_types({t: {} for t in types if t not in self._groups_ready})
+            resp = await self._call("fetch", run)
+        out: list[Delivery] = []
+        for stream, entries in resp or []:
+            job_type = by_stream[stream]
+            for entry_id, fields in entries:
+                f = _fields(fields) if fields is not None else {}
+                base = int(f.get(b"a", 0))
+                out.append(Delivery(job_type, _s(entry_id), f.get(b"d"), base + 1))
+        return out
+
+    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
+        by_type: dict[str, list[Any]] = {}
+        for o in outcomes:
+            by_type.setdefault(o.job_type, []).extend((o.kind, o.entry_id, o.attempt, o.text))
+
+        async def run() -> list[Any]:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for job_type, args in by_type.items():
+                    await self._scripts["settle"](
+                        keys=self._type_keys(job_type),
+                        args=[GROUP, consumer, FAILED_KEEP, *args],
+                        client=pipe,
+                    )
+                return await pipe.execute()
+
+        results = await self._call("settle", run)
+        return [_s(i) for stale in results for i in stale]
+
+    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
+        record = json.dumps(dict(info, lease_ms=lease_ms), sort_keys=True)
+        res = await self._call(
+            "heartbeat",
+            lambda: self._scripts["heartbeat"](
+                keys=[self.keys.workers, self.keys.leases], args=[info["id"], record, lease_ms]
+            ),
+        )
+        return bool(res)
+
+    async def lost_workers(self) -> list[str]:
+        res = await self._call("lost workers", lambda: self._scripts["lost"](keys=[self.keys.leases]))
+        return [_s(w) for w in res]
+
+    async def claim(
+        self, consumer: str, job_type: str, owner: str, count: int, ids: Sequence[str] = ()
+    ) -> tuple[list[Delivery], int]:
+        res = await self._call(
+            "claim",
+            lambda: self._scripts["claim"](
+                keys=[self.keys.of_type(job_type).stream],
+                args=[GROUP, consumer, owner, count, *ids],
+            ),
+        )
+        entries, left = res
+        out = [Delivery(job_type, _s(e[0]), e[1] if e[1] is not None else None, int(e[2])) for e in entries]
+        return out, int(left)
+
+    async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
+        async def run() -> list[Any]:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for t in types:
+                    pipe.xpending_range(
+                        self.keys.of_type(t).stream, GROUP, "-", "+", 100_000, consumername=consumer
+                    )
+                return await pipe.execute(raise_on_error=False)
+
+        out: list[tuple[str, str]] = []
+        for t, rows in zip(types, await self._call("owned", run), strict=True):
+            if isinstance(rows, Exception):
+                if isinstance(rows, ResponseError) and "NOGROUP" in str(rows):
+                    continue
+                raise ConnectionFailed(f"owned: {rows}")
+            out.extend((t, _s(r["message_id"])) for r in rows)
+        return out
+
+    async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
+        if not force and await self.owned(worker_id, types):
+            return
+        if force:
+
+            async def drop_consumers() -> None:
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for t in types:
+                        pipe.xgroup_delconsumer(self.keys.of_type(t).stream, GROUP, worker_id)
+                    await pipe.execute(raise_on_error=False)
+
+            await self._call("forget worker", drop_consumers)
+        await self._call(
+            "forget worker",
+            lambda: self._scripts["forget"](
+                keys=[self.keys.workers, self.keys.leases], args=[worker_id, "1" if force else "0"]
+            ),
+        )
+
+    # ---- reads ------------------------------------------------------------
+
+    async def stats(self) -> QueueStats:
+        types = sorted(self._known_types)
+
+        async def round_trip(types: list[str]) -> list[Any]:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.time()
+                pipe.smembers(self.keys.types)
+                pipe.hgetall(self.keys.workers)
+                pipe.zrange(self.keys.leases, 0, -1, withscores=True)
+                pipe.hkeys(self.keys.schemas)
+                for t in types:
+                    await self._scripts["stats"](keys=self._type_keys(t), args=[GROUP], client=pipe)
+                return await pipe.execute()
+
+        res = await self._call("stats", lambda: round_trip(types))
+        all_types = sorted(_s(t) for t in res[1])
+        if set(all_types) - set(types):
+            # New types appeared since the last read: one more round trip, then cached.
+            self._known_types.update(all_types)
+            types = all_types
+            res = await self._call("stats", lambda: round_trip(types))
+        now = _server_ms(res[0])
+        workers = self._worker_infos(res[2], res[3], now)
+        schemas = {_s(t) for t in res[4]}
+        served: dict[str, int] = {}
+        for w in workers:
+            if w.state != "lost":
+                for t in w.types:
+                    served[t] = served.get(t, 0) + 1
+        out: dict[str, TypeStats] = {}
+        for t, row in zip(types, res[5:], strict=True):
+            xlen, pel, oldest, counters, dead, failed_kept = row
+            c = _fields(counters)
+            age = None
+            if oldest:
+                age = max(0.0, (now - int(_s(oldest).split("-")[0])) / 1000)
+            out[t] = TypeStats(
+                job_type=t,
+                pending=max(0, int(xlen) - int(pel)),
+                in_flight=int(pel),
+                processed=int(c.get(b"processed", 0)),
+                failed=int(c.get(b"failed", 0)),
+                dead=int(dead),
+                failed_kept=int(failed_kept),
+                oldest_pending_age=age,
+                served_by=served.get(t, 0),
+                has_schema=t in schemas,
+            )
+        live = sum(1 for w in workers if w.state != "lost")
+        return QueueStats(types=out, workers=live, taken_at=datetime.fromtimestamp(now / 1000, tz=UTC))
+
+    @staticmethod
+    def _worker_infos(records: Any, leases: Any, now: int) -> list[WorkerInfo]:
+        deadline = {_s(w): int(score) for w, score in leases}
+        out = []
+        for wid, rec in _fields(records).items():
+            try:
+                data = json.loads(rec)
+            except ValueError:
+                data = {"id": _s(wid)}
+            lease = deadline.get(_s(wid), 0)
+            data.setdefault("heartbeat_ms", lease - int(data.get("lease_ms", 15000)))
+            out.append(worker_info_from_record(data, lease, now))
+        return sorted(out, key=lambda w: w.id)
+
+    async def workers(self) -> list[WorkerInfo]:
+        async def run() -> list[Any]:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.time()
+                pipe.hgetall(self.keys.workers)
+                pipe.zrange(self.keys.leases, 0, -1, withscores=True)
+                return await pipe.execute()
+
+        t, records, leases = await self._call("workers", run)
+        return self._worker_infos(records, leases, _server_ms(t))
+
+    async def in_flight(self, limit: int = 1000) -> list[InFlightJob]:
+        types = await self.job_types()
+
+        async def run() -> list[Any]:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.time()
+                for t in types:
+                    await self._scripts["in_flight"](
+                        keys=[self.keys.of_type(t).stream], args=[GROUP, limit], client=pipe
+                    )
+                return await pipe.execute()
+
+        res = await self._call("in flight", run)
+        now = _server_ms(res[0])
+        rows = [
+            in_flight_job(t, _s(r[0]), _s(r[1]), int(r[2]), int(r[3]), r[4] or None, now)
+            for t, per_type in zip(types, res[1:], strict=True)
+            for r in per_type
+        ]
+        rows.sort(key=lambda r: r.running_for, reverse=True)
+        return rows[:limit]
+
+    async def job_types(self) -> list[str]:
+        members = await self._call("job types", lambda: self._r.smembers(self.keys.types))
+        types = sorted(_s(t) for t in members)
+        self._known_types.update(types)
+        return types
+
+    async def schemas(self) -> dict[str, dict[str, Any]]:
+        raw = await self._call("schemas", lambda: self._r.hgetall(self.keys.schemas))
+        out: dict[str, dict[str, Any]] = {}
+        for t, s in raw.items():
+            try:
+                out[_s(t)] = json.loads(s)
+            except ValueError:
+                continue
+        return out
+
+    async def _list_bad(
+        self, which: Literal["dead", "failed"], job_type: str | None, limit: int, before: str | None
+    ) -> list[BadJob]:
+        types = [job_type] if job_type else await self.job_types()
+
+        def key(t: str) -> str:
+            k = self.keys.of_type(t)
+            return k.dead if which == "dead" else k.failed
+
+        async def run() -> list[Any]:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for t in types:
+                    pipe.xrevrange(key(t), f"({before}" if before else "+", "-", count=limit)
+                return await pipe.execute()
+
+        rows = []
+        for t, entries in zip(types, await self._call(which, run), strict=True):
+            for entry_id, fields in entries:
+                f = _fields(fields)
+                rows.append(
+                    make_bad_job(
+                        t,
+                        _s(entry_id),
+                        _s(f.get(b"r", b"")),
+                        f.get(b"d", b""),
+                        int(f.get(b"n", 0)),
+                        _s(f.get(b"w", b"")),
+                    )
+                )
+        rows.sort(key=lambda r: tuple(int(x) for x in r.id.split("-")), reverse=True)
+        return rows[:limit]
+
+    async def dead(
+        self, job_type: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[BadJob]:
+        return await self._list_bad("dead", job_type, limit, before)
+
+    async def failed(
+        self, job_type: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[BadJob]:
+        return await self._list_bad("failed", job_type, limit, before)
+
+    def _bad_key(self, which: Literal["dead", "failed"], job_type: str) -> str:
+        k = self.keys.of_type(job_type)
+        return k.dead if which == "dead" else k.failed
+
+    async def requeue(
+        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
+    ) -> int:
+        keys = [self.keys.of_type(job_type).stream, self._bad_key(which, job_type)]
+        if ids is not None:
+            if not ids:
+                return 0
+            return int(
+                await self._call("requeue", lambda: self._scripts["requeue"](keys=keys, args=list(ids)))
+            )
+        total = 0
+        while True:
+            n = int(await self._call("requeue", lambda: self._scripts["requeue"](keys=keys, args=[])))
+            total += n
+            if n == 0:
+                return total
+
+    async def purge(
+        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
+    ) -> int:
+        key = self._bad_key(which, job_type)
+        if ids is not None:
+            if not ids:
+                return 0
+            return int(await self._call("purge", lambda: self._r.xdel(key, *ids)))
+
+        async def run() -> list[Any]:
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.xlen(key)
+                pipe.delete(key)
+                return await pipe.execute()
+
+        n, _ = await self._call("purge", run)
+        return int(n)
+
+    async def ping(self) -> None:
+        await self._call("ping", self._r.ping)
+
+    async def server_version(self) -> str:
+        info = await self._call("server info", lambda: self._r.info("server"))
+        return str(info.get("redis_version", "?"))
+
+    async def close(self) -> None:
+        await self._r.aclose()

@@ -1,0 +1,80 @@
+"""The explicit handler registry: the only way a job type maps to code."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import UnknownJobType
+from .model import Job, args_schema
+
+Handler = Callable[[Job[Any]], Awaitable[None] | None]
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    job_type: str
+    handler: Handler
+    args_type: Any
+    is_async: bool
+
+    def schema(self) -> dict[str, Any]:
+        return args_schema(self.args_type)
+
+
+class Handlers:
+    """Maps job types to handlers and the args type each one decodes into."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, Registration] = {}
+
+    def register(self, job_type: str, handler: Handler, args_type: Any) -> None:
+        if not job_type or not isinstance(job_type, str):
+            raise ValueError("job_type must be a non-empty string")
+        if job_type in self._by_type:
+            raise ValueError(f"a handler for job type {job_type!r} is already registered")
+        if not callable(handler):
+            raise TypeError(f"handler for {job_type!r} is not callable")
+        # Fail at registration, not at the first job, when msgspec cannot handle the type.
+        args_schema(args_type)
+        self._by_type[job_type] = Registration(
+            job_type=job_type,
+            handler=handler,
+            args_type=args_type,
+            is_async=inspect.iscoroutinefunction(handler),
+        )
+
+    def handler(self, job_type: str, args_type: Any) -> Callable[[H], H]:
+        def decorate(fn: H) -> H:
+            self.register(job_type, fn, args_type)
+            return fn
+
+        return decorate
+
+    def get(self, job_type: str) -> Registration:
+        try:
+            return self._by_type[job_type]
+        except KeyError:
+            raise UnknownJobType(f"no handler registered for job type {job_type!r}") from None
+
+    def args_type(self, job_type: str) -> Any:
+        return self.get(job_type).args_type
+
+    def __contains__(self, job_type: object) -> bool:
+        return job_type in self._by_type
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_type)
+
+    def __len__(self) -> int:
+        return len(self._by_type)
+
+    @property
+    def types(self) -> list[str]:
+        return sorted(self._by_type)
+
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        return {t: r.schema() for t, r in sorted(self._by_type.items())}

@@ -1,0 +1,474 @@
+"""The worker: fetch, run with bounded concurrency and a timeout, settle, recover."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue
+from .errors import ArgsError, JobcoreError, PayloadError
+from .logs import install_record_factory, job_context
+from .model import decode_args, decode_envelope
+from .registry import Handlers
+
+log = logging.getLogger("jobcore.worker")
+
+DEFAULT_TIMEOUT_S = 30 * 60.0
+DEFAULT_CONCURRENCY = 10
+DEFAULT_GRACE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobDone:
+    """What the worker reports to observers (metrics) after each job."""
+
+    job_type: str
+    kind: str  # ack | fail | dead | release
+    duration: float
+
+
+class _Backoff:
+    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+        self.first, self.cap, self.delay = first, cap, first
+
+    def next(self) -> float:
+        d = self.delay * (0.5 + random.random())
+        self.delay = min(self.cap, self.delay * 2)
+        return d
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+class Worker:
+    """Runs registered handlers for the job types it serves.
+
+    ``await worker.run()`` until ``await worker.stop()``. Jobs are taken only for
+    types in ``handlers`` (or the ``types`` subset), so services with different
+    handler sets can share one Redis.
+    """
+
+    def __init__(
+        self,
+        queue: Queue,
+        handlers: Handlers,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        types: Sequence[str] | None = None,
+        lease: float = DEFAULT_LEASE_S,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        grace: float = DEFAULT_GRACE_S,
+        block: float = 1.0,
+        worker_id: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if timeout <= 0 or lease <= 0 or grace < 0:
+            raise ValueError("timeout and lease must be positive, grace not negative")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        chosen = list(types) if types else handlers.types
+        unknown = [t for t in chosen if t not in handlers]
+        if unknown:
+            raise ValueError(f"no handler registered for type(s): {', '.join(unknown)}")
+        if not chosen:
+            raise ValueError("the handler registry is empty: nothing to serve")
+        self.queue = queue
+        self.handlers = handlers
+        self.types = sorted(chosen)
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.grace = grace
+        self.block_ms = max(1, int(block * 1000))
+        self.heartbeat_interval = max(0.05, lease / 3)
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.processed = 0
+        self.failed = 0
+        self.dead = 0
+        self.observers: list[Callable[[JobDone], None]] = []
+        self._buffer: deque[Delivery] = deque()
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._known: set[str] = set()  # entry ids held until settled
+        self._outbox: list[Outcome] = []
+        self._outbox_event = asyncio.Event()
+        self._slot_event = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._hard_stop = False
+        self._running = False
+        self._started_ms = int(time.time() * 1000)
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="jobcore-job")
+        self._hb_thread: threading.Thread | None = None
+        self._hb_stop = threading.Event()
+        self._last_maintenance = 0.0
+
+    # ---- public -----------------------------------------------------------
+
+    @property
+    def busy(self) -> int:
+        return len(self._active)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "concurrency": self.concurrency,
+            "busy": self.busy,
+            "types": self.types,
+            "started_ms": self._started_ms,
+            "processed": self.processed,
+            "failed": self.failed,
+            "heartbeat_interval_ms": int(self.heartbeat_interval * 1000),
+        }
+
+    async def run(self) -> None:
+        """Serve jobs until stop() (or cancellation)."""
+        if self._running:
+            raise RuntimeError("worker is already running")
+        self._running = True
+        install_record_factory()
+        backoff = _Backoff()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.queue.register_types({t: self.handlers.get(t).schema() for t in self.types})
+                    await self.queue.heartbeat(self.info(), int(self.lease * 1000))
+                    break
+                except JobcoreError as exc:
+                    delay = backoff.next()
+                    log.warning("cannot start serving yet: %s; retrying in %.1fs", exc, delay)
+                    await self._sleep_unless_stopping(delay)
+            self._start_heartbeat()
+            log.info(
+                "worker %s serving %s (concurrency %d, lease %.1fs)",
+                self.id,
+                ", ".join(self.types),
+                self.concurrency,
+                self.lease,
+            )
+            settler = asyncio.create_task(self._settle_loop(), name="jobcore-settle")
+            try:
+                await self._fetch_loop()
+            finally:
+                await self._drain()
+                self._outbox_event.set()
+                settler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await settler
+                if not self._hard_stop:
+                    await self._settle_all()
+                    await self._release_leftovers()
+                    await self._unregister()
+        finally:
+            self._hb_stop.set()
+            if self._hb_thread is not None:
+                await asyncio.to_thread(self._hb_thread.join, 5)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._running = False
+            self._stopped.set()
+            log.info("worker %s stopped (processed %d, failed %d)", self.id, self.processed, self.failed)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Fetch nothing new, let running jobs finish within ``grace`` seconds, then
+        hand unfinished jobs back to the queue. Returns when the worker has stopped."""
+        if grace is not None:
+            self.grace = grace
+        self.request_stop()
+        if self._running:
+            await self._stopped.wait()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+        self._slot_event.set()
+
+    def request_hard_stop(self) -> None:
+        """Stop at once: cancel running jobs; their leases lapse and others re-run them."""
+        self._hard_stop = True
+        self.grace = 0
+        self.request_stop()
+
+    # ---- fetching ---------------------------------------------------------
+
+    async def _sleep_unless_stopping(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def _free(self) -> int:
+        return self.concurrency - len(self._active) - len(self._buffer)
+
+    async def _fetch_loop(self) -> None:
+        backoff = _Backoff()
+        while not self._stopping.is_set():
+            self._start_buffered()
+            free = self._free()
+            if free <= 0:
+                self._slot_event.clear()
+                await self._slot_event.wait()
+                continue
+            try:
+                if time.monotonic() - self._last_maintenance >= self.heartbeat_interval:
+                    await self._maintenance(free)
+                    self._last_maintenance = time.monotonic()
+                    free = self._free()
+                    if free <= 0:
+                        continue
+                fetch = asyncio.ensure_future(self.queue.fetch(self.id, self.types, free, self.block_ms))
+                stop_wait = asyncio.ensure_future(self._stopping.wait())
+                done, _ = await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                stop_wait.cancel()
+                if fetch not in done:
+                    fetch.cancel()  # entries it may have taken are released on exit
+                    break
+                deliveries = fetch.result()
+                backoff.reset()
+            except JobcoreError as exc:
+                delay = backoff.next()
+                log.warning("fetch failed: %s; retrying in %.1fs", exc, delay)
+                await self._sleep_unless_stopping(delay)
+                continue
+            for d in deliveries:
+                self._known.add(d.entry_id)
+                self._buffer.append(d)
+
+    def _start_buffered(self) -> None:
+        while self._buffer and len(self._active) < self.concurrency:
+            d = self._buffer.popleft()
+            self._active[d.entry_id] = asyncio.create_task(self._run_one(d), name=f"job-{d.entry_id}")
+
+    async def _maintenance(self, free: int) -> None:
+        """Take jobs of lost workers, and jobs this worker holds but never saw
+        (a fetch whose reply was lost with its connection)."""
+        mine = [e for t, e in await self.queue.owned(self.id, self.types) if e not in self._known]
+        if mine:
+            owned = dict((e, t) for t, e in await self.queue.owned(self.id, self.types))
+            for job_type in self.types:
+                ids = [e for e in mine if owned.get(e) == job_type]
+                if ids:
+                    got, _ = await self.queue.claim(self.id, job_type, self.id, len(ids), ids)
+                    self._take(got, "held but never seen (lost fetch reply)")
+        lost = [w for w in await self.queue.lost_workers() if w != self.id]
+        if not lost:
+            return
+        all_types = None
+        for owner in lost:
+            for job_type in self.types:
+                room = max(0, self._free())
+                got, _ = await self.queue.claim(self.id, job_type, owner, room)
+                self._take(got, f"recovered from lost worker {owner}")
+            if all_types is None:
+                all_types = await self.queue.job_types()
+            await self.queue.forget_worker(owner, all_types)
+
+    def _take(self, deliveries: list[Delivery], why: str) -> None:
+        for d in deliveries:
+            log.warning("job entry %s of type %s %s (attempt %d)", d.entry_id, d.job_type, why, d.attempt)
+            self._known.add(d.entry_id)
+            self._buffer.append(d)
+
+    # ---- running ----------------------------------------------------------
+
+    async def _run_one(self, d: Delivery) -> None:
+        started = time.perf_counter()
+        outcome = Outcome(d.job_type, d.entry_id, "release", d.attempt)
+        try:
+            outcome = await self._execute(d)
+        except asyncio.CancelledError:
+            outcome = Outcome(d.job_type, d.entry_id, "release", d.attempt)
+            raise
+        finally:
+            self._active.pop(d.entry_id, None)
+            self._slot_event.set()
+            self._outbox.append(outcome)
+            self._outbox_event.set()
+            if outcome.kind == "ack":
+                self.processed += 1
+            elif outcome.kind == "fail":
+                self.failed += 1
+            elif outcome.kind == "dead":
+                self.dead += 1
+            done = JobDone(d.job_type, outcome.kind, time.perf_counter() - started)
+            for observer in self.observers:
+                observer(done)
+
+    async def _execute(self, d: Delivery) -> Outcome:
+        def dead(reason: str) -> Outcome:
+            log.error(
+                "job entry %s of type %s dead-lettered: %s",
+                d.entry_id,
+                d.job_type,
+                reason,
+                extra={"job_type": d.job_type},
+            )
+            return Outcome(d.job_type, d.entry_id, "dead", d.attempt, reason)
+
+        if d.raw is None:
+            return dead("entry has no payload field")
+        try:
+            env = decode_envelope(d.raw)
+        except PayloadError as exc:
+            return dead(str(exc))
+        if env.type != d.job_type:
+            return dead(f"envelope says type {env.type!r} but it was queued as {d.job_type!r}")
+        reg = self.handlers.get(d.job_type)
+        try:
+            args = decode_args(env.args, reg.args_type)
+        except ArgsError as exc:
+            return dead(str(exc))
+        job = env.job(args, d.attempt)
+        with job_context(job):
+            if d.attempt > self.max_attempts:
+                return dead(
+                    f"delivered {d.attempt} times, more than max_attempts={self.max_attempts}: "
+                    "its worker kept stopping before the job finished"
+                )
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    if reg.is_async:
+                        await reg.handler(job)  # type: ignore[misc]
+                    else:
+                        ctx = contextvars.copy_context()
+                        loop = asyncio.get_running_loop()
+                        await loop.run_in_executor(self._executor, ctx.run, reg.handler, job)
+            except TimeoutError:
+                log.error("job timed out after %.1fs", self.timeout)
+                return Outcome(
+                    d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s"
+                )
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    log.warning("job interrupted by stop; handing it back to the queue")
+                raise
+            except Exception as exc:
+                log.exception("job failed: %s", exc)
+                return Outcome(
+                    d.job_type,
+                    d.entry_id,
+                    "fail",
+                    d.attempt,
+                    "".join(traceback.format_exception(exc)).rstrip(),
+                )
+            log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
+            return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
+
+    # ---- settling ---------------------------------------------------------
+
+    async def _settle_loop(self) -> None:
+        while True:
+            await self._outbox_event.wait()
+            self._outbox_event.clear()
+            await self._settle_all()
+
+    async def _settle_all(self) -> None:
+        backoff = _Backoff()
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                stale = await self.queue.settle(self.id, batch)
+            except JobcoreError as exc:
+                self._outbox[:0] = batch
+                if self._hard_stop:
+                    return
+                delay = backoff.next()
+                log.warning("settling %d job(s) failed: %s; retrying in %.1fs", len(batch), exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            for o in batch:
+                self._known.discard(o.entry_id)
+            if stale:
+                log.warning(
+                    "lease lost for %d job(s) (%s): another worker owns them now; "
+                    "this worker's result for them was dropped",
+                    len(stale),
+                    ", ".join(stale[:5]),
+                )
+
+    async def _drain(self) -> None:
+        """Let running jobs finish within the grace period, then cancel the rest."""
+        for d in self._buffer:
+            self._outbox.append(Outcome(d.job_type, d.entry_id, "release", d.attempt))
+        self._buffer.clear()
+        if self._active and self.grace > 0:
+            log.info("stopping: waiting up to %.1fs for %d running job(s)", self.grace, len(self._active))
+            await asyncio.wait(list(self._active.values()), timeout=self.grace)
+        tasks = list(self._active.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _release_leftovers(self) -> None:
+        """Hand back anything this worker still holds (e.g. taken by a cancelled fetch)."""
+        try:
+            left = await self.queue.owned(self.id, self.types)
+            for job_type in self.types:
+                ids = [e for t, e in left if t == job_type]
+                if not ids:
+                    continue
+                got, _ = await self.queue.claim(self.id, job_type, self.id, len(ids), ids)
+                # The claim counted a delivery; release takes it back off.
+                await self.queue.settle(
+                    self.id, [Outcome(d.job_type, d.entry_id, "release", d.attempt - 1) for d in got]
+                )
+        except JobcoreError as exc:
+            log.warning("could not hand back leftover jobs (their lease will lapse): %s", exc)
+
+    async def _unregister(self) -> None:
+        try:
+            await self.queue.forget_worker(self.id, self.types, force=True)
+        except JobcoreError as exc:
+            log.warning("could not remove worker record: %s", exc)
+
+    # ---- heartbeat --------------------------------------------------------
+
+    def _start_heartbeat(self) -> None:
+        """Heartbeat from a thread with its own connection, so a handler that
+        blocks the event loop cannot let this worker's leases lapse."""
+        queue = self.queue
+
+        def run() -> None:
+            async def beat() -> None:
+                q = queue.clone()
+                try:
+                    while not self._hb_stop.is_set():
+                        try:
+                            ok = await q.heartbeat(self.info(), int(self.lease * 1000))
+                            if not ok:
+                                log.warning(
+                                    "worker %s lease had lapsed: its jobs may run again elsewhere",
+                                    self.id,
+                                )
+                        except JobcoreError as exc:
+                            log.warning("heartbeat failed: %s", exc)
+                        await asyncio.to_thread(self._hb_stop.wait, self.heartbeat_interval)
+                finally:
+                    if q is not queue:
+                        await q.close()
+
+            asyncio.run(beat())
+
+        self._hb_thread = threading.Thread(target=run, name=f"jobcore-heartbeat-{self.id}", daemon=True)
+        self._hb_thread.start()
