@@ -87,18 +87,24 @@ class RedisQueue(Queue):
         *,
         connect_timeout: float = 5.0,
         socket_timeout: float = 15.0,
+        client_factory: Callable[[], aioredis.Redis] | None = None,
     ) -> None:
         super().__init__()
         self.url = url
         self.keys = Keys(namespace)
-        self._r = aioredis.Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=30,
-        )
+
+        def default_client() -> aioredis.Redis:
+            return aioredis.Redis.from_url(
+                url,
+                decode_responses=False,
+                socket_connect_timeout=connect_timeout,
+                socket_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),
+                health_check_interval=30,
+            )
+
+        self._client_factory = client_factory or default_client
+        self._r = self._client_factory()
         self._scripts: dict[str, AsyncScript] = {
             name: self._r.register_script(_load(name)) for name in _SCRIPTS
         }
@@ -106,7 +112,7 @@ class RedisQueue(Queue):
         self._groups_ready: set[str] = set()
 
     def clone(self) -> RedisQueue:
-        q = RedisQueue(self.url, self.keys.namespace)
+        q = RedisQueue(self.url, self.keys.namespace, client_factory=self._client_factory)
         q._args_types = dict(self._args_types)
         return q
 

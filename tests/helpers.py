@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import jobcore
+from jobcore.memory import MemoryQueue
+from jobcore.redis_backend import RedisQueue
+
+
+async def plant(q: jobcore.Queue, job_type: str, raw: bytes | None) -> str:
+    """Write bytes straight into a type's queue, bypassing enqueue's checks."""
+    if isinstance(q, MemoryQueue):
+        return q.add_raw(job_type, raw)
+    assert isinstance(q, RedisQueue)
+    fields = {b"d": raw} if raw is not None else {b"x": b"no payload field"}
+    return await q.add_raw(job_type, fields)
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)

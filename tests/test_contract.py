@@ -1,0 +1,279 @@
+"""The queue contract, run against memory, fakeredis and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import msgspec
+import pytest
+
+import jobcore
+from jobcore import ArgsError, Identity, Job
+from jobcore.backend import Outcome
+from jobcore.model import decode_args, decode_envelope
+
+from .helpers import plant
+
+
+class Launch(msgspec.Struct, kw_only=True):
+    reservation_id: int
+    note: str = ""
+
+
+def launch(n: int, account_id: int = 1) -> Job[Launch]:
+    return Job(
+        type="launch",
+        args=Launch(reservation_id=n),
+        account_id=account_id,
+        identity=Identity(account_number=f"acct-{account_id}", org_id="org-9"),
+    )
+
+
+async def ready(q: jobcore.Queue, *types: str) -> None:
+    await q.register_types({t: {"type": "object"} for t in types})
+
+
+async def test_enqueue_then_fetch_is_fifo_and_round_trips_every_field(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    jobs = [launch(i) for i in range(5)]
+    for j in jobs:
+        assert await queue.enqueue(j) == j.id
+    got = await queue.fetch("w1", ["launch"], 10, 0)
+    assert [d.attempt for d in got] == [1] * 5
+    envs = [decode_envelope(d.raw or b"") for d in got]
+    assert [e.id for e in envs] == [j.id for j in jobs]
+    first = envs[0]
+    assert first.type == "launch" and first.account_id == 1
+    assert first.identity == Identity(account_number="acct-1", org_id="org-9")
+    assert decode_args(first.args, Launch) == Launch(reservation_id=0)
+    assert abs(first.enqueued_at_ms / 1000 - time.time()) < 5
+
+
+async def test_enqueue_many_spans_types_and_counts_show_in_stats(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch", "other")
+    jobs = [launch(i) for i in range(7)] + [Job(type="other", args={"x": i}) for i in range(3)]
+    ids = await queue.enqueue_many(jobs)
+    assert ids == [j.id for j in jobs]
+    stats = await queue.stats()
+    assert stats.types["launch"].pending == 7
+    assert stats.types["other"].pending == 3
+    assert stats.pending == 10 and stats.in_flight == 0
+    assert stats.types["launch"].oldest_pending_age is not None
+    assert sorted(await queue.job_types()) == ["launch", "other"]
+
+
+async def test_types_are_discoverable_before_any_worker(queue: jobcore.Queue) -> None:
+    await queue.enqueue(Job(type="lonely", args={"a": 1}))
+    assert "lonely" in await queue.job_types()
+    stats = await queue.stats()
+    assert stats.types["lonely"].pending == 1
+    assert stats.types["lonely"].served_by == 0
+    assert stats.unserved == ["lonely"]
+
+
+async def test_fetch_records_in_flight_and_ack_counts_processed(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue_many([launch(i) for i in range(3)])
+    got = await queue.fetch("w1", ["launch"], 2, 0)
+    assert len(got) == 2
+    s = await queue.stats()
+    assert (s.types["launch"].pending, s.types["launch"].in_flight) == (1, 2)
+    stale = await queue.settle("w1", [Outcome("launch", d.entry_id, "ack") for d in got])
+    assert stale == []
+    s = await queue.stats()
+    assert (s.types["launch"].pending, s.types["launch"].in_flight) == (1, 0)
+    assert s.types["launch"].processed == 2
+
+
+async def test_ack_from_a_worker_that_does_not_own_the_job_changes_nothing(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue(launch(1))
+    (d,) = await queue.fetch("owner", ["launch"], 1, 0)
+    stale = await queue.settle("intruder", [Outcome("launch", d.entry_id, "ack")])
+    assert stale == [d.entry_id]
+    s = (await queue.stats()).types["launch"]
+    assert (s.in_flight, s.processed) == (1, 0)
+
+
+async def test_in_flight_lists_the_six_log_fields(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    job = launch(777, account_id=42)
+    await queue.enqueue(job)
+    await queue.fetch("w-a", ["launch"], 1, 0)
+    await asyncio.sleep(0.05)
+    (row,) = await queue.in_flight()
+    assert row.job_id == str(job.id) and row.job_type == "launch"
+    assert (row.account_id, row.account_number, row.org_id) == (42, "acct-42", "org-9")
+    assert row.reservation_id == 777
+    assert row.worker == "w-a" and row.attempt == 1
+    assert row.running_for >= 0.03
+    assert row.args == {"reservation_id": 777, "note": ""}
+
+
+async def test_failed_jobs_are_kept_with_the_error_and_can_be_requeued(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    job = launch(5)
+    await queue.enqueue(job)
+    (d,) = await queue.fetch("w1", ["launch"], 1, 0)
+    await queue.settle("w1", [Outcome("launch", d.entry_id, "fail", d.attempt, "Traceback...\nBoom")])
+    s = (await queue.stats()).types["launch"]
+    assert (s.failed, s.failed_kept, s.in_flight, s.pending) == (1, 1, 0, 0)
+    (bad,) = await queue.failed("launch")
+    assert bad.reason.endswith("Boom") and bad.job_id == str(job.id) and bad.worker == "w1"
+    assert await queue.requeue("failed", "launch", [bad.id]) == 1
+    assert await queue.failed("launch") == []
+    (again,) = await queue.fetch("w2", ["launch"], 1, 0)
+    assert decode_envelope(again.raw or b"").id == job.id
+    assert again.attempt == 1
+
+
+async def test_dead_jobs_keep_raw_bytes_and_reason_then_requeue_or_purge(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await plant(queue, "launch", b"\xff garbage")
+    (d,) = await queue.fetch("w1", ["launch"], 1, 0)
+    await queue.settle("w1", [Outcome("launch", d.entry_id, "dead", d.attempt, "corrupt envelope")])
+    (bad,) = await queue.dead()
+    assert (bad.raw, bad.reason, bad.job_type, bad.job_id) == (
+        b"\xff garbage",
+        "corrupt envelope",
+        "launch",
+        None,
+    )
+    assert (await queue.stats()).types["launch"].dead == 1
+    assert await queue.requeue("dead", "launch") == 1
+    assert (await queue.stats()).types["launch"].pending == 1
+    (d,) = await queue.fetch("w1", ["launch"], 1, 0)
+    assert d.raw == b"\xff garbage"
+    await queue.settle("w1", [Outcome("launch", d.entry_id, "dead", d.attempt, "again")])
+    assert await queue.purge("dead", "launch") == 1
+    assert await queue.dead() == []
+    assert (await queue.stats()).types["launch"].dead == 0
+
+
+async def test_release_hands_the_job_back_without_burning_an_attempt(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue(launch(1))
+    (d,) = await queue.fetch("w1", ["launch"], 1, 0)
+    await queue.settle("w1", [Outcome("launch", d.entry_id, "release", d.attempt)])
+    s = (await queue.stats()).types["launch"]
+    assert (s.pending, s.in_flight) == (1, 0)
+    (d2,) = await queue.fetch("w2", ["launch"], 1, 0)
+    assert d2.attempt == 1 and d2.raw == d.raw
+
+
+async def test_blocked_fetch_wakes_as_soon_as_a_job_arrives(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    fetch = asyncio.create_task(queue.fetch("w1", ["launch"], 1, 3000))
+    await asyncio.sleep(0.1)
+    assert not fetch.done()
+    t0 = time.perf_counter()
+    await queue.enqueue(launch(1))
+    got = await asyncio.wait_for(fetch, 2)
+    assert len(got) == 1
+    assert time.perf_counter() - t0 < 0.5
+
+
+async def test_idle_fetch_returns_empty_after_block(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    t0 = time.perf_counter()
+    assert await queue.fetch("w1", ["launch"], 5, 200) == []
+    assert 0.15 < time.perf_counter() - t0 < 2
+
+
+async def test_lost_worker_jobs_are_claimed_once_with_a_new_attempt(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue_many([launch(i) for i in range(4)])
+    assert await queue.heartbeat({"id": "dying", "types": ["launch"]}, 100)
+    held = await queue.fetch("dying", ["launch"], 4, 0)
+    assert len(held) == 4
+    assert await queue.lost_workers() == []
+    await asyncio.sleep(0.25)
+    assert await queue.lost_workers() == ["dying"]
+    (w,) = await queue.workers()
+    assert w.state == "lost"
+    # Two recoverers race: each job moves exactly once.
+    (a, left_a), (b, left_b) = await asyncio.gather(
+        queue.claim("r1", "launch", "dying", 10), queue.claim("r2", "launch", "dying", 10)
+    )
+    moved = [d.entry_id for d in a + b]
+    assert sorted(moved) == sorted(d.entry_id for d in held)
+    assert {d.attempt for d in a + b} == {2}
+    assert (left_a, left_b) == (0, 0)
+    assert await queue.owned("dying", ["launch"]) == []
+    # The old owner's late ack changes nothing.
+    assert await queue.settle("dying", [Outcome("launch", held[0].entry_id, "ack")]) == [held[0].entry_id]
+    await queue.forget_worker("dying", ["launch"])
+    assert await queue.workers() == []
+
+
+async def test_claim_respects_count_and_reports_what_is_left(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue_many([launch(i) for i in range(5)])
+    await queue.fetch("gone", ["launch"], 5, 0)
+    got, left = await queue.claim("me", "launch", "gone", 2)
+    assert (len(got), left) == (2, 3)
+    assert len(await queue.owned("me", ["launch"])) == 2
+
+
+async def test_claim_named_ids_only_takes_those_still_owned(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue_many([launch(i) for i in range(3)])
+    held = await queue.fetch("me", ["launch"], 3, 0)
+    got, _ = await queue.claim("me", "launch", "me", 10, [held[1].entry_id, "1-1"])
+    assert [d.entry_id for d in got] == [held[1].entry_id]
+    assert got[0].attempt == 2
+
+
+async def test_workers_show_heartbeat_and_types(queue: jobcore.Queue) -> None:
+    await queue.heartbeat(
+        {
+            "id": "w9",
+            "host": "h",
+            "pid": 1,
+            "concurrency": 4,
+            "busy": 2,
+            "types": ["a", "b"],
+            "started_ms": int(time.time() * 1000),
+            "heartbeat_interval_ms": 5000,
+        },
+        15000,
+    )
+    (w,) = await queue.workers()
+    assert (w.id, w.host, w.concurrency, w.busy, w.types, w.state) == ("w9", "h", 4, 2, ["a", "b"], "alive")
+    assert w.heartbeat_age < 2
+    stats = await queue.stats()
+    assert stats.workers == 1
+
+
+async def test_schemas_published_by_register_types(queue: jobcore.Queue) -> None:
+    schema = msgspec.json.schema(Launch)
+    await queue.register_types({"launch": schema})
+    assert (await queue.schemas())["launch"] == schema
+    assert (await queue.stats()).types["launch"].has_schema
+
+
+async def test_enqueue_refuses_args_that_do_not_fit_the_declared_type(queue: jobcore.Queue) -> None:
+    queue.declare("launch", Launch)
+    with pytest.raises(ArgsError, match="reservation_id"):
+        await queue.enqueue(Job(type="launch", args={"reservation_id": "seven"}))
+    with pytest.raises(ArgsError):
+        await queue.enqueue(Job(type="launch", args={"note": "missing id"}))
+    job_id = await queue.enqueue(Job(type="launch", args={"reservation_id": 7}))
+    assert isinstance(job_id, uuid.UUID)
+    assert (await queue.stats()).types["launch"].pending == 1
+
+
+async def test_dead_and_failed_listing_is_paged_newest_first(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue_many([launch(i) for i in range(5)])
+    got = await queue.fetch("w", ["launch"], 5, 0)
+    for d in got:
+        await queue.settle("w", [Outcome("launch", d.entry_id, "dead", 1, f"r{d.entry_id}")])
+    page1 = await queue.dead("launch", limit=2)
+    page2 = await queue.dead("launch", limit=10, before=page1[-1].id)
+    assert len(page1) == 2 and len(page2) == 3
+    ids = [b.id for b in page1 + page2]
+    assert len(set(ids)) == 5
+    assert [b.reason for b in page1 + page2] == [f"r{d.entry_id}" for d in reversed(got)]
