@@ -326,27 +326,19 @@ class Queue(abc.ABC):
         """Args JSON Schema per type, as published by workers."""
 
     @abc.abstractmethod
-    async def dead(
-        self, job_type: str | None = None, limit: int = 100, before: str | None = None
-    ) -> list[BadJob]:
+    async def dead(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
         """Dead-lettered jobs, newest first."""
 
     @abc.abstractmethod
-    async def failed(
-        self, job_type: str | None = None, limit: int = 100, before: str | None = None
-    ) -> list[BadJob]:
+    async def failed(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
         """Jobs whose handler raised (the most recent ones kept), newest first."""
 
     @abc.abstractmethod
-    async def requeue(
-        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
-    ) -> int:
+    async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         """Put dead or failed jobs back on their queue (all of the type when ids is None)."""
 
     @abc.abstractmethod
-    async def purge(
-        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
-    ) -> int:
+    async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead or failed jobs for good (all of the type when ids is None)."""
 
     @abc.abstractmethod

@@ -22,9 +22,7 @@ from .model import Job
 
 LOG_FIELDS = ("account_id", "account_number", "org_id", "job_id", "job_type", "reservation_id")
 
-_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "jobcore_job_fields", default=None
-)
+_current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("jobcore_job_fields", default=None)
 _install_lock = threading.Lock()
 _installed = False
 

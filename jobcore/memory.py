@@ -303,10 +303,7 @@ class MemoryQueue(Queue):
         self._check_open()
         now = _now_ms()
         return sorted(
-            (
-                worker_info_from_record(rec, self._leases.get(wid, 0), now)
-                for wid, rec in self._workers.items()
-            ),
+            (worker_info_from_record(rec, self._leases.get(wid, 0), now) for wid, rec in self._workers.items()),
             key=lambda w: w.id,
         )
 
@@ -333,21 +330,15 @@ class MemoryQueue(Queue):
         rows.sort(key=lambda r: _id_key(r.id), reverse=True)
         return rows[:limit]
 
-    async def dead(
-        self, job_type: str | None = None, limit: int = 100, before: str | None = None
-    ) -> list[BadJob]:
+    async def dead(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
         self._check_open()
         return self._list_bad("dead", job_type, limit, before)
 
-    async def failed(
-        self, job_type: str | None = None, limit: int = 100, before: str | None = None
-    ) -> list[BadJob]:
+    async def failed(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
         self._check_open()
         return self._list_bad("failed", job_type, limit, before)
 
-    async def requeue(
-        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
-    ) -> int:
+    async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         self._check_open()
         bad = self._bad(which, job_type)
         chosen = list(bad) if ids is None else [i for i in ids if i in bad]
@@ -357,9 +348,7 @@ class MemoryQueue(Queue):
             await self._wake()
         return len(chosen)
 
-    async def purge(
-        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
-    ) -> int:
+    async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         self._check_open()
         bad = self._bad(which, job_type)
         chosen = list(bad) if ids is None else [i for i in ids if i in bad]

@@ -18,9 +18,7 @@ class WorkerMetrics:
         try:
             import prometheus_client as prom
         except ImportError:
-            raise RuntimeError(
-                "--metrics-port needs prometheus-client: pip install 'jobcore[metrics]'"
-            ) from None
+            raise RuntimeError("--metrics-port needs prometheus-client: pip install 'jobcore[metrics]'") from None
         self._queue = queue
         self.registry = prom.CollectorRegistry()
         r = self.registry
@@ -28,9 +26,7 @@ class WorkerMetrics:
         self.in_flight = prom.Gauge(
             "jobcore_in_flight_jobs", "Jobs being processed now, per type", ["job_type"], registry=r
         )
-        self.dead_set = prom.Gauge(
-            "jobcore_dead_jobs", "Jobs in the dead set, per type", ["job_type"], registry=r
-        )
+        self.dead_set = prom.Gauge("jobcore_dead_jobs", "Jobs in the dead set, per type", ["job_type"], registry=r)
         self.done = prom.Counter(
             "jobcore_jobs_total",
             "Jobs finished by this worker, by outcome",

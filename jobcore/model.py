@@ -131,9 +131,7 @@ def decode_envelope(raw: bytes) -> Envelope:
         raise PayloadError("empty payload")
     version = raw[0]
     if version != ENVELOPE_VERSION:
-        raise PayloadError(
-            f"unknown envelope version {version} (this jobcore reads version {ENVELOPE_VERSION})"
-        )
+        raise PayloadError(f"unknown envelope version {version} (this jobcore reads version {ENVELOPE_VERSION})")
     try:
         wire = _wire_decoder.decode(raw[1:])
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -105,9 +105,7 @@ class RedisQueue(Queue):
 
         self._client_factory = client_factory or default_client
         self._r = self._client_factory()
-        self._scripts: dict[str, AsyncScript] = {
-            name: self._r.register_script(_load(name)) for name in _SCRIPTS
-        }
+        self._scripts: dict[str, AsyncScript] = {name: self._r.register_script(_load(name)) for name in _SCRIPTS}
         self._known_types: set[str] = set()
         self._groups_ready: set[str] = set()
 
@@ -144,9 +142,7 @@ class RedisQueue(Queue):
             try:
                 await self._r.xadd(stream, {b"d": payloads[0]})
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                raise EnqueueError(
-                    f"job not enqueued: Redis at {_redacted(self.url)} is unreachable ({exc})"
-                ) from None
+                raise EnqueueError(f"job not enqueued: Redis at {_redacted(self.url)} is unreachable ({exc})") from None
             except RedisError as exc:
                 raise EnqueueError(f"job not enqueued: Redis error: {exc}") from None
             return
@@ -162,14 +158,11 @@ class RedisQueue(Queue):
                 for job_type, payloads in by_type.items():
                     stream = self.keys.of_type(job_type).stream
                     for i in range(0, len(payloads), ADD_CHUNK):
-                        await self._scripts["add"](
-                            keys=[stream], args=payloads[i : i + ADD_CHUNK], client=pipe
-                        )
+                        await self._scripts["add"](keys=[stream], args=payloads[i : i + ADD_CHUNK], client=pipe)
                 await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise EnqueueError(
-                f"{n} job(s) not enqueued (or not confirmed): Redis at "
-                f"{_redacted(self.url)} is unreachable ({exc})"
+                f"{n} job(s) not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
             ) from None
         except RedisError as exc:
             raise EnqueueError(f"{n} job(s) not enqueued: Redis error: {exc}") from None
@@ -278,9 +271,7 @@ class RedisQueue(Queue):
         async def run() -> list[Any]:
             async with self._r.pipeline(transaction=False) as pipe:
                 for t in types:
-                    pipe.xpending_range(
-                        self.keys.of_type(t).stream, GROUP, "-", "+", 100_000, consumername=consumer
-                    )
+                    pipe.xpending_range(self.keys.of_type(t).stream, GROUP, "-", "+", 100_000, consumername=consumer)
                 return await pipe.execute(raise_on_error=False)
 
         out: list[tuple[str, str]] = []
@@ -459,30 +450,22 @@ class RedisQueue(Queue):
         rows.sort(key=lambda r: tuple(int(x) for x in r.id.split("-")), reverse=True)
         return rows[:limit]
 
-    async def dead(
-        self, job_type: str | None = None, limit: int = 100, before: str | None = None
-    ) -> list[BadJob]:
+    async def dead(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
         return await self._list_bad("dead", job_type, limit, before)
 
-    async def failed(
-        self, job_type: str | None = None, limit: int = 100, before: str | None = None
-    ) -> list[BadJob]:
+    async def failed(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
         return await self._list_bad("failed", job_type, limit, before)
 
     def _bad_key(self, which: Literal["dead", "failed"], job_type: str) -> str:
         k = self.keys.of_type(job_type)
         return k.dead if which == "dead" else k.failed
 
-    async def requeue(
-        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
-    ) -> int:
+    async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         keys = [self.keys.of_type(job_type).stream, self._bad_key(which, job_type)]
         if ids is not None:
             if not ids:
                 return 0
-            return int(
-                await self._call("requeue", lambda: self._scripts["requeue"](keys=keys, args=list(ids)))
-            )
+            return int(await self._call("requeue", lambda: self._scripts["requeue"](keys=keys, args=list(ids))))
         total = 0
         while True:
             n = int(await self._call("requeue", lambda: self._scripts["requeue"](keys=keys, args=[])))
@@ -490,9 +473,7 @@ class RedisQueue(Queue):
             if n == 0:
                 return total
 
-    async def purge(
-        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
-    ) -> int:
+    async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         key = self._bad_key(which, job_type)
         if ids is not None:
             if not ids:

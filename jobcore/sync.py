@@ -57,9 +57,7 @@ class SyncQueue:
     def dead(self, job_type: str | None = None, limit: int = 100) -> list[BadJob]:
         return self._run(self._queue.dead(job_type, limit))
 
-    def requeue(
-        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None
-    ) -> int:
+    def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         return self._run(self._queue.requeue(which, job_type, ids))
 
     def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:

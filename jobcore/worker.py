@@ -354,9 +354,7 @@ class Worker:
                         await loop.run_in_executor(self._executor, ctx.run, reg.handler, job)
             except TimeoutError:
                 log.error("job timed out after %.1fs", self.timeout)
-                return Outcome(
-                    d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s"
-                )
+                return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
             except asyncio.CancelledError:
                 if self._stopping.is_set():
                     log.warning("job interrupted by stop; handing it back to the queue")

@@ -18,9 +18,7 @@ async def plant(q: jobcore.Queue, job_type: str, raw: bytes | None) -> str:
     return await q.add_raw(job_type, fields)
 
 
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
-) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if await check():

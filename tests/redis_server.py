@@ -61,9 +61,7 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                log = (
-                    (self.workdir / "redis.log").read_text() if (self.workdir / "redis.log").exists() else ""
-                )
+                log = (self.workdir / "redis.log").read_text() if (self.workdir / "redis.log").exists() else ""
                 raise RuntimeError(f"redis-server exited at start: {err} {log[-2000:]}")
             try:
                 redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()

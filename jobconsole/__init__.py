@@ -1,0 +1,1 @@
+"""jobconsole: the Textual operations console for jobcore."""
