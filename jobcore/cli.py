@@ -222,8 +222,8 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     )
     console = Console()
     console.print(table)
-    for t in stats.unserved:
-        console.print(f"[yellow]no live worker serves {t!r}: its jobs wait until one starts[/]")
+    for name in stats.unserved:
+        console.print(f"[yellow]no live worker serves {name!r}: its jobs wait until one starts[/]")
     return 0
 
 
