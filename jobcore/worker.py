@@ -297,6 +297,9 @@ class Worker:
         except asyncio.CancelledError:
             outcome = Outcome(d.job_type, d.entry_id, "release", d.attempt)
             raise
+        except Exception as exc:  # a bug outside the handler: keep the job, never loop it
+            log.exception("internal error running job entry %s", d.entry_id)
+            outcome = Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"internal error: {exc!r}")
         finally:
             self._active.pop(d.entry_id, None)
             self._slot_event.set()
@@ -319,7 +322,6 @@ class Worker:
                 d.entry_id,
                 d.job_type,
                 reason,
-                extra={"job_type": d.job_type},
             )
             return Outcome(d.job_type, d.entry_id, "dead", d.attempt, reason)
 
