@@ -112,6 +112,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._hard_stop = False
+        self._closing = False
         self._running = False
         self._started_ms = int(time.time() * 1000)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="jobcore-job")
@@ -173,8 +174,12 @@ class Worker:
                 await self._fetch_loop()
             finally:
                 await self._drain()
+                # Never cancel a settle in flight: its batch would be lost and
+                # finished jobs handed back as leftovers, to run again.
+                self._closing = True
                 self._outbox_event.set()
-                settler.cancel()
+                if self._hard_stop:
+                    settler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await settler
                 if not self._hard_stop:
@@ -376,7 +381,7 @@ class Worker:
     # ---- settling ---------------------------------------------------------
 
     async def _settle_loop(self) -> None:
-        while True:
+        while not self._closing or self._outbox:
             await self._outbox_event.wait()
             self._outbox_event.clear()
             await self._settle_all()
@@ -387,6 +392,9 @@ class Worker:
             batch, self._outbox = self._outbox, []
             try:
                 stale = await self.queue.settle(self.id, batch)
+            except asyncio.CancelledError:
+                self._outbox[:0] = batch
+                raise
             except JobcoreError as exc:
                 self._outbox[:0] = batch
                 if self._hard_stop:

@@ -1,0 +1,284 @@
+"""The jobcore command, run as a user runs it: real processes, a private redis-server."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobcore import SyncQueue
+
+from .redis_server import free_port
+
+ENQUEUE_TIMEOUT = 30
+
+
+def jc(env: dict[str, str], *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "jobcore"]
+    if url:
+        cmd += ["--url", url]
+    return subprocess.run(cmd + list(args), env=env, capture_output=True, text=True, timeout=ENQUEUE_TIMEOUT)
+
+
+def start_worker(env: dict[str, str], url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobcore", "--url", url, "worker", "jobcore.demo:handlers", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stats(env: dict[str, str], url: str) -> dict[str, Any]:
+    """What `jobcore stats --json` prints, read in-process so polling stays cheap."""
+    with SyncQueue(url) as q:
+        return q.stats().to_dict()
+
+
+def test_stats_json_matches_the_library(cli_env: dict[str, str], redis_url: str) -> None:
+    jc(cli_env, "enqueue", "noop", "{}", "--count", "4", "--no-validate", url=redis_url)
+    res = jc(cli_env, "stats", "--json", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    printed = json.loads(res.stdout)
+    now = stats(cli_env, redis_url)
+    for row in (*printed["types"].values(), *now["types"].values()):
+        assert row.pop("oldest_pending_age") >= 0
+    assert printed["types"] == now["types"]
+    assert printed["totals"]["pending"] == 4
+
+
+def wait_for(pred: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def test_worker_runs_demo_launch_and_logs_the_six_fields(cli_env: dict[str, str], redis_url: str) -> None:
+    worker = start_worker(cli_env, redis_url, "--log-format", "json", "--concurrency", "2")
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
+        res = jc(
+            cli_env,
+            "enqueue",
+            "launch",
+            '{"reservation_id": 7, "step_seconds": 0.05}',
+            "--account-id",
+            "12",
+            "--account-number",
+            "000123",
+            "--org-id",
+            "org-7",
+            url=redis_url,
+        )
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith("enqueued launch job ")
+        job_id = res.stdout.split()[-1]
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["launch"]["processed"] == 1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    job_lines = [ln for ln in lines if ln.get("job_id") == job_id]
+    assert [ln["message"] for ln in job_lines] == [
+        "launching 1 x t3.small for reservation 7",
+        "instances running; tagging them with reservation 7",
+        "launch done",
+    ]
+    for ln in job_lines:
+        assert (ln["account_id"], ln["account_number"], ln["org_id"], ln["job_type"], ln["reservation_id"]) == (
+            12,
+            "000123",
+            "org-7",
+            "launch",
+            7,
+        )
+    assert any("stopping gracefully" in ln["message"] for ln in lines)
+
+
+def test_text_log_format_carries_the_fields(cli_env: dict[str, str], redis_url: str) -> None:
+    assert (
+        jc(
+            cli_env, "enqueue", "launch", '{"reservation_id": 9, "step_seconds": 0}', "--no-validate", url=redis_url
+        ).returncode
+        == 0
+    )
+    worker = start_worker(cli_env, redis_url)
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["launch"]["processed"] == 1)
+    finally:
+        worker.send_signal(signal.SIGINT)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    done = next(line for line in err.splitlines() if "launch done" in line)
+    for field in ("account_id=0", "account_number=", "org_id=", "job_id=", "job_type=launch", "reservation_id=9"):
+        assert field in done
+
+
+def test_enqueue_validates_against_the_published_schema(cli_env: dict[str, str], redis_url: str) -> None:
+    res = jc(cli_env, "enqueue", "launch", '{"reservation_id": 1}', url=redis_url)
+    assert res.returncode == 1
+    assert res.stderr.strip().startswith("jobcore: error: no args schema known for job type 'launch'")
+    assert "--no-validate" in res.stderr and "Traceback" not in res.stderr
+    # A worker publishes the schemas; stop it so the jobs stay queued.
+    worker = start_worker(cli_env, redis_url)
+    wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
+    worker.send_signal(signal.SIGTERM)
+    worker.communicate(timeout=30)
+    bad = jc(cli_env, "enqueue", "launch", '{"reservation_id": "seven"}', url=redis_url)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        "jobcore: error: args for 'launch' do not fit its schema at reservation_id: 'seven' is not of type 'integer'"
+    )
+    missing = jc(cli_env, "enqueue", "launch", "{}", url=redis_url)
+    assert "'reservation_id' is a required property" in missing.stderr
+    ok = jc(cli_env, "enqueue", "launch", '{"reservation_id": 3}', "--count", "25", "--json", url=redis_url)
+    assert ok.returncode == 0 and len(json.loads(ok.stdout)) == 25
+    assert stats(cli_env, redis_url)["types"]["launch"]["pending"] == 25
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["enqueue", "noop", "{bad json"], "ARGS_JSON is not valid JSON"),
+        (["enqueue", "noop", "[1, 2]"], "ARGS_JSON must be a JSON object, got list"),
+        (["dead", "requeue", "noop"], "name the dead job ids to requeue, or pass --all"),
+    ],
+)
+def test_bad_input_is_one_clear_line(cli_env: dict[str, str], redis_url: str, args: list[str], message: str) -> None:
+    res = jc(cli_env, *args, url=redis_url)
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["enqueue", "noop", "{}", "--count", "zero"], ["worker", "x:y", "--concurrency", "0"], ["nosuch"], []],
+)
+def test_bad_flags_exit_2_without_traceback(cli_env: dict[str, str], args: list[str]) -> None:
+    res = jc(cli_env, *args)
+    assert res.returncode == 2
+    assert "error:" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_unreachable_redis_is_one_clear_line(cli_env: dict[str, str]) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    for args in (["stats"], ["enqueue", "noop", "{}", "--no-validate"], ["dead", "list"]):
+        res = jc(cli_env, *args, url=url)
+        assert res.returncode == 1
+        assert res.stderr.startswith("jobcore: error:") and "unreachable" in res.stderr
+        assert res.stderr.count("\n") == 1
+
+
+def test_bad_url_and_bad_handlers_are_clear(cli_env: dict[str, str], redis_url: str) -> None:
+    res = jc(cli_env, "stats", url="http://example")
+    assert res.returncode == 1 and "unsupported queue URL" in res.stderr
+    res = jc(cli_env, "worker", "no_such_module:handlers", url=redis_url)
+    assert res.returncode == 1 and "cannot import handlers module 'no_such_module'" in res.stderr
+    res = jc(cli_env, "worker", "jobcore.demo:log", url=redis_url)
+    assert res.returncode == 1 and "is not a jobcore.Handlers registry" in res.stderr
+    res = jc(cli_env, "worker", "jobcore.demo:handlers", "--types", "noop,nope", url=redis_url)
+    assert res.returncode == 1 and "no handler registered for type(s): nope" in res.stderr
+
+
+def test_dead_and_failed_list_requeue_purge(cli_env: dict[str, str], redis_url: str, tmp_path: Path) -> None:
+    jc(cli_env, "enqueue", "fail", '{"message": "disk full"}', "--count", "2", "--no-validate", url=redis_url)
+    jc(cli_env, "enqueue", "sleep", '{"seconds": -5}', "--no-validate", url=redis_url)
+    worker = start_worker(cli_env, redis_url)
+    try:
+        wait_for(
+            lambda: (
+                stats(cli_env, redis_url)["totals"]["failed"] == 2 and stats(cli_env, redis_url)["totals"]["dead"] == 1
+            )
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    failed = json.loads(jc(cli_env, "failed", "list", "--json", url=redis_url).stdout)
+    assert len(failed) == 2 and all("RuntimeError: disk full" in f["reason"] for f in failed)
+    dead = json.loads(jc(cli_env, "dead", "list", "--json", url=redis_url).stdout)
+    assert len(dead) == 1 and "args do not fit SleepArgs" in dead[0]["reason"] and dead[0]["job_type"] == "sleep"
+    text = jc(cli_env, "dead", "list", url=redis_url).stdout
+    assert dead[0]["id"] in text and "sleep" in text
+    res = jc(cli_env, "failed", "requeue", "fail", failed[0]["id"], url=redis_url)
+    assert res.returncode == 0 and "requeued 1 failed fail job(s)" in res.stdout
+    assert stats(cli_env, redis_url)["types"]["fail"]["pending"] == 1
+    res = jc(cli_env, "failed", "purge", "fail", "--all", url=redis_url)
+    assert "purged 1 failed fail job(s)" in res.stdout
+    res = jc(cli_env, "dead", "purge", "sleep", "999-0", url=redis_url)
+    assert res.returncode == 1 and "1 id(s) were not found" in res.stderr
+    res = jc(cli_env, "dead", "requeue", "sleep", "--all", url=redis_url)
+    assert "requeued 1 dead sleep job(s)" in res.stdout
+    s = stats(cli_env, redis_url)["types"]
+    assert (s["sleep"]["pending"], s["sleep"]["dead"]) == (1, 0)
+
+
+def test_stats_workers_in_flight_and_types(cli_env: dict[str, str], redis_url: str) -> None:
+    worker = start_worker(cli_env, redis_url, "--concurrency", "3")
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
+        jc(cli_env, "enqueue", "sleep", '{"seconds": 3}', "--count", "2", url=redis_url)
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["in_flight"] == 2)
+        rows = json.loads(jc(cli_env, "in-flight", "--json", url=redis_url).stdout)
+        assert [r["job_type"] for r in rows] == ["sleep", "sleep"]
+        workers = json.loads(jc(cli_env, "workers", "--json", url=redis_url).stdout)
+        assert workers[0]["concurrency"] == 3 and workers[0]["state"] == "alive"
+        types = json.loads(jc(cli_env, "types", "--json", url=redis_url).stdout)
+        assert set(types) == {"fail", "launch", "noop", "sleep"}
+        assert types["sleep"]["$ref"] == "#/$defs/SleepArgs"
+        table = jc(cli_env, "stats", url=redis_url).stdout
+        assert "sleep" in table and "in flight" in table
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    s = stats(cli_env, redis_url)["types"]["sleep"]
+    # They finished within the default grace period, and were settled once.
+    assert (s["pending"], s["in_flight"], s["processed"]) == (0, 0, 2)
+
+
+def test_sigterm_hands_unfinished_jobs_back(cli_env: dict[str, str], redis_url: str) -> None:
+    worker = start_worker(cli_env, redis_url, "--grace", "0.5")
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
+        jc(cli_env, "enqueue", "sleep", '{"seconds": 60}', "--count", "2", url=redis_url)
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["in_flight"] == 2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    assert err.count("job interrupted by stop; handing it back to the queue") == 2
+    s = stats(cli_env, redis_url)
+    assert (s["types"]["sleep"]["pending"], s["types"]["sleep"]["in_flight"], s["workers"]) == (2, 0, 0)
+
+
+def test_metrics_endpoint_serves_prometheus_text(cli_env: dict[str, str], redis_url: str) -> None:
+    port = free_port()
+    worker = start_worker(cli_env, redis_url, "--metrics-port", str(port))
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
+        jc(cli_env, "enqueue", "noop", "{}", "--count", "3", url=redis_url)
+        jc(cli_env, "enqueue", "fail", "{}", url=redis_url)
+
+        def scraped() -> bool:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            return 'jobcore_jobs_total{job_type="noop",outcome="processed"} 3.0' in body and (
+                'jobcore_jobs_total{job_type="fail",outcome="failed"} 1.0' in body
+            )
+
+        wait_for(scraped)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert "jobcore_job_duration_seconds_bucket" in body and "jobcore_pending_jobs" in body
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
