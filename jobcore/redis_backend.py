@@ -7,6 +7,7 @@ delivery count. Every other multi-key change is one Lua script (``lua/``).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -75,6 +76,13 @@ def _fields(flat: Any) -> dict[bytes, bytes]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
 
 
+async def _aw(value: Awaitable[T] | T) -> T:
+    """redis-py types some async commands as ``Awaitable[T] | T``; they are awaitables."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
 def _server_ms(t: Sequence[Any]) -> int:
     return int(t[0]) * 1000 + int(t[1]) // 1000
 
@@ -94,7 +102,7 @@ class RedisQueue(Queue):
         self.keys = Keys(namespace)
 
         def default_client() -> aioredis.Redis:
-            return aioredis.Redis.from_url(
+            client: aioredis.Redis = aioredis.Redis.from_url(
                 url,
                 decode_responses=False,
                 socket_connect_timeout=connect_timeout,
@@ -102,6 +110,7 @@ class RedisQueue(Queue):
                 retry=Retry(NoBackoff(), 0),
                 health_check_interval=30,
             )
+            return client
 
         self._client_factory = client_factory or default_client
         self._r = self._client_factory()
@@ -170,7 +179,7 @@ class RedisQueue(Queue):
 
     async def add_raw(self, job_type: str, fields: dict[bytes, bytes]) -> str:
         """Store an entry exactly as given (tests use it to plant poison data)."""
-        await self._r.sadd(self.keys.types, job_type)
+        await _aw(self._r.sadd(self.keys.types, job_type))
         entry = await self._r.xadd(self.keys.of_type(job_type).stream, fields)  # type: ignore[arg-type]
         return _s(entry)
 
@@ -403,13 +412,13 @@ class RedisQueue(Queue):
         return rows[:limit]
 
     async def job_types(self) -> list[str]:
-        members = await self._call("job types", lambda: self._r.smembers(self.keys.types))
+        members = await self._call("job types", lambda: _aw(self._r.smembers(self.keys.types)))
         types = sorted(_s(t) for t in members)
         self._known_types.update(types)
         return types
 
     async def schemas(self) -> dict[str, dict[str, Any]]:
-        raw = await self._call("schemas", lambda: self._r.hgetall(self.keys.schemas))
+        raw = await self._call("schemas", lambda: _aw(self._r.hgetall(self.keys.schemas)))
         out: dict[str, dict[str, Any]] = {}
         for t, s in raw.items():
             try:
