@@ -76,7 +76,7 @@ def _fields(flat: Any) -> dict[bytes, bytes]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
 
 
-async def _aw(value: Awaitable[T] | T) -> T:
+async def _aw(value: Any) -> Any:
     """redis-py types some async commands as ``Awaitable[T] | T``; they are awaitables."""
     if inspect.isawaitable(value):
         return await value
@@ -412,13 +412,13 @@ class RedisQueue(Queue):
         return rows[:limit]
 
     async def job_types(self) -> list[str]:
-        members = await self._call("job types", lambda: _aw(self._r.smembers(self.keys.types)))
+        members: set[bytes] = await self._call("job types", lambda: _aw(self._r.smembers(self.keys.types)))
         types = sorted(_s(t) for t in members)
         self._known_types.update(types)
         return types
 
     async def schemas(self) -> dict[str, dict[str, Any]]:
-        raw = await self._call("schemas", lambda: _aw(self._r.hgetall(self.keys.schemas)))
+        raw: dict[bytes, bytes] = await self._call("schemas", lambda: _aw(self._r.hgetall(self.keys.schemas)))
         out: dict[str, dict[str, Any]] = {}
         for t, s in raw.items():
             try:
