@@ -1,0 +1,1 @@
+"""jobcore's benchmark harness: ``python -m bench`` (see bench/README.md)."""

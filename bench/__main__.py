@@ -1,0 +1,175 @@
+"""``python -m bench [--quick] [--only WORKLOADS] [--libs LIBS] [--out DIR]``.
+
+Starts a private redis-server, runs the workloads for jobcore and its peers
+(rq, arq, dramatiq, saq: from the ``bench`` extra, never installed here), and
+writes ``results.json`` and ``RESULTS.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import report, workloads
+from .adapters import LIBS, load
+from .common import REPO, Adapter
+from .redis_server import PrivateRedis
+
+WORKLOADS = ("enqueue", "drain", "latency", "memory", "stats", "scale")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _csv(allowed: Sequence[str]) -> Any:
+    def parse(text: str) -> list[str]:
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        bad = [x for x in items if x not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown: {', '.join(bad)} (choose from {', '.join(allowed)})")
+        return items
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="a smoke run: small sizes, default workers only (~1 min)")
+    p.add_argument("--only", type=_csv(WORKLOADS), default=list(WORKLOADS), help=f"comma list of {','.join(WORKLOADS)}")
+    p.add_argument("--libs", type=_csv(LIBS), default=list(LIBS), help=f"comma list of {','.join(LIBS)}")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results directory")
+    return p
+
+
+def machine(server: PrivateRedis) -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "redis_version": server.version(),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    params = workloads.Params.quick() if args.quick else workloads.Params()
+    log_dir: Path = args.out / "tmp"
+    started = time.monotonic()
+    res: dict[str, Any] = {
+        "command": "python -m bench " + shlex.join(sys.argv[1:]),
+        "date": datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "params": {k: getattr(params, k) for k in params.__dataclass_fields__},
+        "versions": {},
+        "workloads": {},
+        "notes": [],
+    }
+    with PrivateRedis() as server:
+        r = server.client()
+        res["machine"] = machine(server)
+        _log(f"private redis-server {res['machine']['redis_version']} at {server.url}")
+        adapters: dict[str, Adapter] = {}
+        for lib in args.libs:
+            try:
+                adapters[lib] = load(lib, server.url)
+            except ImportError as exc:
+                note = f"{lib} skipped: not installed ({exc}); install the bench extra: pip install -e '.[bench]'"
+                _log(note)
+                res["notes"].append(note)
+                continue
+            res["versions"][lib] = adapters[lib].version
+        w: dict[str, Any] = res["workloads"]
+        try:
+            if "enqueue" in args.only:
+                _log("== 1. enqueue")
+                w["enqueue"] = {}
+                for lib, a in adapters.items():
+                    row = workloads.enqueue(a, r, params)
+                    w["enqueue"][lib] = {"lib": lib, **row}
+                    batch = f", batch {row['batch_jobs_per_s']:,.0f}/s" if "batch_jobs_per_s" in row else ""
+                    _log(f"  {lib}: single {row['single_jobs_per_s']:,.0f}/s{batch}")
+            if "drain" in args.only:
+                _log("== 2. drain")
+                w["drain"] = {}
+                for lib, a in adapters.items():
+                    variants = a.variants() if params.all_variants else a.variants()[:1]
+                    for v in variants:
+                        row = workloads.drain(
+                            a, r, [v.argv], params.drain_n, params.drain_cap_s, log_dir, f"drain-{lib}"
+                        )
+                        w["drain"][v.label] = {"lib": lib, "argv": shlex.join(v.argv), "note": v.note, **row}
+                        _log(
+                            f"  {v.label}: {row['done']:,}/{row['n']:,} in {row['elapsed_s']:.1f}s = "
+                            f"{row['jobs_per_s']:,.0f}/s (after first: {row.get('jobs_per_s_after_first', 0):,.0f}/s)"
+                            + (f" ERROR {row['error']}" if row["error"] else "")
+                        )
+            if "latency" in args.only:
+                _log("== 3. latency")
+                w["latency"] = {}
+                for lib, a in adapters.items():
+                    variants = a.variants() if params.all_variants else a.variants()[:1]
+                    for v in variants:
+                        row = workloads.latency(a, r, v.argv, params, log_dir, f"latency-{lib}")
+                        w["latency"][v.label] = {"lib": lib, **row}
+                        if "error" in row:
+                            _log(f"  {v.label}: ERROR {row['error']}")
+                        else:
+                            _log(f"  {v.label}: p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms")
+            if "memory" in args.only:
+                _log("== 4. memory")
+                w["memory"] = {}
+                for lib, a in adapters.items():
+                    row = workloads.memory(a, r, params)
+                    w["memory"][lib] = {"lib": lib, **row}
+                    _log(f"  {lib}: {row['bytes_per_job']:,.0f} B/job")
+            if "stats" in args.only and "jobcore" in adapters:
+                _log("== 5. console/stats cost (jobcore)")
+                w["stats"] = workloads.stats_cost(server.url, r, params, _log)
+            if "scale" in args.only and "jobcore" in adapters:
+                _log("== 6. jobcore drain by worker processes")
+                a = adapters["jobcore"]
+                w["scale"] = {}
+                for n_proc in params.scale_procs:
+                    argvs = a.scale_argv(n_proc) or []
+                    row = workloads.drain(a, r, argvs, params.drain_n, params.drain_cap_s, log_dir, f"scale-{n_proc}")
+                    w["scale"][str(n_proc)] = row
+                    _log(f"  {n_proc} process(es): {row['jobs_per_s']:,.0f}/s")
+        finally:
+            for a in adapters.values():
+                a.close()
+    res["duration_s"] = time.monotonic() - started
+    res["targets"] = report.targets(res)
+    return res
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    res = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    md = report.markdown(res)
+    (args.out / "RESULTS.md").write_text(md)
+    print(md)
+    _log(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {res['duration_s']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

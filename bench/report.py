@@ -1,0 +1,267 @@
+"""Results file: JSON, plus Markdown tables with jobcore's ratio to the best peer."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def _f(x: float | None, digits: int = 0) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def _best(rows: dict[str, Row], key: str, lowest: bool = False) -> tuple[str, float] | None:
+    vals = [
+        (label, float(r[key]))
+        for label, r in rows.items()
+        if r.get("lib") != "jobcore" and r.get(key) is not None and not math.isnan(float(r[key]))
+    ]
+    if not vals:
+        return None
+    return min(vals, key=lambda v: v[1]) if lowest else max(vals, key=lambda v: v[1])
+
+
+def _jobcore(rows: dict[str, Row]) -> Row | None:
+    for r in rows.values():
+        if r.get("lib") == "jobcore":
+            return r
+    return None
+
+
+def targets(res: dict[str, Any]) -> list[Row]:
+    """Each target of the issue, with the figure measured in this run."""
+    w = res["workloads"]
+    out: list[Row] = []
+
+    def add(name: str, figure: str, met: bool | None) -> None:
+        out.append({"target": name, "figure": figure, "met": met})
+
+    enq = w.get("enqueue", {})
+    jc = _jobcore(enq)
+    best = _best(enq, "single_jobs_per_s")
+    if jc and best:
+        ratio = jc["single_jobs_per_s"] / best[1]
+        add(
+            "single enqueue ≥ 3x best peer",
+            f"{_f(jc['single_jobs_per_s'])}/s vs {best[0]} {_f(best[1])}/s = {ratio:.2f}x",
+            ratio >= 3,
+        )
+    if jc and jc.get("batch_jobs_per_s"):
+        add("batch enqueue ≥ 100,000 jobs/s", f"{_f(jc['batch_jobs_per_s'])}/s", jc["batch_jobs_per_s"] >= 100_000)
+
+    dr = w.get("drain", {})
+    jc = _jobcore(dr)
+    best = _best(dr, "jobs_per_s")
+    if jc and best:
+        ratio = jc["jobs_per_s"] / best[1]
+        add(
+            "drain, 1 worker process ≥ 5x best peer (start-up included)",
+            f"{_f(jc['jobs_per_s'])}/s vs {best[0]} {_f(best[1])}/s = {ratio:.2f}x",
+            ratio >= 5,
+        )
+        add(
+            "drain, 1 worker process ≥ 10,000 jobs/s (start-up included)",
+            f"{_f(jc['jobs_per_s'])}/s",
+            jc["jobs_per_s"] >= 10_000,
+        )
+        after = jc.get("jobs_per_s_after_first")
+        if after:
+            add("(same, start-up excluded: from the first completion)", f"{_f(after)}/s", after >= 10_000)
+
+    lat = w.get("latency", {})
+    jc = _jobcore(lat)
+    if jc and "p50_ms" in jc:
+        add("idle latency p50 ≤ 1 ms", f"{jc['p50_ms']:.2f} ms", jc["p50_ms"] <= 1)
+        add("idle latency p99 ≤ 3 ms", f"{jc['p99_ms']:.2f} ms", jc["p99_ms"] <= 3)
+
+    mem = w.get("memory", {})
+    jc = _jobcore(mem)
+    best = _best(mem, "bytes_per_job", lowest=True)
+    if jc and best:
+        ratio = jc["bytes_per_job"] / best[1]
+        add(
+            "Redis memory per pending job ≤ 1/3 of best peer",
+            f"{_f(jc['bytes_per_job'])} B vs {best[0]} {_f(best[1])} B = {ratio:.2f}x (target ≤ 0.33x)",
+            ratio <= 1 / 3,
+        )
+
+    st = w.get("stats", {}).get("by_pending", {})
+    if st:
+        sizes = sorted(st, key=int)
+        lo, hi = st[sizes[0]], st[sizes[-1]]
+        ratio = hi["refresh_ms"] / lo["refresh_ms"]
+        add(
+            f"stats refresh at {int(sizes[-1]):,} pending ≤ 1.2x the {int(sizes[0]):,} figure",
+            f"{hi['refresh_ms']:.2f} ms vs {lo['refresh_ms']:.2f} ms = {ratio:.2f}x",
+            ratio <= 1.2,
+        )
+        add(
+            f"stats refresh at {int(sizes[-1]):,} pending < 5 ms",
+            f"{hi['refresh_ms']:.2f} ms",
+            hi["refresh_ms"] < 5,
+        )
+    return out
+
+
+def _ratio(jc: Row | None, best: tuple[str, float] | None, key: str, suffix: str = "x") -> str:
+    if not jc or not best or jc.get(key) is None or not best[1]:
+        return "-"
+    return f"{float(jc[key]) / best[1]:.2f}{suffix} {best[0]}"
+
+
+def markdown(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    w = res["workloads"]
+    lines = [
+        "# jobcore benchmark results",
+        "",
+        f"Command: `{res['command']}`  ",
+        f"Date: {res['date']}; took {res['duration_s']:.0f} s",
+        "",
+        f"Machine: {m['nproc']} cores ({m['cpu']}), Linux {m['kernel']}; redis-server {m['redis_version']} "
+        f"(private, started by the run, no persistence); Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in res["versions"].items()),
+        "",
+        "One process per library enqueues; one worker process (each library's own CLI) "
+        "drains. Ratios are jobcore ÷ the best peer in this same run. Numbers are noisy: "
+        "compare ratios within one run only.",
+        "",
+    ]
+    enq = w.get("enqueue")
+    if enq:
+        best_s = _best(enq, "single_jobs_per_s")
+        best_b = _best(enq, "batch_jobs_per_s")
+        lines += [
+            f"## 1. Enqueue ({next(iter(enq.values()))['n']:,} small jobs)",
+            "",
+            "| library | one call per job, jobs/s | batch API, jobs/s |",
+            "| --- | ---: | ---: |",
+        ]
+        for label, r in enq.items():
+            batch = _f(r.get("batch_jobs_per_s")) if r.get("batch_jobs_per_s") else "none"
+            lines.append(f"| {label} | {_f(r.get('single_jobs_per_s'))} | {batch} |")
+        jc = _jobcore(enq)
+        lines += [
+            f"| **jobcore ÷ best peer** | {_ratio(jc, best_s, 'single_jobs_per_s')} "
+            f"| {_ratio(jc, best_b, 'batch_jobs_per_s')} |",
+            "",
+        ]
+    dr = w.get("drain")
+    if dr:
+        best = _best(dr, "jobs_per_s")
+        best_after = _best(dr, "jobs_per_s_after_first")
+        n = next(iter(dr.values()))["n"]
+        lines += [
+            f"## 2. Drain {n:,} no-op jobs, one worker process",
+            "",
+            f"Timed from the worker start command (process start-up included) until all are done; a run "
+            f"still going after {res['params']['drain_cap_s']:.0f} s is stopped and its rate is done ÷ time (partial). "
+            "'After first' excludes start-up: from the first completion seen to the last.",
+            "",
+            "| worker | done | seconds | jobs/s | start-up s | jobs/s after first |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for label, r in dr.items():
+            done = f"{r['done']:,}" + (" (partial)" if r.get("partial") else "")
+            lines.append(
+                f"| {label} | {done} | {_f(r.get('elapsed_s'), 1)} | {_f(r.get('jobs_per_s'))} | "
+                f"{_f(r.get('startup_s'), 2)} | {_f(r.get('jobs_per_s_after_first'))} |"
+            )
+        jc = _jobcore(dr)
+        lines += [
+            f"| **jobcore ÷ best peer** | | | {_ratio(jc, best, 'jobs_per_s')} | "
+            f"| {_ratio(jc, best_after, 'jobs_per_s_after_first')} |",
+            "",
+        ]
+    lat = w.get("latency")
+    if lat:
+        n = next(iter(lat.values())).get("n", 0)
+        lines += [
+            f"## 3. Enqueue → start latency, idle worker ({n} jobs, 5 ms apart)",
+            "",
+            "| worker | p50 ms | p90 ms | p99 ms | max ms |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for label, r in lat.items():
+            if "error" in r:
+                lines.append(f"| {label} | error: {r['error'][:80]} | | | |")
+                continue
+            lines.append(
+                f"| {label} | {_f(r['p50_ms'], 2)} | {_f(r['p90_ms'], 2)} | {_f(r['p99_ms'], 2)} "
+                f"| {_f(r['max_ms'], 1)} |"
+            )
+        jc = _jobcore(lat)
+        lines += [
+            f"| **jobcore ÷ best peer** (lower is better) | {_ratio(jc, _best(lat, 'p50_ms', True), 'p50_ms')} | | "
+            f"{_ratio(jc, _best(lat, 'p99_ms', True), 'p99_ms')} | |",
+            "",
+        ]
+    mem = w.get("memory")
+    if mem:
+        n = next(iter(mem.values()))["n"]
+        lines += [
+            f"## 4. Redis memory per pending job ({n:,} jobs)",
+            "",
+            "INFO memory before and after enqueuing, divided by the job count; client "
+            "connection buffers (mem_clients_normal) are left out, raw used_memory shown too.",
+            "",
+            "| library | bytes per job | raw used_memory per job |",
+            "| --- | ---: | ---: |",
+        ]
+        for label, r in mem.items():
+            lines.append(f"| {label} | {_f(r['bytes_per_job'])} | {_f(r['used_memory_bytes_per_job'])} |")
+        jc = _jobcore(mem)
+        lines += [
+            f"| **jobcore ÷ best peer** (lower is better) "
+            f"| {_ratio(jc, _best(mem, 'bytes_per_job', True), 'bytes_per_job')} | |",
+            "",
+        ]
+    st = w.get("stats")
+    if st:
+        rows = st["by_pending"]
+        first = rows[min(rows, key=int)]
+        lines += [
+            f"## 5. Console refresh cost (jobcore): {st['types']} types, {st['in_flight']:,} in flight",
+            "",
+            "One refresh = `stats()` + `in_flight(1000)` on a long-lived client; median of repeated refreshes.",
+            "",
+            "| pending jobs | stats() ms | in_flight() ms | refresh ms | refresh p90 ms | vs smallest |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for _size, r in sorted(rows.items(), key=lambda kv: int(kv[0])):
+            lines.append(
+                f"| {r['pending']:,} | {r['stats_ms']:.2f} | {r['in_flight_ms']:.2f} | {r['refresh_ms']:.2f} | "
+                f"{r['refresh_p90_ms']:.2f} | {r['refresh_ms'] / first['refresh_ms']:.2f}x |"
+            )
+        lines.append("")
+    sc = w.get("scale")
+    if sc:
+        one = sc.get("1")
+        lines += [
+            "## 6. jobcore drain by worker processes",
+            "",
+            "| processes | done | seconds | jobs/s | jobs/s after first | vs 1 process |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for k, r in sorted(sc.items(), key=lambda kv: int(kv[0])):
+            vs = f"{r['jobs_per_s'] / one['jobs_per_s']:.2f}x" if one and one.get("jobs_per_s") else "-"
+            lines.append(
+                f"| {k} | {r['done']:,} | {_f(r['elapsed_s'], 2)} | {_f(r['jobs_per_s'])} | "
+                f"{_f(r.get('jobs_per_s_after_first'))} | {vs} |"
+            )
+        lines += ["", f"(the machine has {m['nproc']} cores, shared by redis-server, the workers and the harness)", ""]
+    tg = res.get("targets") or []
+    if tg:
+        lines += ["## Targets (jobcore's default settings)", "", "| target | this run | met? |", "| --- | --- | --- |"]
+        for t in tg:
+            met = "—" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
+            lines.append(f"| {t['target']} | {t['figure']} | {met} |")
+        lines.append("")
+    notes = res.get("notes") or []
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
