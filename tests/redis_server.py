@@ -21,7 +21,9 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, *, appendonly: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, appendonly: bool = False, port: int | None = None, unixsocket: bool = False
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH: install it (apt-get install redis-server)")
@@ -31,14 +33,17 @@ class RedisServer:
         self.appendonly = appendonly
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.socket_path = self.workdir / "redis.sock" if unixsocket else None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
+        socket_args = ["--unixsocket", str(self.socket_path)] if self.socket_path else []
         args = [
             self.binary,
+            *socket_args,
             "--port",
             str(self.port),
             "--bind",

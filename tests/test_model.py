@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -16,6 +17,8 @@ from jobcore import ArgsError, Handlers, Identity, Job, PayloadError, SyncQueue,
 from jobcore.logs import JsonFormatter, TextFormatter, install_record_factory, job_context
 from jobcore.model import decode_args, decode_envelope, encode_job
 from jobcore.schema import check_args, describe
+
+from .redis_server import RedisServer
 
 
 class Args(msgspec.Struct, kw_only=True):
@@ -191,3 +194,16 @@ def test_sync_facade_on_redis(redis_url: str) -> None:
 def test_sync_facade_reports_unreachable_redis() -> None:
     with SyncQueue("redis://127.0.0.1:1/0") as q, pytest.raises(jobcore.EnqueueError, match="unreachable"):
         q.enqueue(job())
+
+
+async def test_unix_socket_url(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "unix", unixsocket=True)
+    server.start()
+    try:
+        q = jobcore.connect(f"unix://{server.socket_path}")
+        await q.enqueue(job())
+        assert (await q.stats()).types["t"].pending == 1
+        assert (await q.server_version()).count(".") == 2
+        await q.close()
+    finally:
+        server.cleanup()
