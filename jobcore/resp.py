@@ -1,0 +1,331 @@
+"""A small asyncio Redis client for jobcore's hot paths.
+
+One TCP (or unix, or TLS) connection carries any number of concurrent callers:
+RESP replies come back in request order, so each write appends a future to a
+FIFO and the reader resolves them in turn. There is no pool and no per-call
+lock, which is what makes a single enqueue one cheap round trip. Blocking
+commands get a connection of their own (``Client.dedicated()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ssl
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import hiredis
+
+Arg = bytes | str | int | float
+
+
+class RespError(Exception):
+    """An error reply from the server (``-ERR ...``)."""
+
+
+class RespConnectionError(ConnectionError):
+    """The connection failed or was lost; the command may or may not have run."""
+
+
+class RespTimeout(RespConnectionError):
+    """No reply in time; the connection was dropped so replies cannot get out of step."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str = "localhost"
+    port: int = 6379
+    path: str | None = None  # unix socket
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    tls_verify: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_url(url: str) -> Address:
+    """``redis://[user:pass@]host[:port][/db]``, ``rediss://...``, ``unix:///path[?db=N]``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"unsupported Redis URL scheme {scheme!r}")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else query.get("password")
+    if username == "":
+        username = None
+    db_text = query.get("db") or (parts.path.lstrip("/") if scheme != "unix" else "") or "0"
+    try:
+        db = int(db_text)
+    except ValueError:
+        raise ValueError(f"bad database number {db_text!r} in Redis URL") from None
+    if scheme == "unix":
+        if not parts.path:
+            raise ValueError("unix:// URL needs a socket path, e.g. unix:///run/redis.sock")
+        return Address(path=parts.path, db=db, username=username, password=password, extra=query)
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise ValueError(f"bad port in Redis URL {url!r}") from None
+    return Address(
+        host=parts.hostname or "localhost",
+        port=port,
+        db=db,
+        username=username,
+        password=password,
+        tls=scheme == "rediss",
+        tls_verify=query.get("ssl_cert_reqs", "required") not in ("none", "CERT_NONE"),
+        extra=query,
+    )
+
+
+def encode_command(args: Sequence[Arg]) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, bytes):
+            b = a
+        elif isinstance(a, str):
+            b = a.encode()
+        elif isinstance(a, (int, float)) and not isinstance(a, bool):
+            b = repr(a).encode()
+        else:
+            raise TypeError(f"cannot send {type(a).__name__} to Redis")
+        out.append(b"$%d\r\n" % len(b))
+        out.append(b)
+        out.append(b"\r\n")
+    return b"".join(out)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.lost: Exception | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while True:
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError as exc:
+                self._fail(RespConnectionError(f"protocol error: {exc}"))
+                if self.transport:
+                    self.transport.close()
+                return
+            if reply is False:
+                return
+            if not self.waiters:
+                continue  # a reply nobody waits for any more (the connection is being dropped)
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(RespConnectionError(f"connection lost: {exc}" if exc else "connection closed by server"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _fail(self, exc: Exception) -> None:
+        self.lost = exc
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+
+
+class Connection:
+    """One connection. ``send`` pipelines; replies resolve futures in order."""
+
+    def __init__(self, address: Address, connect_timeout: float = 5.0) -> None:
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self._proto: _Protocol | None = None
+
+    @property
+    def is_open(self) -> bool:
+        p = self._proto
+        return p is not None and p.lost is None and p.transport is not None and not p.transport.is_closing()
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        a = self.address
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                if a.path:
+                    _, proto = await loop.create_unix_connection(_Protocol, a.path)
+                else:
+                    ctx = None
+                    if a.tls:
+                        ctx = ssl.create_default_context()
+                        if not a.tls_verify:
+                            ctx.check_hostname = False
+                            ctx.verify_mode = ssl.CERT_NONE
+                    _, proto = await loop.create_connection(_Protocol, a.host, a.port, ssl=ctx)
+        except TimeoutError:
+            raise RespConnectionError(f"timed out connecting to {self._where()}") from None
+        except OSError as exc:
+            raise RespConnectionError(f"cannot connect to {self._where()}: {exc.strerror or exc}") from None
+        self._proto = proto
+        hello: list[list[Arg]] = []
+        if a.password is not None:
+            hello.append(["AUTH", a.username, a.password] if a.username else ["AUTH", a.password])
+        if a.db:
+            hello.append(["SELECT", a.db])
+        if hello:
+            for reply in await asyncio.gather(*self.send(hello)):
+                if isinstance(reply, Exception):
+                    self.close()
+                    raise RespConnectionError(f"{self._where()} refused the connection: {reply}")
+
+    def _where(self) -> str:
+        a = self.address
+        return a.path if a.path else f"{a.host}:{a.port}"
+
+    def send(self, commands: Sequence[Sequence[Arg]]) -> list[asyncio.Future[Any]]:
+        """Write commands in one go; one future per reply, in order."""
+        p = self._proto
+        if p is None or p.transport is None or p.lost is not None or p.transport.is_closing():
+            raise RespConnectionError("not connected")
+        loop = asyncio.get_running_loop()
+        futs = [loop.create_future() for _ in commands]
+        p.waiters.extend(futs)
+        p.transport.write(b"".join([encode_command(c) for c in commands]))
+        return futs
+
+    def close(self) -> None:
+        p = self._proto
+        if p is not None and p.transport is not None:
+            p.transport.close()
+            p._fail(RespConnectionError("connection closed"))
+
+    async def wait_closed(self) -> None:
+        if self._proto is not None:
+            await self._proto.closed
+
+
+class Script:
+    """A Lua script called by EVALSHA, loaded on NOSCRIPT (e.g. after a restart)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def command(self, keys: Sequence[Arg], args: Sequence[Arg]) -> list[Arg]:
+        return ["EVALSHA", self.sha, len(keys), *keys, *args]
+
+
+class Client:
+    """A multiplexed connection that reconnects on demand.
+
+    ``timeout`` bounds every reply: a server that stops answering gets its
+    connection dropped (and the callers an error) instead of hanging them.
+    """
+
+    def __init__(self, url: str, *, connect_timeout: float = 5.0, timeout: float = 15.0) -> None:
+        self.url = url
+        self.address = parse_url(url)
+        self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self._conn: Connection | None = None
+        self._opening: asyncio.Task[Connection] | None = None
+
+    async def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            return conn
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.ensure_future(self._open())
+        return await asyncio.shield(self._opening)
+
+    async def _open(self) -> Connection:
+        conn = Connection(self.address, self.connect_timeout)
+        await conn.open()
+        self._conn = conn
+        return conn
+
+    async def pipeline(
+        self, commands: Sequence[Sequence[Arg]], *, timeout: float | None = None, raise_on_error: bool = True
+    ) -> list[Any]:
+        """Send commands in one write; return their replies in order."""
+        if not commands:
+            return []
+        conn = await self._connection()
+        replies = await self._wait(conn, conn.send(commands), timeout)
+        if raise_on_error:
+            for r in replies:
+                if isinstance(r, hiredis.ReplyError):
+                    raise RespError(str(r))
+        return [RespError(str(r)) if isinstance(r, hiredis.ReplyError) else r for r in replies]
+
+    async def _wait(self, conn: Connection, futs: list[asyncio.Future[Any]], timeout: float | None) -> list[Any]:
+        limit = self.timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                if len(futs) == 1:
+                    return [await futs[0]]
+                return list(await asyncio.gather(*futs))
+        except TimeoutError:
+            conn.close()
+            raise RespTimeout(f"no reply from Redis within {limit:g}s") from None
+        except asyncio.CancelledError:
+            # A reply may still arrive for this request: drop the connection so
+            # nothing later reads it as its own.
+            conn.close()
+            raise
+
+    async def call(self, *args: Arg, timeout: float | None = None) -> Any:
+        (reply,) = await self.pipeline([args], timeout=timeout)
+        return reply
+
+    async def run_scripts(
+        self, calls: Sequence[tuple[Script, Sequence[Arg], Sequence[Arg]]], *, raise_on_error: bool = True
+    ) -> list[Any]:
+        """EVALSHA several scripts in one round trip, loading any the server lacks."""
+        commands = [s.command(k, a) for s, k, a in calls]
+        replies = await self.pipeline(commands, raise_on_error=False)
+        missing = {calls[i][0] for i, r in enumerate(replies) if isinstance(r, RespError) and _noscript(r)}
+        if missing:
+            await self.pipeline([["SCRIPT", "LOAD", s.source] for s in missing])
+            redo = [i for i, r in enumerate(replies) if isinstance(r, RespError) and _noscript(r)]
+            again = await self.pipeline([commands[i] for i in redo], raise_on_error=False)
+            for i, r in zip(redo, again, strict=True):
+                replies[i] = r
+        if raise_on_error:
+            for r in replies:
+                if isinstance(r, RespError):
+                    raise r
+        return replies
+
+    async def script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        (reply,) = await self.run_scripts([(script, keys, args)])
+        return reply
+
+    def dedicated(self) -> Client:
+        """A client with its own connection, for blocking commands."""
+        return Client(self.url, connect_timeout=self.connect_timeout, timeout=self.timeout)
+
+    async def close(self) -> None:
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+            with contextlib.suppress(BaseException):
+                await self._opening
+        if self._conn is not None:
+            self._conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.wait_closed(), 1)
+            self._conn = None
+
+
+def _noscript(err: RespError) -> bool:
+    return str(err).startswith("NOSCRIPT")
