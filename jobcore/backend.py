@@ -389,11 +389,22 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     async def claim(
-        self, consumer: str, job_type: str, owner: str, count: int, ids: Sequence[str] = ()
+        self,
+        consumer: str,
+        job_type: str,
+        owner: str,
+        count: int,
+        ids: Sequence[str] = (),
+        *,
+        suspects: int | None = None,
+        suspect_from: int = 2,
     ) -> tuple[list[Delivery], int]:
         """Move up to ``count`` in-flight jobs (or exactly ``ids``) from ``owner`` to
-        ``consumer``; each move counts as a new delivery. Returns the deliveries and
-        how many ``owner`` still holds (its consumer is removed when none)."""
+        ``consumer``, oldest first; each move counts as a new delivery. With
+        ``suspects``, at most that many of them may reach attempt ``suspect_from``
+        or more (the others are skipped and stay with ``owner``). Returns the
+        deliveries and how many ``owner`` still holds (its consumer is removed
+        when none)."""
 
     @abc.abstractmethod
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:

@@ -210,17 +210,36 @@ class MemoryQueue(Queue):
         return [w for w, deadline in self._leases.items() if deadline < now]
 
     async def claim(
-        self, consumer: str, job_type: str, owner: str, count: int, ids: Sequence[str] = ()
+        self,
+        consumer: str,
+        job_type: str,
+        owner: str,
+        count: int,
+        ids: Sequence[str] = (),
+        *,
+        suspects: int | None = None,
+        suspect_from: int = 2,
     ) -> tuple[list[Delivery], int]:
         self._check_open()
         t = self._types.get(job_type)
         if t is None:
             return [], 0
-        mine = [e for e, h in t.pel.items() if h.consumer == owner]
-        chosen = [e for e in ids if e in t.pel and t.pel[e].consumer == owner] if ids else mine
+        if ids:
+            chosen = [e for e in ids if e in t.pel and t.pel[e].consumer == owner][:count]
+        else:
+            chosen = []
+            room = suspects
+            for e in sorted((e for e, h in t.pel.items() if h.consumer == owner), key=_id_key):
+                if len(chosen) >= count:
+                    break
+                if room is not None and t.data.get(e, (None, 0))[1] + t.pel[e].count + 1 >= suspect_from:
+                    if room <= 0:
+                        continue
+                    room -= 1
+                chosen.append(e)
         out: list[Delivery] = []
         now = _now_ms()
-        for entry_id in chosen[:count]:
+        for entry_id in chosen:
             held = t.pel[entry_id]
             held.consumer, held.delivered_ms, held.count = consumer, now, held.count + 1
             raw, base = t.data.get(entry_id, (None, 0))

@@ -83,6 +83,16 @@ async def _aw(value: Any) -> Any:
     return value
 
 
+def _base(value: bytes | None) -> int:
+    """Deliveries an entry had before it was requeued (its ``a`` field); whatever
+    else is stored there (poison written straight into Redis) counts as none,
+    as claim.lua's ``tonumber(...) or 0`` does."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
 def _server_ms(t: Sequence[Any]) -> int:
     return int(t[0]) * 1000 + int(t[1]) // 1000
 
@@ -226,8 +236,7 @@ class RedisQueue(Queue):
             job_type = by_stream[stream]
             for entry_id, fields in entries:
                 f = _fields(fields) if fields is not None else {}
-                base = int(f.get(b"a", 0))
-                out.append(Delivery(job_type, _s(entry_id), f.get(b"d"), base + 1))
+                out.append(Delivery(job_type, _s(entry_id), f.get(b"d"), _base(f.get(b"a")) + 1))
         return out
 
     async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
@@ -263,13 +272,22 @@ class RedisQueue(Queue):
         return [_s(w) for w in res]
 
     async def claim(
-        self, consumer: str, job_type: str, owner: str, count: int, ids: Sequence[str] = ()
+        self,
+        consumer: str,
+        job_type: str,
+        owner: str,
+        count: int,
+        ids: Sequence[str] = (),
+        *,
+        suspects: int | None = None,
+        suspect_from: int = 2,
     ) -> tuple[list[Delivery], int]:
+        limit = -1 if suspects is None else max(0, suspects)
         res = await self._call(
             "claim",
             lambda: self._scripts["claim"](
                 keys=[self.keys.of_type(job_type).stream],
-                args=[GROUP, consumer, owner, count, *ids],
+                args=[GROUP, consumer, owner, count, limit, suspect_from, *ids],
             ),
         )
         entries, left = res

@@ -119,6 +119,10 @@ class Worker:
         self._hb_thread: threading.Thread | None = None
         self._hb_stop = threading.Event()
         self._last_maintenance = 0.0
+        # Jobs at this attempt or later were in flight when workers died, twice.
+        self._suspect_from = 3 if max_attempts >= 3 else 2
+        self._running_suspect: str | None = None  # entry id of the one suspect job running
+        self._recovering = False  # a lost worker still holds jobs this worker could take
 
     # ---- public -----------------------------------------------------------
 
@@ -233,13 +237,17 @@ class Worker:
                 await self._slot_event.wait()
                 continue
             try:
-                if time.monotonic() - self._last_maintenance >= self.heartbeat_interval:
-                    await self._maintenance(free)
+                due = time.monotonic() - self._last_maintenance >= self.heartbeat_interval
+                if due or (self._recovering and self._can_take_suspect()):
+                    await self._maintenance()
                     self._last_maintenance = time.monotonic()
+                    self._start_buffered()
                     free = self._free()
                     if free <= 0:
                         continue
-                fetch = asyncio.ensure_future(self.queue.fetch(self.id, self.types, free, self.block_ms))
+                # While lost workers' jobs wait, come back for the next one soon.
+                block_ms = min(self.block_ms, 100) if self._recovering else self.block_ms
+                fetch = asyncio.ensure_future(self.queue.fetch(self.id, self.types, free, block_ms))
                 stop_wait = asyncio.ensure_future(self._stopping.wait())
                 done, _ = await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 stop_wait.cancel()
@@ -257,34 +265,69 @@ class Worker:
                 self._known.add(d.entry_id)
                 self._buffer.append(d)
 
+    def _suspect(self, d: Delivery) -> bool:
+        """A job that was in flight when its worker died, twice (or once when
+        max_attempts is 2): it may be what kills workers. Deliveries past
+        max_attempts are not run, so they are no risk."""
+        return self._suspect_from <= d.attempt <= self.max_attempts
+
+    def _can_take_suspect(self) -> bool:
+        return self._running_suspect is None and self._free() > 0 and not any(self._suspect(d) for d in self._buffer)
+
     def _start_buffered(self) -> None:
+        """Start buffered jobs while slots are free, but at most one suspect at a
+        time: a job that kills its worker every time then stops taking the jobs
+        beside it down with it, and healthy jobs finish within three attempts."""
+        waiting: deque[Delivery] = deque()
         while self._buffer and len(self._active) < self.concurrency:
             d = self._buffer.popleft()
+            if self._suspect(d):
+                if self._running_suspect is not None:
+                    waiting.append(d)
+                    continue
+                self._running_suspect = d.entry_id
             self._active[d.entry_id] = asyncio.create_task(self._run_one(d), name=f"job-{d.entry_id}")
+        if waiting:
+            waiting.extend(self._buffer)
+            self._buffer = waiting
 
-    async def _maintenance(self, free: int) -> None:
-        """Take jobs of lost workers, and jobs this worker holds but never saw
-        (a fetch whose reply was lost with its connection)."""
-        mine = [e for t, e in await self.queue.owned(self.id, self.types) if e not in self._known]
-        if mine:
-            owned = dict((e, t) for t, e in await self.queue.owned(self.id, self.types))
-            for job_type in self.types:
-                ids = [e for e in mine if owned.get(e) == job_type]
-                if ids:
-                    got, _ = await self.queue.claim(self.id, job_type, self.id, len(ids), ids)
-                    self._take(got, "held but never seen (lost fetch reply)")
+    async def _maintenance(self) -> None:
+        """Hand back jobs this worker holds but never saw (a fetch whose reply was
+        lost with its connection), and take jobs of lost workers: as many as there
+        are free slots, but only one suspect, and none while one runs here."""
+        owned = await self.queue.owned(self.id, self.types)
+        unseen = [(t, e) for t, e in owned if e not in self._known]
+        if unseen:
+            log.warning("%d job(s) held but never seen (a fetch reply was lost): handing them back", len(unseen))
+            await self._hand_back(unseen)
         lost = [w for w in await self.queue.lost_workers() if w != self.id]
-        if not lost:
-            return
+        recovering = False
         all_types = None
         for owner in lost:
             for job_type in self.types:
-                room = max(0, self._free())
-                got, _ = await self.queue.claim(self.id, job_type, owner, room)
+                got, left = await self.queue.claim(
+                    self.id,
+                    job_type,
+                    owner,
+                    max(0, self._free()),
+                    suspects=1 if self._can_take_suspect() else 0,
+                    suspect_from=self._suspect_from,
+                )
                 self._take(got, f"recovered from lost worker {owner}")
+                recovering = recovering or left > 0
             if all_types is None:
                 all_types = await self.queue.job_types()
             await self.queue.forget_worker(owner, all_types)
+        self._recovering = recovering
+
+    async def _hand_back(self, held: Sequence[tuple[str, str]]) -> None:
+        """Put jobs this worker holds but has not run back on their queue, without
+        counting an attempt."""
+        for job_type in sorted({t for t, _ in held}):
+            ids = [e for t, e in held if t == job_type]
+            got, _ = await self.queue.claim(self.id, job_type, self.id, len(ids), ids)
+            # The claim counted a delivery; release takes it back off.
+            await self.queue.settle(self.id, [Outcome(d.job_type, d.entry_id, "release", d.attempt - 1) for d in got])
 
     def _take(self, deliveries: list[Delivery], why: str) -> None:
         for d in deliveries:
@@ -307,6 +350,10 @@ class Worker:
             outcome = Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"internal error: {exc!r}")
         finally:
             self._active.pop(d.entry_id, None)
+            if self._running_suspect == d.entry_id:
+                self._running_suspect = None
+                if not self._stopping.is_set():
+                    self._start_buffered()
             self._slot_event.set()
             self._outbox.append(outcome)
             self._outbox_event.set()
@@ -432,15 +479,8 @@ class Worker:
         """Hand back anything this worker still holds (e.g. taken by a cancelled fetch)."""
         try:
             left = await self.queue.owned(self.id, self.types)
-            for job_type in self.types:
-                ids = [e for t, e in left if t == job_type]
-                if not ids:
-                    continue
-                got, _ = await self.queue.claim(self.id, job_type, self.id, len(ids), ids)
-                # The claim counted a delivery; release takes it back off.
-                await self.queue.settle(
-                    self.id, [Outcome(d.job_type, d.entry_id, "release", d.attempt - 1) for d in got]
-                )
+            if left:
+                await self._hand_back(left)
         except JobcoreError as exc:
             log.warning("could not hand back leftover jobs (their lease will lapse): %s", exc)
 

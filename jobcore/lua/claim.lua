@@ -1,13 +1,29 @@
 -- Move in-flight jobs of one type from `owner` to `consumer` (a new delivery each).
--- With explicit ids, only those still owned by `owner`; else the first `count`.
+-- With explicit ids, only those still owned by `owner`; else the oldest `count`,
+-- of which at most `suspects` (-1: no limit) whose new attempt would be at least
+-- `suspect_from`; the ones skipped stay with `owner`.
 -- Removes owner's consumer once it holds nothing (unless owner is consumer).
 -- KEYS: stream
--- ARGV: group, consumer, owner, count, ids...
+-- ARGV: group, consumer, owner, count, suspects, suspect_from, ids...
 -- Returns {{id, payload or false, attempt}, ...}, number still held by owner
-local stream, group, me, owner, count = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local stream, group, me, owner = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local count, suspects, suspect_from = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+
+local function entry(id)
+  local e = redis.call('XRANGE', stream, id, id)
+  local d, base = false, 0
+  if #e > 0 and e[1][2] then
+    local f = e[1][2]
+    for j = 1, #f, 2 do
+      if f[j] == 'd' then d = f[j + 1] elseif f[j] == 'a' then base = tonumber(f[j + 1]) or 0 end
+    end
+  end
+  return d, base
+end
+
 local ids, counts = {}, {}
-if #ARGV > 4 then
-  for i = 5, #ARGV do
+if #ARGV > 6 then
+  for i = 7, #ARGV do
     if #ids >= count then break end
     local ok, p = pcall(redis.call, 'XPENDING', stream, group, ARGV[i], ARGV[i], 1, owner)
     if ok and #p > 0 then
@@ -16,11 +32,24 @@ if #ARGV > 4 then
     end
   end
 elseif count > 0 then
-  local ok, p = pcall(redis.call, 'XPENDING', stream, group, '-', '+', count, owner)
+  -- Look past skipped suspects, but only so far: a call stays short.
+  local window = count
+  if suspects >= 0 then window = count + 1000 end
+  local ok, p = pcall(redis.call, 'XPENDING', stream, group, '-', '+', window, owner)
   if not ok then return {{}, 0} end
   for _, row in ipairs(p) do
-    ids[#ids + 1] = row[1]
-    counts[row[1]] = row[4]
+    if #ids >= count then break end
+    local take = true
+    if suspects >= 0 then
+      local _, base = entry(row[1])
+      if base + row[4] + 1 >= suspect_from then
+        if suspects > 0 then suspects = suspects - 1 else take = false end
+      end
+    end
+    if take then
+      ids[#ids + 1] = row[1]
+      counts[row[1]] = row[4]
+    end
   end
 end
 local out = {}
