@@ -418,3 +418,9 @@ class Queue(abc.ABC):
     def clone(self) -> Queue:
         """A queue on the same backend for another thread's event loop."""
         return self
+
+    def _lease_keeper_settings(self) -> dict[str, Any] | None:
+        """What a lease keeper process (``jobcore/keeper.py``) needs to extend a
+        worker's lease from outside the worker, or None when this backend cannot
+        be reached from another process."""
+        return None

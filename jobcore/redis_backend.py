@@ -123,6 +123,7 @@ class RedisQueue(Queue):
             return client
 
         self._client_factory = client_factory or default_client
+        self._own_client = client_factory is None
         self._r = self._client_factory()
         self._scripts: dict[str, AsyncScript] = {name: self._r.register_script(_load(name)) for name in _SCRIPTS}
         self._known_types: set[str] = set()
@@ -130,8 +131,14 @@ class RedisQueue(Queue):
 
     def clone(self) -> RedisQueue:
         q = RedisQueue(self.url, self.keys.namespace, client_factory=self._client_factory)
+        q._own_client = self._own_client
         q._args_types = dict(self._args_types)
         return q
+
+    def _lease_keeper_settings(self) -> dict[str, Any] | None:
+        if not self._own_client:
+            return None  # e.g. fakeredis: nothing another process could reach
+        return {"url": self.url, "workers": self.keys.workers, "leases": self.keys.leases}
 
     def __repr__(self) -> str:
         return f"RedisQueue({_redacted(self.url)!r})"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import logging
 import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -104,8 +107,10 @@ class Worker:
         self.dead = 0
         self.observers: list[Callable[[JobDone], None]] = []
         self._buffer: deque[Delivery] = deque()
-        self._active: dict[str, asyncio.Task[None]] = {}
-        self._known: set[str] = set()  # entry ids held until settled
+        # Keyed by (type, entry id): an entry id is unique within its type's stream
+        # only, and jobs of several types enqueued together share ids.
+        self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._known: set[tuple[str, str]] = set()  # held until settled
         self._outbox: list[Outcome] = []
         self._outbox_event = asyncio.Event()
         self._slot_event = asyncio.Event()
@@ -118,10 +123,11 @@ class Worker:
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="jobcore-job")
         self._hb_thread: threading.Thread | None = None
         self._hb_stop = threading.Event()
+        self._keeper: subprocess.Popen[bytes] | None = None
         self._last_maintenance = 0.0
         # Jobs at this attempt or later were in flight when workers died, twice.
         self._suspect_from = 3 if max_attempts >= 3 else 2
-        self._running_suspect: str | None = None  # entry id of the one suspect job running
+        self._running_suspect: tuple[str, str] | None = None  # the one suspect job running
         self._recovering = False  # a lost worker still holds jobs this worker could take
 
     # ---- public -----------------------------------------------------------
@@ -189,11 +195,12 @@ class Worker:
                 if not self._hard_stop:
                     await self._settle_all()
                     await self._release_leftovers()
+                    # No heartbeat may land after the record is removed (it would
+                    # bring back a worker that is gone).
+                    await self._stop_heartbeat()
                     await self._unregister()
         finally:
-            self._hb_stop.set()
-            if self._hb_thread is not None:
-                await asyncio.to_thread(self._hb_thread.join, 5)
+            await self._stop_heartbeat()
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._running = False
             self._stopped.set()
@@ -262,7 +269,7 @@ class Worker:
                 await self._sleep_unless_stopping(delay)
                 continue
             for d in deliveries:
-                self._known.add(d.entry_id)
+                self._known.add((d.job_type, d.entry_id))
                 self._buffer.append(d)
 
     def _suspect(self, d: Delivery) -> bool:
@@ -285,8 +292,8 @@ class Worker:
                 if self._running_suspect is not None:
                     waiting.append(d)
                     continue
-                self._running_suspect = d.entry_id
-            self._active[d.entry_id] = asyncio.create_task(self._run_one(d), name=f"job-{d.entry_id}")
+                self._running_suspect = (d.job_type, d.entry_id)
+            self._active[d.job_type, d.entry_id] = asyncio.create_task(self._run_one(d), name=f"job-{d.entry_id}")
         if waiting:
             waiting.extend(self._buffer)
             self._buffer = waiting
@@ -296,7 +303,7 @@ class Worker:
         lost with its connection), and take jobs of lost workers: as many as there
         are free slots, but only one suspect, and none while one runs here."""
         owned = await self.queue.owned(self.id, self.types)
-        unseen = [(t, e) for t, e in owned if e not in self._known]
+        unseen = [(t, e) for t, e in owned if (t, e) not in self._known]
         if unseen:
             log.warning("%d job(s) held but never seen (a fetch reply was lost): handing them back", len(unseen))
             await self._hand_back(unseen)
@@ -332,7 +339,7 @@ class Worker:
     def _take(self, deliveries: list[Delivery], why: str) -> None:
         for d in deliveries:
             log.warning("job entry %s of type %s %s (attempt %d)", d.entry_id, d.job_type, why, d.attempt)
-            self._known.add(d.entry_id)
+            self._known.add((d.job_type, d.entry_id))
             self._buffer.append(d)
 
     # ---- running ----------------------------------------------------------
@@ -349,8 +356,8 @@ class Worker:
             log.exception("internal error running job entry %s", d.entry_id)
             outcome = Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"internal error: {exc!r}")
         finally:
-            self._active.pop(d.entry_id, None)
-            if self._running_suspect == d.entry_id:
+            self._active.pop((d.job_type, d.entry_id), None)
+            if self._running_suspect == (d.job_type, d.entry_id):
                 self._running_suspect = None
                 if not self._stopping.is_set():
                     self._start_buffered()
@@ -452,7 +459,7 @@ class Worker:
                 continue
             backoff.reset()
             for o in batch:
-                self._known.discard(o.entry_id)
+                self._known.discard((o.job_type, o.entry_id))
             if stale:
                 log.warning(
                     "lease lost for %d job(s) (%s): another worker owns them now; "
@@ -492,9 +499,48 @@ class Worker:
 
     # ---- heartbeat --------------------------------------------------------
 
+    async def _stop_heartbeat(self) -> None:
+        self._hb_stop.set()
+        if self._hb_thread is not None:
+            await asyncio.to_thread(self._hb_thread.join, 5)
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            await asyncio.to_thread(_end_keeper, keeper)
+
+    def _start_keeper(self) -> None:
+        """Start the lease keeper process, when the backend can be reached from one
+        (and on Linux, where it can tell a stopped worker from a busy one)."""
+        settings = self.queue._lease_keeper_settings()
+        if settings is None or not os.path.exists("/proc/self/stat"):
+            return
+        settings = dict(
+            settings,
+            id=self.id,
+            parent=os.getpid(),
+            lease_ms=int(self.lease * 1000),
+            interval=self.heartbeat_interval,
+        )
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keeper.py")
+        try:
+            keeper = subprocess.Popen(
+                [sys.executable, "-P", script],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+            )
+            assert keeper.stdin is not None
+            keeper.stdin.write(json.dumps(settings).encode() + b"\n")
+            keeper.stdin.flush()
+        except OSError as exc:
+            log.warning("cannot start the lease keeper (%s): a handler holding the GIL may lose its lease", exc)
+            return
+        self._keeper = keeper
+
     def _start_heartbeat(self) -> None:
         """Heartbeat from a thread with its own connection, so a handler that
-        blocks the event loop cannot let this worker's leases lapse."""
+        blocks the event loop cannot let this worker's leases lapse; and a lease
+        keeper process, so one that holds the GIL cannot either."""
+        self._start_keeper()
         queue = self.queue
 
         def run() -> None:
@@ -520,3 +566,14 @@ class Worker:
 
         self._hb_thread = threading.Thread(target=run, name=f"jobcore-heartbeat-{self.id}", daemon=True)
         self._hb_thread.start()
+
+
+def _end_keeper(keeper: subprocess.Popen[bytes]) -> None:
+    """Close the keeper's input (it exits at once) and reap it."""
+    try:
+        if keeper.stdin is not None:
+            keeper.stdin.close()
+        keeper.wait(5)
+    except (OSError, subprocess.TimeoutExpired):
+        keeper.kill()
+        keeper.wait()

@@ -1,0 +1,82 @@
+"""The lease keeper: a tiny process that extends its worker's lease from outside
+the worker's interpreter.
+
+A handler that holds the GIL (a long C call, a regex gone wild) stops every
+thread of the worker, the heartbeat thread included; the keeper keeps the lease
+alive while the worker process exists and is not stopped (SIGSTOP), and stops
+the moment it is gone. The worker runs this file by path (``python -P
+keeper.py``) so it imports only redis-py, and writes one JSON line of settings
+to its stdin; end of that input (the worker exited or was killed) ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+EXTEND = Path(__file__).resolve().parent / "lua" / "extend.lua"
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of a process (R, S, D, T, t, Z...), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[0] if fields else None
+
+
+def parent_running(parent: int) -> bool:
+    """True while the worker may be making progress (alive and not stopped)."""
+    return process_state(parent) not in (None, "T", "t", "Z", "X")
+
+
+def serve(cfg: dict[str, Any]) -> int:
+    import redis
+
+    parent = int(cfg["parent"])
+    interval = float(cfg["interval"])
+    client = redis.Redis.from_url(cfg["url"], socket_timeout=max(1.0, interval), socket_connect_timeout=1.0)
+    extend = client.register_script(EXTEND.read_text())
+    keys, args = [cfg["workers"], cfg["leases"]], [cfg["id"], int(cfg["lease_ms"])]
+    wait, failures = 0.0, 0
+    while True:
+        ready, _, _ = select.select([sys.stdin.fileno()], [], [], wait)
+        if ready and not os.read(sys.stdin.fileno(), 4096):
+            return 0  # the worker closed our input or is gone
+        if os.getppid() != parent or process_state(parent) is None:
+            return 0
+        wait = interval
+        if not parent_running(parent):
+            continue  # stopped: let its lease lapse so live workers take its jobs
+        try:
+            extend(keys=keys, args=args)
+            failures = 0
+        except redis.RedisError:
+            failures += 1
+            wait = min(interval, 0.05 * 2**failures)  # a cut connection: beat again soon
+
+
+def main() -> int:
+    # Ctrl-C or SIGTERM to the worker's process group stop the worker gracefully;
+    # the keeper keeps its lease until the worker closes our input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(sys.stdin.fileno(), 1)
+        if not chunk:
+            return 0
+        line += chunk
+    return serve(json.loads(line))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
