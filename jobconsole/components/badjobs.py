@@ -1,0 +1,300 @@
+"""Dead and failed jobs: why they ended there, and putting them back or purging them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+import jobcore
+from jobcore import BadJob
+
+from ..format import clip, clock, count, short_id
+from ..snapshot import Snapshot
+from .base import console_of
+from .status import StatusBar
+from .tables import Cells, LiveTable
+
+Which = Literal["dead", "failed"]
+
+
+def last_line(reason: str) -> str:
+    lines = [line for line in reason.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+class BadTable(LiveTable):
+    COLUMNS = (
+        ("at", "at"),
+        ("job_type", "job_type"),
+        ("job_id", "job_id"),
+        ("account_id", "account_id"),
+        ("attempt", "attempt"),
+        ("reason", "reason"),
+        ("worker", "worker"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self.COLUMNS, id=id)
+
+
+class BadJobsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("tab", "switch", "Dead⇄failed", priority=True),
+        Binding("t", "filter", "Type"),
+        Binding("r", "requeue(False)", "Requeue"),
+        Binding("R", "requeue(True)", "Requeue all"),
+        Binding("x,delete", "purge(False)", "Purge"),
+        Binding("X", "purge(True)", "Purge all"),
+        Binding("ctrl+r", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, which: Which = "dead") -> None:
+        super().__init__()
+        self.which: Which = which
+        self.job_type: str | None = None
+        self.rows: dict[str, BadJob] = {}
+        self._loaded_count: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Vertical(id="bad-body"):
+            yield BadTable(id="bad")
+            with VerticalScroll(id="reason-pane"):
+                yield Static(id="reason")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(BadTable).focus()
+        self.query_one("#reason-pane").border_title = "reason"
+        self.watch(console_of(self), "snapshot", self._counts_changed, init=False)
+        self._titles()
+        self.reload()
+
+    # ---- data -------------------------------------------------------------
+
+    def _total(self, snap: Snapshot | None) -> int | None:
+        if snap is None:
+            return None
+        types = [t for n, t in snap.stats.types.items() if self.job_type in (None, n)]
+        return sum(t.dead if self.which == "dead" else t.failed_kept for t in types)
+
+    def _counts_changed(self, snap: Snapshot | None) -> None:
+        """Reload only when the number of dead/failed jobs moved: the list is not free to read."""
+        total = self._total(snap)
+        if total is not None and total != self._loaded_count:
+            self.reload()
+        else:
+            self._titles()
+
+    def reload(self) -> None:
+        self._load(self.which, self.job_type)
+
+    @work(exclusive=True, group="bad-load", exit_on_error=False)
+    async def _load(self, which: Which, job_type: str | None) -> None:
+        limit = console_of(self).settings.dead_limit
+
+        async def fetch(q: jobcore.Queue) -> list[BadJob]:
+            return await (q.dead(job_type, limit) if which == "dead" else q.failed(job_type, limit))
+
+        try:
+            jobs = await console_of(self).runner.call(fetch)
+        except Exception as exc:
+            self.notify(f"cannot list {which} jobs: {exc}", severity="error")
+            return
+        if (which, job_type) != (self.which, self.job_type):
+            return  # switched meanwhile; the newer load will show
+        self._loaded_count = self._total(console_of(self).snapshot)
+        self._show(jobs)
+
+    def _show(self, jobs: Sequence[BadJob]) -> None:
+        table = self.query_one(BadTable)
+        self.rows = {f"{j.job_type}\x1f{j.id}": j for j in jobs}
+        rows: list[tuple[str, Cells]] = []
+        for key, j in self.rows.items():
+            env = j.envelope
+            rows.append(
+                (
+                    key,
+                    (
+                        Text(clock(j.at)),
+                        Text(j.job_type, style="bold"),
+                        Text(short_id(j.job_id), style="" if env else "red"),
+                        Text("" if env is None else str(env.account_id), justify="right"),
+                        Text(str(j.attempt), justify="right"),
+                        Text(clip(last_line(j.reason), 70), style="red" if self.which == "dead" else "yellow"),
+                        Text(clip(j.worker, 28), style="dim"),
+                    ),
+                )
+            )
+        table.sync(rows)
+        self._titles()
+        self._preview()
+
+    def _titles(self) -> None:
+        table = self.query_one(BadTable)
+        scope = self.job_type or "all types"
+        total = self._total(console_of(self).snapshot)
+        shown = len(self.rows)
+        what = "Dead jobs" if self.which == "dead" else "Failed jobs (most recent kept per type)"
+        table.border_title = f"{what} · {scope} · {count(total) if total is not None else '?'}"
+        ro = console_of(self).settings.read_only
+        actions = "" if ro else " · r requeue · x purge"
+        more = f"newest {count(shown)} shown" if total is not None and total > shown else "newest first"
+        table.border_subtitle = f"{more} · tab: {'failed' if self.which == 'dead' else 'dead'}{actions}"
+
+    @on(DataTable.RowHighlighted, "#bad")
+    def _preview(self) -> None:
+        job = self.selected()
+        pane = self.query_one("#reason", Static)
+        if job is None:
+            pane.update(Text(f"no {self.which} jobs" + (f" of type {self.job_type}" if self.job_type else ""), "dim"))
+            return
+        pane.update(Text(job.reason or "(no reason recorded)", style="red" if self.which == "dead" else ""))
+
+    def selected(self) -> BadJob | None:
+        key = self.query_one(BadTable).selected_key
+        return self.rows.get(key) if key else None
+
+    # ---- actions ----------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_help(self) -> None:
+        from .help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_switch(self) -> None:
+        self.which = "failed" if self.which == "dead" else "dead"
+        self.query_one(BadTable).sync([])
+        self.rows = {}
+        self._titles()
+        self.reload()
+
+    def action_filter(self) -> None:
+        snap = console_of(self).snapshot
+        names = sorted(snap.stats.types) if snap else []
+        options: list[str | None] = [None, *names]
+        i = options.index(self.job_type) if self.job_type in options else 0
+        self.job_type = options[(i + 1) % len(options)]
+        self.notify(f"showing {self.which} jobs of {self.job_type or 'all types'}", timeout=2)
+        self.reload()
+
+    @on(DataTable.RowSelected, "#bad")
+    def _open(self) -> None:
+        job = self.selected()
+        if job is None:
+            return
+        from .detail import JobDetailScreen
+
+        def after(result: str | None) -> None:
+            if result == "requeue":
+                self.action_requeue(False)
+            elif result == "purge":
+                self.action_purge(False)
+
+        self.app.push_screen(JobDetailScreen(job, self.which), after)
+
+    def _targets(self) -> dict[str, int]:
+        """Types to act on for 'all', with how many jobs each holds."""
+        snap = console_of(self).snapshot
+        if snap is None:
+            return {}
+        out = {}
+        for name, t in sorted(snap.stats.types.items()):
+            n = t.dead if self.which == "dead" else t.failed_kept
+            if n and self.job_type in (None, name):
+                out[name] = n
+        return out
+
+    def action_requeue(self, everything: bool) -> None:
+        if console_of(self).refuse_if_read_only("requeue"):
+            return
+        if not everything:
+            job = self.selected()
+            if job is None:
+                self.notify(f"no {self.which} job selected", severity="warning")
+                return
+            self._run("requeue", {job.job_type: [job.id]})
+            return
+        targets = self._targets()
+        if not targets:
+            self.notify(f"no {self.which} jobs to requeue", severity="warning")
+            return
+        self._confirm("requeue", targets)
+
+    def action_purge(self, everything: bool) -> None:
+        if console_of(self).refuse_if_read_only("purge"):
+            return
+        if not everything:
+            job = self.selected()
+            if job is None:
+                self.notify(f"no {self.which} job selected", severity="warning")
+                return
+            self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]})
+            return
+        targets = self._targets()
+        if not targets:
+            self.notify(f"no {self.which} jobs to purge", severity="warning")
+            return
+        self._confirm("purge", targets)
+
+    def _confirm(self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None) -> None:
+        from .confirm import ConfirmScreen
+
+        total = sum(counts.values())
+        per_type = ", ".join(f"{t} {count(n)}" for t, n in counts.items())
+        if what == "purge":
+            question = (
+                f"Purge {count(total)} {self.which} job(s) ({per_type})?\n"
+                "They are deleted for good: this cannot be undone."
+            )
+        else:
+            question = f"Requeue {count(total)} {self.which} job(s) ({per_type})?\nThey go back on their queues."
+        plan: dict[str, list[str] | None] = dict(ids) if ids else dict.fromkeys(counts)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run(what, plan)
+
+        self.app.push_screen(
+            ConfirmScreen(question, confirm=what.capitalize(), danger=what == "purge"),
+            answered,
+        )
+
+    @work(group="bad-action", exit_on_error=False)
+    async def _run(self, what: str, plan: dict[str, list[str]] | dict[str, list[str] | None]) -> None:
+        which = self.which
+
+        async def act(q: jobcore.Queue) -> int:
+            n = 0
+            for job_type, ids in plan.items():
+                if what == "requeue":
+                    n += await q.requeue(which, job_type, ids)
+                else:
+                    n += await q.purge(which, job_type, ids)
+            return n
+
+        try:
+            n = await console_of(self).runner.call(act)
+        except Exception as exc:
+            self.notify(f"{what} failed: {exc}", severity="error")
+            return
+        done = "requeued" if what == "requeue" else "purged"
+        self.notify(f"{done} {count(n)} {which} job(s)", title=done.capitalize())
+        console_of(self).poll_now()
+        self.reload()

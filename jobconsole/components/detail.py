@@ -1,0 +1,159 @@
+"""One job in full: every field, args as pretty JSON, and for dead/failed jobs the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import RenderableType
+from rich.json import JSON
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from jobcore import BadJob, InFlightJob
+
+from ..format import duration, pretty_json, stamp
+from ..snapshot import Snapshot
+from .base import console_of
+
+
+def _grid(rows: list[tuple[str, Any]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column()
+    for name, v in rows:
+        grid.add_row(name, v if isinstance(v, Text) else Text("" if v is None else str(v)))
+    return grid
+
+
+def _json(data: Any) -> RenderableType:
+    return JSON(pretty_json(data), indent=2, sort_keys=True)
+
+
+class JobDetailScreen(ModalScreen[str | None]):
+    """Dismisses with "requeue" or "purge" when asked from a dead/failed job, else None."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close"),
+        Binding("r", "act('requeue')", "Requeue", show=False),
+        Binding("x", "act('purge')", "Purge", show=False),
+    ]
+
+    def __init__(self, job: InFlightJob | BadJob, which: str = "") -> None:
+        super().__init__()
+        self.job = job
+        self.which = which  # "dead" or "failed" for a BadJob
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="detail"):
+            yield Static(self._title(), classes="title")
+            with VerticalScroll(id="detail-body"):
+                yield Static(id="fields")
+                yield Static(Text("args", style="bold underline"), classes="section")
+                yield Static(self._args(), id="args")
+                if isinstance(self.job, BadJob):
+                    yield Static(Text("reason", style="bold underline"), classes="section")
+                    yield Static(Text(self.job.reason or "(none given)", style="red"), id="reason")
+            yield Static(self._hint(), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-body").focus()
+        if isinstance(self.job, InFlightJob):
+            self.watch(console_of(self), "snapshot", self._follow, init=True)
+        else:
+            self.query_one("#fields", Static).update(_grid(self._bad_rows(self.job)))
+
+    def _title(self) -> Text:
+        job = self.job
+        if isinstance(job, InFlightJob):
+            return Text.assemble(("In-flight job  ", "bold"), (job.job_type, "bold cyan"), f"  {job.job_id or '?'}")
+        return Text.assemble(
+            (f"{self.which.capitalize()} job  ", "bold"), (job.job_type, "bold cyan"), f"  {job.job_id or '?'}"
+        )
+
+    def _hint(self) -> Text:
+        if isinstance(self.job, BadJob) and not console_of(self).settings.read_only:
+            return Text("r: requeue  x: purge  escape: close", style="dim")
+        return Text("escape: close  ↑/↓: scroll", style="dim")
+
+    def _args(self) -> RenderableType:
+        job = self.job
+        if isinstance(job, InFlightJob):
+            if job.error:
+                return Text(f"cannot decode the payload: {job.error}", style="red")
+            return _json(job.args)
+        if job.envelope is None:
+            return Text.assemble(
+                ("undecodable payload; first bytes as hex:\n", "red"), job.raw[:256].hex(" ", 4) or "(empty)"
+            )
+        return _json(job.envelope.args_json())
+
+    def _follow(self, snap: Snapshot | None) -> None:
+        """Keep 'running for' live while the job runs; say so when it no longer does."""
+        job = self.job
+        assert isinstance(job, InFlightJob)
+        state = Text("running", style="green")
+        if snap is not None:
+            current = next(
+                (j for j in snap.in_flight if j.entry_id == job.entry_id and j.job_type == job.job_type), None
+            )
+            if current is not None:
+                self.job = job = current
+            elif snap.stats.in_flight <= len(snap.in_flight):
+                state = Text("no longer in flight (done, failed or handed back)", style="bold yellow")
+        self.query_one("#fields", Static).update(_grid(self._in_flight_rows(job, state)))
+
+    @staticmethod
+    def _in_flight_rows(job: InFlightJob, state: Text) -> list[tuple[str, Any]]:
+        return [
+            ("state", state),
+            ("job_type", job.job_type),
+            ("job_id", job.job_id),
+            ("account_id", job.account_id),
+            ("account_number", job.account_number),
+            ("org_id", job.org_id),
+            ("reservation_id", job.reservation_id),
+            ("worker", job.worker),
+            ("started", stamp(job.started_at)),
+            ("running for", duration(job.running_for)),
+            ("attempt", job.attempt),
+            ("entry id", job.entry_id),
+            *([("error", Text(job.error, style="red"))] if job.error else []),
+        ]
+
+    def _bad_rows(self, job: BadJob) -> list[tuple[str, Any]]:
+        env = job.envelope
+        args = env.args_json() if env else None
+        reservation = args.get("reservation_id") if isinstance(args, dict) else None
+        last = job.reason.strip().splitlines()[-1] if job.reason.strip() else ""
+        return [
+            ("job_type", job.job_type),
+            ("job_id", job.job_id),
+            ("account_id", env.account_id if env else None),
+            ("account_number", env.identity.account_number if env else None),
+            ("org_id", env.identity.org_id if env else None),
+            ("reservation_id", reservation),
+            (f"{self.which} at", stamp(job.at)),
+            ("enqueued at", stamp_ms(env.enqueued_at_ms) if env else None),
+            ("attempt", job.attempt),
+            ("worker", job.worker),
+            (f"{self.which} id", job.id),
+            ("reason", Text(last, style="red")),
+        ]
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_act(self, what: str) -> None:
+        if isinstance(self.job, BadJob):
+            self.dismiss(what)
+
+
+def stamp_ms(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return stamp(datetime.fromtimestamp(ms / 1000, tz=UTC))

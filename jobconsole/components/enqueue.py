@@ -1,0 +1,274 @@
+"""The enqueue modal: type, count, args checked against the type's schema as you type, identity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
+
+import jobcore
+from jobcore import Identity, Job
+from jobcore.schema import check_args, describe
+
+from .base import console_of
+
+MAX_COUNT = 100_000
+INT64 = 2**63
+
+
+def example_args(schema: dict[str, Any]) -> dict[str, Any]:
+    """Defaults where the schema has them, a plausible value where a field is required."""
+    out: dict[str, Any] = {}
+    for name, kind, required, default in describe(schema):
+        if default is not None:
+            out[name] = default
+        elif required:
+            out[name] = {"integer": 1, "number": 1.0, "boolean": False, "array": [], "object": {}}.get(kind, "")
+    return out
+
+
+def _properties(schema: dict[str, Any]) -> dict[str, Any]:
+    """Top-level properties, following one $ref the way jobcore.schema.describe does."""
+    target = schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = schema.get("$defs", {}).get(ref.rsplit("/", 1)[1], schema)
+    props = target.get("properties", {})
+    return props if isinstance(props, dict) else {}
+
+
+def schema_hint(schema: dict[str, Any] | None) -> str:
+    if schema is None:
+        return "no args schema known for this type (no worker has served it): args are sent unchecked"
+    fields = describe(schema)
+    if not fields:
+        return "takes no args fields"
+    props = _properties(schema)
+    parts = []
+    for name, kind, required, default in fields:
+        text = f"{name}: {kind}"
+        spec = props.get(name, {})
+        low, high = spec.get("minimum"), spec.get("maximum")
+        if low is not None or high is not None:
+            text += f" {'' if low is None else low}..{'' if high is None else high}"
+        if required:
+            text += " (required)"
+        elif default is not None:
+            text += f" = {json.dumps(default)}"
+        parts.append(text)
+    return "fields: " + ", ".join(parts)
+
+
+class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
+    """Dismisses with (job type, count) once the jobs are sent."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "send", "Send", priority=True),
+    ]
+
+    def __init__(self, job_type: str | None = None) -> None:
+        super().__init__()
+        self.initial_type = job_type
+        self.schemas: dict[str, dict[str, Any]] = {}
+        self.sources: dict[str, str] = {}
+        self.sending = False
+        self._last_type: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="enqueue"):
+            yield Static(Text("Enqueue test jobs", style="bold"), classes="title")
+            with Horizontal(classes="row"):
+                yield Label("job type", classes="label")
+                yield Select[str]([], id="type", allow_blank=True, prompt="pick a type", compact=True)
+                yield Label("count", classes="label short")
+                yield Input("1", id="count", type="integer", compact=True, max_length=7)
+            yield Label("args (JSON object)", classes="label wide")
+            yield TextArea("{}", id="args", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+            yield Static("", id="hint")
+            yield Static("", id="error")
+            with Horizontal(classes="row"):
+                yield Label("account_id", classes="label")
+                yield Input("0", id="account_id", type="integer", compact=True, max_length=20)
+                yield Label("account_number", classes="label mid")
+                yield Input("", id="account_number", compact=True, placeholder="e.g. 1234-5678")
+                yield Label("org_id", classes="label short")
+                yield Input("", id="org_id", compact=True, placeholder="e.g. org-1")
+            with Horizontal(classes="buttons"):
+                yield Button("Enqueue (ctrl+s)", id="send", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        app = console_of(self)
+        for job_type in app.handlers.types:
+            self.schemas[job_type] = app.handlers.get(job_type).schema()
+            self.sources[job_type] = f"from {app.settings.handlers}"
+        known = list(app.snapshot.stats.types) if app.snapshot else []
+        self._set_types(known)
+        self.query_one("#type", Select).focus()
+        self._load_types()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def _load_types(self) -> None:
+        """Types and schemas as Redis knows them; workers' published schemas win over local ones."""
+
+        async def fetch(q: jobcore.Queue) -> tuple[list[str], dict[str, dict[str, Any]]]:
+            return await q.job_types(), await q.schemas()
+
+        try:
+            types, schemas = await console_of(self).runner.call(fetch)
+        except Exception as exc:
+            self._show_error(f"cannot read job types from the server: {exc}")
+            return
+        for job_type, schema in schemas.items():
+            self.schemas[job_type] = schema
+            self.sources[job_type] = "published by a worker"
+        self._set_types(types)
+
+    def _set_types(self, extra: list[str]) -> None:
+        select: Select[str] = self.query_one("#type", Select)
+        current = select.value if isinstance(select.value, str) else self.initial_type
+        names = sorted(set(self.schemas) | set(extra))
+        select.set_options([(n, n) for n in names])
+        if current in names:
+            select.value = current
+        elif names and select.value is Select.NULL:
+            select.value = "sleep" if "sleep" in names else names[0]
+
+    # ---- validation -------------------------------------------------------
+
+    @property
+    def job_type(self) -> str | None:
+        value = self.query_one("#type", Select).value
+        return value if isinstance(value, str) else None
+
+    @on(Select.Changed, "#type")
+    def _type_changed(self) -> None:
+        job_type = self.job_type
+        if job_type is None or job_type == self._last_type:
+            return
+        self._last_type = job_type
+        schema = self.schemas.get(job_type)
+        args = self.query_one("#args", TextArea)
+        args.text = json.dumps(example_args(schema) if schema else {})
+        source = self.sources.get(job_type, "")
+        hint = schema_hint(schema) + (f"  [{source}]" if schema else "")
+        self.query_one("#hint", Static).update(Text(hint, style="dim"))
+        self.validate()
+
+    @on(TextArea.Changed)
+    @on(Input.Changed)
+    def _edited(self) -> None:
+        self.validate()
+
+    def _show_error(self, message: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(Text(f"✖ {message}", style="bold red") if message else "")
+        error.set_class(bool(message), "-error")
+
+    def validate(self) -> tuple[list[Job[Any]] | None, str]:
+        """The jobs to send, or None and the first problem (also shown under the args)."""
+        jobs, problem = self._check()
+        if problem:
+            self._show_error(problem)
+        else:
+            job_type = self.job_type or ""
+            how = "fit its schema" if job_type in self.schemas else "are valid JSON (no schema to check)"
+            self.query_one("#error", Static).update(Text(f"✓ args {how}", style="green"))
+            self.query_one("#error").set_class(False, "-error")
+        send = self.query_one("#send", Button)
+        send.disabled = bool(problem) or self.sending
+        n = self._count()
+        send.label = f"Enqueue {n:,} job{'s' if n != 1 else ''} (ctrl+s)" if n else "Enqueue (ctrl+s)"
+        return jobs, problem
+
+    def _count(self) -> int:
+        try:
+            return int(self.query_one("#count", Input).value)
+        except ValueError:
+            return 0
+
+    def _check(self) -> tuple[list[Job[Any]] | None, str]:
+        job_type = self.job_type
+        if not job_type:
+            return None, "pick a job type"
+        text = self.query_one("#args", TextArea).text
+        try:
+            args = json.loads(text) if text.strip() else None
+        except json.JSONDecodeError as exc:
+            return None, f"args are not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        if not isinstance(args, dict):
+            return None, 'args must be a JSON object, like {"seconds": 1}'
+        schema = self.schemas.get(job_type)
+        if schema is not None:
+            try:
+                check_args(job_type, args, schema)
+            except jobcore.ArgsError as exc:
+                return None, str(exc)
+        n = self._count()
+        if not 1 <= n <= MAX_COUNT:
+            return None, f"count must be 1 to {MAX_COUNT:,}"
+        raw_account = self.query_one("#account_id", Input).value.strip() or "0"
+        try:
+            account_id = int(raw_account)
+        except ValueError:
+            return None, f"account_id must be a whole number, got {raw_account!r}"
+        if not -INT64 <= account_id < INT64:
+            return None, "account_id does not fit in 64 bits"
+        identity = Identity(
+            account_number=self.query_one("#account_number", Input).value.strip(),
+            org_id=self.query_one("#org_id", Input).value.strip(),
+        )
+        # One Job now only as a template: the I/O side builds all n (cheap, off the UI).
+        return [Job(type=job_type, args=args, account_id=account_id, identity=identity)], ""
+
+    # ---- sending ----------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "send":
+            self.action_send()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if not self.sending:
+            self.dismiss(None)
+
+    def action_send(self) -> None:
+        if self.sending:
+            return
+        jobs, _ = self.validate()
+        if jobs is None:
+            self.app.bell()
+            return
+        self._send(jobs[0], self._count())
+
+    @work(exclusive=True, exit_on_error=False)
+    async def _send(self, template: Job[Any], n: int) -> None:
+        self.sending = True
+        self.query_one("#send", Button).disabled = True
+        self.query_one("#error", Static).update(Text(f"sending {n:,} job(s)…", style="bold"))
+
+        async def send(q: jobcore.Queue) -> list[Any]:
+            jobs = (
+                Job(type=template.type, args=template.args, account_id=template.account_id, identity=template.identity)
+                for _ in range(n)
+            )
+            return await q.enqueue_many(jobs)
+
+        try:
+            ids = await console_of(self).runner.call(send)
+        except Exception as exc:  # EnqueueError, ArgsError, a dropped connection: say so, keep the form
+            self.sending = False
+            self._show_error(f"not enqueued: {exc}")
+            self.query_one("#send", Button).disabled = False
+            return
+        self.sending = False
+        self.dismiss((template.type, len(ids)))

@@ -1,0 +1,302 @@
+"""The main screen's live panels: queues, in-flight jobs, workers, the embedded worker's log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.events import Resize
+from textual.widgets import RichLog
+
+from jobcore import InFlightJob, TypeStats, WorkerInfo
+
+from ..embedded import EmbeddedStatus, LogLine
+from ..format import clip, clock, count, duration, rate, short_id, sparkline, value
+from ..snapshot import Snapshot
+from .base import console_of
+from .tables import Cells, LiveTable
+
+TOTAL_KEY = "\x00total"  # no job type can contain a NUL... and it sorts nowhere: we place it
+
+
+def _num(n: int, style: str = "") -> Text:
+    return Text(count(n), style=style, justify="right")
+
+
+def _right(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right")
+
+
+class QueuesTable(LiveTable):
+    """One row per job type, and a total row."""
+
+    COLUMNS = (
+        ("type", "type"),
+        ("pending", "pending"),
+        ("in flight", "in_flight"),
+        ("processed", "processed"),
+        ("failed", "failed"),
+        ("dead", "dead"),
+        ("oldest", "oldest"),
+        ("proc/s", "rate"),
+        ("last 2m", "trend"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        right = ("pending", "in_flight", "processed", "failed", "dead", "oldest", "rate")
+        super().__init__(self.COLUMNS, right=right, id=id)
+        self.trend_width = 12
+
+    def on_mount(self) -> None:
+        self.border_title = "Queues"
+        self.watch(console_of(self), "snapshot", self.show, init=True)
+
+    def on_resize(self, event: Resize) -> None:
+        width = 24 if self.app.size.width >= 110 else 12
+        if width != self.trend_width:
+            self.trend_width = width
+            self.reset()  # auto-width columns only grow: start over
+            self.show(console_of(self).snapshot)
+
+    def _row(self, t: TypeStats, snap: Snapshot) -> Cells:
+        app = console_of(self)
+        name = Text(t.job_type, style="bold")
+        if t.pending > 0 and t.served_by == 0:
+            name.append(" ⚠", style="yellow")
+        age = t.oldest_pending_age
+        age_style = "bold red" if age and age >= 300 else "yellow" if age and age >= 60 else ""
+        trend = app.rates.trend(t.job_type, self.trend_width)
+        return (
+            name,
+            _num(t.pending, "bold" if t.pending else "dim"),
+            _num(t.in_flight, "cyan" if t.in_flight else "dim"),
+            _num(t.processed, "green" if t.processed else "dim"),
+            _num(t.failed, "yellow" if t.failed else "dim"),
+            _num(t.dead, "bold red" if t.dead else "dim"),
+            _right(duration(age) if age is not None else "-", age_style),
+            _right(rate(app.rates.rate(t.job_type))),
+            Text(sparkline(trend), style="green"),
+        )
+
+    def show(self, snap: Snapshot | None) -> None:
+        if snap is None:
+            return
+        types = sorted(snap.stats.types.values(), key=lambda t: t.job_type)
+        rows: list[tuple[str, Cells]] = [(f"type:{t.job_type}", self._row(t, snap)) for t in types]
+        s = snap.stats
+        oldest = max((t.oldest_pending_age or 0.0 for t in types), default=0.0)
+        rows.append(
+            (
+                TOTAL_KEY,
+                (
+                    Text(f"total ({len(types)})", style="bold italic"),
+                    _num(s.pending, "bold"),
+                    _num(s.in_flight, "bold"),
+                    _num(s.processed, "bold"),
+                    _num(s.failed, "bold"),
+                    _num(s.dead, "bold"),
+                    _right(duration(oldest) if any(t.pending for t in types) else "-", "bold"),
+                    _right(rate(_sum(console_of(self).rates.rate(t.job_type) for t in types)), "bold"),
+                    Text(""),
+                ),
+            )
+        )
+        self.sync(rows)
+        unserved = s.unserved
+        self.border_subtitle = (
+            f"⚠ no live worker serves: {', '.join(sorted(unserved))}" if unserved else f"as of {clock(snap.taken_at)}Z"
+        )
+
+    def job_type_at_cursor(self) -> str | None:
+        key = self.selected_key
+        return key[5:] if key and key.startswith("type:") else None
+
+
+def _sum(values: Any) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+class InFlightTable(LiveTable):
+    """The jobs being processed now, longest running first, one page at a time."""
+
+    COLUMNS = (
+        ("job_type", "job_type"),
+        ("job_id", "job_id"),
+        ("account_id", "account_id"),
+        ("account_number", "account_number"),
+        ("org_id", "org_id"),
+        ("reservation_id", "reservation_id"),
+        ("running", "running"),
+        ("attempt", "attempt"),
+        ("started", "started"),
+        ("worker", "worker"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self.COLUMNS, right=("account_id", "running", "attempt"), id=id)
+        self.page = 0
+        self.jobs: dict[str, InFlightJob] = {}
+        self.total = 0
+
+    def on_mount(self) -> None:
+        self.border_title = "In flight"
+        self.watch(console_of(self), "snapshot", self.show, init=True)
+
+    @staticmethod
+    def key_of(job: InFlightJob) -> str:
+        return f"{job.job_type}\x1f{job.entry_id}"
+
+    @staticmethod
+    def _row(job: InFlightJob) -> Cells:
+        attempt_style = "bold yellow" if job.attempt > 1 else ""
+        return (
+            Text(job.job_type, style="bold"),
+            Text(short_id(job.job_id), style="red" if job.error else ""),
+            _right(value(job.account_id)),
+            Text(value(job.account_number)),
+            Text(value(job.org_id)),
+            Text(value(job.reservation_id)),
+            _right(duration(job.running_for), "bold red" if job.running_for >= 300 else "cyan"),
+            _right(str(job.attempt), attempt_style),
+            Text(clock(job.started_at)),
+            Text(clip(job.worker, 32)),
+        )
+
+    def pages(self) -> int:
+        size = console_of(self).settings.in_flight_page
+        return max(1, -(-self.total // size))
+
+    def show(self, snap: Snapshot | None) -> None:
+        if snap is None:
+            return
+        app = console_of(self)
+        size = app.settings.in_flight_page
+        self.total = snap.stats.in_flight
+        self.page = min(self.page, self.pages() - 1)
+        page_jobs = snap.in_flight[self.page * size : (self.page + 1) * size]
+        self.jobs = {self.key_of(j): j for j in page_jobs}
+        self.sync([(self.key_of(j), self._row(j)) for j in page_jobs])
+        self.border_title = f"In flight {count(self.total)}"
+        if not page_jobs:
+            self.border_subtitle = "nothing in flight"
+        else:
+            first = self.page * size + 1
+            pages = f"page {self.page + 1}/{self.pages()}  [ ] to page  · " if self.pages() > 1 else ""
+            self.border_subtitle = (
+                f"{pages}{count(first)}-{count(first + len(page_jobs) - 1)} longest running first · enter: details"
+            )
+
+    def selected_job(self) -> InFlightJob | None:
+        key = self.selected_key
+        return self.jobs.get(key) if key else None
+
+
+class WorkersTable(LiveTable):
+    COLUMNS = (
+        ("worker", "id"),
+        ("state", "state"),
+        ("busy", "busy"),
+        ("heartbeat", "heartbeat"),
+        ("processed", "processed"),
+        ("failed", "failed"),
+        ("host", "host"),
+        ("pid", "pid"),
+        ("types", "types"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self.COLUMNS, right=("busy", "heartbeat", "processed", "failed", "pid"), id=id)
+
+    def on_mount(self) -> None:
+        self.border_title = "Workers"
+        self.watch(console_of(self), "snapshot", self.show, init=True)
+
+    @staticmethod
+    def _row(w: WorkerInfo, snap: Snapshot, own: str) -> Cells:
+        state_style = {"alive": "green", "stale": "bold yellow", "lost": "bold red"}[w.state]
+        row_style = {"alive": "", "stale": "yellow", "lost": "red dim"}[w.state]
+        name = Text(clip(w.id, 26), style=row_style or "bold")
+        if w.id == own:
+            name.append(" ◆", style="magenta")
+        busy_style = "bold" if w.busy >= w.concurrency and w.concurrency else row_style
+        return (
+            name,
+            Text(w.state, style=state_style),
+            _right(f"{w.busy}/{w.concurrency}", busy_style),
+            _right(f"{duration(snap.heartbeat_age(w))} ago", state_style if w.state != "alive" else ""),
+            _right(count(w.processed), row_style),
+            _right(count(w.failed), row_style),
+            Text(w.host, style=row_style),
+            _right(str(w.pid), row_style),
+            Text(",".join(w.types), style=row_style or "dim"),
+        )
+
+    def show(self, snap: Snapshot | None) -> None:
+        if snap is None:
+            return
+        own = console_of(self).embedded.worker_id
+        self.sync([(w.id, self._row(w, snap, own)) for w in snap.workers])
+        alive = sum(1 for w in snap.workers if w.state == "alive")
+        stale = sum(1 for w in snap.workers if w.state != "alive")
+        self.border_title = f"Workers {alive}" + (f" · {stale} not heartbeating" if stale else "")
+        self.border_subtitle = "◆ this console" if own else ("no workers" if not snap.workers else "")
+
+
+LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
+
+
+class WorkerLog(RichLog):
+    """The embedded worker's log lines, each with its job's six fields."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=2000, wrap=False, markup=False, highlight=False, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        app = console_of(self)
+        self.watch(app, "embedded_status", self.show_status, init=True)
+        if app.settings.read_only:
+            self.write(Text("read-only: the embedded worker is disabled", style="dim"))
+        else:
+            self.write(
+                Text(
+                    f"press s to run a worker in this console ({app.settings.handlers}); its log lines appear here",
+                    style="dim",
+                )
+            )
+
+    def show_status(self, status: EmbeddedStatus) -> None:
+        app = console_of(self)
+        if status.state == "stopped":
+            self.border_title = "Embedded worker ■ stopped"
+            hint = "" if app.settings.read_only else " · s: start"
+            error = f"last run: {status.error} · " if status.error else ""
+            self.border_subtitle = f"{error}concurrency {status.concurrency}{hint}"
+        else:
+            self.border_title = f"Embedded worker ▶ {status.state} · {status.busy}/{status.concurrency} busy"
+            tail = "s: stop" if status.state != "stopping" else "finishing running jobs…"
+            self.border_subtitle = (
+                f"{count(status.processed)} done · {count(status.failed)} failed · {count(status.dead)} dead · {tail}"
+            )
+
+    def add(self, lines: list[LogLine], dropped: int) -> None:
+        if dropped:
+            self.write(Text(f"… {count(dropped)} log lines dropped (too many to show)", style="bold yellow"))
+        for line in lines:
+            self.write(render_line(line))
+
+
+def render_line(line: LogLine) -> RenderableType:
+    from datetime import UTC, datetime
+
+    t = Text(no_wrap=True)
+    t.append(datetime.fromtimestamp(line.created, tz=UTC).strftime("%H:%M:%S "), "dim")
+    t.append(f"{line.levelname:<7} ", LEVEL_STYLES.get(line.levelname, ""))
+    t.append(line.message)
+    for key, v in line.fields:
+        t.append(f" {key}=", "dim")
+        t.append('""' if v is None or v == "" else str(v), "cyan")
+    if line.exc:
+        t.append("\n" + line.exc, "red")
+    return t

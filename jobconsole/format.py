@@ -1,0 +1,81 @@
+"""Turning numbers and times into short, exact strings for the tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+
+
+def count(n: int) -> str:
+    """Exact, with thousands separators: numbers an operator can trust."""
+    return f"{n:,}"
+
+
+def duration(seconds: float | None) -> str:
+    """0.4s, 12.3s, 4m05s, 2h03m, 3d04h."""
+    if seconds is None:
+        return "-"
+    s = max(0.0, seconds)
+    if s < 60:
+        return f"{s:.1f}s"
+    whole = int(s)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def rate(per_second: float | None) -> str:
+    if per_second is None:
+        return "-"
+    if per_second >= 100:
+        return f"{per_second:,.0f}"
+    return f"{per_second:.1f}"
+
+
+def clock(at: datetime) -> str:
+    """UTC wall-clock time, like the JSON logs."""
+    return at.astimezone(UTC).strftime("%H:%M:%S")
+
+
+def stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def short_id(job_id: str | None) -> str:
+    return job_id[:8] if job_id else "?"
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def value(v: Any) -> str:
+    """A log field as shown in a table: empty for missing."""
+    if v is None or v == "":
+        return ""
+    return str(v)
+
+
+def pretty_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """One character per value, scaled to the largest; blank where there is no data yet."""
+    known = [v for v in values if v is not None]
+    top = max(known, default=0.0)
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        elif top <= 0 or v <= 0:
+            out.append(SPARK_CHARS[0])
+        else:
+            out.append(SPARK_CHARS[min(len(SPARK_CHARS) - 1, int(v / top * (len(SPARK_CHARS) - 1) + 0.5))])
+    return "".join(out)

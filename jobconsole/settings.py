@@ -1,0 +1,55 @@
+"""What the console was started with: shared by the CLI, tests and the screenshot script."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+
+from jobcore import Handlers
+
+DEFAULT_URL = "redis://localhost:6379/0"
+DEFAULT_HANDLERS = "jobcore.demo:handlers"
+DEFAULT_REFRESH = 1.0
+DEFAULT_CONCURRENCY = 10
+DEFAULT_GRACE = 5.0
+
+
+class SettingsError(Exception):
+    """A bad option value: printed as one line by the CLI."""
+
+
+def default_url() -> str:
+    return os.environ.get("JOBCORE_URL") or DEFAULT_URL
+
+
+def load_handlers(spec: str) -> Handlers:
+    """Import the ``MODULE:ATTRIBUTE`` registry named on the command line."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise SettingsError(f"handlers must be MODULE:ATTRIBUTE (e.g. {DEFAULT_HANDLERS}), got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SettingsError(f"cannot import handlers module {module_name!r}: {exc}") from None
+    handlers = getattr(module, attr, None)
+    if not isinstance(handlers, Handlers):
+        raise SettingsError(f"{spec} is not a jobcore.Handlers registry")
+    return handlers
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    url: str = "memory://"
+    refresh: float = DEFAULT_REFRESH
+    read_only: bool = False
+    handlers: str = DEFAULT_HANDLERS
+    concurrency: int = DEFAULT_CONCURRENCY
+    grace: float = DEFAULT_GRACE  # seconds running jobs get to finish when the embedded worker stops
+    namespace: str | None = None
+    in_flight_page: int = 100  # rows per in-flight page
+    dead_limit: int = 500  # newest dead/failed jobs listed
+
+    @property
+    def is_memory(self) -> bool:
+        return self.url.startswith("memory://")

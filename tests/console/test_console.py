@@ -1,0 +1,579 @@
+"""Pilot tests: every control, against memory:// and a real private redis-server.
+
+Each test reads what the screen shows and compares it with what the queue holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Select, Static, TextArea
+
+import jobcore
+from jobconsole.app import JobConsole, make_app
+from jobconsole.components.badjobs import BadJobsScreen, BadTable
+from jobconsole.components.confirm import ConfirmScreen
+from jobconsole.components.detail import JobDetailScreen
+from jobconsole.components.enqueue import EnqueueScreen
+from jobconsole.components.help import HelpScreen
+from jobconsole.components.main_screen import MainScreen
+from jobconsole.components.panels import TOTAL_KEY, InFlightTable, QueuesTable, WorkerLog, WorkersTable
+from jobconsole.runner import Runner
+from jobconsole.settings import Settings
+from jobcore import Identity, Job
+from jobcore.backend import Outcome
+from jobcore.model import decode_envelope
+
+from ..helpers import plant
+from ..redis_server import RedisServer
+from .conftest import FrozenClock, cell, fresh_snapshot, screen_text, wait_for
+
+
+@pytest.fixture(params=["memory", "redis"])
+def url(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return "memory://"
+    return str(request.getfixturevalue("redis_url"))
+
+
+@asynccontextmanager
+async def console(
+    url: str, size: tuple[int, int] = (120, 40), **options: Any
+) -> AsyncIterator[tuple[Pilot[Any], JobConsole, jobcore.Queue]]:
+    """The app on ``url`` plus a queue to check against: the app's own for memory,
+    a second connection for Redis (so we read what the server holds)."""
+    options.setdefault("refresh", 0.5)
+    options.setdefault("grace", 0.2)
+    app = make_app(Settings(url=url, **options))
+    check = app.queue if url.startswith("memory") else jobcore.connect(url)
+    try:
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None, what="the first snapshot")
+            yield pilot, app, check
+    finally:
+        if check is not app.queue:
+            await check.close()
+
+
+def queues(app: JobConsole) -> QueuesTable:
+    return app.screen.query_one(QueuesTable)
+
+
+def in_flight(app: JobConsole) -> InFlightTable:
+    return app.screen.query_one(InFlightTable)
+
+
+async def dead_jobs(q: jobcore.Queue, n: int, consumer: str = "test-worker") -> None:
+    """Put n sleep jobs in the dead set through the queue's own settle path."""
+    await q.register_types({"sleep": {}})
+    await q.enqueue_many([Job(type="sleep", args={"seconds": 1}, account_id=i) for i in range(n)])
+    got = await q.fetch(consumer, ["sleep"], n, 0)
+    await q.settle(
+        consumer, [Outcome("sleep", d.entry_id, "dead", d.attempt, f"poison {i}") for i, d in enumerate(got)]
+    )
+
+
+# ---- queues ------------------------------------------------------------------
+
+
+async def test_queue_rows_equal_what_the_queue_holds(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        await q.enqueue_many([Job(type="sleep", args={"seconds": 1}) for _ in range(7)])
+        await q.enqueue_many([Job(type="launch", args={"reservation_id": i}) for i in range(3)])
+        await dead_jobs(q, 2)
+        await fresh_snapshot(pilot)
+        stats = await q.stats()
+        table = queues(app)
+        for name, t in stats.types.items():
+            row = f"type:{name}"
+            assert cell(table, row, "pending") == f"{t.pending:,}"
+            assert cell(table, row, "in_flight") == f"{t.in_flight:,}"
+            assert cell(table, row, "processed") == f"{t.processed:,}"
+            assert cell(table, row, "failed") == f"{t.failed:,}"
+            assert cell(table, row, "dead") == f"{t.dead:,}"
+        assert cell(table, "type:sleep", "pending") == "7"
+        assert cell(table, "type:launch", "pending") == "3"
+        assert cell(table, "type:sleep", "dead") == "2"
+        assert cell(table, TOTAL_KEY, "pending") == f"{stats.pending:,}"
+        assert cell(table, TOTAL_KEY, "dead") == "2"
+        assert "no live worker serves: launch, sleep" in str(table.border_subtitle)
+        header = screen_text(pilot).splitlines()[0]
+        assert "● connected" in header and app.display_url in header
+        assert ("memory" if url.startswith("memory") else "Redis 7") in header
+
+
+async def test_numbers_move_while_the_embedded_worker_runs(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        await q.enqueue_many([Job(type="noop", args={}) for _ in range(50)])
+        await fresh_snapshot(pilot)
+        assert cell(queues(app), "type:noop", "pending") == "50"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.embedded_status.state == "running", what="worker running")
+
+        async def all_done() -> bool:
+            return (await q.stats()).types["noop"].processed == 50
+
+        deadline = time.monotonic() + 10
+        while not await all_done():
+            assert time.monotonic() < deadline, "the embedded worker did not process the jobs"
+            await asyncio.sleep(0.05)
+        await fresh_snapshot(pilot)
+        assert cell(queues(app), "type:noop", "pending") == "0"
+        assert cell(queues(app), "type:noop", "processed") == "50"
+        await fresh_snapshot(pilot)
+        assert cell(queues(app), "type:noop", "rate") != "-"
+        workers = app.screen.query_one(WorkersTable)
+        assert app.embedded.worker_id in workers.selected_key or workers.row_count == 1
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.embedded.running, what="worker stopped")
+        await fresh_snapshot(pilot)
+        assert (await q.stats()).workers == 0
+
+
+# ---- enqueue -----------------------------------------------------------------
+
+
+async def test_enqueue_modal_sends_one_enqueue_many(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        calls: list[int] = []
+        real = app.queue.enqueue_many
+
+        async def counting(jobs: Any) -> Any:
+            ids = await real(jobs)
+            calls.append(len(ids))
+            return ids
+
+        app.queue.enqueue_many = counting  # type: ignore[method-assign]
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen), what="the enqueue modal")
+        modal = app.screen
+        assert isinstance(modal, EnqueueScreen)
+        select: Select[str] = modal.query_one("#type", Select)
+        await wait_for(pilot, lambda: "launch" in [o for _, o in select._options], what="types")
+        select.value = "launch"
+        await pilot.pause()
+        args = modal.query_one("#args", TextArea)
+        assert '"reservation_id": 1' in args.text  # prefilled from the schema
+        args.text = '{"reservation_id": 4242, "step_seconds": 0}'
+        modal.query_one("#count", Input).focus()
+        await pilot.press("backspace", "5")
+        modal.query_one("#account_id", Input).value = "42"
+        modal.query_one("#account_number", Input).value = "A-42"
+        modal.query_one("#org_id", Input).value = "org-7"
+        await pilot.pause()
+        assert "✓" in str(modal.query_one("#error", Static).render())
+        assert str(modal.query_one("#send", Button).label) == "Enqueue 5 jobs (ctrl+s)"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="the modal to close")
+        assert calls == [5]
+        await fresh_snapshot(pilot)
+        stats = await q.stats()
+        assert stats.types["launch"].pending == 5
+        assert cell(queues(app), "type:launch", "pending") == "5"
+        await q.register_types({"launch": {}})
+        got = await q.fetch("check", ["launch"], 1, 0)
+        env = decode_envelope(got[0].raw or b"")
+        assert env.account_id == 42
+        assert env.identity == Identity(account_number="A-42", org_id="org-7")
+        assert env.args_json() == {"reservation_id": 4242, "step_seconds": 0}
+
+
+async def test_enqueue_modal_shows_schema_errors_inline_and_sends_nothing() -> None:
+    async with console("memory://") as (pilot, app, q):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+        modal = app.screen
+        assert modal.query_one("#type", Select).value == "sleep"
+        args = modal.query_one("#args", TextArea)
+        error = modal.query_one("#error", Static)
+        args.text = '{"seconds": -1}'
+        await pilot.pause()
+        shown = str(error.render())
+        assert "args for 'sleep' do not fit its schema at seconds" in shown
+        assert "-1" in shown
+        assert modal.query_one("#send", Button).disabled
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, EnqueueScreen)
+        args.text = '{"seconds": 1'
+        await pilot.pause()
+        assert "args are not valid JSON" in str(error.render())
+        args.text = "[1, 2]"
+        await pilot.pause()
+        assert "must be a JSON object" in str(error.render())
+        args.text = '{"seconds": 0.5}'
+        modal.query_one("#count", Input).value = "0"
+        await pilot.pause()
+        assert "count must be 1 to 100,000" in str(error.render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert (await q.stats()).pending == 0
+
+
+# ---- in flight, detail, embedded worker log -----------------------------------
+
+
+async def test_in_flight_rows_detail_and_worker_log(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        ident = Identity(account_number="ACC-7", org_id="org-3")
+        sleeper = Job(type="sleep", args={"seconds": 30}, account_id=7, identity=ident)
+        launcher = Job(type="launch", args={"reservation_id": 42, "step_seconds": 30}, account_id=8, identity=ident)
+        await q.enqueue_many([sleeper, launcher])
+        await pilot.press("s")
+        table = in_flight(app)
+
+        def both_running() -> bool:
+            return table.row_count == 2
+
+        await wait_for(pilot, both_running, what="two jobs in flight")
+        await fresh_snapshot(pilot)
+        rows = await q.in_flight(10)
+        assert {r.job_id for r in rows} == {str(sleeper.id), str(launcher.id)}
+        for r in rows:
+            key = InFlightTable.key_of(r)
+            assert cell(table, key, "job_type") == r.job_type
+            assert cell(table, key, "job_id") == str(r.job_id)[:8]
+            assert cell(table, key, "account_id") == str(r.account_id)
+            assert cell(table, key, "account_number") == "ACC-7"
+            assert cell(table, key, "org_id") == "org-3"
+            assert cell(table, key, "attempt") == "1"
+            assert cell(table, key, "worker") == app.embedded.worker_id
+        launch_row = next(r for r in rows if r.job_type == "launch")
+        assert cell(table, InFlightTable.key_of(launch_row), "reservation_id") == "42"
+        assert str(table.border_title) == "In flight 2"
+
+        log = app.screen.query_one(WorkerLog)
+
+        def logged() -> bool:
+            text = "\n".join(line.text for line in log.lines)
+            return "launching 1 x t3.small for reservation 42" in text and "reservation_id=42" in text
+
+        await wait_for(pilot, logged, what="the launch job's log line")
+        line = next(x.text for x in log.lines if "launching" in x.text)
+        for field in ("account_id=8", "account_number=ACC-7", "org_id=org-3", f"job_id={launcher.id}"):
+            assert field in line
+        assert "job_type=launch" in line
+
+        table.focus()
+        table.move_cursor(row=table.get_row_index(InFlightTable.key_of(launch_row)))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="job detail")
+        text = screen_text(pilot)
+        assert str(launcher.id) in text
+        assert '"reservation_id": 42' in text
+        assert "ACC-7" in text and "org-3" in text
+        assert "running" in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+        await pilot.press("s")  # graceful stop: grace 0.2 s, then both jobs are handed back
+        await wait_for(pilot, lambda: not app.embedded.running, what="worker stopped")
+        stats = await q.stats()
+        assert stats.in_flight == 0 and stats.pending == 2
+        await fresh_snapshot(pilot)
+        assert table.row_count == 0
+        assert cell(queues(app), TOTAL_KEY, "pending") == "2"
+
+
+async def test_in_flight_pages() -> None:
+    async with console("memory://", in_flight_page=10) as (pilot, app, q):
+        await q.register_types({"sleep": {}})
+        await q.enqueue_many([Job(type="sleep", args={"seconds": 1}) for _ in range(25)])
+        await q.fetch("busy-worker", ["sleep"], 25, 0)
+        await fresh_snapshot(pilot)
+        table = in_flight(app)
+        assert table.row_count == 10
+        assert "page 1/3" in str(table.border_subtitle)
+        await pilot.press("right_square_bracket")
+        await fresh_snapshot(pilot)
+        expected = [InFlightTable.key_of(j) for j in (await q.in_flight(30))[10:20]]
+        assert table._order == expected
+        assert "page 2/3" in str(table.border_subtitle)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await fresh_snapshot(pilot)
+        assert table.row_count == 5 and "page 3/3" in str(table.border_subtitle)
+        await pilot.press("left_square_bracket")
+        await fresh_snapshot(pilot)
+        assert "page 2/3" in str(table.border_subtitle)
+
+
+# ---- dead and failed -------------------------------------------------------------
+
+
+async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        await q.register_types({"sleep": {}})
+        for _ in range(3):
+            await plant(q, "sleep", b"\x09not an envelope")
+        await pilot.press("s")
+
+        async def three_dead() -> bool:
+            return (await q.stats()).types["sleep"].dead == 3
+
+        deadline = time.monotonic() + 10
+        while not await three_dead():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.embedded.running)
+        await fresh_snapshot(pilot)
+        assert cell(queues(app), "type:sleep", "dead") == "3"
+
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        screen = app.screen
+        assert isinstance(screen, BadJobsScreen)
+        table = screen.query_one(BadTable)
+        await wait_for(pilot, lambda: table.row_count == 3, what="three dead rows")
+        dead = await q.dead()
+        assert [k for k in table._order] == [f"sleep\x1f{d.id}" for d in dead]
+        first = f"sleep\x1f{dead[0].id}"
+        assert "unknown envelope version 9" in cell(table, first, "reason")
+        assert "unknown envelope version 9" in str(screen.query_one("#reason", Static).render())
+
+        await pilot.press("r")  # requeue the selected one
+        await wait_for(pilot, lambda: table.row_count == 2, what="two dead rows after requeue")
+        stats = (await q.stats()).types["sleep"]
+        assert (stats.dead, stats.pending) == (2, 1)
+        assert dead[0].id not in [d.id for d in await q.dead()]
+
+        await pilot.press("x")  # purge one: asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "cannot be undone" in screen_text(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        assert (await q.stats()).types["sleep"].dead == 2
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 1, what="one dead row after purge")
+        assert (await q.stats()).types["sleep"].dead == 1
+
+        await pilot.press("R")  # requeue all, after confirming
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 0, what="no dead rows")
+        stats = (await q.stats()).types["sleep"]
+        assert (stats.dead, stats.pending) == (0, 2)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await fresh_snapshot(pilot)
+        assert cell(queues(app), "type:sleep", "dead") == "0"
+        assert cell(queues(app), "type:sleep", "pending") == "2"
+
+
+async def test_failed_jobs_show_the_traceback_and_purge_all(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        await q.enqueue_many([Job(type="fail", args={"message": "card declined"}, account_id=5) for _ in range(2)])
+        await pilot.press("s")
+
+        async def failed() -> bool:
+            return (await q.stats()).types["fail"].failed == 2
+
+        deadline = time.monotonic() + 10
+        while not await failed():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.embedded.running)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        screen = app.screen
+        table = screen.query_one(BadTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        reason = str(screen.query_one("#reason", Static).render())
+        assert "Traceback (most recent call last)" in reason
+        assert "RuntimeError: card declined" in reason
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        text = screen_text(pilot)
+        assert "Failed job" in text and "RuntimeError: card declined" in text and '"message": "card declined"' in text
+        await pilot.press("escape")
+        await pilot.press("tab")  # to the dead list and back
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen) and app.screen.which == "dead")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 0)
+        assert await q.failed() == []
+
+
+# ---- read-only ---------------------------------------------------------------------
+
+
+async def test_read_only_refuses_every_mutating_action() -> None:
+    async with console("memory://", read_only=True) as (pilot, app, q):
+        await dead_jobs(q, 1)
+        await fresh_snapshot(pilot)
+        assert "READ-ONLY" in screen_text(pilot).splitlines()[0]
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("s")
+        await pilot.pause()
+        assert not app.embedded.running
+        await pilot.press("plus")
+        assert app.embedded.concurrency == 10
+        notes = [n.message for n in app._notifications]
+        assert any("read-only: enqueue is disabled" in m for m in notes)
+        assert any("read-only: the embedded worker is disabled" in m for m in notes)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        table = app.screen.query_one(BadTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        for key in ("r", "R", "x", "X"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, BadJobsScreen)
+        assert (await q.stats()).types["sleep"].dead == 1
+        assert (await q.stats()).pending == 0
+        assert any("read-only: purge is disabled" in n.message for n in app._notifications)
+
+
+# ---- connection loss -------------------------------------------------------------------
+
+
+async def test_disconnected_retrying_then_recovers(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        async with console(server.url, refresh=0.2) as (pilot, app, q):
+            await q.enqueue_many([Job(type="sleep", args={"seconds": 1})])
+            await fresh_snapshot(pilot)
+            assert app.link.state == "connected"
+            await asyncio.to_thread(server.stop)
+            await wait_for(pilot, lambda: app.link.state == "disconnected", what="disconnected")
+            await pilot.pause()
+            header = screen_text(pilot).splitlines()[0]
+            assert "disconnected, retrying" in header
+            assert app.screen.query_one("#body").has_class("-stale")
+            assert cell(queues(app), "type:sleep", "pending") == "1"  # last known, dimmed
+            await asyncio.to_thread(server.start)
+            await wait_for(pilot, lambda: app.link.state == "connected", timeout=15, what="reconnected")
+            await pilot.pause()
+            assert "● connected" in screen_text(pilot).splitlines()[0]
+            assert not app.screen.query_one("#body").has_class("-stale")
+    finally:
+        server.cleanup()
+
+
+# ---- workers ---------------------------------------------------------------------------
+
+
+async def test_a_worker_that_stops_heartbeating_is_stale(frozen_clock: FrozenClock) -> None:
+    async with console("memory://", refresh=3600) as (pilot, app, q):
+        info = {
+            "id": "worker-a-1",
+            "host": "worker-a",
+            "pid": 4242,
+            "concurrency": 8,
+            "busy": 2,
+            "types": ["sleep"],
+            "started_ms": frozen_clock.ms - 60_000,
+            "processed": 12,
+            "failed": 1,
+            "heartbeat_interval_ms": 5000,
+        }
+        await q.heartbeat(info, 60_000)
+        await fresh_snapshot(pilot)
+        table = app.screen.query_one(WorkersTable)
+        assert cell(table, "worker-a-1", "state") == "alive"
+        assert cell(table, "worker-a-1", "busy") == "2/8"
+        assert cell(table, "worker-a-1", "host") == "worker-a"
+        frozen_clock.advance(20)
+        await fresh_snapshot(pilot)
+        assert cell(table, "worker-a-1", "state") == "stale"
+        assert cell(table, "worker-a-1", "heartbeat") == "20.0s ago"
+        assert "1 not heartbeating" in str(table.border_title)
+
+
+# ---- polling -------------------------------------------------------------------------
+
+
+class SlowRunner(Runner):
+    """Every call takes 0.3 s; records how many ran at once."""
+
+    def __init__(self, queue: jobcore.Queue) -> None:
+        super().__init__(queue)
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+
+    async def call(self, fn: Any) -> Any:
+        self.running += 1
+        self.calls += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(0.3)
+            return await fn(self.queue)
+        finally:
+            self.running -= 1
+
+
+async def test_polls_never_pile_up() -> None:
+    app = make_app(Settings(url="memory://", refresh=0.05))
+    runner = SlowRunner(app.queue)
+    app.runner = runner
+    async with app.run_test() as pilot:
+        started = time.monotonic()
+        for _ in range(10):
+            await pilot.press("r")
+            await pilot.pause(0.1)
+        await pilot.pause(0.5)
+        elapsed = time.monotonic() - started
+        assert runner.most == 1  # never two polls at once, however often r is pressed
+        assert 3 <= runner.calls <= elapsed / 0.3 + 1
+        assert app.snapshot is not None
+
+
+async def test_pause_freezes_the_numbers() -> None:
+    async with console("memory://", refresh=0.1) as (pilot, app, q):
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not app._polling)
+        seq = app.snapshot.seq if app.snapshot else 0
+        await q.enqueue_many([Job(type="sleep", args={"seconds": 1})])
+        await pilot.pause(0.5)
+        assert app.snapshot is not None and app.snapshot.seq == seq
+        assert "paused" in screen_text(pilot).splitlines()[0]
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.seq > seq)
+        await pilot.pause()
+        assert cell(queues(app), "type:sleep", "pending") == "1"
+
+
+async def test_help_lists_the_keys() -> None:
+    async with console("memory://") as (pilot, app, _q):
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = screen_text(pilot)
+        for words in ("enqueue test jobs", "start / stop the embedded worker", "dead jobs / failed jobs"):
+            assert words in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_quit_with_busy_embedded_worker_asks_and_hands_jobs_back(redis_url: str) -> None:
+    async with console(redis_url) as (pilot, app, q):
+        await q.enqueue_many([Job(type="sleep", args={"seconds": 30})])
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.embedded.status().busy == 1)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert app.embedded.running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.embedded.running)
+        stats = await q.stats()
+        assert (stats.pending, stats.in_flight) == (1, 0)
