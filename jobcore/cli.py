@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -399,7 +400,20 @@ async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
             poller.cancel()
         if metrics:
             metrics.close()
+    if worker.threads_busy:
+        # Their jobs were handed back and may already run elsewhere: exit now
+        # rather than wait for the threads (Python cannot stop them).
+        log.warning("exiting with %d sync handler(s) still running jobs that were handed back", worker.threads_busy)
+        _exit_now(0)
     return 0
+
+
+def _exit_now(code: int) -> NoReturn:
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {

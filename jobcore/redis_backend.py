@@ -168,7 +168,9 @@ class RedisQueue(Queue):
             try:
                 await self._r.xadd(stream, {b"d": payloads[0]})
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                raise EnqueueError(f"job not enqueued: Redis at {_redacted(self.url)} is unreachable ({exc})") from None
+                raise EnqueueError(
+                    f"job not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
+                ) from None
             except RedisError as exc:
                 raise EnqueueError(f"job not enqueued: Redis error: {exc}") from None
             return

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue
-from .errors import ArgsError, JobcoreError, PayloadError
+from .errors import ArgsError, ConnectionFailed, JobcoreError, PayloadError
 from .logs import install_record_factory, job_context
 from .model import decode_args, decode_envelope
 from .registry import Handlers
@@ -124,11 +124,14 @@ class Worker:
         self._hb_thread: threading.Thread | None = None
         self._hb_stop = threading.Event()
         self._keeper: subprocess.Popen[bytes] | None = None
+        self._threads_lock = threading.Lock()
+        self._threads_busy = 0
         self._last_maintenance = 0.0
         # Jobs at this attempt or later were in flight when workers died, twice.
         self._suspect_from = 3 if max_attempts >= 3 else 2
         self._running_suspect: tuple[str, str] | None = None  # the one suspect job running
         self._recovering = False  # a lost worker still holds jobs this worker could take
+        self._cut_off_at = -1e9  # monotonic time this worker last failed to reach the backend
 
     # ---- public -----------------------------------------------------------
 
@@ -264,6 +267,8 @@ class Worker:
                 deliveries = fetch.result()
                 backoff.reset()
             except JobcoreError as exc:
+                if isinstance(exc, ConnectionFailed):
+                    self._cut_off_at = time.monotonic()
                 delay = backoff.next()
                 log.warning("fetch failed: %s; retrying in %.1fs", exc, delay)
                 await self._sleep_unless_stopping(delay)
@@ -307,6 +312,11 @@ class Worker:
         if unseen:
             log.warning("%d job(s) held but never seen (a fetch reply was lost): handing them back", len(unseen))
             await self._hand_back(unseen)
+        if time.monotonic() - self._cut_off_at < self.lease:
+            # This worker could not reach Redis a moment ago, so the others were
+            # likely cut off too: give them a lease to show they live before
+            # taking their jobs (after a Redis restart every lease has lapsed).
+            return
         lost = [w for w in await self.queue.lost_workers() if w != self.id]
         recovering = False
         all_types = None
@@ -412,7 +422,7 @@ class Worker:
                     else:
                         ctx = contextvars.copy_context()
                         loop = asyncio.get_running_loop()
-                        await loop.run_in_executor(self._executor, ctx.run, reg.handler, job)
+                        await loop.run_in_executor(self._executor, self._in_thread, ctx, reg.handler, job)
             except TimeoutError:
                 log.error("job timed out after %.1fs", self.timeout)
                 return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
@@ -431,6 +441,23 @@ class Worker:
                 )
             log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
             return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
+
+    def _in_thread(self, ctx: contextvars.Context, handler: Callable[..., Any], job: Any) -> Any:
+        with self._threads_lock:
+            self._threads_busy += 1
+        try:
+            return ctx.run(handler, job)
+        finally:
+            with self._threads_lock:
+                self._threads_busy -= 1
+
+    @property
+    def threads_busy(self) -> int:
+        """Sync handlers still running in their threads. After a stop these are
+        jobs already handed back (Python cannot stop a thread): a process that
+        exits should not wait for them, or they would finish jobs that another
+        worker now runs."""
+        return self._threads_busy
 
     # ---- settling ---------------------------------------------------------
 
@@ -451,6 +478,8 @@ class Worker:
                 raise
             except JobcoreError as exc:
                 self._outbox[:0] = batch
+                if isinstance(exc, ConnectionFailed):
+                    self._cut_off_at = time.monotonic()
                 if self._hard_stop:
                     return
                 delay = backoff.next()
@@ -551,11 +580,14 @@ class Worker:
                         try:
                             ok = await q.heartbeat(self.info(), int(self.lease * 1000))
                             if not ok:
+                                self._cut_off_at = time.monotonic()
                                 log.warning(
                                     "worker %s lease had lapsed: its jobs may run again elsewhere",
                                     self.id,
                                 )
                         except JobcoreError as exc:
+                            if isinstance(exc, ConnectionFailed):
+                                self._cut_off_at = time.monotonic()
                             log.warning("heartbeat failed: %s", exc)
                         await asyncio.to_thread(self._hb_stop.wait, self.heartbeat_interval)
                 finally:
