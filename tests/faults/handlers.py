@@ -48,15 +48,26 @@ def audit_client() -> redis.Redis:
             os.environ[AUDIT_URL_ENV],
             socket_timeout=5,
             socket_connect_timeout=2,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 400),
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
     return _client
 
 
 def _record(key: str, job: Job[Work], run_id: str) -> None:
+    """Write one record, retrying through outages for up to a minute (a record is
+    keyed by its run id, so writing it twice counts once)."""
     worker = os.environ.get(WORKER_ENV, str(os.getpid()))
-    audit_client().hset(key, run_id, f"{job.id}|{job.attempt}|{worker}|{int(time.time() * 1000)}")
+    value = f"{job.id}|{job.attempt}|{worker}|{int(time.time() * 1000)}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            audit_client().hset(key, run_id, value)
+            return
+        except (RedisConnectionError, RedisTimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def start(job: Job[Work]) -> str:

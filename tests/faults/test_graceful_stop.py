@@ -1,0 +1,57 @@
+"""Fault 5: SIGTERM with jobs in flight."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from jobcore import Job
+from jobcore.redis_backend import RedisQueue
+
+from .audit import Audit
+from .handlers import Work
+from .procs import Workers, figures, wait_for
+
+GRACE = 1.5
+
+
+async def test_sigterm_finishes_what_it_can_hands_back_the_rest_and_exits_0(
+    workers: Workers, queue: RedisQueue, audit: Audit
+) -> None:
+    short = [Job(type="work", args=Work(n=i, seconds=0.5)) for i in range(2)]
+    long = [Job(type="work", args=Work(n=10, seconds=4)), Job(type="sync_sleep", args=Work(n=11, seconds=4))]
+    (w1,) = workers.start(1, concurrency=4, lease=1.0, grace=GRACE)
+    first = await queue.enqueue_many([*short, *long])
+
+    async def all_started() -> bool:
+        return len(audit.starts()) == 4
+
+    await wait_for(all_started, 30, "four jobs running", workers, [w1])
+    queued = await queue.enqueue_many([Job(type="work", args=Work(n=100 + i, seconds=0.05)) for i in range(20)])
+    w1.signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    rc = await w1.wait(GRACE + 10)
+    took = time.monotonic() - t0
+    assert rc == 0, w1.tail()
+    assert took < GRACE + 1.5, f"exit took {took:.1f}s with a grace of {GRACE}s\n{w1.tail()}"
+
+    report = audit.report([*first, *queued])
+    report.assert_accounted()
+    assert report.processed == {str(j.id) for j in short}
+    assert report.pending == {str(j.id) for j in long} | {str(i) for i in queued}
+    assert not report.in_flight
+    assert set(report.starts) == {str(j.id) for j in [*short, *long]}, "a job started after SIGTERM"
+    assert await queue.workers() == []
+
+    # The handed-back jobs did not burn an attempt.
+    (w2,) = workers.start(1, concurrency=4, lease=1.0)
+
+    async def all_done() -> bool:
+        return (await queue.stats()).processed >= 24
+
+    await wait_for(all_done, 30, "the rest", workers, [w2])
+    report = audit.report([*first, *queued])
+    report.assert_all_processed()
+    for j in long:
+        assert [(r.attempt, r.worker) for r in report.runs[str(j.id)]] == [(1, w2.id)]
+    figures("graceful stop", grace_s=GRACE, exit_s=round(took, 2), handed_back=len(long), finished_in_grace=len(short))
