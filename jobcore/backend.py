@@ -40,7 +40,9 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a delivery ends. ``text`` is the reason (dead) or error (fail)."""
+    """How a delivery ends. ``text`` is the reason (dead) or error (fail). A
+    release with ``attempt`` 0 hands back a delivery that never started (the
+    backend works out how many deliveries came before it)."""
 
     job_type: str
     entry_id: str

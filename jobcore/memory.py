@@ -178,7 +178,7 @@ class MemoryQueue(Queue):
                 stale.append(o.entry_id)
                 continue
             del t.pel[o.entry_id]
-            raw, _base = t.data.pop(o.entry_id, (None, 0))
+            raw, base = t.data.pop(o.entry_id, (None, 0))
             if o.kind == "ack":
                 t.processed += 1
             elif o.kind == "fail":
@@ -189,7 +189,8 @@ class MemoryQueue(Queue):
             elif o.kind == "dead":
                 t.dead[self._next_id()] = _Bad(o.text, raw or b"", o.attempt, consumer)
             else:  # release: back to the queue, this delivery not counted
-                self._append(o.job_type, raw, max(0, o.attempt - 1))
+                done = o.attempt - 1 if o.attempt > 0 else base + held.count - 1
+                self._append(o.job_type, raw, max(0, done))
                 released = True
         if released:
             await self._wake()

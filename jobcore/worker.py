@@ -338,13 +338,9 @@ class Worker:
         self._recovering = recovering
 
     async def _hand_back(self, held: Sequence[tuple[str, str]]) -> None:
-        """Put jobs this worker holds but has not run back on their queue, without
-        counting an attempt."""
-        for job_type in sorted({t for t, _ in held}):
-            ids = [e for t, e in held if t == job_type]
-            got, _ = await self.queue.claim(self.id, job_type, self.id, len(ids), ids)
-            # The claim counted a delivery; release takes it back off.
-            await self.queue.settle(self.id, [Outcome(d.job_type, d.entry_id, "release", d.attempt - 1) for d in got])
+        """Put jobs this worker holds but never started back on their queue,
+        without counting an attempt (one atomic settle per job)."""
+        await self.queue.settle(self.id, [Outcome(t, e, "release", 0) for t, e in held])
 
     def _take(self, deliveries: list[Delivery], why: str) -> None:
         for d in deliveries:

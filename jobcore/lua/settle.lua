@@ -2,6 +2,7 @@
 -- but only while `consumer` still owns it (a stale worker changes nothing).
 -- KEYS: stream, stats, dead, failed
 -- ARGV: group, consumer, failed_keep, then (kind, entry_id, attempt, text) repeated
+-- A release with attempt 0 hands back a delivery that never started.
 local stream, stats, dead, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local stale = {}
@@ -14,16 +15,18 @@ for i = 4, #ARGV, 4 do
     if kind == 'ack' then
       redis.call('HINCRBY', stats, 'processed', 1)
     else
-      local raw = ''
+      local raw, stored = '', 0
       local e = redis.call('XRANGE', stream, id, id)
       if #e > 0 then
         local f = e[1][2]
         for j = 1, #f, 2 do
-          if f[j] == 'd' then raw = f[j + 1] end
+          if f[j] == 'd' then raw = f[j + 1] elseif f[j] == 'a' then stored = tonumber(f[j + 1]) or 0 end
         end
       end
       if kind == 'release' then
         local base = attempt - 1
+        -- attempt 0: this delivery never started, so it does not count
+        if attempt <= 0 then base = stored + p[1][4] - 1 end
         if base > 0 then
           redis.call('XADD', stream, '*', 'd', raw, 'a', base)
         else
