@@ -259,10 +259,13 @@ class MemoryQueue(Queue):
         ]
 
     async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
-        for job_type in types:
-            t = self._types.get(job_type)
-            if not force and t and any(h.consumer == worker_id for h in t.pel.values()):
-                return
+        if not force:
+            for job_type in types:
+                t = self._types.get(job_type)
+                if t and any(h.consumer == worker_id for h in t.pel.values()):
+                    return
+            if self._leases.get(worker_id, 0) >= _now_ms():
+                return  # it came back (or never left): it keeps its record, as on Redis
         self._workers.pop(worker_id, None)
         self._leases.pop(worker_id, None)
 
