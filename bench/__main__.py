@@ -8,10 +8,12 @@ writes ``results.json`` and ``RESULTS.md`` into ``--out``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -61,12 +63,37 @@ def machine(server: PrivateRedis) -> dict[str, Any]:
     except OSError:
         pass
     return {
+        "jobcore_source": jobcore_source(),
+        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "kernel": platform.release(),
         "python": platform.python_version(),
         "redis_version": server.version(),
     }
+
+
+def jobcore_source() -> str:
+    """The jobcore measured: its git commit (``-dirty`` with local changes), or a
+    hash of its sources when there is no git checkout (e.g. a ``git archive``)."""
+    import jobcore
+
+    pkg = Path(jobcore.__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(pkg), "describe", "--always", "--dirty", "--abbrev=10"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if rev.returncode == 0 and rev.stdout.strip():
+            return f"git {rev.stdout.strip()}"
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    digest = hashlib.sha1()
+    for f in sorted([*pkg.glob("*.py"), *pkg.glob("lua/*.lua")]):
+        digest.update(f.name.encode() + f.read_bytes())
+    return f"sources sha1 {digest.hexdigest()[:12]} ({pkg})"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,6 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for a in adapters.values():
                 a.close()
+    res["machine"]["load_average_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     res["duration_s"] = time.monotonic() - started
     res["targets"] = report.targets(res)
     return res
