@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .app import redact
 
         print(
-            f"jobconsole: error: cannot reach {redact(url)} ({_reason(exc)}); "
+            f"jobconsole: error: cannot reach {redact(url)}: {_reason(exc)}; "
             "start Redis or pass --url, or try the console with --memory",
             file=sys.stderr,
         )
@@ -146,9 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reason(exc: BaseException) -> str:
+    """The cause inside jobcore's "...: Redis at URL is unreachable (cause)" message."""
     text = str(exc)
-    inner = text.rsplit("(", 1)[-1].rstrip(")") if text.endswith(")") else text
-    return inner or type(exc).__name__
+    marker = "is unreachable ("
+    if marker in text and text.endswith(")"):
+        return text.split(marker, 1)[1][:-1].rstrip(".")
+    return text.split(": ", 1)[1] if text.startswith("ping: ") else text
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Literal
 
@@ -28,6 +29,28 @@ Which = Literal["dead", "failed"]
 def last_line(reason: str) -> str:
     lines = [line for line in reason.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+def describe_bad(job: BadJob, which: str) -> Text:
+    """Who the job was for and what it carried, then the whole reason (a traceback for failures)."""
+    env = job.envelope
+    t = Text()
+    if env is None:
+        t.append("undecodable payload", "bold red")
+        t.append(f" ({len(job.raw)} bytes) · {which} id {job.id}\n\n", "dim")
+    else:
+        t.append(f"job_id {job.job_id}", "bold")
+        t.append(f" · account_id {env.account_id}", "")
+        if env.identity.account_number:
+            t.append(f" · account_number {env.identity.account_number}")
+        if env.identity.org_id:
+            t.append(f" · org_id {env.identity.org_id}")
+        t.append(f" · attempt {job.attempt} · worker {job.worker or '?'}\n", "dim")
+        t.append("args ", "bold")
+        t.append(json.dumps(env.args_json(), sort_keys=True, default=str), "cyan")
+        t.append("\n\n")
+    t.append(job.reason or "(no reason recorded)", style="red" if which == "dead" else "")
+    return t
 
 
 class BadTable(LiveTable):
@@ -63,7 +86,7 @@ class BadJobsScreen(Screen[None]):
         self.which: Which = which
         self.job_type: str | None = None
         self.rows: dict[str, BadJob] = {}
-        self._loaded_count: int | None = None
+        self._loaded_marker: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -88,10 +111,20 @@ class BadJobsScreen(Screen[None]):
         types = [t for n, t in snap.stats.types.items() if self.job_type in (None, n)]
         return sum(t.dead if self.which == "dead" else t.failed_kept for t in types)
 
+    def _marker(self, snap: Snapshot | None) -> tuple[int, int] | None:
+        """Changes whenever the list may have: the failed list is capped, so its
+        length alone stops moving once full; the lifetime counter does not."""
+        if snap is None:
+            return None
+        types = [t for n, t in snap.stats.types.items() if self.job_type in (None, n)]
+        if self.which == "dead":
+            return sum(t.dead for t in types), 0
+        return sum(t.failed_kept for t in types), sum(t.failed for t in types)
+
     def _counts_changed(self, snap: Snapshot | None) -> None:
-        """Reload only when the number of dead/failed jobs moved: the list is not free to read."""
-        total = self._total(snap)
-        if total is not None and total != self._loaded_count:
+        """Reload only when the dead/failed numbers moved: the list is not free to read."""
+        marker = self._marker(snap)
+        if marker is not None and marker != self._loaded_marker:
             self.reload()
         else:
             self._titles()
@@ -113,7 +146,7 @@ class BadJobsScreen(Screen[None]):
             return
         if (which, job_type) != (self.which, self.job_type):
             return  # switched meanwhile; the newer load will show
-        self._loaded_count = self._total(console_of(self).snapshot)
+        self._loaded_marker = self._marker(console_of(self).snapshot)
         self._show(jobs)
 
     def _show(self, jobs: Sequence[BadJob]) -> None:
@@ -159,7 +192,7 @@ class BadJobsScreen(Screen[None]):
         if job is None:
             pane.update(Text(f"no {self.which} jobs" + (f" of type {self.job_type}" if self.job_type else ""), "dim"))
             return
-        pane.update(Text(job.reason or "(no reason recorded)", style="red" if self.which == "dead" else ""))
+        pane.update(describe_bad(job, self.which))
 
     def selected(self) -> BadJob | None:
         key = self.query_one(BadTable).selected_key

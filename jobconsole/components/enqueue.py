@@ -131,6 +131,8 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
             self.schemas[job_type] = schema
             self.sources[job_type] = "published by a worker"
         self._set_types(types)
+        self._show_hint()
+        self.validate()
 
     def _set_types(self, extra: list[str]) -> None:
         select: Select[str] = self.query_one("#type", Select)
@@ -158,10 +160,17 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
         schema = self.schemas.get(job_type)
         args = self.query_one("#args", TextArea)
         args.text = json.dumps(example_args(schema) if schema else {})
+        self._show_hint()
+        self.validate()
+
+    def _show_hint(self) -> None:
+        job_type = self.job_type
+        if job_type is None:
+            return
+        schema = self.schemas.get(job_type)
         source = self.sources.get(job_type, "")
         hint = schema_hint(schema) + (f"  [{source}]" if schema else "")
         self.query_one("#hint", Static).update(Text(hint, style="dim"))
-        self.validate()
 
     @on(TextArea.Changed)
     @on(Input.Changed)

@@ -251,7 +251,9 @@ class WorkerLog(RichLog):
     """The embedded worker's log lines, each with its job's six fields."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=2000, wrap=False, markup=False, highlight=False, auto_scroll=True)
+        super().__init__(
+            id=id, max_lines=2000, min_width=20, wrap=True, markup=False, highlight=False, auto_scroll=True
+        )
 
     def on_mount(self) -> None:
         app = console_of(self)
@@ -290,7 +292,7 @@ class WorkerLog(RichLog):
 def render_line(line: LogLine) -> RenderableType:
     from datetime import UTC, datetime
 
-    t = Text(no_wrap=True)
+    t = Text()
     t.append(datetime.fromtimestamp(line.created, tz=UTC).strftime("%H:%M:%S "), "dim")
     t.append(f"{line.levelname:<7} ", LEVEL_STYLES.get(line.levelname, ""))
     t.append(line.message)

@@ -68,6 +68,33 @@ async def wait_for(pilot: Pilot[Any], check: Callable[[], bool], timeout: float 
     await pilot.pause(0)
 
 
+async def press(pilot: Pilot[Any], *keys: str) -> None:
+    """Like ``pilot.press``: the same key events through the same driver, but without
+    waiting for the whole process to go CPU-idle after each key (with a worker
+    running it rarely is), only for the screen to handle the key."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        original = REPLACED_KEYS.get(key, key)
+        try:
+            char: str | None = unicodedata.lookup(_get_unicode_name_from_key(original))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
+        await pilot.pause(0)
+        await pilot.pause(0)
+
+
 async def fresh_snapshot(pilot: Pilot[Any], settle: bool = True) -> None:
     """Poll now and wait until the answer is on screen."""
     app = pilot.app

@@ -33,7 +33,7 @@ from jobcore.model import decode_envelope
 
 from ..helpers import plant
 from ..redis_server import RedisServer
-from .conftest import FrozenClock, cell, fresh_snapshot, screen_text, wait_for
+from .conftest import FrozenClock, cell, fresh_snapshot, press, screen_text, wait_for
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -45,7 +45,7 @@ def url(request: pytest.FixtureRequest) -> str:
 
 @asynccontextmanager
 async def console(
-    url: str, size: tuple[int, int] = (120, 40), **options: Any
+    url: str, size: tuple[int, int] = (100, 30), **options: Any
 ) -> AsyncIterator[tuple[Pilot[Any], JobConsole, jobcore.Queue]]:
     """The app on ``url`` plus a queue to check against: the app's own for memory,
     a second connection for Redis (so we read what the server holds)."""
@@ -114,7 +114,7 @@ async def test_numbers_move_while_the_embedded_worker_runs(url: str) -> None:
         await q.enqueue_many([Job(type="noop", args={}) for _ in range(50)])
         await fresh_snapshot(pilot)
         assert cell(queues(app), "type:noop", "pending") == "50"
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: app.embedded_status.state == "running", what="worker running")
 
         async def all_done() -> bool:
@@ -131,7 +131,7 @@ async def test_numbers_move_while_the_embedded_worker_runs(url: str) -> None:
         assert cell(queues(app), "type:noop", "rate") != "-"
         workers = app.screen.query_one(WorkersTable)
         assert app.embedded.worker_id in workers.selected_key or workers.row_count == 1
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: not app.embedded.running, what="worker stopped")
         await fresh_snapshot(pilot)
         assert (await q.stats()).workers == 0
@@ -151,7 +151,7 @@ async def test_enqueue_modal_sends_one_enqueue_many(url: str) -> None:
             return ids
 
         app.queue.enqueue_many = counting  # type: ignore[method-assign]
-        await pilot.press("e")
+        await press(pilot, "e")
         await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen), what="the enqueue modal")
         modal = app.screen
         assert isinstance(modal, EnqueueScreen)
@@ -163,14 +163,14 @@ async def test_enqueue_modal_sends_one_enqueue_many(url: str) -> None:
         assert '"reservation_id": 1' in args.text  # prefilled from the schema
         args.text = '{"reservation_id": 4242, "step_seconds": 0}'
         modal.query_one("#count", Input).focus()
-        await pilot.press("backspace", "5")
+        await press(pilot, "backspace", "5")
         modal.query_one("#account_id", Input).value = "42"
         modal.query_one("#account_number", Input).value = "A-42"
         modal.query_one("#org_id", Input).value = "org-7"
         await pilot.pause()
         assert "✓" in str(modal.query_one("#error", Static).render())
         assert str(modal.query_one("#send", Button).label) == "Enqueue 5 jobs (ctrl+s)"
-        await pilot.press("ctrl+s")
+        await press(pilot, "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="the modal to close")
         assert calls == [5]
         await fresh_snapshot(pilot)
@@ -187,7 +187,7 @@ async def test_enqueue_modal_sends_one_enqueue_many(url: str) -> None:
 
 async def test_enqueue_modal_shows_schema_errors_inline_and_sends_nothing() -> None:
     async with console("memory://") as (pilot, app, q):
-        await pilot.press("e")
+        await press(pilot, "e")
         await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
         modal = app.screen
         assert modal.query_one("#type", Select).value == "sleep"
@@ -199,7 +199,7 @@ async def test_enqueue_modal_shows_schema_errors_inline_and_sends_nothing() -> N
         assert "args for 'sleep' do not fit its schema at seconds" in shown
         assert "-1" in shown
         assert modal.query_one("#send", Button).disabled
-        await pilot.press("ctrl+s")
+        await press(pilot, "ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, EnqueueScreen)
         args.text = '{"seconds": 1'
@@ -212,7 +212,7 @@ async def test_enqueue_modal_shows_schema_errors_inline_and_sends_nothing() -> N
         modal.query_one("#count", Input).value = "0"
         await pilot.pause()
         assert "count must be 1 to 100,000" in str(error.render())
-        await pilot.press("escape")
+        await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         assert (await q.stats()).pending == 0
 
@@ -226,7 +226,7 @@ async def test_in_flight_rows_detail_and_worker_log(url: str) -> None:
         sleeper = Job(type="sleep", args={"seconds": 30}, account_id=7, identity=ident)
         launcher = Job(type="launch", args={"reservation_id": 42, "step_seconds": 30}, account_id=8, identity=ident)
         await q.enqueue_many([sleeper, launcher])
-        await pilot.press("s")
+        await press(pilot, "s")
         table = in_flight(app)
 
         def both_running() -> bool:
@@ -251,29 +251,30 @@ async def test_in_flight_rows_detail_and_worker_log(url: str) -> None:
 
         log = app.screen.query_one(WorkerLog)
 
-        def logged() -> bool:
-            text = "\n".join(line.text for line in log.lines)
-            return "launching 1 x t3.small for reservation 42" in text and "reservation_id=42" in text
+        def log_text() -> str:
+            # Lines wrap in the pane: join them back the way a reader does.
+            return " ".join(" ".join(x.text.split()) for x in log.lines)
 
-        await wait_for(pilot, logged, what="the launch job's log line")
-        line = next(x.text for x in log.lines if "launching" in x.text)
+        await wait_for(pilot, lambda: "launching 1 x t3.small for reservation 42" in log_text(), what="launch log")
+        text = log_text()
+        line = text[text.index("launching 1 x") :].split(" INFO ")[0]
         for field in ("account_id=8", "account_number=ACC-7", "org_id=org-3", f"job_id={launcher.id}"):
             assert field in line
         assert "job_type=launch" in line
 
         table.focus()
         table.move_cursor(row=table.get_row_index(InFlightTable.key_of(launch_row)))
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="job detail")
         text = screen_text(pilot)
         assert str(launcher.id) in text
         assert '"reservation_id": 42' in text
         assert "ACC-7" in text and "org-3" in text
         assert "running" in text
-        await pilot.press("escape")
+        await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
-        await pilot.press("s")  # graceful stop: grace 0.2 s, then both jobs are handed back
+        await press(pilot, "s")  # graceful stop: grace 0.2 s, then both jobs are handed back
         await wait_for(pilot, lambda: not app.embedded.running, what="worker stopped")
         stats = await q.stats()
         assert stats.in_flight == 0 and stats.pending == 2
@@ -291,15 +292,15 @@ async def test_in_flight_pages() -> None:
         table = in_flight(app)
         assert table.row_count == 10
         assert "page 1/3" in str(table.border_subtitle)
-        await pilot.press("right_square_bracket")
+        await press(pilot, "right_square_bracket")
         await fresh_snapshot(pilot)
         expected = [InFlightTable.key_of(j) for j in (await q.in_flight(30))[10:20]]
         assert table._order == expected
         assert "page 2/3" in str(table.border_subtitle)
-        await pilot.press("right_square_bracket", "right_square_bracket")
+        await press(pilot, "right_square_bracket", "right_square_bracket")
         await fresh_snapshot(pilot)
         assert table.row_count == 5 and "page 3/3" in str(table.border_subtitle)
-        await pilot.press("left_square_bracket")
+        await press(pilot, "left_square_bracket")
         await fresh_snapshot(pilot)
         assert "page 2/3" in str(table.border_subtitle)
 
@@ -312,7 +313,7 @@ async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
         await q.register_types({"sleep": {}})
         for _ in range(3):
             await plant(q, "sleep", b"\x09not an envelope")
-        await pilot.press("s")
+        await press(pilot, "s")
 
         async def three_dead() -> bool:
             return (await q.stats()).types["sleep"].dead == 3
@@ -321,12 +322,12 @@ async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
         while not await three_dead():
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: not app.embedded.running)
         await fresh_snapshot(pilot)
         assert cell(queues(app), "type:sleep", "dead") == "3"
 
-        await pilot.press("d")
+        await press(pilot, "d")
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
         screen = app.screen
         assert isinstance(screen, BadJobsScreen)
@@ -338,31 +339,31 @@ async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
         assert "unknown envelope version 9" in cell(table, first, "reason")
         assert "unknown envelope version 9" in str(screen.query_one("#reason", Static).render())
 
-        await pilot.press("r")  # requeue the selected one
+        await press(pilot, "r")  # requeue the selected one
         await wait_for(pilot, lambda: table.row_count == 2, what="two dead rows after requeue")
         stats = (await q.stats()).types["sleep"]
         assert (stats.dead, stats.pending) == (2, 1)
         assert dead[0].id not in [d.id for d in await q.dead()]
 
-        await pilot.press("x")  # purge one: asks first
+        await press(pilot, "x")  # purge one: asks first
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "cannot be undone" in screen_text(pilot)
-        await pilot.press("n")
+        await press(pilot, "n")
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
         assert (await q.stats()).types["sleep"].dead == 2
-        await pilot.press("x")
+        await press(pilot, "x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("y")
+        await press(pilot, "y")
         await wait_for(pilot, lambda: table.row_count == 1, what="one dead row after purge")
         assert (await q.stats()).types["sleep"].dead == 1
 
-        await pilot.press("R")  # requeue all, after confirming
+        await press(pilot, "R")  # requeue all, after confirming
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("y")
+        await press(pilot, "y")
         await wait_for(pilot, lambda: table.row_count == 0, what="no dead rows")
         stats = (await q.stats()).types["sleep"]
         assert (stats.dead, stats.pending) == (0, 2)
-        await pilot.press("escape")
+        await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await fresh_snapshot(pilot)
         assert cell(queues(app), "type:sleep", "dead") == "0"
@@ -372,7 +373,7 @@ async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
 async def test_failed_jobs_show_the_traceback_and_purge_all(url: str) -> None:
     async with console(url) as (pilot, app, q):
         await q.enqueue_many([Job(type="fail", args={"message": "card declined"}, account_id=5) for _ in range(2)])
-        await pilot.press("s")
+        await press(pilot, "s")
 
         async def failed() -> bool:
             return (await q.stats()).types["fail"].failed == 2
@@ -381,9 +382,9 @@ async def test_failed_jobs_show_the_traceback_and_purge_all(url: str) -> None:
         while not await failed():
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: not app.embedded.running)
-        await pilot.press("f")
+        await press(pilot, "f")
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
         screen = app.screen
         table = screen.query_one(BadTable)
@@ -391,18 +392,18 @@ async def test_failed_jobs_show_the_traceback_and_purge_all(url: str) -> None:
         reason = str(screen.query_one("#reason", Static).render())
         assert "Traceback (most recent call last)" in reason
         assert "RuntimeError: card declined" in reason
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
         text = screen_text(pilot)
         assert "Failed job" in text and "RuntimeError: card declined" in text and '"message": "card declined"' in text
-        await pilot.press("escape")
-        await pilot.press("tab")  # to the dead list and back
+        await press(pilot, "escape")
+        await press(pilot, "tab")  # to the dead list and back
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen) and app.screen.which == "dead")
-        await pilot.press("tab")
+        await press(pilot, "tab")
         await wait_for(pilot, lambda: table.row_count == 2)
-        await pilot.press("X")
+        await press(pilot, "X")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("y")
+        await press(pilot, "y")
         await wait_for(pilot, lambda: table.row_count == 0)
         assert await q.failed() == []
 
@@ -415,23 +416,23 @@ async def test_read_only_refuses_every_mutating_action() -> None:
         await dead_jobs(q, 1)
         await fresh_snapshot(pilot)
         assert "READ-ONLY" in screen_text(pilot).splitlines()[0]
-        await pilot.press("e")
+        await press(pilot, "e")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
-        await pilot.press("s")
+        await press(pilot, "s")
         await pilot.pause()
         assert not app.embedded.running
-        await pilot.press("plus")
+        await press(pilot, "plus")
         assert app.embedded.concurrency == 10
         notes = [n.message for n in app._notifications]
         assert any("read-only: enqueue is disabled" in m for m in notes)
         assert any("read-only: the embedded worker is disabled" in m for m in notes)
-        await pilot.press("d")
+        await press(pilot, "d")
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
         table = app.screen.query_one(BadTable)
         await wait_for(pilot, lambda: table.row_count == 1)
         for key in ("r", "R", "x", "X"):
-            await pilot.press(key)
+            await press(pilot, key)
             await pilot.pause()
             assert isinstance(app.screen, BadJobsScreen)
         assert (await q.stats()).types["sleep"].dead == 1
@@ -526,7 +527,7 @@ async def test_polls_never_pile_up() -> None:
     async with app.run_test() as pilot:
         started = time.monotonic()
         for _ in range(10):
-            await pilot.press("r")
+            await press(pilot, "r")
             await pilot.pause(0.1)
         await pilot.pause(0.5)
         elapsed = time.monotonic() - started
@@ -537,14 +538,14 @@ async def test_polls_never_pile_up() -> None:
 
 async def test_pause_freezes_the_numbers() -> None:
     async with console("memory://", refresh=0.1) as (pilot, app, q):
-        await pilot.press("p")
+        await press(pilot, "p")
         await wait_for(pilot, lambda: not app._polling)
         seq = app.snapshot.seq if app.snapshot else 0
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1})])
         await pilot.pause(0.5)
         assert app.snapshot is not None and app.snapshot.seq == seq
         assert "paused" in screen_text(pilot).splitlines()[0]
-        await pilot.press("p")
+        await press(pilot, "p")
         await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.seq > seq)
         await pilot.pause()
         assert cell(queues(app), "type:sleep", "pending") == "1"
@@ -552,28 +553,28 @@ async def test_pause_freezes_the_numbers() -> None:
 
 async def test_help_lists_the_keys() -> None:
     async with console("memory://") as (pilot, app, _q):
-        await pilot.press("question_mark")
+        await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(pilot)
         for words in ("enqueue test jobs", "start / stop the embedded worker", "dead jobs / failed jobs"):
             assert words in text
-        await pilot.press("escape")
+        await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
 async def test_quit_with_busy_embedded_worker_asks_and_hands_jobs_back(redis_url: str) -> None:
     async with console(redis_url) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={"seconds": 30})])
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: app.embedded.status().busy == 1)
-        await pilot.press("q")
+        await press(pilot, "q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("n")
+        await press(pilot, "n")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         assert app.embedded.running
-        await pilot.press("q")
+        await press(pilot, "q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("y")
+        await press(pilot, "y")
         await wait_for(pilot, lambda: not app.embedded.running)
         stats = await q.stats()
         assert (stats.pending, stats.in_flight) == (1, 0)

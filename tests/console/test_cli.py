@@ -1,0 +1,103 @@
+"""``jobconsole`` on the command line: clear one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobconsole.__main__ import main
+from jobconsole.app import make_app
+from jobconsole.settings import Settings
+
+
+def test_unreachable_redis_is_one_line_suggesting_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", "redis://127.0.0.1:1/0"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("jobconsole: error: cannot reach redis://127.0.0.1:1/0")
+    assert "--memory" in lines[0]
+
+
+def test_the_installed_command_exits_1_without_a_traceback(cli_env: dict[str, str], repo_root: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobconsole", "--url", "redis://127.0.0.1:1/0"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        cwd=repo_root,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stdout == ""  # no half-drawn screen
+
+
+def test_jobcore_url_from_the_environment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBCORE_URL", "redis://127.0.0.1:2/0")
+    assert main([]) == 1
+    assert "cannot reach redis://127.0.0.1:2/0" in capsys.readouterr().err
+
+
+def test_a_password_in_the_url_is_not_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", "redis://:hunter2@127.0.0.1:1/0"]) == 1
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "***@127.0.0.1:1/0" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--refresh", "0"], "argument --refresh: must be between 0.1 and 3600, got 0"),
+        (["--refresh", "fast"], "argument --refresh: not a number: 'fast'"),
+        (["--concurrency", "0"], "argument --concurrency: must be 1 to 1000, got 0"),
+        (["--url", "redis://x", "--memory"], "argument --memory: not allowed with argument --url"),
+    ],
+)
+def test_bad_flags_give_one_clear_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"jobconsole: error: {message} (see jobconsole --help)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--memory", "--handlers", "nope"], "handlers must be MODULE:ATTRIBUTE"),
+        (["--memory", "--handlers", "no_such_module_xyz:handlers"], "cannot import handlers module"),
+        (["--memory", "--handlers", "jobcore.demo:log"], "jobcore.demo:log is not a jobcore.Handlers registry"),
+        (["--url", "http://example.com"], "unsupported queue URL"),
+    ],
+)
+def test_bad_values_give_one_clear_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_help_names_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--url", "--memory", "--refresh", "--read-only", "--handlers", "--concurrency", "--grace"):
+        assert option in out
+
+
+async def test_memory_console_starts_and_quits() -> None:
+    app = make_app(Settings(url="memory://"))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert app.return_code == 0

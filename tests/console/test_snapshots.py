@@ -1,0 +1,96 @@
+"""SVG snapshots of every screen at 80x24 and 120x40, on fixed data and a frozen clock.
+
+Update with ``pytest tests/console/test_snapshots.py --snapshot-update`` and read the
+report before committing new baselines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import TextArea
+
+from jobconsole.app import JobConsole, make_app
+from jobconsole.components.badjobs import BadJobsScreen
+from jobconsole.components.detail import JobDetailScreen
+from jobconsole.components.enqueue import EnqueueScreen
+from jobconsole.components.help import HelpScreen
+from jobconsole.components.panels import InFlightTable
+from jobconsole.settings import Settings
+
+from .conftest import FrozenClock, freeze_cursors, load_fixed_data, press, wait_for
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def snapshot_app() -> JobConsole:
+    # A long refresh: only the polls the test asks for happen, so nothing moves.
+    return make_app(Settings(url="memory://", refresh=3600))
+
+
+async def _main(pilot: Pilot[Any], clock: FrozenClock, history: bool = False) -> None:
+    await load_fixed_data(pilot, clock, history)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_screen(snap_compare: Any, frozen_clock: FrozenClock, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _main(pilot, frozen_clock, history=True)
+
+    assert snap_compare(snapshot_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_enqueue_modal_with_a_validation_error(
+    snap_compare: Any, frozen_clock: FrozenClock, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _main(pilot, frozen_clock)
+        await press(pilot, "e")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EnqueueScreen))
+        await pilot.pause(0.2)  # the type list from the queue
+        pilot.app.screen.query_one("#args", TextArea).text = '{"seconds": -5}'
+        freeze_cursors(pilot)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dead_jobs_view(snap_compare: Any, frozen_clock: FrozenClock, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _main(pilot, frozen_clock)
+        await press(pilot, "d")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, BadJobsScreen))
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#bad").row_count == 2)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_job_detail(snap_compare: Any, frozen_clock: FrozenClock, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _main(pilot, frozen_clock)
+        table = pilot.app.screen.query_one(InFlightTable)
+        launch = next(k for k, j in table.jobs.items() if j.job_type == "launch")
+        table.move_cursor(row=table.get_row_index(launch))
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, JobDetailScreen))
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare: Any, frozen_clock: FrozenClock, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _main(pilot, frozen_clock)
+        await press(pilot, "question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=size, run_before=run_before)

@@ -1,0 +1,89 @@
+"""The console's pure parts: rates and sparklines, formatting, the log bridge."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from jobconsole.embedded import LogBridge
+from jobconsole.format import count, duration, sparkline
+from jobconsole.snapshot import RateHistory
+from jobcore import Identity, Job, QueueStats, TypeStats
+from jobcore.logs import install_record_factory, job_context
+
+
+def stats_at(seconds: float, processed: int) -> QueueStats:
+    at = datetime.fromtimestamp(1_700_000_000 + seconds, tz=UTC)
+    return QueueStats(types={"t": TypeStats("t", processed=processed)}, workers=1, taken_at=at)
+
+
+def test_rate_over_the_last_seconds_and_a_reset_counter() -> None:
+    h = RateHistory(window=120, buckets=12, recent=5)
+    assert h.rate("t") is None
+    for s in range(0, 11):
+        h.add(stats_at(s, s * 10))  # 10 jobs/s
+    assert h.rate("t") == pytest.approx(10.0)
+    h.add(stats_at(11, 5))  # counters reset (keys deleted): no negative rate
+    assert h.rate("t") is None
+    h.add(stats_at(12, 25))
+    assert h.rate("t") == pytest.approx(20.0)
+
+
+def test_trend_buckets_fill_from_history() -> None:
+    h = RateHistory(window=120, buckets=12)
+    for s in range(5, 121, 5):
+        h.add(stats_at(s, s * 2 if s < 60 else 120 + (s - 60) * 4))
+    trend = h.trend("t")
+    assert len(trend) == 12
+    assert trend[0] is None  # no sample before the window started
+    assert trend[2] == pytest.approx(2.0) and trend[-1] == pytest.approx(4.0)
+    line = sparkline(trend)
+    assert line[0] == " " and line[-1] == "█" and len(line) == 12
+
+
+def test_formatting() -> None:
+    assert count(1_000_000) == "1,000,000"
+    assert [duration(s) for s in (0.04, 59.9, 61, 3725, 90061)] == ["0.0s", "59.9s", "1m01s", "1h02m", "1d01h"]
+    assert duration(None) == "-"
+    assert sparkline([None, 0, 1, 2, 4]) == " ▁▃▅█"
+
+
+def _record(name: str, msg: str = "hello") -> logging.LogRecord:
+    return logging.getLogger(name).makeRecord(name, logging.INFO, __file__, 1, msg, (), None)
+
+
+def test_log_bridge_is_bounded_and_counts_what_it_drops() -> None:
+    bridge = LogBridge(capacity=5)
+    for i in range(8):
+        bridge.emit(_record("jobcore.worker", f"line {i}"))
+    bridge.emit(_record("urllib3", "not ours"))
+    lines, dropped = bridge.drain(3)
+    assert [x.message for x in lines] == ["line 0", "line 1", "line 2"]
+    assert dropped == 3
+    lines, dropped = bridge.drain(100)
+    assert [x.message for x in lines] == ["line 3", "line 4"] and dropped == 0
+
+
+def test_log_lines_carry_the_six_job_fields() -> None:
+    install_record_factory()
+    bridge = LogBridge()
+    job = Job(
+        type="launch",
+        args={"reservation_id": 42},
+        account_id=7,
+        identity=Identity(account_number="ACC-7", org_id="org-3"),
+    )
+    with job_context(job):
+        record = logging.getLogRecordFactory()("myapp.handlers", logging.INFO, __file__, 1, "launching", (), None)
+    bridge.emit(record)
+    (line,), _ = bridge.drain(10)
+    assert dict(line.fields) == {
+        "account_id": 7,
+        "account_number": "ACC-7",
+        "org_id": "org-3",
+        "job_id": str(job.id),
+        "job_type": "launch",
+        "reservation_id": 42,
+    }
