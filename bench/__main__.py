@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -187,8 +188,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Stop cleanly on SIGTERM too (and on SIGINT even when started in the
+    # background, where SIGINT starts out ignored): workers and redis-server go.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     res = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
