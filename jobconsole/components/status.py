@@ -59,4 +59,4 @@ class StatusBar(Static):
         if link.state == "disconnected" and link.error:
             t.append(*SEP)
             t.append(link.error, "red")
-        self.update(t)
+        self.update(t, layout=False)  # one line, fixed size: no layout pass per poll

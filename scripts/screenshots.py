@@ -1,0 +1,239 @@
+"""Real screenshots of jobconsole for the README: ``.venv/bin/python scripts/screenshots.py``.
+
+Starts a private redis-server, runs a real jobcore worker process plus the
+console's embedded worker against it, feeds them real jobs (and some bad data,
+so the dead and failed sets fill the honest way), then drives the real app with
+Pilot and saves SVGs into ``screenshots/`` (and PNGs when rsvg-convert exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from textual.widgets import TextArea  # noqa: E402
+
+import jobcore  # noqa: E402
+from jobconsole.app import JobConsole, make_app  # noqa: E402
+from jobconsole.components.badjobs import BadJobsScreen  # noqa: E402
+from jobconsole.components.detail import JobDetailScreen  # noqa: E402
+from jobconsole.components.enqueue import EnqueueScreen  # noqa: E402
+from jobconsole.components.main_screen import MainScreen  # noqa: E402
+from jobconsole.components.panels import InFlightTable  # noqa: E402
+from jobconsole.settings import Settings  # noqa: E402
+from jobcore import Identity, Job  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+OUT = ROOT / "screenshots"
+SIZE = (120, 36)
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def identity(rng: random.Random) -> tuple[int, Identity]:
+    account = rng.randint(1000, 1099)
+    return account, Identity(account_number=f"ACC-{account}", org_id=f"org-{account % 7 + 1}")
+
+
+async def feed(url: str, seconds: float, rng: random.Random) -> None:
+    """What a busy afternoon looks like: sleeps and launches for the embedded worker,
+    noop bursts for the external one, a few failing jobs, a type nobody serves."""
+    q = jobcore.connect(url)
+    reservation = 7100
+    try:
+        end = time.monotonic() + seconds
+        tick = 0
+        while time.monotonic() < end:
+            jobs: list[Job[Any]] = []
+            for _ in range(rng.randint(1, 3)):
+                account, ident = identity(rng)
+                jobs.append(
+                    Job(type="sleep", args={"seconds": round(rng.uniform(2, 9), 1)}, account_id=account, identity=ident)
+                )
+            if tick % 2 == 0:
+                account, ident = identity(rng)
+                reservation += 1
+                args = {
+                    "reservation_id": reservation,
+                    "instance_type": rng.choice(["t3.small", "m5.large"]),
+                    "count": rng.randint(1, 4),
+                    "step_seconds": rng.choice([3, 4, 6]),
+                }
+                jobs.append(Job(type="launch", args=args, account_id=account, identity=ident))
+            burst = int(40 + 35 * (1 + math.sin(tick / 6)))
+            jobs.extend(Job(type="noop", args={}, account_id=1) for _ in range(burst))
+            if tick % 9 == 4:
+                account, ident = identity(rng)
+                jobs.append(
+                    Job(
+                        type="fail",
+                        args={"message": "quota exceeded for instance family m5"},
+                        account_id=account,
+                        identity=ident,
+                    )
+                )
+            if tick % 5 == 0:
+                jobs.append(Job(type="report", args={"month": "2025-12"}, account_id=1))
+            await q.enqueue_many(jobs)
+            tick += 1
+            await asyncio.sleep(1.0)
+    finally:
+        await q.close()
+
+
+async def plant_bad_data(url: str) -> None:
+    """Jobs a real worker cannot run: corrupt bytes and args that do not fit the type."""
+    q = jobcore.connect(url)
+    try:
+        await q.register_types({"launch": {}, "sleep": {}})
+        await q.add_raw("launch", {b"d": b"\x07truncated-by-a-bad-proxy"})  # type: ignore[attr-defined]
+        await q.add_raw("sleep", {b"x": b"no payload field"})  # type: ignore[attr-defined]
+        account, ident = 1042, Identity(account_number="ACC-1042", org_id="org-3")
+        await q.enqueue_many(
+            [
+                Job(type="launch", args={"reservation_id": "R-17"}, account_id=account, identity=ident),
+                Job(type="sleep", args={"seconds": -3}, account_id=account, identity=ident),
+            ]
+        )
+    finally:
+        await q.close()
+
+
+def to_png(svg: Path) -> Path | None:
+    """rsvg-convert collapses the SVG's leading spaces unless told to keep them."""
+    rsvg = shutil.which("rsvg-convert")
+    if rsvg is None:
+        return None
+    fixed = svg.with_suffix(".tmp.svg")
+    fixed.write_text(svg.read_text().replace("<svg ", '<svg xml:space="preserve" ', 1))
+    png = svg.with_suffix(".png")
+    try:
+        subprocess.run([rsvg, str(fixed), "-o", str(png)], check=True)
+    finally:
+        fixed.unlink()
+    return png
+
+
+def start_external_worker(url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jobcore",
+            "--url",
+            url,
+            "worker",
+            "jobcore.demo:handlers",
+            "--types",
+            "noop,fail",
+            "--concurrency",
+            "4",
+            "--id",
+            "billing-7f3a-1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait(pilot: Any, check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {check}")
+        await asyncio.sleep(0.05)
+    await pilot.pause()
+
+
+async def shoot(app: JobConsole, name: str) -> None:
+    path = app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
+    png = to_png(Path(path))
+    say(f"saved {Path(path).relative_to(ROOT)}" + (f" and {png.name}" if png else " (no rsvg-convert: no PNG)"))
+
+
+async def run(warmup: float) -> None:
+    OUT.mkdir(exist_ok=True)
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp) / "redis")
+        server.start()
+        external: subprocess.Popen[bytes] | None = None
+        try:
+            url = server.url
+            say(f"private redis-server at {url}")
+            await plant_bad_data(url)
+            # A real worker process, as in production, serving the fast types.
+            external = await asyncio.to_thread(start_external_worker, url)
+            app = make_app(Settings(url=url, refresh=1.0, concurrency=12, grace=1.0))
+            async with app.run_test(size=SIZE) as pilot:
+                await wait(pilot, lambda: app.snapshot is not None)
+                await pilot.press("s")  # the embedded worker: dead-letters the bad data, runs sleeps and launches
+                feeder = asyncio.create_task(feed(url, warmup + 30, rng))
+                say(f"feeding jobs for {warmup:.0f}s while both workers run")
+                await asyncio.sleep(warmup)
+                await wait(pilot, lambda: app.snapshot is not None and app.snapshot.stats.in_flight > 5)
+                await pilot.pause(0.5)
+                await shoot(app, "main")
+
+                await pilot.press("e")
+                await wait(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+                await pilot.pause(0.5)
+                app.screen.query_one("#args", TextArea).text = '{"seconds": -5}'
+                for area in app.screen.query(TextArea):
+                    area.cursor_blink = False
+                await pilot.pause(0.3)
+                await shoot(app, "enqueue-error")
+                await pilot.press("escape")
+                await wait(pilot, lambda: isinstance(app.screen, MainScreen))
+
+                table = app.screen.query_one(InFlightTable)
+                launch = next((k for k, j in table.jobs.items() if j.job_type == "launch"), None)
+                if launch is not None:
+                    table.focus()
+                    table.move_cursor(row=table.get_row_index(launch))
+                await pilot.press("enter")
+                await wait(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+                await shoot(app, "job-detail")
+                await pilot.press("escape")
+                await wait(pilot, lambda: isinstance(app.screen, MainScreen))
+
+                await pilot.press("d")
+                await wait(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+                await wait(pilot, lambda: app.screen.query_one("#bad").row_count >= 4)
+                await shoot(app, "dead")
+                await pilot.press("tab")
+                await wait(pilot, lambda: isinstance(app.screen, BadJobsScreen) and app.screen.which == "failed")
+                await wait(pilot, lambda: app.screen.query_one("#bad").row_count >= 1)
+                await shoot(app, "failed")
+                await pilot.press("escape")
+                feeder.cancel()
+        finally:
+            if external is not None:
+                external.terminate()
+                external.wait(15)
+            server.cleanup()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--warmup", type=float, default=75.0, help="seconds of traffic before the first shot")
+    asyncio.run(run(p.parse_args().warmup))
+
+
+if __name__ == "__main__":
+    main()
