@@ -119,7 +119,8 @@ class JobConsole(App[None]):
             self._poll_timer.stop()
         self.workers.cancel_group(self, "poll")
         if self.embedded.running:
-            await self.embedded.stop(hard=True)
+            # Unreachable server: nothing can be handed back, so do not wait to try.
+            await self.embedded.stop(hard=True, abandon=self.link.state == "disconnected", timeout=5)
         root = logging.getLogger()
         root.removeHandler(self.log_bridge)
         if self._root_level is not None:

@@ -10,6 +10,7 @@ task on that loop; demo handlers are async and short, so the UI stays smooth.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ import threading
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -121,6 +123,7 @@ class EmbeddedWorker:
                 try:
                     worker = self._make_worker(q)
                     self._worker, self._loop = worker, asyncio.get_running_loop()
+                    self._task = asyncio.current_task()
                     self._state = "running"
                     ready.set()
                     await worker.run()
@@ -131,6 +134,8 @@ class EmbeddedWorker:
 
             try:
                 asyncio.run(main())
+            except asyncio.CancelledError:
+                pass  # given up on at exit (see stop)
             except Exception as exc:
                 self._error = _one_line(exc)
                 log.error("embedded worker crashed: %s", self._error)
@@ -154,26 +159,34 @@ class EmbeddedWorker:
             self._state = "stopped"
             self._done.set()
 
-    def request_stop(self, hard: bool = False) -> None:
+    def _in_worker(self, fn: Callable[[], None]) -> None:
+        """Run fn where the worker lives: its own thread's loop, or here."""
+        if self.in_process or self._loop is None:
+            fn()
+        else:
+            self._loop.call_soon_threadsafe(fn)
+
+    def request_stop(self, hard: bool = False, abandon: bool = False) -> None:
         """Graceful: fetch nothing new, let running jobs finish within grace, hand back the rest.
-        Hard: cancel running jobs now and hand them back."""
+        ``hard``: cancel running jobs now and hand them back. ``abandon`` (the server is
+        unreachable, nothing can be handed back): stop at once, their leases lapse."""
         worker = self._worker
         if worker is None or self._state == "stopped":
             return
         self._state = "stopping"
-        self._hard = self._hard or hard
+        self._hard = self._hard or hard or abandon
 
         def stop() -> None:
+            if abandon:
+                worker.request_hard_stop()
+                return
             if hard:
-                # Not worker.request_hard_stop(): that skips handing jobs back, leaving
-                # them to lapse; grace 0 cancels them and releases them at once.
+                # Not request_hard_stop(): that skips handing jobs back, leaving them
+                # to lapse; grace 0 cancels them and releases them at once.
                 worker.grace = 0
             worker.request_stop()
 
-        if self.in_process or self._loop is None:
-            stop()
-        else:
-            self._loop.call_soon_threadsafe(stop)
+        self._in_worker(stop)
 
     async def wait_stopped(self) -> None:
         await self._done.wait()
@@ -182,9 +195,25 @@ class EmbeddedWorker:
             self._thread = None
         self._task = None
 
-    async def stop(self, hard: bool = False) -> None:
-        self.request_stop(hard)
-        await self.wait_stopped()
+    async def stop(self, hard: bool = False, timeout: float | None = None, abandon: bool = False) -> None:
+        """Stop and wait. Past ``timeout`` (say the server went away while jobs were
+        being handed back) stop at once and give up on the worker's run."""
+        self.request_stop(hard, abandon)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.wait_stopped()), timeout)
+        except TimeoutError:
+            worker, task = self._worker, self._task
+            log.warning("embedded worker did not stop within %.0fs: stopping it at once", timeout)
+
+            def give_up() -> None:
+                if worker is not None:
+                    worker.request_hard_stop()
+                if task is not None:
+                    task.cancel()
+
+            self._in_worker(give_up)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait_stopped(), 5)
 
 
 def _one_line(exc: BaseException) -> str:
