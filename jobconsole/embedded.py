@@ -247,8 +247,8 @@ class LogBridge(logging.Handler):
 
     @staticmethod
     def wanted(record: logging.LogRecord) -> bool:
-        """jobcore's own records and any record logged inside a job."""
-        return record.name.startswith("jobcore") or hasattr(record, "job_id")
+        """jobcore's and this console's own records, and any record logged inside a job."""
+        return record.name.startswith(("jobcore", "jobconsole")) or hasattr(record, "job_id")
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.wanted(record):

@@ -45,10 +45,12 @@ class MainScreen(Screen[None]):
         self.query_one(InFlightTable).focus()
         app = console_of(self)
         self.watch(app, "link", self._mark_stale, init=True)
+        self.watch(app, "poll_wait", self._mark_stale, init=False)
 
     def _mark_stale(self) -> None:
         # Last known numbers stay visible but dimmed: nobody should trust them as live.
-        self.query_one("#body").set_class(console_of(self).link.state == "disconnected", "-stale")
+        app = console_of(self)
+        self.query_one("#body").set_class(app.link.state == "disconnected" or app.poll_wait > 0, "-stale")
 
     # ---- actions ----------------------------------------------------------
 

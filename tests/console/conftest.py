@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -115,21 +115,6 @@ def screen_text(pilot: Pilot[Any]) -> str:
     """Everything on the top screen as plain text: what a person would read."""
     strips = pilot.app.screen._compositor.render_strips()
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)
-
-
-@pytest.fixture
-async def verify_queue(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[str], jobcore.Queue]]:
-    """A second connection for checking what the server holds, closed at teardown."""
-    opened: list[jobcore.Queue] = []
-
-    def open_(url: str) -> jobcore.Queue:
-        q = jobcore.connect(url)
-        opened.append(q)
-        return q
-
-    yield open_
-    for q in opened:
-        await q.close()
 
 
 TRACEBACK = """Traceback (most recent call last):
