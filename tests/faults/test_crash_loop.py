@@ -16,9 +16,9 @@ async def test_a_job_that_kills_its_worker_is_dead_lettered_and_the_others_flow(
     workers: Workers, queue: RedisQueue, audit: Audit
 ) -> None:
     crasher = Job(type="crash", args=Work())
-    others = [Job(type="work", args=Work(n=i, seconds=0.05)) for i in range(300)]
+    others = [Job(type="work", args=Work(n=i, seconds=0.3)) for i in range(200)]
     ids = await queue.enqueue_many([crasher, *others])
-    procs = workers.start(2, concurrency=4, lease=1.0, max_attempts=MAX_ATTEMPTS)
+    procs = workers.start(2, concurrency=8, lease=1.0, max_attempts=MAX_ATTEMPTS)
     with Supervisor(workers, procs) as sup:
 
         async def settled() -> bool:
