@@ -571,10 +571,13 @@ class Worker:
         def run() -> None:
             async def beat() -> None:
                 q = queue.clone()
+                failures = 0
                 try:
                     while not self._hb_stop.is_set():
+                        wait = self.heartbeat_interval
                         try:
                             ok = await q.heartbeat(self.info(), int(self.lease * 1000))
+                            failures = 0
                             if not ok:
                                 self._cut_off_at = time.monotonic()
                                 log.warning(
@@ -585,7 +588,10 @@ class Worker:
                             if isinstance(exc, ConnectionFailed):
                                 self._cut_off_at = time.monotonic()
                             log.warning("heartbeat failed: %s", exc)
-                        await asyncio.to_thread(self._hb_stop.wait, self.heartbeat_interval)
+                            # A cut connection: try again soon, well within the lease.
+                            failures += 1
+                            wait = min(wait, 0.05 * 2**failures)
+                        await asyncio.to_thread(self._hb_stop.wait, wait)
                 finally:
                     if q is not queue:
                         await q.close()
