@@ -131,6 +131,20 @@ def gil(job: Job[Work]) -> None:
     done(job, run_id)
 
 
+@handlers.handler("gil_cpu", Work)
+def gil_cpu(job: Job[Work]) -> None:
+    """A CPU loop in C that holds the GIL: each ``sum(range(n))`` call keeps every
+    other thread of the process out for about 1.5 s (longer than a test lease)."""
+    run_id = start(job)
+    t0 = time.perf_counter()
+    sum(range(1_000_000))
+    n = int(1_000_000 * 1.5 / max(1e-6, time.perf_counter() - t0))
+    end = time.monotonic() + job.args.seconds
+    while time.monotonic() < end:
+        sum(range(n))
+    done(job, run_id)
+
+
 @handlers.handler("block", Work)
 async def block(job: Job[Work]) -> None:
     """Blocks the worker's event loop (a badly written async handler)."""

@@ -16,7 +16,7 @@ RUN = 5 * LEASE
 async def test_jobs_running_five_leases_run_exactly_once_even_holding_the_gil(
     workers: Workers, queue: RedisQueue, audit: Audit
 ) -> None:
-    kinds = ["work", "work", "cpu", "cpu", "gil", "block", "sync_sleep"]
+    kinds = ["work", "work", "cpu", "gil", "gil_cpu", "block", "sync_sleep"]
     jobs = [Job(type=k, args=Work(n=i, seconds=RUN)) for i, k in enumerate(kinds)]
     procs = workers.start(2, concurrency=4, lease=LEASE)
     ids = await queue.enqueue_many(jobs)
