@@ -36,6 +36,7 @@ class Params:
     drain_cap_s: float = 60.0  # a drain still running then is reported as partial
     latency_n: int = 500
     latency_interval_s: float = 0.005
+    latency_idle_s: float = 1.0  # quiet time between the warm-up job and the measured ones
     memory_n: int = 100_000
     stats_sizes: tuple[int, ...] = (1_000, 100_000, 1_000_000)
     stats_types: int = 20
@@ -47,14 +48,15 @@ class Params:
     @classmethod
     def quick(cls) -> Params:
         return cls(
-            enqueue_n=2_000,
-            drain_n=2_000,
-            drain_cap_s=6.0,
-            latency_n=60,
-            memory_n=10_000,
-            stats_sizes=(1_000, 20_000),
+            enqueue_n=1_500,
+            drain_n=1_500,
+            drain_cap_s=5.0,
+            latency_n=50,
+            latency_idle_s=0.3,
+            memory_n=5_000,
+            stats_sizes=(1_000, 10_000),
             stats_repeats=5,
-            scale_procs=(1, 2),
+            scale_procs=(2,),
             all_variants=False,
         )
 
@@ -158,7 +160,7 @@ def latency(
             if proc.popen.poll() is not None or time.monotonic() > deadline:
                 return {"error": f"worker never ran the warm-up job: {log_tail(proc)}"}
             time.sleep(0.01)
-        time.sleep(1.0)  # idle: the worker is waiting for work now
+        time.sleep(p.latency_idle_s)  # idle: the worker is waiting for work now
         r.delete(LATENCY_KEY)
         sent = adapter.enqueue_paced(p.latency_n, p.latency_interval_s)
         deadline = time.monotonic() + 30
