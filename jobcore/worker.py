@@ -117,6 +117,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._hard_stop = False
+        self._hard_stop_event = asyncio.Event()
         self._closing = False
         self._running = False
         self._started_ms = int(time.time() * 1000)
@@ -226,6 +227,8 @@ class Worker:
         """Stop at once: cancel running jobs; their leases lapse and others re-run them."""
         self._hard_stop = True
         self.grace = 0
+        self._hard_stop_event.set()
+        self._outbox_event.set()  # wake a settle loop waiting on an unreachable Redis
         self.request_stop()
 
     # ---- fetching ---------------------------------------------------------
@@ -458,7 +461,7 @@ class Worker:
     # ---- settling ---------------------------------------------------------
 
     async def _settle_loop(self) -> None:
-        while not self._closing or self._outbox:
+        while (not self._closing or self._outbox) and not self._hard_stop:
             await self._outbox_event.wait()
             self._outbox_event.clear()
             await self._settle_all()
@@ -500,7 +503,12 @@ class Worker:
         self._buffer.clear()
         if self._active and self.grace > 0:
             log.info("stopping: waiting up to %.1fs for %d running job(s)", self.grace, len(self._active))
-            await asyncio.wait(list(self._active.values()), timeout=self.grace)
+            # All jobs done, the grace period over, or a hard stop: whichever comes first.
+            finished = asyncio.ensure_future(asyncio.wait(list(self._active.values())))
+            hard = asyncio.ensure_future(self._hard_stop_event.wait())
+            await asyncio.wait([finished, hard], timeout=self.grace, return_when=asyncio.FIRST_COMPLETED)
+            finished.cancel()
+            hard.cancel()
         tasks = list(self._active.values())
         for task in tasks:
             task.cancel()

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,6 +21,7 @@ from jobcore.logs import LOG_FIELDS
 from jobcore.model import ENVELOPE_VERSION, encode_job
 
 from .helpers import plant, wait_until
+from .redis_server import RedisServer
 
 
 class Launch(msgspec.Struct, kw_only=True):
@@ -372,3 +374,47 @@ def test_worker_rejects_bad_settings() -> None:
 
 
 _unused: Callable[..., Any] | None = None
+
+
+async def test_hard_stop_during_a_graceful_stop_ends_at_once(queue: jobcore.Queue) -> None:
+    handlers = Handlers()
+
+    @handlers.handler("launch", Launch)
+    async def slow(job: Job[Launch]) -> None:
+        await asyncio.sleep(job.args.seconds)
+
+    await queue.enqueue(launch(1, seconds=60))
+    worker = Worker(queue, handlers, grace=30)
+    task = asyncio.create_task(worker.run())
+    await wait_until(lambda: _true(worker.busy == 1))
+    worker.request_stop()
+    await asyncio.sleep(0.2)
+    t0 = time.monotonic()
+    worker.request_hard_stop()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - t0 < 2
+
+
+async def test_hard_stop_returns_while_redis_is_unreachable(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "r")
+    server.start()
+    q = jobcore.connect(server.url)
+    handlers = Handlers()
+
+    @handlers.handler("launch", Launch)
+    async def quick(job: Job[Launch]) -> None:
+        await asyncio.sleep(job.args.seconds)
+
+    try:
+        await q.enqueue(launch(1, seconds=0.5))
+        worker = Worker(q, handlers, grace=5)
+        task = asyncio.create_task(worker.run())
+        await wait_until(lambda: _true(worker.busy == 1))
+        server.kill()  # the job finishes but cannot be settled
+        worker.request_stop()
+        await asyncio.sleep(1.0)
+        worker.request_hard_stop()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await q.close()
+        server.cleanup()
