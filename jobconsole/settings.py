@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 
 from jobcore import Handlers
+from jobcore.registry import load_handlers as jobcore_load_handlers
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_HANDLERS = "jobcore.demo:handlers"
@@ -25,17 +25,10 @@ def default_url() -> str:
 
 def load_handlers(spec: str) -> Handlers:
     """Import the ``MODULE:ATTRIBUTE`` registry named on the command line."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise SettingsError(f"handlers must be MODULE:ATTRIBUTE (e.g. {DEFAULT_HANDLERS}), got {spec!r}")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SettingsError(f"cannot import handlers module {module_name!r}: {exc}") from None
-    handlers = getattr(module, attr, None)
-    if not isinstance(handlers, Handlers):
-        raise SettingsError(f"{spec} is not a jobcore.Handlers registry")
-    return handlers
+        return jobcore_load_handlers(spec)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

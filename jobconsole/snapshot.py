@@ -6,7 +6,6 @@ for ``memory://``, an I/O thread for Redis), and the UI only renders the result.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import time
 from collections import deque
@@ -39,13 +38,14 @@ class Snapshot:
 
 
 async def take_snapshot(queue: jobcore.Queue, seq: int, in_flight_limit: int, want_version: bool = False) -> Snapshot:
-    """One poll: stats, one page of in-flight jobs and the workers, fetched concurrently.
+    """One poll: stats, one page of in-flight jobs and the workers (one round trip on Redis).
 
     Each call's cost is bounded by the number of types and the page size, never by
     queue length (jobcore's stats and in_flight(limit) guarantee that).
     """
     started = time.perf_counter()
-    stats, in_flight, workers = await asyncio.gather(queue.stats(), queue.in_flight(in_flight_limit), queue.workers())
+    dash = await queue.dashboard(in_flight_limit)
+    stats, in_flight, workers = dash.stats, dash.in_flight, dash.workers
     version = await queue.server_version() if want_version else None
     return Snapshot(
         seq=seq,

@@ -7,6 +7,7 @@ primitives below them. The worker speaks only these primitives.
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -121,6 +122,15 @@ class QueueStats:
                 for name, t in sorted(self.types.items())
             },
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """What an operations view shows at once: stats, in-flight jobs, workers."""
+
+    stats: QueueStats
+    in_flight: list[InFlightJob]
+    workers: list[WorkerInfo]
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +328,12 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     async def workers(self) -> list[WorkerInfo]: ...
+
+    async def dashboard(self, in_flight_limit: int = 100) -> Dashboard:
+        """Stats, the longest-running ``in_flight_limit`` jobs and the workers, read
+        together (one round trip on Redis): what a console needs per refresh."""
+        stats, rows, workers = await asyncio.gather(self.stats(), self.in_flight(in_flight_limit), self.workers())
+        return Dashboard(stats, rows, workers)
 
     @abc.abstractmethod
     async def job_types(self) -> list[str]:

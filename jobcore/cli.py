@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from .errors import JobcoreError
 from .keys import DEFAULT_NAMESPACE
 from .model import Identity, Job
 from .registry import Handlers
+from .registry import load_handlers as registry_load_handlers
 from .schema import check_args
 from .worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Worker
 
@@ -37,18 +37,10 @@ def default_url() -> str:
 
 
 def load_handlers(spec: str) -> Handlers:
-    """Import ``MODULE:ATTR`` named on the command line (never anything read from Redis)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise CliError(f"handlers must be MODULE:ATTRIBUTE (e.g. jobcore.demo:handlers), got {spec!r}")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CliError(f"cannot import handlers module {module_name!r}: {exc}") from None
-    handlers = getattr(module, attr, None)
-    if not isinstance(handlers, Handlers):
-        raise CliError(f"{spec} is not a jobcore.Handlers registry")
-    return handlers
+        return registry_load_handlers(spec)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:

@@ -15,16 +15,18 @@ from importlib import resources
 from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from .backend import (
     FAILED_KEEP,
     BadJob,
+    Dashboard,
     Delivery,
     InFlightJob,
     Outcome,
@@ -156,6 +158,35 @@ class RedisQueue(Queue):
         except RedisError as exc:
             raise JobcoreError(f"{what}: Redis error: {exc}") from None
 
+    async def _scripted(self, build: Callable[[Pipeline], None], raise_on_error: bool = True) -> list[Any]:
+        """Run a pipeline whose scripts are called by sha (redis-py would first ask
+        SCRIPT EXISTS on every pipeline); load them once if Redis lost them. Only
+        pipelines that are safe to send twice when every script was missing use this."""
+        for attempt in (1, 2):
+            async with self._r.pipeline(transaction=False) as pipe:
+                build(pipe)
+                try:
+                    res: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    await self._load_scripts()
+                    continue
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in res):
+                await self._load_scripts()
+                continue
+            return res
+        raise AssertionError("unreachable")
+
+    def _evalsha(self, pipe: Pipeline, name: str, keys: Sequence[Any], args: Sequence[Any]) -> None:
+        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+
+    async def _load_scripts(self) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for script in self._scripts.values():
+                pipe.script_load(script.script)
+            await pipe.execute()
+
     def _type_keys(self, job_type: str) -> list[str]:
         k = self.keys.of_type(job_type)
         return [k.stream, k.stats, k.dead, k.failed]
@@ -178,16 +209,18 @@ class RedisQueue(Queue):
 
     async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
         n = sum(len(p) for p in by_type.values())
+        new = [t for t in by_type if t not in self._known_types]
+
+        def build(pipe: Pipeline) -> None:
+            if new:
+                pipe.sadd(self.keys.types, *new)
+            for job_type, payloads in by_type.items():
+                stream = self.keys.of_type(job_type).stream
+                for i in range(0, len(payloads), ADD_CHUNK):
+                    self._evalsha(pipe, "add", [stream], payloads[i : i + ADD_CHUNK])
+
         try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                new = [t for t in by_type if t not in self._known_types]
-                if new:
-                    pipe.sadd(self.keys.types, *new)
-                for job_type, payloads in by_type.items():
-                    stream = self.keys.of_type(job_type).stream
-                    for i in range(0, len(payloads), ADD_CHUNK):
-                        await self._scripts["add"](keys=[stream], args=payloads[i : i + ADD_CHUNK], client=pipe)
-                await pipe.execute()
+            await self._scripted(build)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise EnqueueError(
                 f"{n} job(s) not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
@@ -253,17 +286,11 @@ class RedisQueue(Queue):
         for o in outcomes:
             by_type.setdefault(o.job_type, []).extend((o.kind, o.entry_id, o.attempt, o.text))
 
-        async def run() -> list[Any]:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for job_type, args in by_type.items():
-                    await self._scripts["settle"](
-                        keys=self._type_keys(job_type),
-                        args=[GROUP, consumer, FAILED_KEEP, *args],
-                        client=pipe,
-                    )
-                return await pipe.execute()
+        def build(pipe: Pipeline) -> None:
+            for job_type, args in by_type.items():
+                self._evalsha(pipe, "settle", self._type_keys(job_type), [GROUP, consumer, FAILED_KEEP, *args])
 
-        results = await self._call("settle", run)
+        results = await self._call("settle", lambda: self._scripted(build))
         return [_s(i) for stale in results for i in stale]
 
     async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
@@ -341,26 +368,39 @@ class RedisQueue(Queue):
     # ---- reads ------------------------------------------------------------
 
     async def stats(self) -> QueueStats:
+        stats, _, _ = await self._read(0)
+        return stats
+
+    async def dashboard(self, in_flight_limit: int = 100) -> Dashboard:
+        stats, rows, workers = await self._read(in_flight_limit)
+        return Dashboard(stats, rows, workers)
+
+    async def _read(self, in_flight_limit: int) -> tuple[QueueStats, list[InFlightJob], list[WorkerInfo]]:
+        """Stats (and, with a limit, in-flight rows) in one pipelined round trip;
+        a second one only when types appeared that this client had not seen."""
         types = sorted(self._known_types)
 
-        async def round_trip(types: list[str]) -> list[Any]:
-            async with self._r.pipeline(transaction=False) as pipe:
+        def build_for(types: list[str]) -> Callable[[Pipeline], None]:
+            def build(pipe: Pipeline) -> None:
                 pipe.time()
                 pipe.smembers(self.keys.types)
                 pipe.hgetall(self.keys.workers)
                 pipe.zrange(self.keys.leases, 0, -1, withscores=True)
                 pipe.hkeys(self.keys.schemas)
                 for t in types:
-                    await self._scripts["stats"](keys=self._type_keys(t), args=[GROUP], client=pipe)
-                return await pipe.execute()
+                    self._evalsha(pipe, "stats", self._type_keys(t), [GROUP])
+                if in_flight_limit > 0:
+                    for t in types:
+                        self._evalsha(pipe, "in_flight", [self.keys.of_type(t).stream], [GROUP, in_flight_limit])
 
-        res = await self._call("stats", lambda: round_trip(types))
+            return build
+
+        res = await self._call("stats", lambda: self._scripted(build_for(types)))
         all_types = sorted(_s(t) for t in res[1])
         if set(all_types) - set(types):
-            # New types appeared since the last read: one more round trip, then cached.
             self._known_types.update(all_types)
             types = all_types
-            res = await self._call("stats", lambda: round_trip(types))
+            res = await self._call("stats", lambda: self._scripted(build_for(types)))
         now = _server_ms(res[0])
         workers = self._worker_infos(res[2], res[3], now)
         schemas = {_s(t) for t in res[4]}
@@ -370,7 +410,8 @@ class RedisQueue(Queue):
                 for t in w.types:
                     served[t] = served.get(t, 0) + 1
         out: dict[str, TypeStats] = {}
-        for t, row in zip(types, res[5:], strict=True):
+        n = len(types)
+        for t, row in zip(types, res[5 : 5 + n], strict=True):
             xlen, pel, oldest, counters, dead, failed_kept = row
             c = _fields(counters)
             age = None
@@ -389,7 +430,19 @@ class RedisQueue(Queue):
                 has_schema=t in schemas,
             )
         live = sum(1 for w in workers if w.state != "lost")
-        return QueueStats(types=out, workers=live, taken_at=datetime.fromtimestamp(now / 1000, tz=UTC))
+        stats = QueueStats(types=out, workers=live, taken_at=datetime.fromtimestamp(now / 1000, tz=UTC))
+        rows = self._in_flight_rows(types, res[5 + n :], now, in_flight_limit) if in_flight_limit > 0 else []
+        return stats, rows, workers
+
+    @staticmethod
+    def _in_flight_rows(types: list[str], per_type: list[Any], now: int, limit: int) -> list[InFlightJob]:
+        rows = [
+            in_flight_job(t, _s(r[0]), _s(r[1]), int(r[2]), int(r[3]), r[4] or None, now)
+            for t, entries in zip(types, per_type, strict=True)
+            for r in entries
+        ]
+        rows.sort(key=lambda r: r.running_for, reverse=True)
+        return rows[:limit]
 
     @staticmethod
     def _worker_infos(records: Any, leases: Any, now: int) -> list[WorkerInfo]:
@@ -419,24 +472,13 @@ class RedisQueue(Queue):
     async def in_flight(self, limit: int = 1000) -> list[InFlightJob]:
         types = await self.job_types()
 
-        async def run() -> list[Any]:
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.time()
-                for t in types:
-                    await self._scripts["in_flight"](
-                        keys=[self.keys.of_type(t).stream], args=[GROUP, limit], client=pipe
-                    )
-                return await pipe.execute()
+        def build(pipe: Pipeline) -> None:
+            pipe.time()
+            for t in types:
+                self._evalsha(pipe, "in_flight", [self.keys.of_type(t).stream], [GROUP, limit])
 
-        res = await self._call("in flight", run)
-        now = _server_ms(res[0])
-        rows = [
-            in_flight_job(t, _s(r[0]), _s(r[1]), int(r[2]), int(r[3]), r[4] or None, now)
-            for t, per_type in zip(types, res[1:], strict=True)
-            for r in per_type
-        ]
-        rows.sort(key=lambda r: r.running_for, reverse=True)
-        return rows[:limit]
+        res = await self._call("in flight", lambda: self._scripted(build))
+        return self._in_flight_rows(types, res[1:], _server_ms(res[0]), limit)
 
     async def job_types(self) -> list[str]:
         members: set[bytes] = await self._call("job types", lambda: _aw(self._r.smembers(self.keys.types)))

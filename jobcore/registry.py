@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -78,3 +79,19 @@ class Handlers:
 
     def schemas(self) -> dict[str, dict[str, Any]]:
         return {t: r.schema() for t, r in sorted(self._by_type.items())}
+
+
+def load_handlers(spec: str) -> Handlers:
+    """Import the ``MODULE:ATTRIBUTE`` registry named by an operator (a command-line
+    option). Never called with anything read from Redis. Raises ValueError."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"handlers must be MODULE:ATTRIBUTE (e.g. jobcore.demo:handlers), got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import handlers module {module_name!r}: {exc}") from None
+    handlers = getattr(module, attr, None)
+    if not isinstance(handlers, Handlers):
+        raise ValueError(f"{spec} is not a jobcore.Handlers registry")
+    return handlers

@@ -277,3 +277,37 @@ async def test_dead_and_failed_listing_is_paged_newest_first(queue: jobcore.Queu
     ids = [b.id for b in page1 + page2]
     assert len(set(ids)) == 5
     assert [b.reason for b in page1 + page2] == [f"r{d.entry_id}" for d in reversed(got)]
+
+
+async def test_dashboard_reads_stats_in_flight_and_workers_together(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch", "other")
+    await queue.enqueue_many([launch(i) for i in range(6)] + [Job(type="other", args={"n": 1})])
+    await queue.heartbeat({"id": "w1", "types": ["launch"]}, 15000)
+    await queue.fetch("w1", ["launch"], 3, 0)
+    await asyncio.sleep(0.02)
+    dash = await queue.dashboard(in_flight_limit=2)
+    assert (dash.stats.types["launch"].pending, dash.stats.types["launch"].in_flight) == (3, 3)
+    assert dash.stats.types["other"].pending == 1 and dash.stats.types["launch"].served_by == 1
+    assert len(dash.in_flight) == 2 and {r.worker for r in dash.in_flight} == {"w1"}
+    assert [w.id for w in dash.workers] == ["w1"]
+    full = await queue.in_flight()
+    assert [r.entry_id for r in dash.in_flight] == [r.entry_id for r in full[:2]]
+
+
+async def test_scripts_reload_after_redis_forgets_them(redis_url: str) -> None:
+    from jobcore.redis_backend import RedisQueue
+
+    q = RedisQueue(redis_url)
+    try:
+        await ready(q, "launch")
+        await q.redis.script_flush()
+        await q.enqueue_many([launch(i) for i in range(3)])
+        got = await q.fetch("w", ["launch"], 3, 0)
+        await q.redis.script_flush()
+        assert await q.settle("w", [Outcome("launch", d.entry_id, "ack") for d in got]) == []
+        await q.redis.script_flush()
+        assert (await q.stats()).types["launch"].processed == 3
+        await q.redis.script_flush()
+        assert (await q.dashboard()).stats.types["launch"].processed == 3
+    finally:
+        await q.close()
