@@ -310,8 +310,11 @@ class Worker:
         """Hand back jobs this worker holds but never saw (a fetch whose reply was
         lost with its connection), and take jobs of lost workers: as many as there
         are free slots, but only one suspect, and none while one runs here."""
+        # A settle on another connection may finish while owned() is on its way
+        # back; what was known when asking counts as seen.
+        known_before = set(self._known)
         owned = await self.queue.owned(self.id, self.types)
-        unseen = [(t, e) for t, e in owned if (t, e) not in self._known]
+        unseen = [(t, e) for t, e in owned if (t, e) not in known_before and (t, e) not in self._known]
         if unseen:
             log.warning("%d job(s) held but never seen (a fetch reply was lost): handing them back", len(unseen))
             await self._hand_back(unseen)
