@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from . import resp
 from .backend import (
     FAILED_KEEP,
     BadJob,
@@ -127,6 +128,13 @@ class RedisQueue(Queue):
         self._client_factory = client_factory or default_client
         self._own_client = client_factory is None
         self._r = self._client_factory()
+        # Single enqueues go over a lean multiplexed connection: one XADD per job
+        # costs about half of what redis-py's asyncio command path does.
+        self._fast = (
+            resp.Client(url, connect_timeout=connect_timeout, timeout=socket_timeout)
+            if client_factory is None
+            else None
+        )
         self._scripts: dict[str, AsyncScript] = {name: self._r.register_script(_load(name)) for name in _SCRIPTS}
         self._known_types: set[str] = set()
         self._groups_ready: set[str] = set()
@@ -197,7 +205,20 @@ class RedisQueue(Queue):
         if job_type in self._known_types and len(payloads) == 1:
             stream = self.keys.of_type(job_type).stream
             try:
-                await self._r.xadd(stream, {b"d": payloads[0]})
+                if self._fast is not None:
+                    await self._fast.call("XADD", stream, "*", "d", payloads[0])
+                else:
+                    await self._r.xadd(stream, {b"d": payloads[0]})
+            except resp.RespConnectionError as exc:
+                raise EnqueueError(
+                    f"job not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
+                ) from None
+            except resp.RespError as exc:
+                if str(exc).startswith("LOADING"):  # restarting: nothing was written
+                    raise EnqueueError(
+                        f"job not enqueued: Redis at {_redacted(self.url)} is unreachable while it loads ({exc})"
+                    ) from None
+                raise EnqueueError(f"job not enqueued: Redis error: {exc}") from None
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 raise EnqueueError(
                     f"job not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
@@ -575,4 +596,6 @@ class RedisQueue(Queue):
         return str(info.get("redis_version", "?"))
 
     async def close(self) -> None:
+        if self._fast is not None:
+            await self._fast.close()
         await self._r.aclose()
