@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jobcore.testing import RedisServer
+
 from . import report, workloads
 from .adapters import LIBS, load
 from .common import REPO, Adapter
-from .redis_server import PrivateRedis
 
 WORKLOADS = ("enqueue", "drain", "latency", "memory", "stats", "scale")
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def machine(server: PrivateRedis) -> dict[str, Any]:
+def machine(server: RedisServer) -> dict[str, Any]:
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "workloads": {},
         "notes": [],
     }
-    with PrivateRedis() as server:
+    with RedisServer() as server:
         r = server.client()
         res["machine"] = machine(server)
         _log(f"private redis-server {res['machine']['redis_version']} at {server.url}")

@@ -34,7 +34,7 @@ from jobconsole.components.main_screen import MainScreen  # noqa: E402
 from jobconsole.components.panels import InFlightTable  # noqa: E402
 from jobconsole.settings import Settings  # noqa: E402
 from jobcore import Identity, Job  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from jobcore.testing import RedisServer  # noqa: E402
 
 OUT = ROOT / "screenshots"
 SIZE = (120, 36)

@@ -9,8 +9,7 @@ import pytest
 import jobcore
 from jobcore.memory import MemoryQueue
 from jobcore.redis_backend import RedisQueue
-
-from .redis_server import RedisServer
+from jobcore.testing import RedisServer
 
 BACKENDS = ["memory", "fakeredis", "redis"]
 

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from jobcore import SyncQueue
-
-from .redis_server import free_port
+from jobcore.testing import free_port
 
 ENQUEUE_TIMEOUT = 30
 

@@ -17,8 +17,7 @@ from jobcore import ArgsError, Handlers, Identity, Job, PayloadError, SyncQueue,
 from jobcore.logs import JsonFormatter, TextFormatter, install_record_factory, job_context
 from jobcore.model import decode_args, decode_envelope, encode_job
 from jobcore.schema import check_args, describe
-
-from .redis_server import RedisServer
+from jobcore.testing import RedisServer
 
 
 class Args(msgspec.Struct, kw_only=True):

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobcore.resp import Client, RespConnectionError, RespError, RespTimeout, Script, encode_command, parse_url
-
-from .redis_server import RedisServer, free_port
+from jobcore.testing import RedisServer, free_port
 
 
 def test_parse_url_forms() -> None:

@@ -19,9 +19,9 @@ import jobcore
 from jobcore import Handlers, Identity, Job, Worker
 from jobcore.logs import LOG_FIELDS
 from jobcore.model import ENVELOPE_VERSION, encode_job
+from jobcore.testing import RedisServer
 
 from .helpers import plant, wait_until
-from .redis_server import RedisServer
 
 
 class Launch(msgspec.Struct, kw_only=True):

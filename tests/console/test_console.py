@@ -30,9 +30,9 @@ from jobconsole.settings import Settings
 from jobcore import Identity, Job
 from jobcore.backend import Outcome
 from jobcore.model import decode_envelope
+from jobcore.testing import RedisServer
 
 from ..helpers import plant
-from ..redis_server import RedisServer
 from .conftest import FrozenClock, cell, fresh_snapshot, press, screen_text, wait_for
 
 

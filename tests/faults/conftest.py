@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jobcore.redis_backend import RedisQueue
+from jobcore.testing import RedisServer
 
-from ..redis_server import RedisServer
 from .audit import Audit
 from .handlers import handlers
 from .procs import Workers

@@ -8,8 +8,8 @@ import uuid
 
 from jobcore import EnqueueError, Job, JobcoreError
 from jobcore.redis_backend import RedisQueue
+from jobcore.testing import RedisServer
 
-from ..redis_server import RedisServer
 from .audit import Audit
 from .handlers import Work
 from .procs import Workers, figures, wait_for

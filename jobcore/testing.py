@@ -1,5 +1,6 @@
-"""A private redis-server for the test suite: started on a free port, and
-stoppable, killable and restartable for fault tests."""
+"""A private redis-server on a free port, for tests and benchmarks (jobcore's
+own and a service's): stoppable, killable and restartable for fault tests.
+Never the shared server on 6379."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,13 +24,18 @@ def free_port() -> int:
 
 class RedisServer:
     def __init__(
-        self, workdir: Path, *, appendonly: bool = False, port: int | None = None, unixsocket: bool = False
+        self,
+        workdir: Path | None = None,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        unixsocket: bool = False,
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH: install it (apt-get install redis-server)")
         self.binary = binary
-        self.workdir = workdir
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="jobcore-redis-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.appendonly = appendonly
         self.port = port or free_port()
@@ -100,3 +107,18 @@ class RedisServer:
         self.kill()
         if os.environ.get("JOBCORE_KEEP_REDIS_DIR") is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def version(self) -> str:
+        client = self.client()
+        try:
+            info = client.info("server")
+            return str(info.get("redis_version", "?")) if isinstance(info, dict) else "?"
+        finally:
+            client.close()
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
