@@ -255,36 +255,29 @@ class BadJobsScreen(Screen[None]):
         return out
 
     def action_requeue(self, everything: bool) -> None:
-        if console_of(self).refuse_if_read_only("requeue"):
-            return
-        if not everything:
-            job = self.selected()
-            if job is None:
-                self.notify(f"no {self.which} job selected", severity="warning")
-                return
-            self._run("requeue", {job.job_type: [job.id]})
-            return
-        targets = self._targets()
-        if not targets:
-            self.notify(f"no {self.which} jobs to requeue", severity="warning")
-            return
-        self._confirm("requeue", targets)
+        self._act("requeue", everything)
 
     def action_purge(self, everything: bool) -> None:
-        if console_of(self).refuse_if_read_only("purge"):
+        self._act("purge", everything)
+
+    def _act(self, what: Literal["requeue", "purge"], everything: bool) -> None:
+        """Requeue one job at once; purge one, or either for all, after a confirmation."""
+        if console_of(self).refuse_if_read_only(what):
             return
         if not everything:
             job = self.selected()
             if job is None:
                 self.notify(f"no {self.which} job selected", severity="warning")
-                return
-            self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]})
+            elif what == "requeue":
+                self._run("requeue", {job.job_type: [job.id]})
+            else:
+                self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]})
             return
         targets = self._targets()
         if not targets:
-            self.notify(f"no {self.which} jobs to purge", severity="warning")
+            self.notify(f"no {self.which} jobs to {what}", severity="warning")
             return
-        self._confirm("purge", targets)
+        self._confirm(what, targets)
 
     def _confirm(self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None) -> None:
         from .confirm import ConfirmScreen
