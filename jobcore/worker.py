@@ -57,6 +57,18 @@ class _Backoff:
         self.delay = self.first
 
 
+class _Slot:
+    """One of the worker's ``concurrency`` long-lived runner tasks and the job it runs."""
+
+    __slots__ = ("deadline", "job", "task", "timed_out")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.job: Delivery | None = None
+        self.deadline = 0.0
+        self.timed_out = False
+
+
 class Worker:
     """Runs registered handlers for the job types it serves.
 
@@ -78,9 +90,12 @@ class Worker:
         grace: float = DEFAULT_GRACE_S,
         block: float = 1.0,
         worker_id: str | None = None,
+        prefetch: int = 0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if prefetch < 0:
+            raise ValueError("prefetch must not be negative")
         if timeout <= 0 or lease <= 0 or grace < 0:
             raise ValueError("timeout and lease must be positive, grace not negative")
         if max_attempts < 1:
@@ -95,6 +110,7 @@ class Worker:
         self.handlers = handlers
         self.types = sorted(chosen)
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self.timeout = timeout
         self.lease = lease
         self.max_attempts = max_attempts
@@ -109,7 +125,13 @@ class Worker:
         self._buffer: deque[Delivery] = deque()
         # Keyed by (type, entry id): an entry id is unique within its type's stream
         # only, and jobs of several types enqueued together share ids.
-        self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._active: dict[tuple[str, str], _Slot] = {}
+        # Runner tasks live as long as the worker: a task per job costs more than
+        # a no-op job itself. Idle runners park on a future each.
+        self._slots: list[_Slot] = []
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._all_done = asyncio.Event()
+        self._cancelling_all = False
         self._known: set[tuple[str, str]] = set()  # held until settled
         self._outbox: list[Outcome] = []
         self._outbox_event = asyncio.Event()
@@ -184,10 +206,14 @@ class Worker:
                 self.lease,
             )
             settler = asyncio.create_task(self._settle_loop(), name="jobcore-settle")
+            self._start_runners()
+            watchdog = asyncio.create_task(self._watchdog(), name="jobcore-watchdog")
             try:
                 await self._fetch_loop()
             finally:
                 await self._drain()
+                watchdog.cancel()
+                await self._end_runners()
                 # Never cancel a settle in flight: its batch would be lost and
                 # finished jobs handed back as leftovers, to run again.
                 self._closing = True
@@ -238,12 +264,18 @@ class Worker:
             await asyncio.wait_for(self._stopping.wait(), delay)
 
     def _free(self) -> int:
-        return self.concurrency - len(self._active) - len(self._buffer)
+        return self.concurrency + self.prefetch - len(self._active) - len(self._buffer)
 
     async def _fetch_loop(self) -> None:
         backoff = _Backoff()
+        stop_wait = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await self._fetch_until_stopped(backoff, stop_wait)
+        finally:
+            stop_wait.cancel()
+
+    async def _fetch_until_stopped(self, backoff: _Backoff, stop_wait: asyncio.Future[Any]) -> None:
         while not self._stopping.is_set():
-            self._start_buffered()
             free = self._free()
             if free <= 0:
                 self._slot_event.clear()
@@ -254,16 +286,14 @@ class Worker:
                 if due or (self._recovering and self._can_take_suspect()):
                     await self._maintenance()
                     self._last_maintenance = time.monotonic()
-                    self._start_buffered()
+                    self._wake_runners()
                     free = self._free()
                     if free <= 0:
                         continue
                 # While lost workers' jobs wait, come back for the next one soon.
                 block_ms = min(self.block_ms, 100) if self._recovering else self.block_ms
                 fetch = asyncio.ensure_future(self.queue.fetch(self.id, self.types, free, block_ms))
-                stop_wait = asyncio.ensure_future(self._stopping.wait())
                 done, _ = await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                stop_wait.cancel()
                 if fetch not in done:
                     fetch.cancel()  # entries it may have taken are released on exit
                     break
@@ -279,6 +309,7 @@ class Worker:
             for d in deliveries:
                 self._known.add((d.job_type, d.entry_id))
                 self._buffer.append(d)
+            self._wake_runners()
 
     def _suspect(self, d: Delivery) -> bool:
         """A job that was in flight when its worker died, twice (or once when
@@ -289,22 +320,75 @@ class Worker:
     def _can_take_suspect(self) -> bool:
         return self._running_suspect is None and self._free() > 0 and not any(self._suspect(d) for d in self._buffer)
 
-    def _start_buffered(self) -> None:
-        """Start buffered jobs while slots are free, but at most one suspect at a
+    def _next_job(self) -> Delivery | None:
+        """The next buffered job to start, in order, but at most one suspect at a
         time: a job that kills its worker every time then stops taking the jobs
         beside it down with it, and healthy jobs finish within three attempts."""
-        waiting: deque[Delivery] = deque()
-        while self._buffer and len(self._active) < self.concurrency:
-            d = self._buffer.popleft()
-            if self._suspect(d):
-                if self._running_suspect is not None:
-                    waiting.append(d)
-                    continue
+        buffer = self._buffer
+        if not buffer or self._stopping.is_set():
+            return None
+        if not self._suspect(buffer[0]):
+            return buffer.popleft()
+        for i, d in enumerate(buffer):
+            if not self._suspect(d):
+                del buffer[i]
+                return d
+            if self._running_suspect is None:
+                del buffer[i]
                 self._running_suspect = (d.job_type, d.entry_id)
-            self._active[d.job_type, d.entry_id] = asyncio.create_task(self._run_one(d), name=f"job-{d.entry_id}")
-        if waiting:
-            waiting.extend(self._buffer)
-            self._buffer = waiting
+                return d
+        return None
+
+    def _wake_runners(self) -> None:
+        n = len(self._buffer)
+        while n > 0 and self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                n -= 1
+
+    def _start_runners(self) -> None:
+        for i in range(self.concurrency):
+            slot = _Slot()
+            slot.task = asyncio.create_task(self._runner(slot), name=f"jobcore-runner-{i}")
+            self._slots.append(slot)
+
+    async def _end_runners(self) -> None:
+        tasks = [s.task for s in self._slots if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._slots.clear()
+        self._idle.clear()
+
+    async def _runner(self, slot: _Slot) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            d = self._next_job()
+            if d is None:
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+                continue
+            slot.job = d
+            slot.deadline = time.monotonic() + self.timeout
+            slot.timed_out = False
+            self._active[d.job_type, d.entry_id] = slot
+            try:
+                await self._run_one(d, slot)
+            finally:
+                slot.job = None
+
+    async def _watchdog(self) -> None:
+        """Cancel jobs past their timeout: one timer for the worker instead of one per job."""
+        tick = min(1.0, max(0.005, self.timeout / 20))
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for slot in self._slots:
+                if slot.job is not None and not slot.timed_out and now >= slot.deadline and slot.task is not None:
+                    slot.timed_out = True
+                    slot.task.cancel()
 
     async def _maintenance(self) -> None:
         """Hand back jobs this worker holds but never saw (a fetch whose reply was
@@ -356,11 +440,11 @@ class Worker:
 
     # ---- running ----------------------------------------------------------
 
-    async def _run_one(self, d: Delivery) -> None:
+    async def _run_one(self, d: Delivery, slot: _Slot) -> None:
         started = time.perf_counter()
         outcome = Outcome(d.job_type, d.entry_id, "release", d.attempt)
         try:
-            outcome = await self._execute(d)
+            outcome = await self._execute(d, slot)
         except asyncio.CancelledError:
             outcome = Outcome(d.job_type, d.entry_id, "release", d.attempt)
             raise
@@ -369,10 +453,11 @@ class Worker:
             outcome = Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"internal error: {exc!r}")
         finally:
             self._active.pop((d.job_type, d.entry_id), None)
+            if not self._active:
+                self._all_done.set()
             if self._running_suspect == (d.job_type, d.entry_id):
                 self._running_suspect = None
-                if not self._stopping.is_set():
-                    self._start_buffered()
+                self._wake_runners()  # suspects may be waiting for this one
             self._slot_event.set()
             self._outbox.append(outcome)
             self._outbox_event.set()
@@ -382,11 +467,12 @@ class Worker:
                 self.failed += 1
             elif outcome.kind == "dead":
                 self.dead += 1
-            done = JobDone(d.job_type, outcome.kind, time.perf_counter() - started)
-            for observer in self.observers:
-                observer(done)
+            if self.observers:
+                done = JobDone(d.job_type, outcome.kind, time.perf_counter() - started)
+                for observer in self.observers:
+                    observer(done)
 
-    async def _execute(self, d: Delivery) -> Outcome:
+    async def _execute(self, d: Delivery, slot: _Slot) -> Outcome:
         def dead(reason: str) -> Outcome:
             log.error(
                 "job entry %s of type %s dead-lettered: %s",
@@ -418,17 +504,19 @@ class Worker:
                 )
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(self.timeout):
-                    if reg.is_async:
-                        await reg.handler(job)  # type: ignore[misc]
-                    else:
-                        ctx = contextvars.copy_context()
-                        loop = asyncio.get_running_loop()
-                        await loop.run_in_executor(self._executor, self._in_thread, ctx, reg.handler, job)
-            except TimeoutError:
-                log.error("job timed out after %.1fs", self.timeout)
-                return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
+                if reg.is_async:
+                    await reg.handler(job)  # type: ignore[misc]
+                else:
+                    ctx = contextvars.copy_context()
+                    loop = asyncio.get_running_loop()
+                    await loop.run_in_executor(self._executor, self._in_thread, ctx, reg.handler, job)
             except asyncio.CancelledError:
+                task = slot.task
+                # The watchdog's cancel alone: a timeout. Any other cancel is a stop.
+                if slot.timed_out and not self._cancelling_all and task is not None and task.cancelling() == 1:
+                    task.uncancel()
+                    log.error("job timed out after %.1fs", self.timeout)
+                    return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
                 if self._stopping.is_set():
                     log.warning("job interrupted by stop; handing it back to the queue")
                 raise
@@ -441,6 +529,8 @@ class Worker:
                     d.attempt,
                     "".join(traceback.format_exception(exc)).rstrip(),
                 )
+            if slot.timed_out and slot.task is not None and slot.task.cancelling():
+                slot.task.uncancel()  # the handler swallowed the timeout's cancel and finished
             log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
             return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
 
@@ -507,12 +597,15 @@ class Worker:
         if self._active and self.grace > 0:
             log.info("stopping: waiting up to %.1fs for %d running job(s)", self.grace, len(self._active))
             # All jobs done, the grace period over, or a hard stop: whichever comes first.
-            finished = asyncio.ensure_future(asyncio.wait(list(self._active.values())))
-            hard = asyncio.ensure_future(self._hard_stop_event.wait())
-            await asyncio.wait([finished, hard], timeout=self.grace, return_when=asyncio.FIRST_COMPLETED)
-            finished.cancel()
-            hard.cancel()
-        tasks = list(self._active.values())
+            self._all_done.clear()
+            if self._active:
+                finished = asyncio.ensure_future(self._all_done.wait())
+                hard = asyncio.ensure_future(self._hard_stop_event.wait())
+                await asyncio.wait([finished, hard], timeout=self.grace, return_when=asyncio.FIRST_COMPLETED)
+                finished.cancel()
+                hard.cancel()
+        self._cancelling_all = True
+        tasks = [slot.task for slot in self._active.values() if slot.task is not None]
         for task in tasks:
             task.cancel()
         if tasks:
