@@ -22,7 +22,7 @@ from .model import Identity, Job
 from .registry import Handlers
 from .registry import load_handlers as registry_load_handlers
 from .schema import check_args
-from .worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_TIMEOUT_S, Worker
+from .worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S, Worker
 
 DEFAULT_URL = "redis://localhost:6379/0"
 log = logging.getLogger("jobcore.cli")
@@ -50,6 +50,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return value
 
 
@@ -85,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run a worker for the handlers in MODULE:HANDLERS")
     w.add_argument("handlers", metavar="MODULE:HANDLERS")
     w.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    w.add_argument(
+        "--prefetch",
+        type=_count,
+        default=None,
+        help=f"jobs taken beyond the free slots while jobs are quick (default: {DEFAULT_PREFETCH})",
+    )
     w.add_argument("--types", default=None, help="comma-separated subset of the registered types")
     w.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, help="per-job timeout, s")
     w.add_argument("--lease", type=_positive_float, default=DEFAULT_LEASE_S, help="lease, s (default 15)")
@@ -355,6 +371,7 @@ async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
             max_attempts=a.max_attempts,
             grace=a.grace,
             worker_id=a.id,
+            prefetch=DEFAULT_PREFETCH if a.prefetch is None else a.prefetch,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None

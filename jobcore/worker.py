@@ -33,6 +33,10 @@ log = logging.getLogger("jobcore.worker")
 DEFAULT_TIMEOUT_S = 30 * 60.0
 DEFAULT_CONCURRENCY = 10
 DEFAULT_GRACE_S = 30.0
+DEFAULT_PREFETCH = 40
+# Prefetch only while jobs finish this fast on average: a slow job waiting in one
+# worker's buffer would keep it from a worker that is idle.
+QUICK_JOB_S = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,11 @@ class Worker:
     ``await worker.run()`` until ``await worker.stop()``. Jobs are taken only for
     types in ``handlers`` (or the ``types`` subset), so services with different
     handler sets can share one Redis.
+
+    While jobs are quick (under ``QUICK_JOB_S`` on average) the worker takes up
+    to ``prefetch`` jobs beyond its free slots, so the next ones are at hand when
+    a slot frees; they are in flight (recorded, recovered on a crash, handed back
+    on stop) from the moment they are taken.
     """
 
     def __init__(
@@ -90,7 +99,7 @@ class Worker:
         grace: float = DEFAULT_GRACE_S,
         block: float = 1.0,
         worker_id: str | None = None,
-        prefetch: int = 0,
+        prefetch: int = DEFAULT_PREFETCH,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -132,6 +141,7 @@ class Worker:
         self._idle: deque[asyncio.Future[None]] = deque()
         self._all_done = asyncio.Event()
         self._cancelling_all = False
+        self._avg_run = float("inf")  # moving average of job run time, s; unknown counts as slow
         self._known: set[tuple[str, str]] = set()  # held until settled
         self._outbox: list[Outcome] = []
         self._outbox_event = asyncio.Event()
@@ -264,7 +274,8 @@ class Worker:
             await asyncio.wait_for(self._stopping.wait(), delay)
 
     def _free(self) -> int:
-        return self.concurrency + self.prefetch - len(self._active) - len(self._buffer)
+        extra = self.prefetch if self._avg_run < QUICK_JOB_S else 0
+        return self.concurrency + extra - len(self._active) - len(self._buffer)
 
     async def _fetch_loop(self) -> None:
         backoff = _Backoff()
@@ -467,8 +478,11 @@ class Worker:
                 self.failed += 1
             elif outcome.kind == "dead":
                 self.dead += 1
+            took = time.perf_counter() - started
+            avg = self._avg_run
+            self._avg_run = took if avg == float("inf") else avg + (took - avg) * 0.1
             if self.observers:
-                done = JobDone(d.job_type, outcome.kind, time.perf_counter() - started)
+                done = JobDone(d.job_type, outcome.kind, took)
                 for observer in self.observers:
                     observer(done)
 
