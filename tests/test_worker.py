@@ -228,6 +228,87 @@ async def test_a_job_over_its_timeout_is_cancelled_and_failed(queue: jobcore.Que
     assert bad.reason == "timed out after 0.3s"
 
 
+async def test_a_runner_goes_on_after_a_timeout_even_when_the_handler_swallows_it(queue: jobcore.Queue) -> None:
+    handlers = Handlers()
+    inner_timeouts: list[int] = []
+
+    @handlers.handler("launch", Launch)
+    async def slow(job: Job[Launch]) -> None:
+        if job.args.reservation_id == 1:
+            await asyncio.sleep(job.args.seconds)  # cancelled by the timeout: failed
+        elif job.args.reservation_id == 2:
+            try:
+                await asyncio.sleep(job.args.seconds)
+            except asyncio.CancelledError:
+                return  # swallows the timeout's cancel and finishes
+        else:
+            # A handler's own timeout must still work in the same runner afterwards.
+            try:
+                async with asyncio.timeout(0.05):
+                    await asyncio.sleep(5)
+            except TimeoutError:
+                inner_timeouts.append(job.args.reservation_id)
+
+    await queue.enqueue(launch(1, seconds=30))
+    await queue.enqueue(launch(2, seconds=30))
+    for n in (3, 4):
+        await queue.enqueue(launch(n))
+    async with running(Worker(queue, handlers, concurrency=1, timeout=0.3)):
+        await settled(queue, "launch", 3)
+        await settled(queue, "launch", 1, "failed")
+    assert inner_timeouts == [3, 4]
+    (bad,) = await queue.failed("launch")
+    assert bad.reason == "timed out after 0.3s"
+
+
+async def test_prefetch_holds_jobs_ahead_only_while_jobs_are_quick(queue: jobcore.Queue) -> None:
+    handlers = Handlers()
+    gate = asyncio.Event()
+
+    async def run(job: Job[Launch]) -> None:
+        if job.args.seconds:
+            await gate.wait()
+
+    # Two types, one per phase: fakeredis keeps a cancelled blocking read alive,
+    # so a stopped worker could still take the next phase's first job.
+    handlers.register("slow-first", run, Launch)
+    handlers.register("quick-first", run, Launch)
+
+    def job(job_type: str, n: int, seconds: float = 0.0) -> Job[Launch]:
+        return Job(type=job_type, args=Launch(reservation_id=n, seconds=seconds))
+
+    async def in_flight(job_type: str) -> int:
+        return (await queue.stats()).types[job_type].in_flight
+
+    # Slow from the start: nothing is held beyond the two running jobs.
+    for n in range(6):
+        await queue.enqueue(job("slow-first", n, seconds=1))
+    async with running(Worker(queue, handlers, concurrency=2, prefetch=3, types=["slow-first"])) as w:
+        await wait_until(lambda: _true(w.busy == 2))
+        await asyncio.sleep(0.3)
+        assert await in_flight("slow-first") == 2
+        gate.set()
+        await settled(queue, "slow-first", 6)
+
+    # Quick jobs first: then up to `prefetch` more wait in the worker, in flight.
+    gate.clear()
+    for n in range(20):
+        await queue.enqueue(job("quick-first", n))
+    for n in range(10):
+        await queue.enqueue(job("quick-first", 100 + n, seconds=1))
+    async with running(Worker(queue, handlers, concurrency=2, prefetch=3, types=["quick-first"])) as w:
+        await wait_until(lambda: _true(w.busy == 2 and len(w._buffer) == 3))
+
+        async def five_held() -> bool:
+            return await in_flight("quick-first") == 5  # the quick jobs' settles may still be on their way
+
+        await wait_until(five_held)
+        await asyncio.sleep(0.3)
+        assert await in_flight("quick-first") == 5 and w.busy == 2
+        gate.set()
+        await settled(queue, "quick-first", 30)
+
+
 async def test_concurrency_is_bounded(queue: jobcore.Queue) -> None:
     handlers = Handlers()
     now_running, peak = 0, 0
