@@ -10,19 +10,31 @@ import abc
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import msgspec
+
 from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
-from .model import Envelope, Job, convert_args, decode_envelope, encode_args, encode_job
+from .model import (
+    VERSION_BYTE,
+    Envelope,
+    Job,
+    decode_envelope,
+    encode_job,
+    encode_msgpack,
+    encode_valid_args,
+    struct_args_decode,
+)
 
 SettleKind = Literal["ack", "fail", "dead", "release"]
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_LEASE_S = 15.0
 FAILED_KEEP = 1000  # failed jobs kept per type for an operator to requeue
+_CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
 
 
 def _utc(ms: float) -> datetime:
@@ -268,6 +280,7 @@ class Queue(abc.ABC):
 
     def __init__(self) -> None:
         self._args_types: dict[str, Any] = {}
+        self._checked_types: set[str] = set()  # job type names that passed _check_type
 
     # ---- public API -------------------------------------------------------
 
@@ -283,17 +296,25 @@ class Queue(abc.ABC):
         """Validate a job's args against its declared type and encode it."""
         if not isinstance(job, Job):
             raise EnqueueError(f"expected a jobcore.Job, got {type(job).__name__}")
-        if not job.type or not isinstance(job.type, str):
-            raise EnqueueError("job type must be a non-empty string")
-        if len(job.type) > 200 or any(c in job.type for c in "{}\n\r"):
-            raise EnqueueError(f"job type {job.type!r} is not allowed (no braces or newlines)")
-        args_type = self._args_types.get(job.type)
+        job_type = job.type
+        if job_type.__class__ is not str or job_type not in self._checked_types:
+            self._check_type(job_type)
+        args_type = self._args_types.get(job_type)
         if args_type is not None:
-            args = convert_args(job.args, args_type)
-            return encode_job(job, encode_args(args), now_ms)
+            return encode_job(job, encode_valid_args(job.args, args_type), now_ms)
         if job.args is None:
-            raise ArgsError(f"job {job.type!r} has no args")
+            raise ArgsError(f"job {job_type!r} has no args")
         return encode_job(job, None, now_ms)
+
+    def _check_type(self, job_type: Any) -> None:
+        """Raise EnqueueError for a job type name that is not allowed; remember the
+        names that are, so a batch checks each name once."""
+        if not job_type or not isinstance(job_type, str):
+            raise EnqueueError("job type must be a non-empty string")
+        if len(job_type) > 200 or any(c in job_type for c in "{}\n\r"):
+            raise EnqueueError(f"job type {job_type!r} is not allowed (no braces or newlines)")
+        if job_type.__class__ is str and len(self._checked_types) < _CHECKED_TYPES_MAX:
+            self._checked_types.add(job_type)
 
     async def enqueue(self, job: Job[Any]) -> uuid.UUID:
         """Enqueue one job (one round trip). Raises instead of losing it."""
@@ -306,8 +327,49 @@ class Queue(abc.ABC):
         now_ms = int(time.time() * 1000)
         by_type: dict[str, list[bytes]] = {}
         ids: list[uuid.UUID] = []
+        encode = self.encode
+        checked = self._checked_types
+        args_types = self._args_types
+        decoders: dict[Any, Callable[[bytes], Any] | None] = {}
         for job in jobs:
-            by_type.setdefault(job.type, []).append(self.encode(job, now_ms))
+            # The usual job (a Job of a type name already checked, with args of
+            # exactly the declared Struct type) is encoded right here, as encode()
+            # would: the same bytes, one Python call per job instead of five.
+            # Anything else, or any error, goes through encode(), which raises it.
+            decode = None
+            if job.__class__ is Job:
+                job_type = job.type
+                args = job.args
+                if job_type.__class__ is str and job_type in checked and args.__class__ is args_types.get(job_type):
+                    try:
+                        decode = decoders[args.__class__]
+                    except KeyError:
+                        decode = decoders[args.__class__] = struct_args_decode(args.__class__)
+            if decode is None:
+                payload = encode(job, now_ms)
+                job_type = job.type
+            else:
+                try:
+                    raw = encode_msgpack(args)
+                    decode(raw)
+                    identity = job.identity
+                    payload = VERSION_BYTE + encode_msgpack(
+                        (
+                            job.id.bytes,
+                            job_type,
+                            job.account_id,
+                            identity.account_number,
+                            identity.org_id,
+                            now_ms,
+                            msgspec.Raw(raw),
+                        )
+                    )
+                except Exception:
+                    payload = encode(job, now_ms)
+            payloads = by_type.get(job_type)
+            if payloads is None:
+                payloads = by_type[job_type] = []
+            payloads.append(payload)
             ids.append(job.id)
         if by_type:
             await self._add_many(by_type)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import struct
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -15,7 +18,63 @@ from .errors import ArgsError, PayloadError
 ArgsT = TypeVar("ArgsT")
 
 ENVELOPE_VERSION = 1
-_VERSION_BYTE = bytes([ENVELOPE_VERSION])
+VERSION_BYTE = bytes([ENVELOPE_VERSION])
+
+# Job ids: random version-4 UUIDs, as uuid.uuid4() makes them, but drawn from one
+# os.urandom() call per _ID_BATCH ids instead of one call (and a slow
+# UUID(bytes=...)) per id: uuid4() was most of what building a Job cost.
+_ID_BATCH = 256
+_ID_HALVES = struct.Struct(">QQ")
+_VERSION_4 = bytes(0x40 | (b & 0x0F) for b in range(256))  # byte 6: version 4
+_VARIANT_RFC_4122 = bytes(0x80 | (b & 0x3F) for b in range(256))  # byte 8: variant 10xx
+_ids: Iterator[tuple[Any, ...]] = iter(())  # (high, low) halves of the ids not handed out yet
+_new_object = object.__new__
+_set_attr = object.__setattr__
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _id_batch() -> Iterator[tuple[Any, ...]]:
+    raw = bytearray(os.urandom(16 * _ID_BATCH))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC_4122)
+    return _ID_HALVES.iter_unpack(raw)
+
+
+def new_job_id() -> uuid.UUID:
+    """A random version-4 UUID (the default ``Job.id``).
+
+    Safe across threads (each id comes from one C-level ``next``; two threads that
+    both find the batch used up each draw a fresh one) and across ``os.fork``: the
+    child drops the parent's unused ids, so no two processes hand out the same one.
+    """
+    global _ids
+    halves = next(_ids, None)
+    if halves is None:
+        _ids = batch = _id_batch()
+        halves = next(batch)
+    # What uuid.UUID(int=...) stores in its two slots, without its argument checks.
+    u: uuid.UUID = _new_object(uuid.UUID)
+    _set_attr(u, "int", (halves[0] << 64) | halves[1])
+    _set_attr(u, "is_safe", _SAFE_UNKNOWN)
+    return u
+
+
+def _forget_ids() -> None:
+    global _ids
+    _ids = iter(())
+
+
+os.register_at_fork(after_in_child=_forget_ids)
+
+
+class _Factory:
+    """Stands for a ``default_factory`` default in ``Job.__init__``'s signature."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY: Any = _Factory()
 
 
 class Identity(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,7 +84,7 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True):
     org_id: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, init=False)
 class Job(Generic[ArgsT]):
     """A unit of work: ``{id, type, account_id, identity, args}``.
 
@@ -36,9 +95,30 @@ class Job(Generic[ArgsT]):
     args: ArgsT
     account_id: int = 0
     identity: Identity = field(default_factory=Identity)
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_job_id)
     attempt: int = 0
     enqueued_at: datetime | None = None
+
+    def __init__(
+        self,
+        *,
+        type: str,
+        args: ArgsT,
+        account_id: int = 0,
+        identity: Identity = _FACTORY,
+        id: uuid.UUID = _FACTORY,
+        attempt: int = 0,
+        enqueued_at: datetime | None = None,
+    ) -> None:
+        # The __init__ dataclass would generate, setting the frozen slots through
+        # their descriptors: about half the cost of its object.__setattr__ calls.
+        _set_type(self, type)
+        _set_args(self, args)
+        _set_account_id(self, account_id)
+        _set_identity(self, Identity() if identity is _FACTORY else identity)
+        _set_id(self, new_job_id() if id is _FACTORY else id)
+        _set_attempt(self, attempt)
+        _set_enqueued_at(self, enqueued_at)
 
     @property
     def reservation_id(self) -> Any:
@@ -56,6 +136,20 @@ class Job(Generic[ArgsT]):
             "job_type": self.type,
             "reservation_id": self.reservation_id if reservation_id is None else reservation_id,
         }
+
+
+def _slot_setter(name: str) -> Callable[[Job[Any], Any], None]:
+    setter: Callable[[Job[Any], Any], None] = vars(Job)[name].__set__
+    return setter
+
+
+_set_type = _slot_setter("type")
+_set_args = _slot_setter("args")
+_set_account_id = _slot_setter("account_id")
+_set_identity = _slot_setter("identity")
+_set_id = _slot_setter("id")
+_set_attempt = _slot_setter("attempt")
+_set_enqueued_at = _slot_setter("enqueued_at")
 
 
 class _Wire(msgspec.Struct, array_like=True):
@@ -102,6 +196,7 @@ class Envelope:
 
 _encoder = msgspec.msgpack.Encoder()
 _wire_decoder = msgspec.msgpack.Decoder(_Wire)
+encode_msgpack = _encoder.encode  # what encode_args and encode_job encode with
 
 
 def encode_args(args: Any) -> bytes:
@@ -113,16 +208,20 @@ def encode_args(args: Any) -> bytes:
 
 def encode_job(job: Job[Any], args_bytes: bytes | None = None, now_ms: int | None = None) -> bytes:
     """Encode a job into its envelope: one version byte, then a msgpack array."""
-    wire = _Wire(
-        id=job.id.bytes,
-        type=job.type,
-        account_id=job.account_id,
-        account_number=job.identity.account_number,
-        org_id=job.identity.org_id,
-        enqueued_at_ms=int(time.time() * 1000) if now_ms is None else now_ms,
-        args=msgspec.Raw(encode_args(job.args) if args_bytes is None else args_bytes),
+    identity = job.identity
+    # The fields of _Wire in order: a tuple encodes to the same array, without
+    # building a _Wire first.
+    return VERSION_BYTE + _encoder.encode(
+        (
+            job.id.bytes,
+            job.type,
+            job.account_id,
+            identity.account_number,
+            identity.org_id,
+            int(time.time() * 1000) if now_ms is None else now_ms,
+            msgspec.Raw(encode_args(job.args) if args_bytes is None else args_bytes),
+        )
     )
-    return _VERSION_BYTE + _encoder.encode(wire)
 
 
 def decode_envelope(raw: bytes) -> Envelope:
@@ -175,6 +274,34 @@ def convert_args(value: Any, args_type: Any) -> Any:
         return msgspec.convert(value, args_type, strict=False)
     except msgspec.ValidationError as exc:
         raise ArgsError(f"args do not fit {_type_name(args_type)}: {exc}") from None
+
+
+_StructMeta = type(msgspec.Struct)  # cheaper to test a type against than Struct itself
+
+
+def encode_valid_args(value: Any, args_type: Any) -> bytes:
+    """``encode_args(convert_args(value, args_type))``: check args against their
+    declared type and encode them. An instance of exactly the declared Struct type
+    is encoded once and checked by decoding those same bytes (not re-encoded from
+    the decoded copy: a worker decodes the same args either way, though the bytes
+    can differ where decoding normalises, e.g. an int given for a float field)."""
+    if value.__class__ is args_type and isinstance(args_type, _StructMeta):
+        raw = encode_args(value)
+        decode_args(raw, args_type)  # declared constraints (Meta ge=..., etc.)
+        return raw
+    return encode_args(convert_args(value, args_type))
+
+
+def struct_args_decode(args_type: Any) -> Callable[[bytes], Any] | None:
+    """How encode_valid_args checks an instance of exactly ``args_type`` when that is
+    a msgspec Struct type: this decode, run on the instance's own encoding (which
+    raises ValidationError when it does not fit). None for any other args type."""
+    if not isinstance(args_type, _StructMeta):
+        return None
+    decoder = _decoders.get(args_type)
+    if decoder is None:
+        decoder = _decoders[args_type] = msgspec.msgpack.Decoder(args_type)
+    return decoder.decode
 
 
 def _type_name(tp: Any) -> str:

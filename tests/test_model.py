@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import io
 import json
 import logging
+import os
+import pickle
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, cast
 
 import msgspec
 import pytest
@@ -15,7 +21,16 @@ import pytest
 import jobcore
 from jobcore import ArgsError, Handlers, Identity, Job, PayloadError, SyncQueue, UnknownJobType
 from jobcore.logs import JsonFormatter, TextFormatter, install_record_factory, job_context
-from jobcore.model import decode_args, decode_envelope, encode_job
+from jobcore.model import (
+    _Wire,
+    convert_args,
+    decode_args,
+    decode_envelope,
+    encode_args,
+    encode_job,
+    encode_valid_args,
+    new_job_id,
+)
 from jobcore.schema import check_args, describe
 from jobcore.testing import RedisServer
 
@@ -206,3 +221,211 @@ async def test_unix_socket_url(tmp_path: Path) -> None:
         await q.close()
     finally:
         server.cleanup()
+
+
+# ---- job ids, Job construction and the enqueue encoding fast paths ----------
+
+
+def test_default_job_ids_are_unique_random_version_4_uuids() -> None:
+    ids = [Job(type="t", args=None).id for _ in range(3000)] + [new_job_id() for _ in range(3000)]
+    assert len(set(ids)) == len(ids)
+    for u in ids[:600] + ids[-600:]:
+        assert type(u) is uuid.UUID
+        assert (u.version, u.variant) == (4, uuid.RFC_4122)
+        same = uuid.UUID(str(u))
+        assert u == same and hash(u) == hash(same) and u.bytes == same.bytes and u.is_safe == same.is_safe
+        assert pickle.loads(pickle.dumps(u)) == u
+    # Random bits everywhere but the version and variant bits (128 - 6 of them).
+    ones = [sum((u.int >> bit) & 1 for u in ids) for bit in range(128)]
+    fixed = {76, 77, 78, 79, 62, 63}  # version nibble (0100) and variant (10)
+    assert all(0.4 < ones[bit] / len(ids) < 0.6 for bit in range(128) if bit not in fixed)
+
+
+def test_job_ids_are_unique_across_threads() -> None:
+    per_thread: list[list[uuid.UUID]] = [[] for _ in range(4)]
+
+    def draw(out: list[uuid.UUID]) -> None:
+        for _ in range(5000):
+            out.append(new_job_id())
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in per_thread]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [u for out in per_thread for u in out]
+    assert len(set(every)) == len(every) == 20000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_repeats_the_parents_job_ids() -> None:
+    new_job_id()  # the parent now holds a part-used batch the child inherits
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(read_end)
+            os.write(write_end, "\n".join(str(new_job_id()) for _ in range(600)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        child = {uuid.UUID(line) for line in f.read().decode().splitlines()}
+    os.waitpid(pid, 0)
+    parent = {new_job_id() for _ in range(600)}
+    assert len(child) == 600 and not child & parent
+
+
+def test_job_is_still_a_frozen_dataclass_with_the_same_fields() -> None:
+    assert [(f.name, f.kw_only) for f in dataclasses.fields(Job)] == [
+        ("type", True),
+        ("args", True),
+        ("account_id", True),
+        ("identity", True),
+        ("id", True),
+        ("attempt", True),
+        ("enqueued_at", True),
+    ]
+    sig = str(inspect.signature(Job))
+    assert "identity: 'Identity' = <factory>" in sig or "identity: Identity = <factory>" in sig
+    j = Job(type="t", args=Args(reservation_id=1))
+    assert (j.account_id, j.identity, j.attempt, j.enqueued_at) == (0, Identity(), 0, None)
+    fixed = uuid.UUID("12345678-1234-4234-8234-123456789abc")
+    nothing: Any = None
+    k = Job(type="t", args=Args(reservation_id=1), id=fixed, identity=nothing)
+    assert k.id is fixed and k.identity is nothing  # given values are kept as given, as before
+    again = dataclasses.replace(j, attempt=2)
+    assert again.id == j.id and again.attempt == 2 and again != j and again == dataclasses.replace(again)
+    assert hash(Job(type="t", args=(1, 2), id=fixed)) == hash(Job(type="t", args=(1, 2), id=fixed))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        j.attempt = 3  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(j)) == j
+    assert repr(j).startswith("Job(type='t', args=Args(reservation_id=1, tags=[]), account_id=0, identity=")
+    with pytest.raises(TypeError):
+        Job("t", Args(reservation_id=1))  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Job(type="t")  # type: ignore[call-arg]
+
+
+def test_envelope_bytes_are_exactly_the_wire_struct_encoding() -> None:
+    j = job()
+    args = msgspec.msgpack.encode(j.args)
+    wire = _Wire(j.id.bytes, "t", 3, "00042", "o1", 1234, msgspec.Raw(args))
+    assert encode_job(j, args, 1234) == b"\x01" + msgspec.msgpack.encode(wire)
+    assert encode_job(j, None, 1234) == encode_job(j, args, 1234)
+
+
+class Bounded(msgspec.Struct, kw_only=True):
+    n: Annotated[int, msgspec.Meta(ge=0)]
+    tags: list[str] = []
+
+
+class BoundedPlus(Bounded, kw_only=True):
+    extra: str = "x"
+
+
+@pytest.mark.parametrize(
+    ("value", "args_type"),
+    [
+        (Bounded(n=3, tags=["a"]), Bounded),
+        (BoundedPlus(n=3), Bounded),  # a subclass: extra fields are dropped, as before
+        ({"n": 3}, Bounded),
+        (DcArgs(n=4), DcArgs),
+        ({"anything": [1, 2]}, Any),
+    ],
+)
+def test_encode_valid_args_matches_convert_then_encode(value: Any, args_type: Any) -> None:
+    assert encode_valid_args(value, args_type) == encode_args(convert_args(value, args_type))
+
+
+def test_encode_valid_args_still_checks_instances_of_the_declared_struct() -> None:
+    for bad, match in [
+        (Bounded(n=-1), r"args do not fit Bounded: Expected `int` >= 0 - at `\$.n`"),
+        (Bounded(n="x"), r"args do not fit Bounded: Expected `int`, got `str` - at `\$.n`"),  # type: ignore[arg-type]
+        (Bounded(n=1, tags=[object()]), "args of type Bounded cannot be encoded"),  # type: ignore[list-item]
+    ]:
+        with pytest.raises(ArgsError, match=match) as new:
+            encode_valid_args(bad, Bounded)
+        with pytest.raises(ArgsError) as old:
+            encode_args(convert_args(bad, Bounded))
+        assert str(new.value) == str(old.value)
+
+
+async def test_job_type_names_are_checked_every_time_even_after_good_ones() -> None:
+    q = jobcore.connect("memory://")
+    q.declare("ok", Bounded)
+    for _ in range(2):
+        await q.enqueue_many([Job(type="ok", args=Bounded(n=1))])
+        for bad, match in [
+            ("a{b}", "is not allowed"),
+            ("x\n", "is not allowed"),
+            ("", "non-empty string"),
+            (None, "non-empty string"),
+            (["ok"], "non-empty string"),
+            ("y" * 201, "is not allowed"),
+        ]:
+            with pytest.raises(jobcore.EnqueueError, match=match):
+                await q.enqueue_many([Job(type="ok", args=Bounded(n=1)), Job(type=bad, args={})])  # type: ignore[arg-type]
+        with pytest.raises(ArgsError, match="args do not fit Bounded"):
+            await q.enqueue_many([Job(type="ok", args=Bounded(n=1)), Job(type="ok", args=Bounded(n=-1))])
+    assert (await q.stats()).types["ok"].pending == 2
+    await q.close()
+
+
+class SubJob(Job[Any]):
+    __slots__ = ()
+
+
+async def test_enqueue_many_encodes_every_job_as_encode_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    q = jobcore.connect("memory://")
+    q.declare("b", Bounded)
+    q.declare("d", DcArgs)
+    sent: list[dict[str, list[bytes]]] = []
+
+    async def capture(by_type: dict[str, list[bytes]]) -> None:
+        sent.append(by_type)
+
+    monkeypatch.setattr(q, "_add_many", capture)
+    jobs: list[Job[Any]] = [
+        Job(type="b", args=Bounded(n=1), identity=Identity(account_number="a1", org_id="o1"), account_id=7),
+        Job(type="free", args={"x": [1, 2]}),
+        Job(type="b", args=BoundedPlus(n=2)),  # a subclass of the declared type
+        Job(type="b", args={"n": 3}),  # plain data
+        Job(type="d", args=DcArgs(n=4)),
+        SubJob(type="b", args=Bounded(n=5)),
+        Job(type="b", args=Bounded(n=6, tags=["t"]), id=uuid.UUID(int=6)),
+    ]
+    ids = await q.enqueue_many(jobs)
+    assert ids == [j.id for j in jobs]
+    ((by_type,),) = [sent]
+    now_ms = decode_envelope(by_type["b"][0]).enqueued_at_ms
+    expected: dict[str, list[bytes]] = {}
+    for j in jobs:
+        expected.setdefault(j.type, []).append(q.encode(j, now_ms))
+    assert by_type == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Job(type="b", args=Bounded(n=-1)),
+        Job(type="b", args=Bounded(n="x")),  # type: ignore[arg-type]
+        Job(type="b", args=Bounded(n=1, tags=[object()])),  # type: ignore[list-item]
+        Job(type="b", args=Bounded(n=1), account_id=object()),  # type: ignore[arg-type]
+        Job(type="b", args=Bounded(n=1), identity=cast(Any, None)),
+        Job(type="b", args=Bounded(n=1), id=cast(Any, "not a uuid")),
+        Job(type="b", args=None),
+        Job(type="b{", args=Bounded(n=1)),
+    ],
+)
+async def test_enqueue_many_raises_what_encode_raises_and_sends_nothing(bad: Job[Any]) -> None:
+    q = jobcore.connect("memory://")
+    q.declare("b", Bounded)
+    with pytest.raises(Exception) as single:
+        q.encode(bad, 0)
+    for _ in range(2):  # the second time the type name is already checked
+        with pytest.raises(type(single.value)) as many:
+            await q.enqueue_many([Job(type="b", args=Bounded(n=0)), bad])
+        assert str(many.value) == str(single.value)
+    assert (await q.stats()).pending == 0
+    await q.close()
