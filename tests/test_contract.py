@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
 
 import jobcore
 from jobcore import ArgsError, Identity, Job
-from jobcore.backend import Outcome
+from jobcore.backend import InFlightJob, Outcome
 from jobcore.model import decode_args, decode_envelope
 
 from .helpers import plant
@@ -292,6 +294,104 @@ async def test_dashboard_reads_stats_in_flight_and_workers_together(queue: jobco
     assert [w.id for w in dash.workers] == ["w1"]
     full = await queue.in_flight()
     assert [r.entry_id for r in dash.in_flight] == [r.entry_id for r in full[:2]]
+
+
+def _rows(rows: list[InFlightJob]) -> list[InFlightJob]:
+    """What the rows show apart from the clock (running_for and started_at move on)."""
+    still = datetime.fromtimestamp(0, tz=UTC)
+    return [
+        dataclasses.replace(r, started_at=still, running_for=0.0)
+        for r in sorted(rows, key=lambda r: (r.job_type, r.entry_id))
+    ]
+
+
+async def test_in_flight_is_empty_before_any_worker_reads_a_type(queue: jobcore.Queue) -> None:
+    await queue.enqueue(launch(1))
+    assert await queue.in_flight() == []
+    assert (await queue.dashboard()).in_flight == []
+
+
+async def test_in_flight_rows_follow_settles_takes_claims_and_requeues(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    jobs = [launch(i) for i in range(5)]
+    await queue.enqueue_many(jobs)
+    first = await queue.fetch("w1", ["launch"], 3, 0)
+    job_of = {d.entry_id: str(decode_envelope(d.raw or b"").id) for d in first}
+    rows = await queue.in_flight()
+    assert {(r.entry_id, r.worker, r.attempt, r.job_id) for r in rows} == {
+        (d.entry_id, "w1", 1, job_of[d.entry_id]) for d in first
+    }
+    # Two settled, the rest taken by another worker: the rows follow.
+    await queue.settle("w1", [Outcome("launch", d.entry_id, "ack") for d in first[:2]])
+    more = await queue.fetch("w2", ["launch"], 5, 0)
+    job_of.update({d.entry_id: str(decode_envelope(d.raw or b"").id) for d in more})
+    rows = await queue.in_flight()
+    assert {(r.entry_id, r.worker, r.attempt, r.job_id) for r in rows} == {
+        (first[2].entry_id, "w1", 1, job_of[first[2].entry_id])
+    } | {(d.entry_id, "w2", 1, job_of[d.entry_id]) for d in more}
+    assert {r.job_id for r in rows} == {str(j.id) for j in jobs[2:]}
+    # Claimed: the same job, a new worker and the next attempt.
+    (c,), _ = await queue.claim("w3", "launch", "w1", 1)
+    (row,) = [r for r in await queue.in_flight() if r.entry_id == c.entry_id]
+    assert (row.worker, row.attempt, row.job_id) == ("w3", 2, job_of[c.entry_id])
+    # Released after its second attempt and taken again: the attempts it had count.
+    await queue.settle("w3", [Outcome("launch", c.entry_id, "release", c.attempt)])
+    (again,) = await queue.fetch("w4", ["launch"], 1, 0)
+    assert again.attempt == 2
+    (row,) = [r for r in await queue.in_flight() if r.entry_id == again.entry_id]
+    assert (row.worker, row.attempt, row.job_id) == ("w4", 2, job_of[c.entry_id])
+    (c2,), _ = await queue.claim("w5", "launch", "w4", 1)
+    assert c2.attempt == 3
+    rows = await queue.in_flight()
+    (row,) = [r for r in rows if r.entry_id == c2.entry_id]
+    assert (row.worker, row.attempt, row.job_id) == ("w5", 3, job_of[c.entry_id])
+    assert len(rows) == 3 and c.entry_id not in {r.entry_id for r in rows}
+    assert _rows((await queue.dashboard(10)).in_flight) == _rows(rows)
+    # All settled: nothing left to show.
+    await queue.settle("w2", [Outcome("launch", d.entry_id, "ack") for d in more])
+    await queue.settle("w5", [Outcome("launch", c2.entry_id, "ack")])
+    assert await queue.in_flight() == []
+
+
+async def test_a_long_lived_reader_shows_what_a_fresh_one_does(queue: jobcore.Queue) -> None:
+    """A reader that refreshes again and again (a console) keeps what it decoded of
+    each in-flight entry; its rows must match a new reader's at every step."""
+    await ready(queue, "launch", "other")
+    await plant(queue, "launch", b"\xff garbage")
+    await plant(queue, "launch", None)
+    # Entries of both types get the same ids when written in the same millisecond.
+    await queue.enqueue_many([launch(i, account_id=i) for i in range(4)] + [Job(type="other", args=[1, 2])] * 2)
+    fresh = queue.clone()
+
+    async def same() -> list[InFlightJob]:
+        await asyncio.sleep(0.002)
+        mine, theirs = await queue.in_flight(), await fresh.in_flight()
+        assert _rows(mine) == _rows(theirs)
+        assert [r.entry_id for r in mine] == [r.entry_id for r in sorted(mine, key=lambda r: -r.running_for)]
+        for a, b in zip(sorted(mine, key=lambda r: r.entry_id), sorted(theirs, key=lambda r: r.entry_id), strict=True):
+            assert abs((a.started_at - b.started_at).total_seconds()) < 0.5
+            assert abs(a.running_for - b.running_for) < 0.5
+        return mine
+
+    try:
+        assert await same() == []
+        taken = await queue.fetch("w1", ["launch", "other"], 3, 0)
+        rows = await same()
+        assert len(rows) == 5
+        errors = sorted(r.error or "" for r in rows)
+        assert errors[:4] == ["", "", "", "entry has no payload"]
+        assert errors[4].startswith("unknown envelope version")
+        await queue.settle("w1", [Outcome(d.job_type, d.entry_id, "ack") for d in taken if d.job_type == "other"])
+        assert len(await same()) == 3
+        await queue.fetch("w2", ["launch", "other"], 10, 0)
+        await queue.claim("w3", "launch", "w1", 1)
+        rows = await same()
+        assert len(rows) == 6 and {r.worker for r in rows} == {"w1", "w2", "w3"}
+        assert len(await queue.in_flight(2)) == 2
+        assert len(await same()) == 6
+    finally:
+        if fresh is not queue:
+            await fresh.close()
 
 
 async def test_scripts_reload_after_redis_forgets_them(redis_url: str) -> None:

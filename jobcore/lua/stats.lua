@@ -1,4 +1,7 @@
--- One type's numbers, in time that does not grow with queue length.
+-- One type's numbers, in time that does not grow with queue length: XLEN and
+-- XINFO GROUPS read counters Redis keeps (the group's pending count, its
+-- last-delivered id), and the oldest pending entry is one XRANGE step past that id
+-- (a seek, then at most one stream node), however long the stream or its tombstones.
 -- KEYS: stream, stats, dead, failed; ARGV: group
 -- Returns {xlen, pel, oldest pending entry id or false, stats hash, dead len, failed len}
 local xlen = redis.call('XLEN', KEYS[1])
