@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -86,29 +86,48 @@ def parse_url(url: str) -> Address:
 
 
 def encode_command(args: Sequence[Arg]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, bytes):
-            b = a
-        elif isinstance(a, str):
-            b = a.encode()
-        elif isinstance(a, (int, float)) and not isinstance(a, bool):
-            b = repr(a).encode()
-        else:
-            raise TypeError(f"cannot send {type(a).__name__} to Redis")
-        out.append(b"$%d\r\n" % len(b))
-        out.append(b)
-        out.append(b"\r\n")
-    return b"".join(out)
+    """RESP for one command; bytes, str, int and float arguments only (TypeError else)."""
+    return _pack(tuple(args))
+
+
+# hiredis's stub types the argument as a 1-tuple; it takes any number of items.
+_pack: Callable[[tuple[Arg, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
 
 
 class _Protocol(asyncio.Protocol):
+    """Replies resolve waiters in order. One timer per connection watches the
+    oldest waiter's deadline (replies come in order, so while it waits every
+    later one does too): no timer per call."""
+
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
         self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.deadlines: deque[tuple[float, float]] = deque()  # (loop time, limit) per waiter
         self.transport: asyncio.Transport | None = None
         self.lost: Exception | None = None
-        self.closed = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.closed = self.loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def expect(self, futs: list[asyncio.Future[Any]], limit: float) -> None:
+        deadline = self.loop.time() + limit
+        self.waiters.extend(futs)
+        self.deadlines.extend([(deadline, limit)] * len(futs))
+        if self._timer is None:
+            self._timer = self.loop.call_at(self.deadlines[0][0], self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if not self.deadlines:
+            return
+        deadline, limit = self.deadlines[0]
+        if deadline <= self.loop.time():
+            # Drop the connection so no late reply is read as another caller's.
+            self._fail(RespTimeout(f"no reply from Redis within {limit:g}s"))
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self._timer = self.loop.call_at(deadline, self._check_deadline)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
@@ -128,6 +147,7 @@ class _Protocol(asyncio.Protocol):
             if not self.waiters:
                 continue  # a reply nobody waits for any more (the connection is being dropped)
             fut = self.waiters.popleft()
+            self.deadlines.popleft()
             if not fut.done():
                 fut.set_result(reply)
 
@@ -138,6 +158,10 @@ class _Protocol(asyncio.Protocol):
 
     def _fail(self, exc: Exception) -> None:
         self.lost = exc
+        self.deadlines.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self.waiters:
             fut = self.waiters.popleft()
             if not fut.done():
@@ -192,15 +216,16 @@ class Connection:
         a = self.address
         return a.path if a.path else f"{a.host}:{a.port}"
 
-    def send(self, commands: Sequence[Sequence[Arg]]) -> list[asyncio.Future[Any]]:
-        """Write commands in one go; one future per reply, in order."""
+    def send(self, commands: Sequence[Sequence[Arg]], timeout: float = 15.0) -> list[asyncio.Future[Any]]:
+        """Write commands in one go; one future per reply, in order, each failed
+        with RespTimeout (and the connection dropped) if no reply in ``timeout`` s."""
         p = self._proto
         if p is None or p.transport is None or p.lost is not None or p.transport.is_closing():
             raise RespConnectionError("not connected")
-        loop = asyncio.get_running_loop()
-        futs = [loop.create_future() for _ in commands]
-        p.waiters.extend(futs)
-        p.transport.write(b"".join([encode_command(c) for c in commands]))
+        data = b"".join([_pack(tuple(c)) for c in commands])  # TypeError before anything is sent
+        futs = [p.loop.create_future() for _ in commands]
+        p.expect(futs, timeout)
+        p.transport.write(data)
         return futs
 
     def close(self) -> None:
@@ -260,28 +285,34 @@ class Client:
         """Send commands in one write; return their replies in order."""
         if not commands:
             return []
-        conn = await self._connection()
-        replies = await self._wait(conn, conn.send(commands), timeout)
+        conn = self._conn
+        if conn is None or not conn.is_open:
+            conn = await self._connection()
+        futs = conn.send(commands, self.timeout if timeout is None else timeout)
+        replies = await self._wait(conn, futs)
         if raise_on_error:
             for r in replies:
                 if isinstance(r, hiredis.ReplyError):
                     raise RespError(str(r))
         return [RespError(str(r)) if isinstance(r, hiredis.ReplyError) else r for r in replies]
 
-    async def _wait(self, conn: Connection, futs: list[asyncio.Future[Any]], timeout: float | None) -> list[Any]:
-        limit = self.timeout if timeout is None else timeout
+    @staticmethod
+    async def _wait(conn: Connection, futs: list[asyncio.Future[Any]]) -> list[Any]:
         try:
-            async with asyncio.timeout(limit):
-                if len(futs) == 1:
-                    return [await futs[0]]
-                return list(await asyncio.gather(*futs))
-        except TimeoutError:
-            conn.close()
-            raise RespTimeout(f"no reply from Redis within {limit:g}s") from None
+            if len(futs) == 1:
+                return [await futs[0]]
+            # Replies resolve in order (a lost connection fails them all): once
+            # the last is in, all are.
+            await futs[-1]
+            return [f.result() for f in futs]
         except asyncio.CancelledError:
             # A reply may still arrive for this request: drop the connection so
             # nothing later reads it as its own.
             conn.close()
+            _retrieved(futs)
+            raise
+        except BaseException:
+            _retrieved(futs)
             raise
 
     async def call(self, *args: Arg, timeout: float | None = None) -> Any:
@@ -325,6 +356,13 @@ class Client:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._conn.wait_closed(), 1)
             self._conn = None
+
+
+def _retrieved(futs: list[asyncio.Future[Any]]) -> None:
+    """Mark the batch's failures as seen (the first one is raised to the caller)."""
+    for f in futs:
+        if f.done() and not f.cancelled():
+            f.exception()
 
 
 def _noscript(err: RespError) -> bool:
