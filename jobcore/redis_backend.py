@@ -7,11 +7,16 @@ delivery count. Every other multi-key change is one Lua script (``lua/``).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, TypeVar
 
 import redis.asyncio as aioredis
@@ -96,6 +101,16 @@ def _base(value: bytes | None) -> int:
         return 0
 
 
+def _entry_key(entry_id: str) -> tuple[tuple[int, int], str]:
+    """A stream entry id with the key it sorts by (ids are ``ms-seq``); an id that
+    is not one sorts first and will simply not be found."""
+    ms, _, seq = entry_id.partition("-")
+    try:
+        return (int(ms), int(seq or 0)), entry_id
+    except ValueError:
+        return (0, 0), "0-0"
+
+
 def _server_ms(t: Sequence[Any]) -> int:
     return int(t[0]) * 1000 + int(t[1]) // 1000
 
@@ -136,6 +151,11 @@ class RedisQueue(Queue):
             else None
         )
         self._scripts: dict[str, AsyncScript] = {name: self._r.register_script(_load(name)) for name in _SCRIPTS}
+        self._lean_scripts = {name: resp.Script(_load(name)) for name in _SCRIPTS}
+        # Blocking reads get their own lean connection (a blocked XREADGROUP
+        # would hold up every command queued behind it on a shared one).
+        self._fetcher = self._fast.dedicated() if self._fast is not None else None
+        self._socket_timeout = socket_timeout
         self._known_types: set[str] = set()
         self._groups_ready: set[str] = set()
 
@@ -163,8 +183,20 @@ class RedisQueue(Queue):
             return await fn()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise ConnectionFailed(f"{what}: Redis at {_redacted(self.url)} is unreachable ({exc})") from None
-        except RedisError as exc:
+        except (RedisError, resp.RespError) as exc:
             raise JobcoreError(f"{what}: Redis error: {exc}") from None
+
+    async def _run_scripts(self, calls: list[tuple[str, list[Any], list[Any]]]) -> list[Any]:
+        """Call scripts in one round trip: on the lean connection when there is
+        one, else through redis-py (fakeredis)."""
+        if self._fast is not None:
+            return await self._fast.run_scripts([(self._lean_scripts[n], k, a) for n, k, a in calls])
+
+        def build(pipe: Pipeline) -> None:
+            for name, keys, args in calls:
+                self._evalsha(pipe, name, keys, args)
+
+        return await self._scripted(build)
 
     async def _scripted(self, build: Callable[[Pipeline], None], raise_on_error: bool = True) -> list[Any]:
         """Run a pipeline whose scripts are called by sha (redis-py would first ask
@@ -204,51 +236,46 @@ class RedisQueue(Queue):
     async def _add(self, job_type: str, payloads: list[bytes]) -> None:
         if job_type in self._known_types and len(payloads) == 1:
             stream = self.keys.of_type(job_type).stream
-            try:
+            with self._enqueue_errors("job"):
                 if self._fast is not None:
                     await self._fast.call("XADD", stream, "*", "d", payloads[0])
                 else:
                     await self._r.xadd(stream, {b"d": payloads[0]})
-            except resp.RespConnectionError as exc:
-                raise EnqueueError(
-                    f"job not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
-                ) from None
-            except resp.RespError as exc:
-                if str(exc).startswith("LOADING"):  # restarting: nothing was written
-                    raise EnqueueError(
-                        f"job not enqueued: Redis at {_redacted(self.url)} is unreachable while it loads ({exc})"
-                    ) from None
-                raise EnqueueError(f"job not enqueued: Redis error: {exc}") from None
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                raise EnqueueError(
-                    f"job not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
-                ) from None
-            except RedisError as exc:
-                raise EnqueueError(f"job not enqueued: Redis error: {exc}") from None
             return
         await self._add_many({job_type: payloads})
 
     async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
         n = sum(len(p) for p in by_type.values())
         new = [t for t in by_type if t not in self._known_types]
-
-        def build(pipe: Pipeline) -> None:
+        calls: list[tuple[str, list[Any], list[Any]]] = []
+        for job_type, payloads in by_type.items():
+            stream = self.keys.of_type(job_type).stream
+            for i in range(0, len(payloads), ADD_CHUNK):
+                calls.append(("add", [stream], payloads[i : i + ADD_CHUNK]))
+        with self._enqueue_errors(f"{n} job(s)"):
             if new:
-                pipe.sadd(self.keys.types, *new)
-            for job_type, payloads in by_type.items():
-                stream = self.keys.of_type(job_type).stream
-                for i in range(0, len(payloads), ADD_CHUNK):
-                    self._evalsha(pipe, "add", [stream], payloads[i : i + ADD_CHUNK])
-
-        try:
-            await self._scripted(build)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise EnqueueError(
-                f"{n} job(s) not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
-            ) from None
-        except RedisError as exc:
-            raise EnqueueError(f"{n} job(s) not enqueued: Redis error: {exc}") from None
+                if self._fast is not None:
+                    await self._fast.call("SADD", self.keys.types, *new)
+                else:
+                    await _aw(self._r.sadd(self.keys.types, *new))
+            await self._run_scripts(calls)
         self._known_types.update(by_type)
+
+    @contextlib.contextmanager
+    def _enqueue_errors(self, what: str) -> Iterator[None]:
+        """Say whether jobs may have landed: a lost connection cannot tell, an error reply can."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # resp's connection errors too
+            raise EnqueueError(
+                f"{what} not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
+            ) from None
+        except (RedisError, resp.RespError) as exc:
+            if str(exc).startswith("LOADING"):  # restarting: nothing was written
+                raise EnqueueError(
+                    f"{what} not enqueued: Redis at {_redacted(self.url)} is unreachable while it loads ({exc})"
+                ) from None
+            raise EnqueueError(f"{what} not enqueued: Redis error: {exc}") from None
 
     async def add_raw(self, job_type: str, fields: dict[bytes, bytes]) -> str:
         """Store an entry exactly as given (tests use it to plant poison data)."""
@@ -281,37 +308,51 @@ class RedisQueue(Queue):
     async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
         by_stream = {self.keys.of_type(t).stream.encode(): t for t in types}
         streams: dict[Any, Any] = {s: ">" for s in by_stream}
+        fetcher = self._fetcher
+        command: list[Any] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", count]
+        if block_ms > 0:
+            command += ["BLOCK", block_ms]
+        command += ["STREAMS", *by_stream, *([">"] * len(by_stream))]
+        # A blocked read answers within block_ms; only then does the socket timeout start.
+        wait = self._socket_timeout + max(0, block_ms) / 1000
 
         async def run() -> Any:
+            if fetcher is not None:
+                return await fetcher.call(*command, timeout=wait)
             return await self._r.xreadgroup(
                 GROUP, consumer, streams, count=count, block=block_ms if block_ms > 0 else None
             )
 
         try:
-            resp = await self._call("fetch", run)
+            reply = await self._call("fetch", run)
         except JobcoreError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             await self.register_types({t: {} for t in types if t not in self._groups_ready})
-            resp = await self._call("fetch", run)
+            reply = await self._call("fetch", run)
         out: list[Delivery] = []
-        for stream, entries in resp or []:
+        for stream, entries in reply or []:
             job_type = by_stream[stream]
             for entry_id, fields in entries:
+                if type(fields) is list and len(fields) == 2 and fields[0] == b"d":
+                    out.append(Delivery(job_type, entry_id.decode(), fields[1], 1))  # the usual entry
+                    continue
                 f = _fields(fields) if fields is not None else {}
                 out.append(Delivery(job_type, _s(entry_id), f.get(b"d"), _base(f.get(b"a")) + 1))
         return out
 
     async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
-        by_type: dict[str, list[Any]] = {}
+        by_type: dict[str, list[Outcome]] = {}
         for o in outcomes:
-            by_type.setdefault(o.job_type, []).extend((o.kind, o.entry_id, o.attempt, o.text))
-
-        def build(pipe: Pipeline) -> None:
-            for job_type, args in by_type.items():
-                self._evalsha(pipe, "settle", self._type_keys(job_type), [GROUP, consumer, FAILED_KEEP, *args])
-
-        results = await self._call("settle", lambda: self._scripted(build))
+            by_type.setdefault(o.job_type, []).append(o)
+        calls: list[tuple[str, list[Any], list[Any]]] = []
+        for job_type, group in by_type.items():
+            ids = sorted((_entry_key(o.entry_id) for o in group), key=lambda k: k[0])
+            args: list[Any] = [GROUP, consumer, FAILED_KEEP, ids[0][1], ids[-1][1]]
+            for o in group:
+                args += (o.kind, o.entry_id, o.attempt, o.text)
+            calls.append(("settle", self._type_keys(job_type), args))
+        results = await self._call("settle", lambda: self._run_scripts(calls))
         return [_s(i) for stale in results for i in stale]
 
     async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
@@ -388,6 +429,10 @@ class RedisQueue(Queue):
 
     # ---- reads ------------------------------------------------------------
 
+    # What in-flight rows show of each entry, decoded by an earlier refresh:
+    # type -> entry id -> _Seen (made on first use; see _in_flight_rows).
+    _seen_entries: dict[str, dict[bytes, _Seen]] | None = None
+
     async def stats(self) -> QueueStats:
         stats, _, _ = await self._read(0)
         return stats
@@ -396,34 +441,21 @@ class RedisQueue(Queue):
         stats, rows, workers = await self._read(in_flight_limit)
         return Dashboard(stats, rows, workers)
 
+    async def in_flight(self, limit: int = 1000) -> list[InFlightJob]:
+        # The dashboard's round trip without the stats: time, types, pending rows.
+        if limit <= 0:
+            return []
+        types, res = await self._read_replies(limit, with_stats=False)
+        return await self._in_flight_rows(types, res[2:], _server_ms(res[0]), limit)
+
     async def _read(self, in_flight_limit: int) -> tuple[QueueStats, list[InFlightJob], list[WorkerInfo]]:
         """Stats (and, with a limit, in-flight rows) in one pipelined round trip;
-        a second one only when types appeared that this client had not seen."""
-        types = sorted(self._known_types)
-
-        def build_for(types: list[str]) -> Callable[[Pipeline], None]:
-            def build(pipe: Pipeline) -> None:
-                pipe.time()
-                pipe.smembers(self.keys.types)
-                pipe.hgetall(self.keys.workers)
-                pipe.zrange(self.keys.leases, 0, -1, withscores=True)
-                pipe.hkeys(self.keys.schemas)
-                for t in types:
-                    self._evalsha(pipe, "stats", self._type_keys(t), [GROUP])
-                if in_flight_limit > 0:
-                    for t in types:
-                        self._evalsha(pipe, "in_flight", [self.keys.of_type(t).stream], [GROUP, in_flight_limit])
-
-            return build
-
-        res = await self._call("stats", lambda: self._scripted(build_for(types)))
-        all_types = sorted(_s(t) for t in res[1])
-        if set(all_types) - set(types):
-            self._known_types.update(all_types)
-            types = all_types
-            res = await self._call("stats", lambda: self._scripted(build_for(types)))
+        a second one only when types appeared that this client had not seen, or
+        for the payloads of in-flight entries no earlier refresh has shown."""
+        types, res = await self._read_replies(in_flight_limit, with_stats=True)
         now = _server_ms(res[0])
-        workers = self._worker_infos(res[2], res[3], now)
+        n = len(types)
+        workers = self._worker_infos(res[2], _score_pairs(res[3]), now)
         schemas = {_s(t) for t in res[4]}
         served: dict[str, int] = {}
         for w in workers:
@@ -431,7 +463,6 @@ class RedisQueue(Queue):
                 for t in w.types:
                     served[t] = served.get(t, 0) + 1
         out: dict[str, TypeStats] = {}
-        n = len(types)
         for t, row in zip(types, res[5 : 5 + n], strict=True):
             xlen, pel, oldest, counters, dead, failed_kept = row
             c = _fields(counters)
@@ -452,18 +483,160 @@ class RedisQueue(Queue):
             )
         live = sum(1 for w in workers if w.state != "lost")
         stats = QueueStats(types=out, workers=live, taken_at=datetime.fromtimestamp(now / 1000, tz=UTC))
-        rows = self._in_flight_rows(types, res[5 + n :], now, in_flight_limit) if in_flight_limit > 0 else []
+        rows = await self._in_flight_rows(types, res[5 + n :], now, in_flight_limit) if in_flight_limit > 0 else []
         return stats, rows, workers
 
-    @staticmethod
-    def _in_flight_rows(types: list[str], per_type: list[Any], now: int, limit: int) -> list[InFlightJob]:
-        rows = [
-            in_flight_job(t, _s(r[0]), _s(r[1]), int(r[2]), int(r[3]), r[4] or None, now)
-            for t, entries in zip(types, per_type, strict=True)
-            for r in entries
-        ]
-        rows.sort(key=lambda r: r.running_for, reverse=True)
-        return rows[:limit]
+    async def _read_replies(self, in_flight_limit: int, *, with_stats: bool) -> tuple[list[str], list[Any]]:
+        """The types and, in one round trip: server time, the type set, then (with
+        stats) workers, leases, schemas and each type's stats script, then (with a
+        limit) each type's first ``in_flight_limit`` pending-entry rows. Nothing
+        here reads more than that, however long the queues."""
+        k = self.keys
+
+        def commands(types: list[str]) -> list[list[Any]]:
+            cmds: list[list[Any]] = [["TIME"], ["SMEMBERS", k.types]]
+            if with_stats:
+                cmds += [["HGETALL", k.workers], ["ZRANGE", k.leases, 0, -1, "WITHSCORES"], ["HKEYS", k.schemas]]
+                sha = self._scripts["stats"].sha
+                cmds += [["EVALSHA", sha, 4, *_read_keys(k, t), GROUP] for t in types]
+            if in_flight_limit > 0:
+                cmds += [["XPENDING", _read_keys(k, t)[0], GROUP, "-", "+", in_flight_limit] for t in types]
+            return cmds
+
+        what = "stats" if with_stats else "in flight"
+        types = sorted(self._known_types)
+        res = await self._read_pipeline(what, commands(types))
+        all_types = sorted(_s(t) for t in res[1])
+        if set(all_types) - set(types):
+            self._known_types.update(all_types)
+            types = all_types
+            res = await self._read_pipeline(what, commands(types))
+        return types, res
+
+    async def _read_pipeline(self, what: str, commands: list[list[Any]]) -> list[Any]:
+        """Send read commands in one round trip, over the lean connection when there
+        is one (a queue on fakeredis has none: redis-py then). Scripts go by sha
+        and are loaded once if Redis lost them. A NOGROUP reply (no worker has
+        read the type yet) reads as no rows; any other error reply raises."""
+        fast = self._fast
+        if fast is None:
+
+            def build(pipe: Pipeline) -> None:
+                for c in commands:
+                    if c[0] == "XPENDING":  # redis-py parses the range form only when told
+                        pipe.execute_command(*c, parse_detail=True)
+                    else:
+                        pipe.execute_command(*c)
+
+            replies = await self._call(what, lambda: self._scripted(build, raise_on_error=False))
+        else:
+
+            async def run() -> list[Any]:
+                replies = await fast.pipeline(commands, raise_on_error=False)
+                if any(isinstance(r, resp.RespError) and str(r).startswith("NOSCRIPT") for r in replies):
+                    await fast.pipeline([["SCRIPT", "LOAD", _load(name)] for name in self._scripts])
+                    replies = await fast.pipeline(commands, raise_on_error=False)
+                return replies
+
+            try:
+                replies = await self._call(what, run)
+            except resp.RespError as exc:
+                raise JobcoreError(f"{what}: Redis error: {exc}") from None
+        for i, r in enumerate(replies):
+            if isinstance(r, Exception):
+                if "NOGROUP" not in str(r):
+                    raise JobcoreError(f"{what}: Redis error: {r}")
+                replies[i] = []
+        return replies
+
+    async def _in_flight_rows(self, types: list[str], per_type: list[Any], now: int, limit: int) -> list[InFlightJob]:
+        """The ``limit`` longest-running jobs, from each type's pending-entry rows
+        (entry id, worker, idle ms, deliveries). What a row shows of its entry is
+        decoded once and kept while the entry stays in flight (it cannot change
+        meanwhile), so a repeat refresh reads no payloads; entries no refresh
+        has shown yet are read in one more round trip."""
+        listed: dict[str, list[Any]] = {}
+        for t, rows in zip(types, per_type, strict=True):
+            if rows and isinstance(rows[0], dict):  # redis-py's parse
+                rows = [(r["message_id"], r["consumer"], r["time_since_delivered"], r["times_delivered"]) for r in rows]
+            if rows:
+                listed[t] = rows
+        shown = listed
+        if sum(len(rows) for rows in listed.values()) > limit:
+            # Only the longest-running: a stable sort keeps type, then entry order on ties.
+            ranked = sorted(((r[2], t, r) for t, rows in listed.items() for r in rows), key=itemgetter(0), reverse=True)
+            shown = {}
+            for _, t, r in ranked[:limit]:
+                shown.setdefault(t, []).append(r)
+        if self._seen_entries is None:
+            self._seen_entries = {}
+        missing: dict[str, list[bytes]] = {}
+        for t, rows in shown.items():
+            known = self._seen_entries.get(t, {})
+            new = [r[0] for r in rows if r[0] not in known]
+            if new:
+                missing[t] = new
+        if missing:
+            await self._read_entries(missing)
+        # From here on nothing awaits, so no other refresh changes the cache meanwhile.
+        seen = self._seen_entries
+        names: dict[bytes, str] = {}
+        dates: dict[int, datetime] = {}
+        out: list[InFlightJob] = []
+        append = out.append
+        for t, rows in shown.items():
+            known = seen.get(t, {})
+            for entry_id, consumer, idle, count in rows:
+                s = known.get(entry_id)
+                if s is None:
+                    continue  # settled while this refresh read it
+                started = now - idle
+                if s.started_ms != started:
+                    at = dates.get(started)
+                    if at is None:
+                        at = dates[started] = datetime.fromtimestamp(started / 1000, tz=UTC)
+                    s.started_ms, s.started_at = started, at
+                worker = names.get(consumer)
+                if worker is None:
+                    worker = names[consumer] = _s(consumer)
+                append(_in_flight_record(t, s.entry_id, worker, s.started_at, idle / 1000, count + s.base, s.shown))
+        out.sort(key=attrgetter("running_for"), reverse=True)  # stable, as above
+        if sum(len(v) for v in seen.values()) > len(out):
+            # Forget entries no longer in flight. A type's listing is its oldest
+            # `limit` in flight: when it is full, entries past its last are unknown.
+            for t in list(seen):
+                rows = listed.get(t, [])
+                keep = {r[0] for r in rows}
+                last = _id_order(rows[-1][0]) if len(rows) >= limit else None
+                left = {i: s for i, s in seen[t].items() if i in keep or (last is not None and _id_order(i) > last)}
+                if left:
+                    seen[t] = left
+                else:
+                    del seen[t]
+        return out
+
+    async def _read_entries(self, missing: dict[str, list[bytes]]) -> None:
+        """Read and decode the entries of in-flight rows not seen before."""
+        sha = self._scripts["in_flight"].sha
+        calls: list[tuple[str, list[bytes]]] = []
+        for t, ids in missing.items():
+            for i in range(0, len(ids), IN_FLIGHT_CHUNK):
+                calls.append((t, ids[i : i + IN_FLIGHT_CHUNK]))
+        commands = [["EVALSHA", sha, 1, _read_keys(self.keys, t)[0], GROUP, *ids] for t, ids in calls]
+        replies = await self._read_pipeline("in flight", commands)
+        seen = self._seen_entries
+        if seen is None:
+            seen = self._seen_entries = {}
+        for (t, ids), entries in zip(calls, replies, strict=True):
+            of_type = seen.setdefault(t, {})
+            for entry_id, entry in zip(ids, entries, strict=True):
+                if entry is None:
+                    continue  # no longer in flight
+                raw, base = entry
+                # Decoded as the row shows it; only worker, times and attempt vary later.
+                p = in_flight_job(t, _s(entry_id), "", 0, 0, raw or None, 0)
+                shown = (p.job_id, p.account_id, p.account_number, p.org_id, p.reservation_id, p.args, p.error)
+                of_type[entry_id] = _Seen(p.entry_id, _base(base), shown)
 
     @staticmethod
     def _worker_infos(records: Any, leases: Any, now: int) -> list[WorkerInfo]:
@@ -489,11 +662,6 @@ class RedisQueue(Queue):
 
         t, records, leases = await self._call("workers", run)
         return self._worker_infos(records, leases, _server_ms(t))
-
-    async def in_flight(self, limit: int = 1000) -> list[InFlightJob]:
-        # The same single round trip as dashboard(); the few stats scripts ride along.
-        _, rows, _ = await self._read(limit)
-        return rows
 
     async def job_types(self) -> list[str]:
         members: set[bytes] = await self._call("job types", lambda: _aw(self._r.smembers(self.keys.types)))
@@ -592,4 +760,114 @@ class RedisQueue(Queue):
     async def close(self) -> None:
         if self._fast is not None:
             await self._fast.close()
+        if self._fetcher is not None:
+            await self._fetcher.close()
         await self._r.aclose()
+
+
+# ---- read-side helpers ------------------------------------------------------
+
+IN_FLIGHT_CHUNK = 200  # entries read per script call: keeps each call short for Redis
+_NEVER = datetime.fromtimestamp(0, tz=UTC)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What an in-flight row shows of its stream entry, decoded once. An entry
+    cannot change while it is in flight (a release re-adds the job under a new
+    id), so later refreshes read only who holds it, how long and how often."""
+
+    entry_id: str
+    base: int  # deliveries before the job was requeued (the entry's ``a`` field)
+    shown: tuple[Any, ...]  # InFlightJob's fields from job_id on
+    started_ms: int = -1  # the last started_at, kept: most refreshes compute the same
+    started_at: datetime = _NEVER
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_keys(keys: Keys, job_type: str) -> tuple[str, str, str, str]:
+    """A type's stream, stats, dead and failed keys (as _type_keys), built once."""
+    k = keys.of_type(job_type)
+    return k.stream, k.stats, k.dead, k.failed
+
+
+def _id_order(entry_id: bytes) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) as what it sorts by."""
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
+def _score_pairs(flat: Any) -> list[tuple[Any, float]]:
+    """ZRANGE ... WITHSCORES as (member, score) pairs, from either client's reply."""
+    if flat and isinstance(flat[0], (tuple, list)):
+        return [(m, float(s)) for m, s in flat]
+    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
+
+
+# A console refresh builds up to a thousand in-flight rows. InFlightJob is a frozen
+# dataclass: its __init__ sets each field through object.__setattr__, by name,
+# which makes a row cost about five times what plain slot stores do. So a row is
+# built as an _InFlightRow, a plain class with exactly InFlightJob's slots, and
+# then given InFlightJob as its class (Python allows that between classes of the
+# same layout): a genuine InFlightJob, field for field what __init__ would make
+# (InFlightJob has no __post_init__; a test compares the two).
+_IN_FLIGHT_FIELDS = (
+    "job_type",
+    "entry_id",
+    "worker",
+    "started_at",
+    "running_for",
+    "attempt",
+    "job_id",
+    "account_id",
+    "account_number",
+    "org_id",
+    "reservation_id",
+    "args",
+    "error",
+)
+
+
+class _InFlightRow:
+    __slots__ = _IN_FLIGHT_FIELDS
+
+    def __init__(
+        self,
+        job_type: str,
+        entry_id: str,
+        worker: str,
+        started_at: datetime,
+        running_for: float,
+        attempt: int,
+        shown: tuple[Any, ...],
+    ) -> None:
+        self.job_type = job_type
+        self.entry_id = entry_id
+        self.worker = worker
+        self.started_at = started_at
+        self.running_for = running_for
+        self.attempt = attempt
+        (self.job_id, self.account_id, self.account_number, self.org_id, self.reservation_id, self.args, self.error) = (
+            shown
+        )
+
+
+def _in_flight_record(
+    job_type: str,
+    entry_id: str,
+    worker: str,
+    started_at: datetime,
+    running_for: float,
+    attempt: int,
+    shown: tuple[Any, ...],
+) -> InFlightJob:
+    """``InFlightJob(job_type, entry_id, worker, started_at, running_for, attempt, *shown)``, faster."""
+    row: Any = _InFlightRow(job_type, entry_id, worker, started_at, running_for, attempt, shown)
+    row.__class__ = InFlightJob
+    return row  # type: ignore[no-any-return]
+
+
+if tuple(f.name for f in dataclasses.fields(InFlightJob)) != _IN_FLIGHT_FIELDS:
+    raise TypeError("InFlightJob's fields changed: update _InFlightRow to match")
+if hasattr(InFlightJob, "__post_init__"):
+    raise TypeError("InFlightJob has a __post_init__ now: build rows with InFlightJob(...) again")

@@ -1,19 +1,28 @@
 -- Settle deliveries of one type: ack, fail, dead-letter or release each one,
 -- but only while `consumer` still owns it (a stale worker changes nothing).
 -- KEYS: stream, stats, dead, failed
--- ARGV: group, consumer, failed_keep, then (kind, entry_id, attempt, text) repeated
+-- ARGV: group, consumer, failed_keep, lowest id, highest id,
+--       then (kind, entry_id, attempt, text) repeated
 -- A release with attempt 0 hands back a delivery that never started.
 local stream, stats, dead, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local stale = {}
-for i = 4, #ARGV, 4 do
+-- Ownership for the whole batch in one read of this consumer's pending entries.
+local held = {}
+local ok, p = pcall(redis.call, 'XPENDING', stream, group, ARGV[4], ARGV[5], 1000000000, consumer)
+if ok then
+  for _, row in ipairs(p) do held[row[1]] = row[4] end
+end
+local stale, done, acked = {}, {}, 0
+for i = 6, #ARGV, 4 do
   local kind, id, attempt, text = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-  local ok, p = pcall(redis.call, 'XPENDING', stream, group, id, id, 1, consumer)
-  if not ok or #p == 0 then
+  local deliveries = held[id]
+  if deliveries == nil then
     stale[#stale + 1] = id
   else
+    held[id] = nil -- the same id twice in a batch settles once
+    done[#done + 1] = id
     if kind == 'ack' then
-      redis.call('HINCRBY', stats, 'processed', 1)
+      acked = acked + 1
     else
       local raw, stored = '', 0
       local e = redis.call('XRANGE', stream, id, id)
@@ -26,7 +35,7 @@ for i = 4, #ARGV, 4 do
       if kind == 'release' then
         local base = attempt - 1
         -- attempt 0: this delivery never started, so it does not count
-        if attempt <= 0 then base = stored + p[1][4] - 1 end
+        if attempt <= 0 then base = stored + deliveries - 1 end
         if base > 0 then
           redis.call('XADD', stream, '*', 'd', raw, 'a', base)
         else
@@ -39,8 +48,12 @@ for i = 4, #ARGV, 4 do
         redis.call('XADD', dead, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer)
       end
     end
-    redis.call('XACK', stream, group, id)
-    redis.call('XDEL', stream, id)
   end
+end
+if acked > 0 then redis.call('HINCRBY', stats, 'processed', acked) end
+for i = 1, #done, 1000 do
+  local last = math.min(i + 999, #done)
+  redis.call('XACK', stream, group, unpack(done, i, last))
+  redis.call('XDEL', stream, unpack(done, i, last))
 end
 return stale

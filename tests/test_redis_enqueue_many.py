@@ -1,0 +1,76 @@
+"""RedisQueue._add_many on the lean RESP connection (fakeredis keeps redis-py's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from jobcore import EnqueueError, Job, resp
+from jobcore.model import decode_envelope
+from jobcore.redis_backend import ADD_CHUNK, RedisQueue
+
+from .conftest import fake_queue
+
+
+async def test_a_batch_goes_over_the_lean_connection_in_order(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    try:
+        assert q._fast is not None
+        n = 2 * ADD_CHUNK + 7
+        jobs = [Job(type="bulk", args={"i": i}) for i in range(n)] + [Job(type="other", args={"i": 0})]
+        ids = await q.enqueue_many(jobs)
+        entries = await q.redis.xrange(q.keys.of_type("bulk").stream)
+        assert [decode_envelope(fields[b"d"]).id for _, fields in entries] == ids[:n]
+        assert await q.job_types() == ["bulk", "other"]
+        assert (await q.stats()).types["other"].pending == 1
+    finally:
+        await q.close()
+
+
+async def test_an_unreachable_redis_reads_as_not_enqueued_or_not_confirmed() -> None:
+    q = RedisQueue("redis://127.0.0.1:1/0", connect_timeout=1)
+    try:
+        with pytest.raises(
+            EnqueueError, match=r"^2 job\(s\) not enqueued \(or not confirmed\): Redis at .* unreachable"
+        ):
+            await q.enqueue_many([Job(type="t", args={}), Job(type="t", args={})])
+    finally:
+        await q.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            "LOADING Redis is loading the dataset in memory",
+            r"^1 job\(s\) not enqueued: Redis at redis://127\.0\.0\.1:\d+/0 is unreachable while it loads \(LOADING",
+        ),
+        ("OOM command not allowed", r"^1 job\(s\) not enqueued: Redis error: OOM command not allowed$"),
+    ],
+)
+async def test_error_replies_map_as_for_a_single_enqueue(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, reply: str, message: str
+) -> None:
+    q = RedisQueue(redis_url)
+    try:
+        assert q._fast is not None
+
+        async def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise resp.RespError(reply)
+
+        monkeypatch.setattr(q._fast, "run_scripts", refuse)
+        with pytest.raises(EnqueueError, match=message):
+            await q.enqueue_many([Job(type="t", args={})])
+    finally:
+        await q.close()
+
+
+async def test_fakeredis_queues_keep_the_redis_py_path() -> None:
+    q = fake_queue()
+    try:
+        assert q._fast is None
+        await q.enqueue_many([Job(type="t", args={"i": i}) for i in range(3)])
+        assert (await q.stats()).types["t"].pending == 3
+    finally:
+        await q.close()
