@@ -145,9 +145,12 @@ class Dashboard:
     workers: list[WorkerInfo]
 
 
-@dataclass(frozen=True, slots=True)
-class InFlightJob:
-    """A job being processed now, with its six log fields."""
+class InFlightJob(msgspec.Struct, frozen=True, gc=False):
+    """A job being processed now, with its six log fields.
+
+    A msgspec Struct, not a dataclass like the other records: a console refresh
+    builds a thousand of these, and a Struct is built in C at a quarter of a frozen
+    dataclass's cost. Immutable all the same; ``msgspec.structs.replace`` copies."""
 
     job_type: str
     entry_id: str

@@ -8,7 +8,6 @@ delivery count. Every other multi-key change is one Lua script (``lua/``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import inspect
 import json
@@ -228,8 +227,7 @@ class RedisQueue(Queue):
             await pipe.execute()
 
     def _type_keys(self, job_type: str) -> list[str]:
-        k = self.keys.of_type(job_type)
-        return [k.stream, k.stats, k.dead, k.failed]
+        return list(_read_keys(self.keys, job_type))
 
     # ---- writes -----------------------------------------------------------
 
@@ -599,7 +597,7 @@ class RedisQueue(Queue):
                 worker = names.get(consumer)
                 if worker is None:
                     worker = names[consumer] = _s(consumer)
-                append(_in_flight_record(t, s.entry_id, worker, s.started_at, idle / 1000, count + s.base, s.shown))
+                append(InFlightJob(t, s.entry_id, worker, s.started_at, idle / 1000, count + s.base, *s.shown))
         out.sort(key=attrgetter("running_for"), reverse=True)  # stable, as above
         if sum(len(v) for v in seen.values()) > len(out):
             # Forget entries no longer in flight. A type's listing is its oldest
@@ -802,72 +800,3 @@ def _score_pairs(flat: Any) -> list[tuple[Any, float]]:
     if flat and isinstance(flat[0], (tuple, list)):
         return [(m, float(s)) for m, s in flat]
     return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
-
-
-# A console refresh builds up to a thousand in-flight rows. InFlightJob is a frozen
-# dataclass: its __init__ sets each field through object.__setattr__, by name,
-# which makes a row cost about five times what plain slot stores do. So a row is
-# built as an _InFlightRow, a plain class with exactly InFlightJob's slots, and
-# then given InFlightJob as its class (Python allows that between classes of the
-# same layout): a genuine InFlightJob, field for field what __init__ would make
-# (InFlightJob has no __post_init__; a test compares the two).
-_IN_FLIGHT_FIELDS = (
-    "job_type",
-    "entry_id",
-    "worker",
-    "started_at",
-    "running_for",
-    "attempt",
-    "job_id",
-    "account_id",
-    "account_number",
-    "org_id",
-    "reservation_id",
-    "args",
-    "error",
-)
-
-
-class _InFlightRow:
-    __slots__ = _IN_FLIGHT_FIELDS
-
-    def __init__(
-        self,
-        job_type: str,
-        entry_id: str,
-        worker: str,
-        started_at: datetime,
-        running_for: float,
-        attempt: int,
-        shown: tuple[Any, ...],
-    ) -> None:
-        self.job_type = job_type
-        self.entry_id = entry_id
-        self.worker = worker
-        self.started_at = started_at
-        self.running_for = running_for
-        self.attempt = attempt
-        (self.job_id, self.account_id, self.account_number, self.org_id, self.reservation_id, self.args, self.error) = (
-            shown
-        )
-
-
-def _in_flight_record(
-    job_type: str,
-    entry_id: str,
-    worker: str,
-    started_at: datetime,
-    running_for: float,
-    attempt: int,
-    shown: tuple[Any, ...],
-) -> InFlightJob:
-    """``InFlightJob(job_type, entry_id, worker, started_at, running_for, attempt, *shown)``, faster."""
-    row: Any = _InFlightRow(job_type, entry_id, worker, started_at, running_for, attempt, shown)
-    row.__class__ = InFlightJob
-    return row  # type: ignore[no-any-return]
-
-
-if tuple(f.name for f in dataclasses.fields(InFlightJob)) != _IN_FLIGHT_FIELDS:
-    raise TypeError("InFlightJob's fields changed: update _InFlightRow to match")
-if hasattr(InFlightJob, "__post_init__"):
-    raise TypeError("InFlightJob has a __post_init__ now: build rows with InFlightJob(...) again")

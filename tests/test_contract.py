@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime
@@ -300,7 +299,7 @@ def _rows(rows: list[InFlightJob]) -> list[InFlightJob]:
     """What the rows show apart from the clock (running_for and started_at move on)."""
     still = datetime.fromtimestamp(0, tz=UTC)
     return [
-        dataclasses.replace(r, started_at=still, running_for=0.0)
+        msgspec.structs.replace(r, started_at=still, running_for=0.0)
         for r in sorted(rows, key=lambda r: (r.job_type, r.entry_id))
     ]
 
