@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ import redis
 
 from .common import (
     LATENCY_KEY,
+    REPO,
     WARMUP_SEQ,
     Adapter,
     JobData,
@@ -229,9 +232,12 @@ async def _stats_cost(url: str, r: redis.Redis, p: Params, log: Log) -> dict[str
     types = list(stats_types(p.stats_types))
     per_type_in_flight = p.stats_in_flight // len(types)
     out: dict[str, Any] = {"types": len(types), "in_flight": p.stats_in_flight, "by_pending": {}}
+    flush(r)
+    # Every size lives in the same Redis at once, each under its own namespace, and
+    # the sizes are probed in turns: a machine that drifts during the run then
+    # shifts every size alike, and only the queue length differs between them.
     for size in p.stats_sizes:
-        flush(r)
-        producer = jobcore.connect(url)
+        producer = jobcore.connect(url, namespace=f"bench{size}")
         for t in types:
             producer.declare(t, BenchArgs)
         total = size + per_type_in_flight * len(types)
@@ -253,28 +259,28 @@ async def _stats_cost(url: str, r: redis.Redis, p: Params, log: Log) -> dict[str
         log(f"  stats: {total:,} jobs enqueued in {time.perf_counter() - t0:.1f}s")
         # 1,000 in flight: a consumer takes 50 of each type and never settles them.
         taken = await producer.fetch("bench-console-holder", types, per_type_in_flight, 0)
+        if len(taken) != per_type_in_flight * len(types):
+            raise RuntimeError(f"stats set-up wrong: {len(taken)} taken")
         await producer.close()
-        console = jobcore.connect(url)
-        s = await console.stats()
-        await console.in_flight(1000)
-        if s.pending != size or s.in_flight != len(taken):
-            raise RuntimeError(f"stats set-up wrong: pending {s.pending} (want {size}), in flight {s.in_flight}")
-        stats_ms: list[float] = []
-        in_flight_ms: list[float] = []
-        total_ms: list[float] = []
-        for _ in range(p.stats_repeats):
-            a = time.perf_counter()
-            await console.stats()
-            b = time.perf_counter()
-            rows = await console.in_flight(1000)
-            c = time.perf_counter()
-            stats_ms.append((b - a) * 1000)
-            in_flight_ms.append((c - b) * 1000)
-            total_ms.append((c - a) * 1000)
-        await console.close()
+    turns = 5
+    samples: dict[int, dict[str, list[float]]] = {size: {"stats": [], "in_flight": []} for size in p.stats_sizes}
+    rows: dict[int, int] = {}
+    for _ in range(turns):
+        for size in p.stats_sizes:
+            seen = await _probe(url, f"bench{size}", max(1, p.stats_repeats // turns))
+            if seen["pending"] != size or seen["in_flight"] != per_type_in_flight * len(types):
+                raise RuntimeError(
+                    f"stats set-up wrong: pending {seen['pending']} (want {size}), in flight {seen['in_flight']}"
+                )
+            samples[size]["stats"] += seen["stats_ms"]
+            samples[size]["in_flight"] += seen["in_flight_ms"]
+            rows[size] = seen["rows"]
+    for size in p.stats_sizes:
+        stats_ms, in_flight_ms = samples[size]["stats"], samples[size]["in_flight"]
+        total_ms = [a + b for a, b in zip(stats_ms, in_flight_ms, strict=True)]
         out["by_pending"][str(size)] = {
             "pending": size,
-            "in_flight_rows": len(rows),
+            "in_flight_rows": rows[size],
             "stats_ms": median(stats_ms),
             "in_flight_ms": median(in_flight_ms),
             "refresh_ms": median(total_ms),
@@ -283,3 +289,23 @@ async def _stats_cost(url: str, r: redis.Redis, p: Params, log: Log) -> dict[str
         log(f"  stats at {size:,} pending: refresh {median(total_ms):.2f} ms")
     flush(r)
     return out
+
+
+async def _probe(url: str, namespace: str, repeats: int) -> dict[str, Any]:
+    """Refreshes timed in a fresh process, as a console's would be (bench/stats_probe.py)."""
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.stats_probe",
+        url,
+        namespace,
+        str(repeats),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    out_b, err_b = await probe.communicate()
+    if probe.returncode != 0:
+        raise RuntimeError(f"stats probe failed: {err_b.decode().strip()[-500:]}")
+    seen: dict[str, Any] = json.loads(out_b)
+    return seen
