@@ -19,10 +19,10 @@ import msgspec
 
 from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
 from .model import (
-    VERSION_BYTE,
     Envelope,
     Job,
     decode_envelope,
+    encode_envelope,
     encode_job,
     encode_msgpack,
     encode_valid_args,
@@ -355,18 +355,7 @@ class Queue(abc.ABC):
                 try:
                     raw = encode_msgpack(args)
                     decode(raw)
-                    identity = job.identity
-                    payload = VERSION_BYTE + encode_msgpack(
-                        (
-                            job.id.bytes,
-                            job_type,
-                            job.account_id,
-                            identity.account_number,
-                            identity.org_id,
-                            now_ms,
-                            msgspec.Raw(raw),
-                        )
-                    )
+                    payload = encode_envelope(job, now_ms, raw)
                 except Exception:
                     payload = encode(job, now_ms)
             payloads = by_type.get(job_type)

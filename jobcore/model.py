@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from .errors import ArgsError, PayloadError
+from .errors import ArgsError, EnqueueError, PayloadError
 
 ArgsT = TypeVar("ArgsT")
 
@@ -195,6 +195,7 @@ class Envelope:
 
 
 _encoder = msgspec.msgpack.Encoder()
+_envelope_encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _wire_decoder = msgspec.msgpack.Decoder(_Wire)
 encode_msgpack = _encoder.encode  # what encode_args and encode_job encode with
 
@@ -208,19 +209,22 @@ def encode_args(args: Any) -> bytes:
 
 def encode_job(job: Job[Any], args_bytes: bytes | None = None, now_ms: int | None = None) -> bytes:
     """Encode a job into its envelope: one version byte, then a msgpack array."""
+    return encode_envelope(
+        job,
+        int(time.time() * 1000) if now_ms is None else now_ms,
+        encode_args(job.args) if args_bytes is None else args_bytes,
+    )
+
+
+def encode_envelope(job: Job[Any], now_ms: int, args_bytes: bytes) -> bytes:
+    """The envelope of a job whose args are encoded already."""
+    if not isinstance(job.id, uuid.UUID):
+        raise EnqueueError(f"job id must be a uuid.UUID, not {type(job.id).__name__}")
     identity = job.identity
-    # The fields of _Wire in order: a tuple encodes to the same array, without
-    # building a _Wire first.
-    return VERSION_BYTE + _encoder.encode(
-        (
-            job.id.bytes,
-            job.type,
-            job.account_id,
-            identity.account_number,
-            identity.org_id,
-            int(time.time() * 1000) if now_ms is None else now_ms,
-            msgspec.Raw(encode_args(job.args) if args_bytes is None else args_bytes),
-        )
+    # The fields of _Wire in order: a tuple encodes to the same array without
+    # building a _Wire; the id goes as its 16 bytes (the encoder's uuid_format).
+    return VERSION_BYTE + _envelope_encoder.encode(
+        (job.id, job.type, job.account_id, identity.account_number, identity.org_id, now_ms, msgspec.Raw(args_bytes))
     )
 
 

@@ -7,11 +7,10 @@ delivery count. Every other multi-key change is one Lua script (``lua/``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -234,11 +233,13 @@ class RedisQueue(Queue):
     async def _add(self, job_type: str, payloads: list[bytes]) -> None:
         if job_type in self._known_types and len(payloads) == 1:
             stream = self.keys.of_type(job_type).stream
-            with self._enqueue_errors("job"):
+            try:
                 if self._fast is not None:
                     await self._fast.call("XADD", stream, "*", "d", payloads[0])
                 else:
                     await self._r.xadd(stream, {b"d": payloads[0]})
+            except Exception as exc:
+                raise self._enqueue_error("job", exc) from None
             return
         await self._add_many({job_type: payloads})
 
@@ -250,30 +251,31 @@ class RedisQueue(Queue):
             stream = self.keys.of_type(job_type).stream
             for i in range(0, len(payloads), ADD_CHUNK):
                 calls.append(("add", [stream], payloads[i : i + ADD_CHUNK]))
-        with self._enqueue_errors(f"{n} job(s)"):
+        try:
             if new:
                 if self._fast is not None:
                     await self._fast.call("SADD", self.keys.types, *new)
                 else:
                     await _aw(self._r.sadd(self.keys.types, *new))
             await self._run_scripts(calls)
+        except Exception as exc:
+            raise self._enqueue_error(f"{n} job(s)", exc) from None
         self._known_types.update(by_type)
 
-    @contextlib.contextmanager
-    def _enqueue_errors(self, what: str) -> Iterator[None]:
-        """Say whether jobs may have landed: a lost connection cannot tell, an error reply can."""
-        try:
-            yield
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # resp's connection errors too
-            raise EnqueueError(
+    def _enqueue_error(self, what: str, exc: Exception) -> Exception:
+        """What to raise for a failed write: whether jobs may have landed (a lost
+        connection cannot tell, an error reply can). Anything else is a bug: as is."""
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):  # resp's connection errors too
+            return EnqueueError(
                 f"{what} not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
-            ) from None
-        except (RedisError, resp.RespError) as exc:
+            )
+        if isinstance(exc, (RedisError, resp.RespError)):
             if str(exc).startswith("LOADING"):  # restarting: nothing was written
-                raise EnqueueError(
+                return EnqueueError(
                     f"{what} not enqueued: Redis at {_redacted(self.url)} is unreachable while it loads ({exc})"
-                ) from None
-            raise EnqueueError(f"{what} not enqueued: Redis error: {exc}") from None
+                )
+            return EnqueueError(f"{what} not enqueued: Redis error: {exc}")
+        return exc
 
     async def add_raw(self, job_type: str, fields: dict[bytes, bytes]) -> str:
         """Store an entry exactly as given (tests use it to plant poison data)."""

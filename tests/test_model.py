@@ -429,3 +429,11 @@ async def test_enqueue_many_raises_what_encode_raises_and_sends_nothing(bad: Job
         assert str(many.value) == str(single.value)
     assert (await q.stats()).pending == 0
     await q.close()
+
+
+def test_a_job_id_that_is_not_a_uuid_is_refused_not_encoded() -> None:
+    from jobcore.errors import EnqueueError
+    from jobcore.model import encode_job
+
+    with pytest.raises(EnqueueError, match=r"job id must be a uuid\.UUID, not str"):
+        encode_job(Job(type="b", args={"n": 1}, id=cast(Any, "0" * 16)))
