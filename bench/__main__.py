@@ -129,11 +129,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if "enqueue" in args.only:
                 _log("== 1. enqueue")
                 w["enqueue"] = {}
+                floor = [workloads.round_trip_floor("127.0.0.1", server.port, params.enqueue_n)]
                 for lib, a in adapters.items():
                     row = workloads.enqueue(a, r, params)
                     w["enqueue"][lib] = {"lib": lib, **row}
                     batch = f", batch {row['batch_jobs_per_s']:,.0f}/s" if "batch_jobs_per_s" in row else ""
                     _log(f"  {lib}: single {row['single_jobs_per_s']:,.0f}/s{batch}")
+                floor.append(workloads.round_trip_floor("127.0.0.1", server.port, params.enqueue_n))
+                res["enqueue_floor"] = {"before_jobs_per_s": floor[0], "after_jobs_per_s": floor[1]}
+                _log(f"  round-trip floor: {floor[0]:,.0f}/s before, {floor[1]:,.0f}/s after")
             if "drain" in args.only:
                 _log("== 2. drain")
                 w["drain"] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -82,6 +84,30 @@ def enqueue(adapter: Adapter, r: redis.Redis, p: Params) -> dict[str, Any]:
         out.update(batch_s=batch, batch_jobs_per_s=len(jobs) / batch)
     flush(r)
     return out
+
+
+def round_trip_floor(host: str, port: int, n: int) -> float:
+    """What one connection that waits for each reply can do on this machine: a
+    blocking socket sending one pre-encoded XADD (the size of a jobcore envelope)
+    per reply, no library at all. A one-call-per-job enqueue cannot beat it."""
+    import hiredis
+
+    from jobcore.resp import encode_command
+
+    command = encode_command(("XADD", "bench:floor", "*", "d", os.urandom(146)))
+    reader = hiredis.Reader()
+    with socket.create_connection((host, port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            sock.sendall(command)
+            reply = reader.gets()
+            while reply is False:
+                reader.feed(sock.recv(65536))
+                reply = reader.gets()
+        took = time.perf_counter() - t0
+        sock.sendall(encode_command(("DEL", "bench:floor")))
+    return n / took
 
 
 # ---- 2. drain (and 6. scale) ----------------------------------------------

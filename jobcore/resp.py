@@ -316,7 +316,19 @@ class Client:
             raise
 
     async def call(self, *args: Arg, timeout: float | None = None) -> Any:
-        (reply,) = await self.pipeline([args], timeout=timeout)
+        """One command, one reply: pipeline()'s path without its lists (the single
+        enqueue is this call, so every step here counts)."""
+        conn = self._conn
+        if conn is None or not conn.is_open:
+            conn = await self._connection()
+        (fut,) = conn.send((args,), self.timeout if timeout is None else timeout)
+        try:
+            reply = await fut
+        except asyncio.CancelledError:
+            conn.close()  # its reply may still come: nothing later may read it as its own
+            raise
+        if isinstance(reply, hiredis.ReplyError):
+            raise RespError(str(reply))
         return reply
 
     async def run_scripts(
