@@ -163,7 +163,13 @@ def test_bad_input_is_one_clear_line(cli_env: dict[str, str], redis_url: str, ar
 
 @pytest.mark.parametrize(
     "args",
-    [["enqueue", "noop", "{}", "--count", "zero"], ["worker", "x:y", "--concurrency", "0"], ["nosuch"], []],
+    [
+        ["enqueue", "noop", "{}", "--count", "zero"],
+        ["worker", "x:y", "--concurrency", "0"],
+        ["worker", "x:y", "--prefetch", "-1"],
+        ["nosuch"],
+        [],
+    ],
 )
 def test_bad_flags_exit_2_without_traceback(cli_env: dict[str, str], args: list[str]) -> None:
     res = jc(cli_env, *args)
