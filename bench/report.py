@@ -32,11 +32,11 @@ def _jobcore(rows: dict[str, Row]) -> Row | None:
     return None
 
 
-def _floor_note(floor: dict[str, float] | None, jobs_per_s: float) -> str:
+def _floor_note(floor: dict[str, Any] | None, jobs_per_s: float) -> str:
     if not floor:
         return ""
-    best = max(floor["before_jobs_per_s"], floor["after_jobs_per_s"])
-    return f" (round-trip floor {_f(best)}/s: jobcore at {jobs_per_s / best:.0%} of it)"
+    best = floor["max_jobs_per_s"]
+    return f" (round-trip floor up to {_f(best)}/s: jobcore at {jobs_per_s / best:.0%} of it)"
 
 
 def targets(res: dict[str, Any]) -> list[Row]:
@@ -160,13 +160,19 @@ def markdown(res: dict[str, Any]) -> str:
             "",
         ]
         floor = res.get("enqueue_floor")
+        rounds = next(iter(enq.values())).get("rounds", 1)
+        if rounds > 1:
+            lines += [
+                f"Each figure is the median of {rounds} rounds; each round ran every library once, "
+                "the order rotating from round to round.",
+                "",
+            ]
         if floor:
             lines += [
                 "Round-trip floor in this run: one blocking socket sending a pre-encoded 146-byte XADD "
-                "and waiting for each reply, no library at all: "
-                f"{_f(floor['before_jobs_per_s'])}/s before the libraries ran, "
-                f"{_f(floor['after_jobs_per_s'])}/s after. One call per job that waits for its "
-                "confirmation cannot go faster than this.",
+                "and waiting for each reply, no library at all, measured before each round and at the "
+                f"end: {_f(floor['min_jobs_per_s'])} to {_f(floor['max_jobs_per_s'])}/s. One call per job "
+                "that waits for its confirmation cannot go faster than this.",
                 "",
             ]
     dr = w.get("drain")

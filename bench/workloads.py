@@ -37,6 +37,7 @@ Log = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class Params:
     enqueue_n: int = 20_000
+    enqueue_rounds: int = 3  # every library once per round, in rotating order
     drain_n: int = 20_000
     drain_cap_s: float = 60.0  # a drain still running then is reported as partial
     latency_n: int = 500
@@ -54,6 +55,7 @@ class Params:
     def quick(cls) -> Params:
         return cls(
             enqueue_n=1_500,
+            enqueue_rounds=1,
             drain_n=1_500,
             drain_cap_s=5.0,
             latency_n=50,
