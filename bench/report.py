@@ -252,7 +252,9 @@ def markdown(res: dict[str, Any]) -> str:
         lines += [
             f"## 5. Console refresh cost (jobcore): {st['types']} types, {st['in_flight']:,} in flight",
             "",
-            "One refresh = `stats()` + `in_flight(1000)` on a long-lived client; median of repeated refreshes.",
+            "One refresh = `stats()` + `in_flight(1000)` on a long-lived client in a fresh process "
+            "(`bench/stats_probe.py`); the sizes sit in one Redis under their own namespaces and are "
+            "probed in alternating turns; median of the refreshes.",
             "",
             "| pending jobs | stats() ms | in_flight() ms | refresh ms | refresh p90 ms | vs smallest |",
             "| ---: | ---: | ---: | ---: | ---: | ---: |",
