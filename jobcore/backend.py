@@ -41,8 +41,7 @@ def _utc(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True, gc=False):
     """A job handed to one consumer (worker); it stays in flight until settled."""
 
     job_type: str
@@ -51,8 +50,7 @@ class Delivery:
     attempt: int  # 1 on first delivery
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True, gc=False):
     """How a delivery ends. ``text`` is the reason (dead) or error (fail). A
     release with ``attempt`` 0 hands back a delivery that never started (the
     backend works out how many deliveries came before it)."""

@@ -48,15 +48,31 @@ def install_record_factory() -> None:
         _installed = True
 
 
+Token = contextvars.Token[dict[str, Any] | None]
+
+
+def enter_job(job: Job[Any], **extra: Any) -> Token:
+    """Make ``job``'s fields those of every record from here on; ``leave_job`` undoes
+    it. (The worker calls these directly: a context manager per job costs more.)"""
+    fields = job.log_fields()
+    if extra:
+        fields.update(extra)
+    return _current.set(fields)
+
+
+def leave_job(token: Token) -> None:
+    _current.reset(token)
+
+
 @contextmanager
 def job_context(job: Job[Any], **extra: Any) -> Iterator[dict[str, Any]]:
-    fields = job.log_fields()
-    fields.update(extra)
-    token = _current.set(fields)
+    token = enter_job(job, **extra)
     try:
+        fields = _current.get()
+        assert fields is not None
         yield fields
     finally:
-        _current.reset(token)
+        leave_job(token)
 
 
 def current_fields() -> dict[str, Any] | None:

@@ -153,9 +153,10 @@ _set_enqueued_at = _slot_setter("enqueued_at")
 
 
 class _Wire(msgspec.Struct, array_like=True):
-    """Envelope body after the version byte. Positional: compact in Redis."""
+    """Envelope body after the version byte. Positional: compact in Redis. The id
+    is its 16 bytes (msgspec checks the length and builds the UUID in C)."""
 
-    id: bytes
+    id: uuid.UUID
     type: str
     account_id: int
     account_number: str
@@ -164,9 +165,9 @@ class _Wire(msgspec.Struct, array_like=True):
     args: msgspec.Raw
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A decoded envelope whose args are still raw msgpack bytes."""
+class Envelope(msgspec.Struct, frozen=True, gc=False):
+    """A decoded envelope whose args are still raw msgpack bytes (a Struct: a
+    worker decodes one per job)."""
 
     id: uuid.UUID
     type: str
@@ -239,10 +240,8 @@ def decode_envelope(raw: bytes) -> Envelope:
         wire = _wire_decoder.decode(raw[1:])
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise PayloadError(f"corrupt envelope: {exc}") from None
-    if len(wire.id) != 16:
-        raise PayloadError(f"corrupt envelope: job id has {len(wire.id)} bytes, not 16")
     return Envelope(
-        id=uuid.UUID(bytes=wire.id),
+        id=wire.id,
         type=wire.type,
         account_id=wire.account_id,
         identity=Identity(account_number=wire.account_number, org_id=wire.org_id),

@@ -24,7 +24,7 @@ from typing import Any
 
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue
 from .errors import ArgsError, ConnectionFailed, JobcoreError, PayloadError
-from .logs import install_record_factory, job_context
+from .logs import enter_job, install_record_factory, leave_job
 from .model import decode_args, decode_envelope
 from .registry import Handlers
 
@@ -510,7 +510,8 @@ class Worker:
         except ArgsError as exc:
             return dead(str(exc))
         job = env.job(args, d.attempt)
-        with job_context(job):
+        token = enter_job(job)
+        try:
             if d.attempt > self.max_attempts:
                 return dead(
                     f"delivered {d.attempt} times, more than max_attempts={self.max_attempts}: "
@@ -547,6 +548,8 @@ class Worker:
                 slot.task.uncancel()  # the handler swallowed the timeout's cancel and finished
             log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
             return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
+        finally:
+            leave_job(token)
 
     def _in_thread(self, ctx: contextvars.Context, handler: Callable[..., Any], job: Any) -> Any:
         with self._threads_lock:

@@ -88,7 +88,7 @@ def test_truncated_envelope_and_bad_id_length() -> None:
     with pytest.raises(PayloadError, match="truncated"):
         decode_envelope(raw[:-3])
     bad = msgspec.msgpack.encode([b"short", "t", 1, "", "", 0, None])
-    with pytest.raises(PayloadError, match="job id has 5 bytes"):
+    with pytest.raises(PayloadError, match=r"corrupt envelope: Invalid UUID bytes - at `\$\[0\]`"):
         decode_envelope(b"\x01" + bad)
 
 
