@@ -154,12 +154,21 @@ class RedisQueue(Queue):
         # would hold up every command queued behind it on a shared one).
         self._fetcher = self._fast.dedicated() if self._fast is not None else None
         self._socket_timeout = socket_timeout
+        self._connect_timeout = connect_timeout
         self._known_types: set[str] = set()
+        # In-flight rows' entries as decoded once, by type and entry id (console reads).
+        self._seen_entries: dict[str, dict[bytes, _Seen]] = {}
         self._groups_ready: set[str] = set()
 
     def clone(self) -> RedisQueue:
-        q = RedisQueue(self.url, self.keys.namespace, client_factory=self._client_factory)
-        q._own_client = self._own_client
+        # A clone of a queue on its own connections gets its own, lean ones included.
+        q = RedisQueue(
+            self.url,
+            self.keys.namespace,
+            connect_timeout=self._connect_timeout,
+            socket_timeout=self._socket_timeout,
+            client_factory=None if self._own_client else self._client_factory,
+        )
         q._args_types = dict(self._args_types)
         return q
 
@@ -429,10 +438,6 @@ class RedisQueue(Queue):
 
     # ---- reads ------------------------------------------------------------
 
-    # What in-flight rows show of each entry, decoded by an earlier refresh:
-    # type -> entry id -> _Seen (made on first use; see _in_flight_rows).
-    _seen_entries: dict[str, dict[bytes, _Seen]] | None = None
-
     async def stats(self) -> QueueStats:
         stats, _, _ = await self._read(0)
         return stats
@@ -568,8 +573,6 @@ class RedisQueue(Queue):
             shown = {}
             for _, t, r in ranked[:limit]:
                 shown.setdefault(t, []).append(r)
-        if self._seen_entries is None:
-            self._seen_entries = {}
         missing: dict[str, list[bytes]] = {}
         for t, rows in shown.items():
             known = self._seen_entries.get(t, {})
@@ -625,8 +628,6 @@ class RedisQueue(Queue):
         commands = [["EVALSHA", sha, 1, _read_keys(self.keys, t)[0], GROUP, *ids] for t, ids in calls]
         replies = await self._read_pipeline("in flight", commands)
         seen = self._seen_entries
-        if seen is None:
-            seen = self._seen_entries = {}
         for (t, ids), entries in zip(calls, replies, strict=True):
             of_type = seen.setdefault(t, {})
             for entry_id, entry in zip(ids, entries, strict=True):

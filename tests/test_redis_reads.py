@@ -97,3 +97,24 @@ async def test_in_flight_rows_survive_redis_forgetting_the_scripts(redis_url: st
         assert sorted(r.entry_id for r in dash.in_flight) == sorted(d.entry_id for d in got)
     finally:
         await q.close()
+
+
+async def test_a_clone_has_connections_of_its_own_lean_ones_included(redis_url: str) -> None:
+    q = RedisQueue(redis_url, socket_timeout=7.0)
+    c = q.clone()
+    try:
+        assert c._fast is not None and c._fast is not q._fast and c._fetcher is not None
+        assert c._socket_timeout == 7.0
+        await c.enqueue(Job(type="launch", args={"reservation_id": 1}))
+        assert (await q.stats()).types["launch"].pending == 1
+    finally:
+        await c.close()
+        await q.close()
+
+
+async def test_a_clone_of_a_fakeredis_queue_keeps_its_client_factory() -> None:
+    q = fake_queue()
+    c = q.clone()
+    assert c._fast is None and c._client_factory is q._client_factory
+    await c.close()
+    await q.close()
