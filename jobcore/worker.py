@@ -64,11 +64,12 @@ class _Backoff:
 class _Slot:
     """One of the worker's ``concurrency`` long-lived runner tasks and the job it runs."""
 
-    __slots__ = ("deadline", "job", "task", "timed_out")
+    __slots__ = ("deadline", "job", "started", "task", "timed_out")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
         self.job: Delivery | None = None
+        self.started = 0.0
         self.deadline = 0.0
         self.timed_out = False
 
@@ -80,8 +81,8 @@ class Worker:
     types in ``handlers`` (or the ``types`` subset), so services with different
     handler sets can share one Redis.
 
-    While jobs are quick (under ``QUICK_JOB_S`` on average) the worker takes up
-    to ``prefetch`` jobs beyond its free slots, so the next ones are at hand when
+    While jobs are quick (under ``QUICK_JOB_S`` on average, and none running
+    longer) the worker takes up to ``prefetch`` jobs beyond its free slots, so the next ones are at hand when
     a slot frees; they are in flight (recorded, recovered on a crash, handed back
     on stop) from the moment they are taken.
     """
@@ -274,8 +275,17 @@ class Worker:
             await asyncio.wait_for(self._stopping.wait(), delay)
 
     def _free(self) -> int:
-        extra = self.prefetch if self._avg_run < QUICK_JOB_S else 0
+        extra = self.prefetch if self._prefetching() else 0
         return self.concurrency + extra - len(self._active) - len(self._buffer)
+
+    def _prefetching(self) -> bool:
+        """Take jobs ahead only while jobs are quick on average and none running now
+        has been at it long: a job fetched ahead waits for a slot, and a slow job
+        holds one (types with quick and slow jobs mix in one worker)."""
+        if not self.prefetch or self._avg_run >= QUICK_JOB_S:
+            return False
+        since = time.monotonic() - QUICK_JOB_S
+        return all(slot.started > since for slot in self._active.values())
 
     async def _fetch_loop(self) -> None:
         backoff = _Backoff()
@@ -382,7 +392,8 @@ class Worker:
                 await waiter
                 continue
             slot.job = d
-            slot.deadline = time.monotonic() + self.timeout
+            slot.started = time.monotonic()
+            slot.deadline = slot.started + self.timeout
             slot.timed_out = False
             self._active[d.job_type, d.entry_id] = slot
             try:

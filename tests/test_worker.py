@@ -297,16 +297,52 @@ async def test_prefetch_holds_jobs_ahead_only_while_jobs_are_quick(queue: jobcor
     for n in range(10):
         await queue.enqueue(job("quick-first", 100 + n, seconds=1))
     async with running(Worker(queue, handlers, concurrency=2, prefetch=3, types=["quick-first"])) as w:
-        await wait_until(lambda: _true(w.busy == 2 and len(w._buffer) == 3))
+        # Without prefetch nothing waits in the buffer: two slots, two jobs fetched.
+        await wait_until(lambda: _true(w.busy == 2 and len(w._buffer) >= 1))
+        held = 2 + len(w._buffer)
 
-        async def five_held() -> bool:
-            return await in_flight("quick-first") == 5  # the quick jobs' settles may still be on their way
+        async def all_held_in_flight() -> bool:
+            return await in_flight("quick-first") == held  # the quick jobs' settles may still be on their way
 
-        await wait_until(five_held)
+        await wait_until(all_held_in_flight)
         await asyncio.sleep(0.3)
-        assert await in_flight("quick-first") == 5 and w.busy == 2
+        # The slow jobs now running stop any more being taken ahead.
+        assert held <= 5 and await in_flight("quick-first") == held and w.busy == 2
         gate.set()
         await settled(queue, "quick-first", 30)
+
+
+async def test_a_long_running_job_stops_prefetch_while_quick_jobs_flow_beside_it(queue: jobcore.Queue) -> None:
+    handlers = Handlers()
+    gate = asyncio.Event()
+
+    @handlers.handler("launch", Launch)
+    async def run(job: Job[Launch]) -> None:
+        if job.args.seconds:
+            await gate.wait()
+
+    await queue.enqueue_many([launch(n) for n in range(20)])
+    await queue.enqueue(launch(100, seconds=1))
+    await queue.enqueue_many([launch(n) for n in range(200, 5200)])
+    w = Worker(queue, handlers, concurrency=2, prefetch=20)
+
+    def slow_running() -> bool:
+        return any(s.job is not None and time.monotonic() - s.started > 0.02 for s in w._slots)
+
+    asked: list[int] = []  # how many jobs each fetch asked for while the slow job ran
+    fetch = queue.fetch
+
+    async def watched(consumer: str, types: Any, count: int, block_ms: int) -> Any:
+        if slow_running():
+            asked.append(count)
+        return await fetch(consumer, types, count, block_ms)
+
+    queue.fetch = watched  # type: ignore[method-assign]
+    async with running(w):
+        await wait_until(lambda: _true(len(asked) >= 20))  # quick jobs flow through the other slot
+        gate.set()
+        await settled(queue, "launch", 5021)
+    assert max(asked) == 1, asked  # the one free slot, nothing ahead
 
 
 async def test_concurrency_is_bounded(queue: jobcore.Queue) -> None:
