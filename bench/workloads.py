@@ -286,7 +286,7 @@ async def _stats_cost(url: str, r: redis.Redis, p: Params, log: Log) -> dict[str
             )
         log(f"  stats: {total:,} jobs enqueued in {time.perf_counter() - t0:.1f}s")
         # 1,000 in flight: a consumer takes 50 of each type and never settles them.
-        taken = await producer.fetch("bench-console-holder", types, per_type_in_flight, 0)
+        taken = [d for t in types for d in await producer.fetch("bench-console-holder", [t], per_type_in_flight, 0)]
         if len(taken) != per_type_in_flight * len(types):
             raise RuntimeError(f"stats set-up wrong: {len(taken)} taken")
         await producer.close()

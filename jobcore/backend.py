@@ -441,7 +441,8 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
-        """Take up to ``count`` new jobs per type, blocking up to ``block_ms`` when idle.
+        """Take up to ``count`` new jobs in all, the types taking turns to go first;
+        block up to ``block_ms`` when there are none.
         Taking a job and recording it in flight for ``consumer`` is one atomic step."""
 
     @abc.abstractmethod

@@ -68,6 +68,7 @@ class MemoryQueue(Queue):
         super().__init__()
         self.url = url
         self._types: dict[str, _Type] = {}
+        self._fetch_turn = 0  # the type a fetch starts with, in turn
         self._schemas: dict[str, dict[str, Any]] = {}
         self._workers: dict[str, dict[str, Any]] = {}
         self._leases: dict[str, int] = {}
@@ -156,11 +157,18 @@ class MemoryQueue(Queue):
     def _take(self, consumer: str, types: Sequence[str], count: int) -> list[Delivery]:
         out: list[Delivery] = []
         now = _now_ms()
-        for job_type in types:
+        if not types:
+            return out
+        self._fetch_turn = (self._fetch_turn + 1) % len(types)
+        for k in range(len(types)):
+            left = count - len(out)
+            if left <= 0:
+                break
+            job_type = types[(self._fetch_turn + k) % len(types)]
             t = self._types.get(job_type)
             if t is None:
                 continue
-            for _ in range(min(count, len(t.waiting))):
+            for _ in range(min(left, len(t.waiting))):
                 entry_id = t.waiting.popleft()
                 raw, base = t.data[entry_id]
                 t.pel[entry_id] = _Held(consumer, now, 1)

@@ -50,6 +50,7 @@ ADD_CHUNK = 2000  # payloads per script call: keeps each call short for Redis
 
 _SCRIPTS = (
     "add",
+    "fetch",
     "settle",
     "claim",
     "stats",
@@ -156,6 +157,7 @@ class RedisQueue(Queue):
         self._socket_timeout = socket_timeout
         self._connect_timeout = connect_timeout
         self._known_types: set[str] = set()
+        self._fetch_turn = 0  # the type a fetch starts with, in turn
         # In-flight rows' entries as decoded once, by type and entry id (console reads).
         self._seen_entries: dict[str, dict[bytes, _Seen]] = {}
         self._groups_ready: set[str] = set()
@@ -315,33 +317,18 @@ class RedisQueue(Queue):
             self._groups_ready.update(schemas)
 
     async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
-        by_stream = {self.keys.of_type(t).stream.encode(): t for t in types}
-        streams: dict[Any, Any] = {s: ">" for s in by_stream}
-        fetcher = self._fetcher
-        command: list[Any] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", count]
-        if block_ms > 0:
-            command += ["BLOCK", block_ms]
-        command += ["STREAMS", *by_stream, *([">"] * len(by_stream))]
-        # A blocked read answers within block_ms; only then does the socket timeout start.
-        wait = self._socket_timeout + max(0, block_ms) / 1000
-
-        async def run() -> Any:
-            if fetcher is not None:
-                return await fetcher.call(*command, timeout=wait)
-            return await self._r.xreadgroup(
-                GROUP, consumer, streams, count=count, block=block_ms if block_ms > 0 else None
-            )
-
-        try:
-            reply = await self._call("fetch", run)
-        except JobcoreError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            await self.register_types({t: {} for t in types if t not in self._groups_ready})
-            reply = await self._call("fetch", run)
+        """Up to ``count`` new jobs across ``types``, taking turns between them
+        (fetch.lua: XREADGROUP's COUNT applies to every stream it reads). With none
+        waiting, block up to ``block_ms`` for the next: one per type at most."""
+        streams = [self.keys.of_type(t).stream for t in types]
+        self._fetch_turn = (self._fetch_turn + 1) % len(streams)
+        take = ("fetch", streams, [GROUP, consumer, count, self._fetch_turn + 1])
+        (taken,) = await self._fetch_call(types, lambda: self._run_scripts([take]))
+        pairs = [(types[int(i) - 1], entries) for i, entries in taken]
+        if not pairs and block_ms > 0:
+            pairs = await self._fetch_call(types, lambda: self._wait_for_jobs(consumer, types, streams, block_ms))
         out: list[Delivery] = []
-        for stream, entries in reply or []:
-            job_type = by_stream[stream]
+        for job_type, entries in pairs:
             for entry_id, fields in entries:
                 if type(fields) is list and len(fields) == 2 and fields[0] == b"d":
                     out.append(Delivery(job_type, entry_id.decode(), fields[1], 1))  # the usual entry
@@ -349,6 +336,30 @@ class RedisQueue(Queue):
                 f = _fields(fields) if fields is not None else {}
                 out.append(Delivery(job_type, _s(entry_id), f.get(b"d"), _base(f.get(b"a")) + 1))
         return out
+
+    async def _fetch_call(self, types: Sequence[str], run: Callable[[], Awaitable[T]]) -> T:
+        """``run``, creating the consumer group first if a type has none yet."""
+        try:
+            return await self._call("fetch", run)
+        except JobcoreError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.register_types({t: {} for t in types if t not in self._groups_ready})
+            return await self._call("fetch", run)
+
+    async def _wait_for_jobs(
+        self, consumer: str, types: Sequence[str], streams: list[str], block_ms: int
+    ) -> list[tuple[str, Any]]:
+        """A blocking XREADGROUP on the fetch connection, one entry per stream."""
+        if self._fetcher is not None:
+            # A blocked read answers within block_ms; only then does the socket timeout start.
+            wait = self._socket_timeout + block_ms / 1000
+            command: list[resp.Arg] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", 1, "BLOCK", block_ms, "STREAMS"]
+            reply = await self._fetcher.call(*command, *streams, *([">"] * len(streams)), timeout=wait)
+        else:
+            reply = await self._r.xreadgroup(GROUP, consumer, {s: ">" for s in streams}, count=1, block=block_ms)
+        by_stream = {s.encode(): t for s, t in zip(streams, types, strict=True)}
+        return [(by_stream[stream], entries) for stream, entries in reply or []]
 
     async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
         by_type: dict[str, list[Outcome]] = {}

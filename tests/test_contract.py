@@ -352,6 +352,18 @@ async def test_in_flight_rows_follow_settles_takes_claims_and_requeues(queue: jo
     assert await queue.in_flight() == []
 
 
+async def test_fetch_takes_count_in_all_and_the_types_take_turns(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch", "other")
+    await queue.enqueue_many([launch(i) for i in range(5)] + [Job(type="other", args=[i]) for i in range(5)])
+    got = await queue.fetch("w1", ["launch", "other"], 4, 0)
+    assert len(got) == 4  # not 4 of each
+    firsts = [(await queue.fetch("w1", ["launch", "other"], 1, 0))[0].job_type for _ in range(4)]
+    assert set(firsts) == {"launch", "other"}  # neither type starves the other
+    rest = await queue.fetch("w1", ["launch", "other"], 10, 0)
+    assert len(got) + len(firsts) + len(rest) == 10
+    assert await queue.fetch("w1", ["launch", "other"], 10, 0) == []
+
+
 async def test_a_long_lived_reader_shows_what_a_fresh_one_does(queue: jobcore.Queue) -> None:
     """A reader that refreshes again and again (a console) keeps what it decoded of
     each in-flight entry; its rows must match a new reader's at every step."""
@@ -374,7 +386,7 @@ async def test_a_long_lived_reader_shows_what_a_fresh_one_does(queue: jobcore.Qu
 
     try:
         assert await same() == []
-        taken = await queue.fetch("w1", ["launch", "other"], 3, 0)
+        taken = await queue.fetch("w1", ["launch"], 3, 0) + await queue.fetch("w1", ["other"], 3, 0)
         rows = await same()
         assert len(rows) == 5
         errors = sorted(r.error or "" for r in rows)

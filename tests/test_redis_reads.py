@@ -40,7 +40,7 @@ async def test_a_repeat_refresh_reads_no_payloads_and_forgets_settled_entries(
     try:
         await q.register_types({"a": {}, "b": {}})
         await q.enqueue_many([Job(type=t, args={"n": i}) for i in range(30) for t in ("a", "b")])
-        taken = await q.fetch("w1", ["a", "b"], 20, 0)
+        taken = await q.fetch("w1", ["a"], 20, 0) + await q.fetch("w1", ["b"], 20, 0)
         assert len(await q.in_flight()) == 40
         assert len(read) == 40
         for _ in range(3):

@@ -185,7 +185,7 @@ async def load_fixed_data(pilot: Pilot[Any], clock: FrozenClock, history: bool =
         ]
     ):
         clock.advance(10)
-        got = await q.fetch(worker, ["noop", "sleep"], noops, 0)
+        got = [d for t in ("noop", "sleep") for d in await q.fetch(worker, [t], noops, 0)]
         done = [d for d in got if d.job_type == "noop"] + [d for d in got if d.job_type == "sleep"][:sleeps]
         await q.settle(worker, [Outcome(d.job_type, d.entry_id, "ack", d.attempt) for d in done])
         leftover = [d for d in got if d.job_type == "sleep"][sleeps:]
@@ -206,7 +206,7 @@ async def load_fixed_data(pilot: Pilot[Any], clock: FrozenClock, history: bool =
             await q.heartbeat(stale, 60_000)
         if history or step == 12:
             await fresh_snapshot(pilot, settle=False)
-    got = await q.fetch(worker, ["sleep", "launch", "fail"], 3, 0)
+    got = [d for t in ("sleep", "launch", "fail") for d in await q.fetch(worker, [t], 3, 0)]
     fails = [d for d in got if d.job_type == "fail"]
     await q.settle(worker, [Outcome(d.job_type, d.entry_id, "fail", d.attempt, TRACEBACK) for d in fails[:2]])
     dead = await q.fetch("worker-b-7731", ["launch"], 2, 0)
