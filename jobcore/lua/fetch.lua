@@ -9,8 +9,13 @@ for k = 0, n - 1 do
   if left <= 0 then break end
   local i = (first - 1 + k) % n + 1
   local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', left, 'STREAMS', KEYS[i], '>')
-  if r then
-    local entries = r[1][2]
+  -- Redis: {{stream, entries}}, or nil when nothing is new. fakeredis (with
+  -- redis-py 8) gives {stream, entries}, or an empty list.
+  local entries = nil
+  if r and r[1] then
+    if type(r[1]) == 'table' then entries = r[1][2] else entries = r[2] end
+  end
+  if entries and #entries > 0 then
     out[#out + 1] = {i, entries}
     left = left - #entries
   end
