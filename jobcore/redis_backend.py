@@ -62,6 +62,7 @@ _SCRIPTS = (
 )
 
 
+@functools.cache
 def _load(name: str) -> str:
     return resources.files("jobcore").joinpath("lua", f"{name}.lua").read_text()
 
@@ -550,7 +551,7 @@ class RedisQueue(Queue):
             async def run() -> list[Any]:
                 replies = await fast.pipeline(commands, raise_on_error=False)
                 if any(isinstance(r, resp.RespError) and str(r).startswith("NOSCRIPT") for r in replies):
-                    await fast.pipeline([["SCRIPT", "LOAD", _load(name)] for name in self._scripts])
+                    await fast.pipeline([["SCRIPT", "LOAD", s.source] for s in self._lean_scripts.values()])
                     replies = await fast.pipeline(commands, raise_on_error=False)
                 return replies
 

@@ -64,13 +64,12 @@ class _Backoff:
 class _Slot:
     """One of the worker's ``concurrency`` long-lived runner tasks and the job it runs."""
 
-    __slots__ = ("deadline", "job", "started", "task", "timed_out")
+    __slots__ = ("job", "started", "task", "timed_out")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
         self.job: Delivery | None = None
         self.started = 0.0
-        self.deadline = 0.0
         self.timed_out = False
 
 
@@ -393,7 +392,6 @@ class Worker:
                 continue
             slot.job = d
             slot.started = time.monotonic()
-            slot.deadline = slot.started + self.timeout
             slot.timed_out = False
             self._active[d.job_type, d.entry_id] = slot
             try:
@@ -406,9 +404,9 @@ class Worker:
         tick = min(1.0, max(0.005, self.timeout / 20))
         while True:
             await asyncio.sleep(tick)
-            now = time.monotonic()
+            started_before = time.monotonic() - self.timeout
             for slot in self._slots:
-                if slot.job is not None and not slot.timed_out and now >= slot.deadline and slot.task is not None:
+                if slot.job is not None and not slot.timed_out and slot.started <= started_before and slot.task:
                     slot.timed_out = True
                     slot.task.cancel()
 
