@@ -27,6 +27,7 @@ class Snapshot:
     workers: tuple[WorkerInfo, ...]
     latency: float  # seconds the poll took
     server_version: str | None = None  # only fetched on the first poll after (re)connecting
+    topology: str = ""  # standalone / cluster / sentinel, as of this poll (it follows a failover)
 
     @property
     def taken_at(self) -> datetime:
@@ -55,6 +56,7 @@ async def take_snapshot(queue: jobcore.Queue, seq: int, in_flight_limit: int, wa
         workers=tuple(workers),
         latency=time.perf_counter() - started,
         server_version=version,
+        topology=queue.topology(),
     )
 
 

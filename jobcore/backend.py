@@ -10,10 +10,10 @@ import abc
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -132,6 +132,46 @@ class QueueStats:
                 for name, t in sorted(self.types.items())
             },
         }
+
+
+class TypeCounts(NamedTuple):
+    """One type's numbers as a backend reads them."""
+
+    pending: int
+    in_flight: int
+    oldest_ms: int | None  # enqueue time of the oldest pending job
+    processed: int
+    failed: int
+    dead: int
+    failed_kept: int
+
+
+def build_stats(
+    counts: dict[str, TypeCounts], workers: Sequence[WorkerInfo], schemas: Collection[str], now_ms: int
+) -> QueueStats:
+    """Stats from what a backend read: the one place that says which workers
+    count as serving a type (alive or stale, not lost)."""
+    live = [w for w in workers if w.state != "lost"]
+    served: dict[str, int] = {}
+    for w in live:
+        for t in w.types:
+            served[t] = served.get(t, 0) + 1
+    out = {
+        t: TypeStats(
+            job_type=t,
+            pending=c.pending,
+            in_flight=c.in_flight,
+            processed=c.processed,
+            failed=c.failed,
+            dead=c.dead,
+            failed_kept=c.failed_kept,
+            oldest_pending_age=None if c.oldest_ms is None else max(0.0, (now_ms - c.oldest_ms) / 1000),
+            served_by=served.get(t, 0),
+            has_schema=t in schemas,
+        )
+        for t, c in counts.items()
+    }
+    return QueueStats(types=out, workers=len(live), taken_at=_utc(now_ms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,6 +458,12 @@ class Queue(abc.ABC):
     @abc.abstractmethod
     async def server_version(self) -> str: ...
 
+    def topology(self) -> str:
+        """Where the queue lives, in a few words ("memory", "standalone host:port",
+        "cluster, 3 masters", "sentinel SERVICE → host:port"); it follows a
+        failover, so ask again rather than keep it."""
+        return "memory"
+
     @abc.abstractmethod
     async def close(self) -> None: ...
 
@@ -444,6 +490,10 @@ class Queue(abc.ABC):
         """Take up to ``count`` new jobs in all, the types taking turns to go first;
         block up to ``block_ms`` when there are none.
         Taking a job and recording it in flight for ``consumer`` is one atomic step."""
+
+    async def stop_fetching(self) -> None:  # noqa: B027 - most backends have nothing to end
+        """End blocking reads still waiting for jobs (a worker that stops calls
+        this before it hands back what it holds)."""
 
     @abc.abstractmethod
     async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:

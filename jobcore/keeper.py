@@ -4,22 +4,21 @@ the worker's interpreter.
 A handler that holds the GIL (a long C call, a regex gone wild) stops every
 thread of the worker, the heartbeat thread included; the keeper keeps the lease
 alive while the worker process exists and is not stopped (SIGSTOP), and stops
-the moment it is gone. The worker runs this file by path (``python -P
-keeper.py``) so it imports only redis-py, and writes one JSON line of settings
+the moment it is gone. It speaks to Redis through jobcore's own transport, so
+it follows a cluster or a Sentinel failover as the worker does. The worker
+runs it as ``python -P -m jobcore.keeper`` and writes one JSON line of settings
 to its stdin; end of that input (the worker exited or was killed) ends it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
 import signal
 import sys
-from pathlib import Path
 from typing import Any
-
-EXTEND = Path(__file__).resolve().parent / "lua" / "extend.lua"
 
 
 def process_state(pid: int) -> str | None:
@@ -39,29 +38,41 @@ def parent_running(parent: int) -> bool:
 
 
 def serve(cfg: dict[str, Any]) -> int:
-    import redis
+    return asyncio.run(_serve(cfg))
+
+
+async def _serve(cfg: dict[str, Any]) -> int:
+    from importlib import resources
+
+    from jobcore.resp import RespConnectionError, RespError, Script
+    from jobcore.transport import open_transport
 
     parent = int(cfg["parent"])
     interval = float(cfg["interval"])
-    client = redis.Redis.from_url(cfg["url"], socket_timeout=max(1.0, interval), socket_connect_timeout=1.0)
-    extend = client.register_script(EXTEND.read_text())
+    redis = open_transport(cfg["url"], connect_timeout=1.0, timeout=max(1.0, interval))
+    extend = Script(resources.files("jobcore").joinpath("lua", "extend.lua").read_text())
     keys, args = [cfg["workers"], cfg["leases"]], [cfg["id"], int(cfg["lease_ms"])]
+    stdin = sys.stdin.fileno()
     wait, failures = 0.0, 0
-    while True:
-        ready, _, _ = select.select([sys.stdin.fileno()], [], [], wait)
-        if ready and not os.read(sys.stdin.fileno(), 4096):
-            return 0  # the worker closed our input or is gone
-        if os.getppid() != parent or process_state(parent) is None:
-            return 0
-        wait = interval
-        if not parent_running(parent):
-            continue  # stopped: let its lease lapse so live workers take its jobs
-        try:
-            extend(keys=keys, args=args)
-            failures = 0
-        except redis.RedisError:
-            failures += 1
-            wait = min(interval, 0.05 * 2**failures)  # a cut connection: beat again soon
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            ready, _, _ = await loop.run_in_executor(None, select.select, [stdin], [], [], wait)
+            if ready and not os.read(stdin, 4096):
+                return 0  # the worker closed our input or is gone
+            if os.getppid() != parent or process_state(parent) is None:
+                return 0
+            wait = interval
+            if not parent_running(parent):
+                continue  # stopped: let its lease lapse so live workers take its jobs
+            try:
+                await redis.run_scripts([(extend, keys, args)])
+                failures = 0
+            except (RespConnectionError, RespError, OSError):
+                failures += 1
+                wait = min(interval, 0.05 * 2**failures)  # a cut connection: beat again soon
+    finally:
+        await redis.close()
 
 
 def main() -> int:

@@ -14,7 +14,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .backend import (
@@ -25,11 +24,13 @@ from .backend import (
     Outcome,
     Queue,
     QueueStats,
-    TypeStats,
+    TypeCounts,
     WorkerInfo,
+    build_stats,
     in_flight_job,
     make_bad_job,
 )
+from .keys import entry_order
 from .workerinfo import worker_info_from_record
 
 
@@ -238,7 +239,7 @@ class MemoryQueue(Queue):
         else:
             chosen = []
             room = suspects
-            for e in sorted((e for e, h in t.pel.items() if h.consumer == owner), key=_id_key):
+            for e in sorted((e for e, h in t.pel.items() if h.consumer == owner), key=entry_order):
                 if len(chosen) >= count:
                     break
                 if room is not None and t.data.get(e, (None, 0))[1] + t.pel[e].count + 1 >= suspect_from:
@@ -290,26 +291,19 @@ class MemoryQueue(Queue):
     async def stats(self) -> QueueStats:
         self._check_open()
         now = _now_ms()
-        served = self._served(now)
-        out: dict[str, TypeStats] = {}
-        for job_type, t in self._types.items():
-            oldest = None
-            if t.waiting:
-                oldest = max(0.0, (now - int(t.waiting[0].split("-")[0])) / 1000)
-            out[job_type] = TypeStats(
-                job_type=job_type,
+        counts = {
+            job_type: TypeCounts(
                 pending=len(t.waiting),
                 in_flight=len(t.pel),
+                oldest_ms=entry_order(t.waiting[0])[0] if t.waiting else None,
                 processed=t.processed,
                 failed=t.failed_total,
                 dead=len(t.dead),
                 failed_kept=len(t.failed),
-                oldest_pending_age=oldest,
-                served_by=served.get(job_type, 0),
-                has_schema=job_type in self._schemas,
             )
-        live = sum(1 for d in self._leases.values() if d >= now)
-        return QueueStats(types=out, workers=live, taken_at=datetime.now(tz=UTC))
+            for job_type, t in self._types.items()
+        }
+        return build_stats(counts, await self.workers(), self._schemas, now)
 
     async def in_flight(self, limit: int = 1000) -> list[InFlightJob]:
         self._check_open()
@@ -356,9 +350,9 @@ class MemoryQueue(Queue):
             make_bad_job(jt, bid, b.reason, b.raw, b.attempt, b.worker)
             for jt in types
             for bid, b in self._bad(which, jt).items()
-            if before is None or _id_key(bid) < _id_key(before)
+            if before is None or entry_order(bid) < entry_order(before)
         ]
-        rows.sort(key=lambda r: _id_key(r.id), reverse=True)
+        rows.sort(key=lambda r: entry_order(r.id), reverse=True)
         return rows[:limit]
 
     async def dead(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
@@ -401,8 +395,3 @@ class MemoryQueue(Queue):
 
     def __repr__(self) -> str:
         return f"MemoryQueue({json.dumps(self.url)})"
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)

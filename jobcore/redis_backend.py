@@ -7,8 +7,9 @@ delivery count. Every other multi-key change is one Lua script (``lua/``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-import inspect
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,15 +17,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from operator import attrgetter, itemgetter
 from typing import Any, Literal, TypeVar
-
-import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
+from urllib.parse import parse_qs, urlsplit
 
 from . import resp
 from .backend import (
@@ -36,17 +29,20 @@ from .backend import (
     Outcome,
     Queue,
     QueueStats,
-    TypeStats,
+    TypeCounts,
     WorkerInfo,
+    build_stats,
     in_flight_job,
     make_bad_job,
 )
 from .errors import ConnectionFailed, EnqueueError, JobcoreError
-from .keys import DEFAULT_NAMESPACE, GROUP, Keys
+from .keys import DEFAULT_NAMESPACE, GROUP, Keys, entry_order
+from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport
 from .workerinfo import worker_info_from_record
 
 T = TypeVar("T")
 ADD_CHUNK = 2000  # payloads per script call: keeps each call short for Redis
+DEFAULT_REPLICA_TIMEOUT_MS = 500
 
 _SCRIPTS = (
     "add",
@@ -59,6 +55,7 @@ _SCRIPTS = (
     "lost",
     "forget",
     "requeue",
+    "purge",
 )
 
 
@@ -67,15 +64,34 @@ def _load(name: str) -> str:
     return resources.files("jobcore").joinpath("lua", f"{name}.lua").read_text()
 
 
+@functools.cache
+def _script(name: str) -> resp.Script:
+    return resp.Script(_load(name))
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _redacted(url: str) -> str:
-    if "@" not in url:
+def redacted(url: str) -> str:
+    """A Redis URL as it may be printed: user:password and ?password= hidden."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    out = f"{scheme}://{netloc}{slash}{tail}"
+    if "password=" in out:
+        head, _, query = out.partition("?")
+        parts = [
+            p.split("=", 1)[0] + "=***" if "password=" in p.split("=", 1)[0] + "=" else p for p in query.split("&")
+        ]
+        out = head + "?" + "&".join(parts)
+    return out
+
+
+_redacted = redacted
 
 
 def _fields(flat: Any) -> dict[bytes, bytes]:
@@ -84,11 +100,8 @@ def _fields(flat: Any) -> dict[bytes, bytes]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
 
 
-async def _aw(value: Any) -> Any:
-    """redis-py types some async commands as ``Awaitable[T] | T``; they are awaitables."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
+def _pairs(flat: Any) -> list[tuple[Any, Any]]:
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
 
 
 def _base(value: bytes | None) -> int:
@@ -101,18 +114,20 @@ def _base(value: bytes | None) -> int:
         return 0
 
 
-def _entry_key(entry_id: str) -> tuple[tuple[int, int], str]:
-    """A stream entry id with the key it sorts by (ids are ``ms-seq``); an id that
-    is not one sorts first and will simply not be found."""
-    ms, _, seq = entry_id.partition("-")
-    try:
-        return (int(ms), int(seq or 0)), entry_id
-    except ValueError:
-        return (0, 0), "0-0"
-
-
 def _server_ms(t: Sequence[Any]) -> int:
     return int(t[0]) * 1000 + int(t[1]) // 1000
+
+
+def _replica_settings(url: str, replicas: int | None, timeout_ms: int | None) -> tuple[int, int]:
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    try:
+        n = replicas if replicas is not None else int(query.get("replicas", 0))
+        ms = timeout_ms if timeout_ms is not None else int(query.get("replica_timeout_ms", DEFAULT_REPLICA_TIMEOUT_MS))
+    except ValueError:
+        raise ValueError("replicas and replica_timeout_ms in the Redis URL must be whole numbers") from None
+    if n < 0 or ms <= 0:
+        raise ValueError("replicas must be 0 or more and replica_timeout_ms more than 0")
+    return n, ms
 
 
 class RedisQueue(Queue):
@@ -123,119 +138,81 @@ class RedisQueue(Queue):
         *,
         connect_timeout: float = 5.0,
         socket_timeout: float = 15.0,
-        client_factory: Callable[[], aioredis.Redis] | None = None,
+        client_factory: Callable[[], Any] | None = None,
+        replicas: int | None = None,
+        replica_timeout_ms: int | None = None,
     ) -> None:
         super().__init__()
         self.url = url
         self.keys = Keys(namespace)
-
-        def default_client() -> aioredis.Redis:
-            client: aioredis.Redis = aioredis.Redis.from_url(
-                url,
-                decode_responses=False,
-                socket_connect_timeout=connect_timeout,
-                socket_timeout=socket_timeout,
-                retry=Retry(NoBackoff(), 0),
-                health_check_interval=30,
-            )
-            return client
-
-        self._client_factory = client_factory or default_client
-        self._own_client = client_factory is None
-        self._r = self._client_factory()
-        # Single enqueues go over a lean multiplexed connection: one XADD per job
-        # costs about half of what redis-py's asyncio command path does.
-        self._fast = (
-            resp.Client(url, connect_timeout=connect_timeout, timeout=socket_timeout)
-            if client_factory is None
-            else None
+        self.replicas, self.replica_timeout_ms = _replica_settings(url, replicas, replica_timeout_ms)
+        self._confirm = (self.replicas, self.replica_timeout_ms) if self.replicas else None
+        self._client_factory = client_factory
+        # One transport for every topology; a redis-py client (fakeredis) goes
+        # through the same interface.
+        self._t: Transport = (
+            RedisPyTransport(client_factory())
+            if client_factory is not None
+            else open_transport(url, connect_timeout=connect_timeout, timeout=socket_timeout)
         )
-        self._scripts: dict[str, AsyncScript] = {name: self._r.register_script(_load(name)) for name in _SCRIPTS}
-        self._lean_scripts = {name: resp.Script(_load(name)) for name in _SCRIPTS}
-        # Blocking reads get their own lean connection (a blocked XREADGROUP
-        # would hold up every command queued behind it on a shared one).
-        self._fetcher = self._fast.dedicated() if self._fast is not None else None
+        self._scripts = {name: _script(name) for name in _SCRIPTS}
         self._socket_timeout = socket_timeout
         self._connect_timeout = connect_timeout
         self._known_types: set[str] = set()
         self._fetch_turn = 0  # the type a fetch starts with, in turn
+        # Blocking reads, each on a connection of its own, by the types it reads.
+        self._waiters: dict[tuple[str, ...], asyncio.Task[list[tuple[str, Any]]]] = {}
         # In-flight rows' entries as decoded once, by type and entry id (console reads).
         self._seen_entries: dict[str, dict[bytes, _Seen]] = {}
         self._groups_ready: set[str] = set()
 
     def clone(self) -> RedisQueue:
-        # A clone of a queue on its own connections gets its own, lean ones included.
+        # A clone of a queue on its own connections gets its own transport.
         q = RedisQueue(
             self.url,
             self.keys.namespace,
             connect_timeout=self._connect_timeout,
             socket_timeout=self._socket_timeout,
-            client_factory=None if self._own_client else self._client_factory,
+            client_factory=self._client_factory,
+            replicas=self.replicas,
+            replica_timeout_ms=self.replica_timeout_ms,
         )
         q._args_types = dict(self._args_types)
         return q
 
     def _lease_keeper_settings(self) -> dict[str, Any] | None:
-        if not self._own_client:
+        if self._client_factory is not None:
             return None  # e.g. fakeredis: nothing another process could reach
         return {"url": self.url, "workers": self.keys.workers, "leases": self.keys.leases}
 
     def __repr__(self) -> str:
-        return f"RedisQueue({_redacted(self.url)!r})"
+        return f"RedisQueue({redacted(self.url)!r})"
 
     @property
-    def redis(self) -> aioredis.Redis:
-        """The underlying client (tests and tools; not part of the queue contract)."""
-        return self._r
+    def transport(self) -> Transport:
+        """The transport (tests and tools; not part of the queue contract)."""
+        return self._t
+
+    def topology(self) -> str:
+        return self._t.describe()
 
     async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         try:
             return await fn()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise ConnectionFailed(f"{what}: Redis at {_redacted(self.url)} is unreachable ({exc})") from None
-        except (RedisError, resp.RespError) as exc:
+        except resp.RespAuthError as exc:
+            raise ConnectionFailed(f"Redis at {redacted(self.url)} refused the connection ({exc})") from None
+        except (resp.RespConnectionError, OSError) as exc:
+            raise ConnectionFailed(f"{what}: Redis at {redacted(self.url)} is unreachable ({exc})") from None
+        except resp.RespError as exc:
             raise JobcoreError(f"{what}: Redis error: {exc}") from None
 
-    async def _run_scripts(self, calls: list[tuple[str, list[Any], list[Any]]]) -> list[Any]:
-        """Call scripts in one round trip: on the lean connection when there is
-        one, else through redis-py (fakeredis)."""
-        if self._fast is not None:
-            return await self._fast.run_scripts([(self._lean_scripts[n], k, a) for n, k, a in calls])
+    async def _run_scripts(self, calls: list[tuple[str, list[Any], list[Any]]], **kw: Any) -> list[Any]:
+        """Call scripts in one round trip (per node)."""
+        return await self._t.run_scripts([(self._scripts[n], k, a) for n, k, a in calls], **kw)
 
-        def build(pipe: Pipeline) -> None:
-            for name, keys, args in calls:
-                self._evalsha(pipe, name, keys, args)
-
-        return await self._scripted(build)
-
-    async def _scripted(self, build: Callable[[Pipeline], None], raise_on_error: bool = True) -> list[Any]:
-        """Run a pipeline whose scripts are called by sha (redis-py would first ask
-        SCRIPT EXISTS on every pipeline); load them once if Redis lost them. Only
-        pipelines that are safe to send twice when every script was missing use this."""
-        for attempt in (1, 2):
-            async with self._r.pipeline(transaction=False) as pipe:
-                build(pipe)
-                try:
-                    res: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
-                except NoScriptError:
-                    if attempt == 2:
-                        raise
-                    await self._load_scripts()
-                    continue
-            if attempt == 1 and any(isinstance(r, NoScriptError) for r in res):
-                await self._load_scripts()
-                continue
-            return res
-        raise AssertionError("unreachable")
-
-    def _evalsha(self, pipe: Pipeline, name: str, keys: Sequence[Any], args: Sequence[Any]) -> None:
-        pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
-
-    async def _load_scripts(self) -> None:
-        async with self._r.pipeline(transaction=False) as pipe:
-            for script in self._scripts.values():
-                pipe.script_load(script.script)
-            await pipe.execute()
+    async def _script(self, what: str, name: str, keys: list[Any], args: list[Any]) -> Any:
+        (reply,) = await self._call(what, lambda: self._run_scripts([(name, keys, args)]))
+        return reply
 
     def _type_keys(self, job_type: str) -> list[str]:
         return list(_read_keys(self.keys, job_type))
@@ -243,13 +220,10 @@ class RedisQueue(Queue):
     # ---- writes -----------------------------------------------------------
 
     async def _add(self, job_type: str, payloads: list[bytes]) -> None:
-        if job_type in self._known_types and len(payloads) == 1:
+        if job_type in self._known_types and len(payloads) == 1 and self._confirm is None:
             stream = self.keys.of_type(job_type).stream
             try:
-                if self._fast is not None:
-                    await self._fast.call("XADD", stream, "*", "d", payloads[0])
-                else:
-                    await self._r.xadd(stream, {b"d": payloads[0]})
+                await self._t.call("XADD", stream, "*", "d", payloads[0])
             except Exception as exc:
                 raise self._enqueue_error("job", exc) from None
             return
@@ -265,11 +239,8 @@ class RedisQueue(Queue):
                 calls.append(("add", [stream], payloads[i : i + ADD_CHUNK]))
         try:
             if new:
-                if self._fast is not None:
-                    await self._fast.call("SADD", self.keys.types, *new)
-                else:
-                    await _aw(self._r.sadd(self.keys.types, *new))
-            await self._run_scripts(calls)
+                await self._t.call("SADD", self.keys.types, *new)
+            await self._run_scripts(calls, confirm=self._confirm)
         except Exception as exc:
             raise self._enqueue_error(f"{n} job(s)", exc) from None
         self._known_types.update(by_type)
@@ -277,39 +248,37 @@ class RedisQueue(Queue):
     def _enqueue_error(self, what: str, exc: Exception) -> Exception:
         """What to raise for a failed write: whether jobs may have landed (a lost
         connection cannot tell, an error reply can). Anything else is a bug: as is."""
-        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):  # resp's connection errors too
+        if isinstance(exc, ReplicasNotConfirmed):
             return EnqueueError(
-                f"{what} not enqueued (or not confirmed): Redis at {_redacted(self.url)} is unreachable ({exc})"
+                f"{what} not confirmed: {exc} (the write may or may not survive a failover; retry to be sure)"
             )
-        if isinstance(exc, (RedisError, resp.RespError)):
+        if isinstance(exc, (resp.RespConnectionError, OSError)):
+            return EnqueueError(
+                f"{what} not enqueued (or not confirmed): Redis at {redacted(self.url)} is unreachable ({exc})"
+            )
+        if isinstance(exc, resp.RespError):
             if str(exc).startswith("LOADING"):  # restarting: nothing was written
                 return EnqueueError(
-                    f"{what} not enqueued: Redis at {_redacted(self.url)} is unreachable while it loads ({exc})"
+                    f"{what} not enqueued: Redis at {redacted(self.url)} is unreachable while it loads ({exc})"
                 )
             return EnqueueError(f"{what} not enqueued: Redis error: {exc}")
         return exc
 
     async def add_raw(self, job_type: str, fields: dict[bytes, bytes]) -> str:
         """Store an entry exactly as given (tests use it to plant poison data)."""
-        await _aw(self._r.sadd(self.keys.types, job_type))
-        entry = await self._r.xadd(self.keys.of_type(job_type).stream, fields)  # type: ignore[arg-type]
-        return _s(entry)
+        flat = [x for kv in fields.items() for x in kv]
+        await self._t.call("SADD", self.keys.types, job_type)
+        return _s(await self._t.call("XADD", self.keys.of_type(job_type).stream, "*", *flat))
 
     async def register_types(self, schemas: dict[str, dict[str, Any]]) -> None:
         async def run() -> None:
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.sadd(self.keys.types, *schemas)
-                pipe.hset(
-                    self.keys.schemas,
-                    mapping={t: json.dumps(s, sort_keys=True) for t, s in schemas.items()},
-                )
-                for job_type in schemas:
-                    pipe.xgroup_create(self.keys.of_type(job_type).stream, GROUP, id="0", mkstream=True)
-                results = await pipe.execute(raise_on_error=False)
-            for res in results:
-                if isinstance(res, ResponseError) and "BUSYGROUP" not in str(res):
-                    raise res
-                if isinstance(res, Exception) and not isinstance(res, ResponseError):
+            cmds: list[list[Any]] = [["SADD", self.keys.types, *schemas]]
+            mapping = [x for t, sch in schemas.items() for x in (t, json.dumps(sch, sort_keys=True))]
+            cmds.append(["HSET", self.keys.schemas, *mapping])
+            for job_type in schemas:
+                cmds.append(["XGROUP", "CREATE", self.keys.of_type(job_type).stream, GROUP, "0", "MKSTREAM"])
+            for res in await self._t.pipeline(cmds, raise_on_error=False):
+                if isinstance(res, resp.RespError) and "BUSYGROUP" not in str(res):
                     raise res
 
         if schemas:
@@ -321,13 +290,11 @@ class RedisQueue(Queue):
         """Up to ``count`` new jobs across ``types``, taking turns between them
         (fetch.lua: XREADGROUP's COUNT applies to every stream it reads). With none
         waiting, block up to ``block_ms`` for the next: one per type at most."""
-        streams = [self.keys.of_type(t).stream for t in types]
-        self._fetch_turn = (self._fetch_turn + 1) % len(streams)
-        take = ("fetch", streams, [GROUP, consumer, count, self._fetch_turn + 1])
-        (taken,) = await self._fetch_call(types, lambda: self._run_scripts([take]))
-        pairs = [(types[int(i) - 1], entries) for i, entries in taken]
+        pairs = self._waited()
+        if not pairs:
+            pairs = await self._fetch_call(types, lambda: self._take(consumer, types, count))
         if not pairs and block_ms > 0:
-            pairs = await self._fetch_call(types, lambda: self._wait_for_jobs(consumer, types, streams, block_ms))
+            pairs = await self._fetch_call(types, lambda: self._wait_for_jobs(consumer, types, block_ms))
         out: list[Delivery] = []
         for job_type, entries in pairs:
             for entry_id, fields in entries:
@@ -337,6 +304,36 @@ class RedisQueue(Queue):
                 f = _fields(fields) if fields is not None else {}
                 out.append(Delivery(job_type, _s(entry_id), f.get(b"d"), _base(f.get(b"a")) + 1))
         return out
+
+    async def _take(self, consumer: str, types: Sequence[str], count: int) -> list[tuple[str, Any]]:
+        """New entries, ``count`` at most in all. One fetch.lua over every stream
+        where one call may span them; on a cluster one call per type (its own
+        slot), sent to every node at once, each taking its share, in passes
+        until ``count`` or every type gave what it had."""
+        streams = [self.keys.of_type(t).stream for t in types]
+        self._fetch_turn = (self._fetch_turn + 1) % len(streams)
+        if not self._t.single_slot:
+            take = ("fetch", streams, [GROUP, consumer, count, self._fetch_turn + 1])
+            (taken,) = await self._run_scripts([take])
+            return [(types[int(i) - 1], entries) for i, entries in taken]
+        order = [(self._fetch_turn + k) % len(types) for k in range(len(types))]
+        pairs: list[tuple[str, Any]] = []
+        left, active = count, order
+        while left > 0 and active:
+            share, extra = divmod(left, len(active))
+            asks = [(i, share + (1 if k < extra else 0)) for k, i in enumerate(active)]
+            asks = [(i, n) for i, n in asks if n > 0]
+            calls = [("fetch", [streams[i]], [GROUP, consumer, n, 1]) for i, n in asks]
+            replies = await self._run_scripts(calls)
+            active = []
+            for (i, n), taken in zip(asks, replies, strict=True):
+                got = sum(len(entries) for _, entries in taken)
+                if got:
+                    pairs.extend((types[i], entries) for _, entries in taken)
+                    left -= got
+                if got == n:
+                    active.append(i)  # it may have more
+        return pairs
 
     async def _fetch_call(self, types: Sequence[str], run: Callable[[], Awaitable[T]]) -> T:
         """``run``, creating the consumer group first if a type has none yet."""
@@ -348,19 +345,63 @@ class RedisQueue(Queue):
             await self.register_types({t: {} for t in types if t not in self._groups_ready})
             return await self._call("fetch", run)
 
-    async def _wait_for_jobs(
-        self, consumer: str, types: Sequence[str], streams: list[str], block_ms: int
-    ) -> list[tuple[str, Any]]:
-        """A blocking XREADGROUP on the fetch connection, one entry per stream."""
-        if self._fetcher is not None:
-            # A blocked read answers within block_ms; only then does the socket timeout start.
-            wait = self._socket_timeout + block_ms / 1000
-            command: list[resp.Arg] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", 1, "BLOCK", block_ms, "STREAMS"]
-            reply = await self._fetcher.call(*command, *streams, *([">"] * len(streams)), timeout=wait)
-        else:
-            reply = await self._r.xreadgroup(GROUP, consumer, {s: ">" for s in streams}, count=1, block=block_ms)
+    def _waited(self) -> list[tuple[str, Any]]:
+        """What blocking reads that finished since the last fetch took."""
+        pairs: list[tuple[str, Any]] = []
+        for group, task in list(self._waiters.items()):
+            if task.done():
+                del self._waiters[group]
+                if not task.cancelled() and task.exception() is None:
+                    pairs.extend(task.result())
+        return pairs
+
+    async def _wait_for_jobs(self, consumer: str, types: Sequence[str], block_ms: int) -> list[tuple[str, Any]]:
+        """Blocking XREADGROUPs, one entry per stream at most: one over every type,
+        or on a cluster one per type (a blocking read cannot span slots), each on
+        its own connection. The first to get a job ends the wait; the others
+        go on blocking, and what they take comes with the next fetch."""
+        groups = [(t,) for t in types] if self._t.single_slot else [tuple(types)]
+        for group in groups:
+            if group not in self._waiters:
+                self._waiters[group] = asyncio.ensure_future(self._blocking_read(consumer, group, block_ms))
+        waiting = [self._waiters[g] for g in groups]
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            await self.stop_fetching()
+            raise
+        pairs: list[tuple[str, Any]] = []
+        for group in groups:
+            task = self._waiters[group]
+            if task.done():
+                del self._waiters[group]
+                pairs.extend(task.result())  # an error raises here, as a fetch error
+        return pairs
+
+    async def _blocking_read(self, consumer: str, types: tuple[str, ...], block_ms: int) -> list[tuple[str, Any]]:
+        streams = [self.keys.of_type(t).stream for t in types]
+        reader = self._t.dedicated()
+        # A blocked read answers within block_ms; only then does the socket timeout start.
+        wait = self._socket_timeout + block_ms / 1000
+        command: list[resp.Arg] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", 1, "BLOCK", block_ms, "STREAMS"]
+        try:
+            reply = await reader.call(*command, *streams, *([">"] * len(streams)), timeout=wait)
+        finally:
+            # Closing the connection is what ends a blocked read on the server.
+            if reader is not self._t:
+                await reader.close()
         by_stream = {s.encode(): t for s, t in zip(streams, types, strict=True)}
-        return [(by_stream[stream], entries) for stream, entries in reply or []]
+        if isinstance(reply, list) and reply and not isinstance(reply[0], list):
+            reply = _pairs(reply)  # fakeredis answers a map (flattened by the adapter)
+        return [(by_stream[_b(stream)], entries) for stream, entries in reply or []]
+
+    async def stop_fetching(self) -> None:
+        waiters, self._waiters = list(self._waiters.values()), {}
+        for task in waiters:
+            task.cancel()
+        for task in waiters:
+            with contextlib.suppress(BaseException):
+                await task
 
     async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
         by_type: dict[str, list[Outcome]] = {}
@@ -368,8 +409,8 @@ class RedisQueue(Queue):
             by_type.setdefault(o.job_type, []).append(o)
         calls: list[tuple[str, list[Any], list[Any]]] = []
         for job_type, group in by_type.items():
-            ids = sorted((_entry_key(o.entry_id) for o in group), key=lambda k: k[0])
-            args: list[Any] = [GROUP, consumer, FAILED_KEEP, ids[0][1], ids[-1][1]]
+            ids = sorted((o.entry_id for o in group), key=entry_order)
+            args: list[Any] = [GROUP, consumer, FAILED_KEEP, ids[0], ids[-1]]
             for o in group:
                 args += (o.kind, o.entry_id, o.attempt, o.text)
             calls.append(("settle", self._type_keys(job_type), args))
@@ -378,16 +419,13 @@ class RedisQueue(Queue):
 
     async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
         record = json.dumps(dict(info, lease_ms=lease_ms), sort_keys=True)
-        res = await self._call(
-            "heartbeat",
-            lambda: self._scripts["heartbeat"](
-                keys=[self.keys.workers, self.keys.leases], args=[info["id"], record, lease_ms]
-            ),
+        res = await self._script(
+            "heartbeat", "heartbeat", [self.keys.workers, self.keys.leases], [info["id"], record, lease_ms]
         )
         return bool(res)
 
     async def lost_workers(self) -> list[str]:
-        res = await self._call("lost workers", lambda: self._scripts["lost"](keys=[self.keys.leases]))
+        res = await self._script("lost workers", "lost", [self.keys.leases], [])
         return [_s(w) for w in res]
 
     async def claim(
@@ -402,50 +440,38 @@ class RedisQueue(Queue):
         suspect_from: int = 2,
     ) -> tuple[list[Delivery], int]:
         limit = -1 if suspects is None else max(0, suspects)
-        res = await self._call(
+        res = await self._script(
             "claim",
-            lambda: self._scripts["claim"](
-                keys=[self.keys.of_type(job_type).stream],
-                args=[GROUP, consumer, owner, count, limit, suspect_from, *ids],
-            ),
+            "claim",
+            [self.keys.of_type(job_type).stream],
+            [GROUP, consumer, owner, count, limit, suspect_from, *ids],
         )
         entries, left = res
         out = [Delivery(job_type, _s(e[0]), e[1] if e[1] is not None else None, int(e[2])) for e in entries]
         return out, int(left)
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
-        async def run() -> list[Any]:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for t in types:
-                    pipe.xpending_range(self.keys.of_type(t).stream, GROUP, "-", "+", 100_000, consumername=consumer)
-                return await pipe.execute(raise_on_error=False)
-
+        cmds: list[list[resp.Arg]] = [
+            ["XPENDING", self.keys.of_type(t).stream, GROUP, "-", "+", 100_000, consumer] for t in types
+        ]
+        replies = await self._call("owned", lambda: self._t.pipeline(cmds, raise_on_error=False))
         out: list[tuple[str, str]] = []
-        for t, rows in zip(types, await self._call("owned", run), strict=True):
+        for t, rows in zip(types, replies, strict=True):
             if isinstance(rows, Exception):
-                if isinstance(rows, ResponseError) and "NOGROUP" in str(rows):
+                if "NOGROUP" in str(rows):
                     continue
                 raise ConnectionFailed(f"owned: {rows}")
-            out.extend((t, _s(r["message_id"])) for r in rows)
+            out.extend((t, _s(r[0])) for r in rows)
         return out
 
     async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
         if not force and await self.owned(worker_id, types):
             return
         if force:
-
-            async def drop_consumers() -> None:
-                async with self._r.pipeline(transaction=False) as pipe:
-                    for t in types:
-                        pipe.xgroup_delconsumer(self.keys.of_type(t).stream, GROUP, worker_id)
-                    await pipe.execute(raise_on_error=False)
-
-            await self._call("forget worker", drop_consumers)
-        await self._call(
-            "forget worker",
-            lambda: self._scripts["forget"](
-                keys=[self.keys.workers, self.keys.leases], args=[worker_id, "1" if force else "0"]
-            ),
+            cmds = [["XGROUP", "DELCONSUMER", self.keys.of_type(t).stream, GROUP, worker_id] for t in types]
+            await self._call("forget worker", lambda: self._t.pipeline(cmds, raise_on_error=False))
+        await self._script(
+            "forget worker", "forget", [self.keys.workers, self.keys.leases], [worker_id, "1" if force else "0"]
         )
 
     # ---- reads ------------------------------------------------------------
@@ -462,50 +488,35 @@ class RedisQueue(Queue):
         # The dashboard's round trip without the stats: time, types, pending rows.
         if limit <= 0:
             return []
-        types, res = await self._read_replies(limit, with_stats=False)
-        return await self._in_flight_rows(types, res[2:], _server_ms(res[0]), limit)
+        r = await self._read_replies(limit, with_stats=False)
+        return await self._in_flight_rows(r.types, r.pending, r.now, limit)
 
     async def _read(self, in_flight_limit: int) -> tuple[QueueStats, list[InFlightJob], list[WorkerInfo]]:
-        """Stats (and, with a limit, in-flight rows) in one pipelined round trip;
-        a second one only when types appeared that this client had not seen, or
-        for the payloads of in-flight entries no earlier refresh has shown."""
-        types, res = await self._read_replies(in_flight_limit, with_stats=True)
-        now = _server_ms(res[0])
-        n = len(types)
-        workers = self._worker_infos(res[2], _score_pairs(res[3]), now)
-        schemas = {_s(t) for t in res[4]}
-        served: dict[str, int] = {}
-        for w in workers:
-            if w.state != "lost":
-                for t in w.types:
-                    served[t] = served.get(t, 0) + 1
-        out: dict[str, TypeStats] = {}
-        for t, row in zip(types, res[5 : 5 + n], strict=True):
-            xlen, pel, oldest, counters, dead, failed_kept = row
+        """Stats (and, with a limit, in-flight rows) in one pipelined round trip
+        (per node, all nodes at once); a second one only when types appeared that
+        this client had not seen, or for the payloads of in-flight entries no
+        earlier refresh has shown."""
+        r = await self._read_replies(in_flight_limit, with_stats=True)
+        workers = self._worker_infos(r.workers, _score_pairs(r.leases), r.now)
+        counts = {}
+        for t, (xlen, pel, oldest, counters, dead, failed_kept) in zip(r.types, r.stats, strict=True):
             c = _fields(counters)
-            age = None
-            if oldest:
-                age = max(0.0, (now - int(_s(oldest).split("-")[0])) / 1000)
-            out[t] = TypeStats(
-                job_type=t,
+            counts[t] = TypeCounts(
                 pending=max(0, int(xlen) - int(pel)),
                 in_flight=int(pel),
+                oldest_ms=entry_order(oldest)[0] if oldest else None,
                 processed=int(c.get(b"processed", 0)),
                 failed=int(c.get(b"failed", 0)),
                 dead=int(dead),
                 failed_kept=int(failed_kept),
-                oldest_pending_age=age,
-                served_by=served.get(t, 0),
-                has_schema=t in schemas,
             )
-        live = sum(1 for w in workers if w.state != "lost")
-        stats = QueueStats(types=out, workers=live, taken_at=datetime.fromtimestamp(now / 1000, tz=UTC))
-        rows = await self._in_flight_rows(types, res[5 + n :], now, in_flight_limit) if in_flight_limit > 0 else []
-        return stats, rows, workers
+        stats = build_stats(counts, workers, {_s(t) for t in r.schemas}, r.now)
+        inflight = await self._in_flight_rows(r.types, r.pending, r.now, in_flight_limit) if in_flight_limit else []
+        return stats, inflight, workers
 
-    async def _read_replies(self, in_flight_limit: int, *, with_stats: bool) -> tuple[list[str], list[Any]]:
-        """The types and, in one round trip: server time, the type set, then (with
-        stats) workers, leases, schemas and each type's stats script, then (with a
+    async def _read_replies(self, in_flight_limit: int, *, with_stats: bool) -> _Replies:
+        """In one round trip: server time, the type set, then (with stats)
+        workers, leases, schemas and each type's stats script, then (with a
         limit) each type's first ``in_flight_limit`` pending-entry rows. Nothing
         here reads more than that, however long the queues."""
         k = self.keys
@@ -528,37 +539,33 @@ class RedisQueue(Queue):
             self._known_types.update(all_types)
             types = all_types
             res = await self._read_pipeline(what, commands(types))
-        return types, res
+        n = len(types)
+        head = 5 if with_stats else 2
+        return _Replies(
+            types=types,
+            now=_server_ms(res[0]),
+            workers=res[2] if with_stats else [],
+            leases=res[3] if with_stats else [],
+            schemas=res[4] if with_stats else [],
+            stats=res[head : head + n] if with_stats else [],
+            pending=res[head + n if with_stats else head :],
+        )
 
     async def _read_pipeline(self, what: str, commands: list[list[Any]]) -> list[Any]:
-        """Send read commands in one round trip, over the lean connection when there
-        is one (a queue on fakeredis has none: redis-py then). Scripts go by sha
-        and are loaded once if Redis lost them. A NOGROUP reply (no worker has
-        read the type yet) reads as no rows; any other error reply raises."""
-        fast = self._fast
-        if fast is None:
+        """Send read commands in one round trip (scripts by sha, loaded once if
+        Redis lost them). A NOGROUP reply (no worker has read the type yet)
+        reads as no rows; any other error reply raises."""
+        scripts = {s.sha.encode(): s for s in self._scripts.values()}
 
-            def build(pipe: Pipeline) -> None:
-                for c in commands:
-                    if c[0] == "XPENDING":  # redis-py parses the range form only when told
-                        pipe.execute_command(*c, parse_detail=True)
-                    else:
-                        pipe.execute_command(*c)
+        async def run() -> list[Any]:
+            replies = await self._t.pipeline(commands, raise_on_error=False)
+            if any(isinstance(r, resp.RespError) and str(r).startswith("NOSCRIPT") for r in replies):
+                used = {_b(c[1]) for c in commands if c[0] == "EVALSHA"}
+                await self._t.load_scripts([scripts[sha] for sha in used if sha in scripts])
+                replies = await self._t.pipeline(commands, raise_on_error=False)
+            return replies
 
-            replies = await self._call(what, lambda: self._scripted(build, raise_on_error=False))
-        else:
-
-            async def run() -> list[Any]:
-                replies = await fast.pipeline(commands, raise_on_error=False)
-                if any(isinstance(r, resp.RespError) and str(r).startswith("NOSCRIPT") for r in replies):
-                    await fast.pipeline([["SCRIPT", "LOAD", s.source] for s in self._lean_scripts.values()])
-                    replies = await fast.pipeline(commands, raise_on_error=False)
-                return replies
-
-            try:
-                replies = await self._call(what, run)
-            except resp.RespError as exc:
-                raise JobcoreError(f"{what}: Redis error: {exc}") from None
+        replies = await self._call(what, run)
         for i, r in enumerate(replies):
             if isinstance(r, Exception):
                 if "NOGROUP" not in str(r):
@@ -574,8 +581,6 @@ class RedisQueue(Queue):
         has shown yet are read in one more round trip."""
         listed: dict[str, list[Any]] = {}
         for t, rows in zip(types, per_type, strict=True):
-            if rows and isinstance(rows[0], dict):  # redis-py's parse
-                rows = [(r["message_id"], r["consumer"], r["time_since_delivered"], r["times_delivered"]) for r in rows]
             if rows:
                 listed[t] = rows
         shown = listed
@@ -622,8 +627,8 @@ class RedisQueue(Queue):
             for t in list(seen):
                 rows = listed.get(t, [])
                 keep = {r[0] for r in rows}
-                last = _id_order(rows[-1][0]) if len(rows) >= limit else None
-                left = {i: s for i, s in seen[t].items() if i in keep or (last is not None and _id_order(i) > last)}
+                last = entry_order(rows[-1][0]) if len(rows) >= limit else None
+                left = {i: s for i, s in seen[t].items() if i in keep or (last is not None and entry_order(i) > last)}
                 if left:
                     seen[t] = left
                 else:
@@ -666,28 +671,26 @@ class RedisQueue(Queue):
         return sorted(out, key=lambda w: w.id)
 
     async def workers(self) -> list[WorkerInfo]:
-        async def run() -> list[Any]:
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.time()
-                pipe.hgetall(self.keys.workers)
-                pipe.zrange(self.keys.leases, 0, -1, withscores=True)
-                return await pipe.execute()
-
-        t, records, leases = await self._call("workers", run)
-        return self._worker_infos(records, leases, _server_ms(t))
+        cmds: list[list[resp.Arg]] = [
+            ["TIME"],
+            ["HGETALL", self.keys.workers],
+            ["ZRANGE", self.keys.leases, 0, -1, "WITHSCORES"],
+        ]
+        t, records, leases = await self._call("workers", lambda: self._t.pipeline(cmds))
+        return self._worker_infos(records, _score_pairs(leases), _server_ms(t))
 
     async def job_types(self) -> list[str]:
-        members: set[bytes] = await self._call("job types", lambda: _aw(self._r.smembers(self.keys.types)))
+        members = await self._call("job types", lambda: self._t.call("SMEMBERS", self.keys.types))
         types = sorted(_s(t) for t in members)
         self._known_types.update(types)
         return types
 
     async def schemas(self) -> dict[str, dict[str, Any]]:
-        raw: dict[bytes, bytes] = await self._call("schemas", lambda: _aw(self._r.hgetall(self.keys.schemas)))
+        raw = await self._call("schemas", lambda: self._t.call("HGETALL", self.keys.schemas))
         out: dict[str, dict[str, Any]] = {}
-        for t, s in raw.items():
+        for t, sch in _pairs(raw):
             try:
-                out[_s(t)] = json.loads(s)
+                out[_s(t)] = json.loads(sch)
             except ValueError:
                 continue
         return out
@@ -696,32 +699,23 @@ class RedisQueue(Queue):
         self, which: Literal["dead", "failed"], job_type: str | None, limit: int, before: str | None
     ) -> list[BadJob]:
         types = [job_type] if job_type else await self.job_types()
-
-        def key(t: str) -> str:
-            k = self.keys.of_type(t)
-            return k.dead if which == "dead" else k.failed
-
-        async def run() -> list[Any]:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for t in types:
-                    pipe.xrevrange(key(t), f"({before}" if before else "+", "-", count=limit)
-                return await pipe.execute()
-
+        start = f"({before}" if before else "+"
+        cmds: list[list[resp.Arg]] = [["XREVRANGE", self._bad_key(which, t), start, "-", "COUNT", limit] for t in types]
         rows = []
-        for t, entries in zip(types, await self._call(which, run), strict=True):
+        for t, entries in zip(types, await self._call(which, lambda: self._t.pipeline(cmds)), strict=True):
             for entry_id, fields in entries:
-                f = _fields(fields)
+                f = _fields(fields or [])
                 rows.append(
                     make_bad_job(
                         t,
                         _s(entry_id),
                         _s(f.get(b"r", b"")),
                         f.get(b"d", b""),
-                        int(f.get(b"n", 0)),
+                        _base(f.get(b"n")),
                         _s(f.get(b"w", b"")),
                     )
                 )
-        rows.sort(key=lambda r: tuple(int(x) for x in r.id.split("-")), reverse=True)
+        rows.sort(key=lambda r: entry_order(r.id), reverse=True)
         return rows[:limit]
 
     async def dead(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
@@ -739,10 +733,10 @@ class RedisQueue(Queue):
         if ids is not None:
             if not ids:
                 return 0
-            return int(await self._call("requeue", lambda: self._scripts["requeue"](keys=keys, args=list(ids))))
+            return int(await self._script("requeue", "requeue", keys, list(ids)))
         total = 0
         while True:
-            n = int(await self._call("requeue", lambda: self._scripts["requeue"](keys=keys, args=[])))
+            n = int(await self._script("requeue", "requeue", keys, []))
             total += n
             if n == 0:
                 return total
@@ -752,30 +746,31 @@ class RedisQueue(Queue):
         if ids is not None:
             if not ids:
                 return 0
-            return int(await self._call("purge", lambda: self._r.xdel(key, *ids)))
-
-        async def run() -> list[Any]:
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.xlen(key)
-                pipe.delete(key)
-                return await pipe.execute()
-
-        n, _ = await self._call("purge", run)
-        return int(n)
+            return int(await self._call("purge", lambda: self._t.call("XDEL", key, *ids)))
+        return int(await self._script("purge", "purge", [key], []))
 
     async def ping(self) -> None:
-        await self._call("ping", self._r.ping)
+        await self._call("ping", lambda: self._t.call("PING"))
+
+    async def server_info(self) -> dict[str, str]:
+        """INFO server of the node that answers (the cluster's first master)."""
+        raw = await self._call("server info", lambda: self._t.call("INFO", "server"))
+        out = {}
+        for line in _s(raw).splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not key.startswith("#"):
+                out[key.strip()] = value.strip()
+        return out
 
     async def server_version(self) -> str:
-        info = await self._call("server info", lambda: self._r.info("server"))
-        return str(info.get("redis_version", "?"))
+        info = await self.server_info()
+        if info.get("server_name") == "valkey" and "valkey_version" in info:
+            return f"Valkey {info['valkey_version']}"
+        return f"Redis {info.get('redis_version', '?')}"
 
     async def close(self) -> None:
-        if self._fast is not None:
-            await self._fast.close()
-        if self._fetcher is not None:
-            await self._fetcher.close()
-        await self._r.aclose()
+        await self.stop_fetching()
+        await self._t.close()
 
 
 # ---- read-side helpers ------------------------------------------------------
@@ -797,6 +792,23 @@ class _Seen:
     started_at: datetime = _NEVER
 
 
+@dataclass(frozen=True, slots=True)
+class _Replies:
+    """A dashboard read's replies, by what they are."""
+
+    types: list[str]
+    now: int  # Redis server time, ms
+    workers: Any  # HGETALL workers
+    leases: Any  # ZRANGE leases WITHSCORES
+    schemas: Any  # HKEYS schemas
+    stats: list[Any]  # per type: stats.lua's reply
+    pending: list[Any]  # per type: XPENDING rows
+
+
+def _b(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 @functools.lru_cache(maxsize=4096)
 def _read_keys(keys: Keys, job_type: str) -> tuple[str, str, str, str]:
     """A type's stream, stats, dead and failed keys (as _type_keys), built once."""
@@ -804,14 +816,6 @@ def _read_keys(keys: Keys, job_type: str) -> tuple[str, str, str, str]:
     return k.stream, k.stats, k.dead, k.failed
 
 
-def _id_order(entry_id: bytes) -> tuple[int, int]:
-    """A stream entry id (``ms-seq``) as what it sorts by."""
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
-
-
 def _score_pairs(flat: Any) -> list[tuple[Any, float]]:
-    """ZRANGE ... WITHSCORES as (member, score) pairs, from either client's reply."""
-    if flat and isinstance(flat[0], (tuple, list)):
-        return [(m, float(s)) for m, s in flat]
-    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
+    """ZRANGE ... WITHSCORES as (member, score) pairs."""
+    return [(m, float(score)) for m, score in _pairs(flat)]

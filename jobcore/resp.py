@@ -15,7 +15,7 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -29,7 +29,16 @@ class RespError(Exception):
 
 
 class RespConnectionError(ConnectionError):
-    """The connection failed or was lost; the command may or may not have run."""
+    """The connection failed or was lost; the command may or may not have run
+    (``unsent``: it was never written, so it certainly did not)."""
+
+    def __init__(self, message: str, *, unsent: bool = False) -> None:
+        super().__init__(message)
+        self.unsent = unsent
+
+
+class RespAuthError(RespConnectionError):
+    """The server refused our credentials or database (AUTH, SELECT)."""
 
 
 class RespTimeout(RespConnectionError):
@@ -46,7 +55,33 @@ class Address:
     password: str | None = None
     tls: bool = False
     tls_verify: bool = True
+    tls_ca_certs: str | None = None
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    tls_check_hostname: bool | None = None  # None: when verifying certificates
     extra: dict[str, str] = field(default_factory=dict)
+
+    def at(self, host: str, port: int) -> Address:
+        """The same settings (auth, TLS, db) for another server: a cluster node, a
+        primary found through Sentinel."""
+        return replace(self, host=host, port=port, path=None)
+
+    @property
+    def where(self) -> str:
+        return self.path if self.path else f"{self.host}:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.tls_ca_certs)
+        if self.tls_certfile:
+            ctx.load_cert_chain(self.tls_certfile, self.tls_keyfile)
+        if not self.tls_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif self.tls_check_hostname is not None:
+            ctx.check_hostname = self.tls_check_hostname
+        return ctx
 
 
 def parse_url(url: str) -> Address:
@@ -73,6 +108,7 @@ def parse_url(url: str) -> Address:
         port = parts.port or 6379
     except ValueError:
         raise ValueError(f"bad port in Redis URL {url!r}") from None
+    check = query.get("ssl_check_hostname")
     return Address(
         host=parts.hostname or "localhost",
         port=port,
@@ -80,7 +116,11 @@ def parse_url(url: str) -> Address:
         username=username,
         password=password,
         tls=scheme == "rediss",
-        tls_verify=query.get("ssl_cert_reqs", "required") not in ("none", "CERT_NONE"),
+        tls_verify=query.get("ssl_cert_reqs", "required").lower() not in ("none", "cert_none", "optional"),
+        tls_ca_certs=query.get("ssl_ca_certs"),
+        tls_certfile=query.get("ssl_certfile"),
+        tls_keyfile=query.get("ssl_keyfile"),
+        tls_check_hostname=None if check is None else check.lower() in ("1", "true", "yes", "on"),
         extra=query,
     )
 
@@ -108,6 +148,8 @@ class _Protocol(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.closed = self.loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
+        # A subscribed connection: replies nobody waits for (pub/sub messages) go here.
+        self.on_push: Callable[[Any], None] | None = None
 
     def expect(self, futs: list[asyncio.Future[Any]], limit: float) -> None:
         deadline = self.loop.time() + limit
@@ -145,10 +187,12 @@ class _Protocol(asyncio.Protocol):
             if reply is False:
                 return
             if not self.waiters:
-                continue  # a reply nobody waits for any more (the connection is being dropped)
+                if self.on_push is not None:
+                    self.on_push(reply)
+                continue
             fut = self.waiters.popleft()
             self.deadlines.popleft()
-            if not fut.done():
+            if not fut.done():  # a cancelled caller's reply is dropped here, by position
                 fut.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -189,17 +233,17 @@ class Connection:
                 if a.path:
                     _, proto = await loop.create_unix_connection(_Protocol, a.path)
                 else:
-                    ctx = None
-                    if a.tls:
-                        ctx = ssl.create_default_context()
-                        if not a.tls_verify:
-                            ctx.check_hostname = False
-                            ctx.verify_mode = ssl.CERT_NONE
-                    _, proto = await loop.create_connection(_Protocol, a.host, a.port, ssl=ctx)
+                    _, proto = await loop.create_connection(_Protocol, a.host, a.port, ssl=a.ssl_context())
         except TimeoutError:
-            raise RespConnectionError(f"timed out connecting to {self._where()}") from None
+            raise RespConnectionError(f"timed out connecting to {self._where()}", unsent=True) from None
+        except ssl.SSLError as exc:
+            raise RespConnectionError(
+                f"TLS handshake with {self._where()} failed: {exc.reason or exc}", unsent=True
+            ) from None
         except OSError as exc:
-            raise RespConnectionError(f"cannot connect to {self._where()}: {exc.strerror or exc}") from None
+            raise RespConnectionError(
+                f"cannot connect to {self._where()}: {exc.strerror or exc}", unsent=True
+            ) from None
         self._proto = proto
         hello: list[list[Arg]] = []
         if a.password is not None:
@@ -210,18 +254,17 @@ class Connection:
             for reply in await asyncio.gather(*self.send(hello)):
                 if isinstance(reply, Exception):
                     self.close()
-                    raise RespConnectionError(f"{self._where()} refused the connection: {reply}")
+                    raise RespAuthError(f"{self._where()} refused the connection: {reply}", unsent=True)
 
     def _where(self) -> str:
-        a = self.address
-        return a.path if a.path else f"{a.host}:{a.port}"
+        return self.address.where
 
     def send(self, commands: Sequence[Sequence[Arg]], timeout: float = 15.0) -> list[asyncio.Future[Any]]:
         """Write commands in one go; one future per reply, in order, each failed
         with RespTimeout (and the connection dropped) if no reply in ``timeout`` s."""
         p = self._proto
         if p is None or p.transport is None or p.lost is not None or p.transport.is_closing():
-            raise RespConnectionError("not connected")
+            raise RespConnectionError("not connected", unsent=True)
         data = b"".join([_pack(tuple(c)) for c in commands])  # TypeError before anything is sent
         futs = [p.loop.create_future() for _ in commands]
         p.expect(futs, timeout)
@@ -257,9 +300,8 @@ class Client:
     connection dropped (and the callers an error) instead of hanging them.
     """
 
-    def __init__(self, url: str, *, connect_timeout: float = 5.0, timeout: float = 15.0) -> None:
-        self.url = url
-        self.address = parse_url(url)
+    def __init__(self, target: str | Address, *, connect_timeout: float = 5.0, timeout: float = 15.0) -> None:
+        self.address = parse_url(target) if isinstance(target, str) else target
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._conn: Connection | None = None
@@ -305,13 +347,11 @@ class Client:
             # the last is in, all are.
             await futs[-1]
             return [f.result() for f in futs]
-        except asyncio.CancelledError:
-            # A reply may still arrive for this request: drop the connection so
-            # nothing later reads it as its own.
-            conn.close()
-            _retrieved(futs)
-            raise
         except BaseException:
+            # Cancelled: the replies still come and are dropped by position
+            # (their futures are done), so the connection stays up for the others.
+            for f in futs:
+                f.cancel()
             _retrieved(futs)
             raise
 
@@ -322,41 +362,24 @@ class Client:
         if conn is None or not conn.is_open:
             conn = await self._connection()
         (fut,) = conn.send((args,), self.timeout if timeout is None else timeout)
-        try:
-            reply = await fut
-        except asyncio.CancelledError:
-            conn.close()  # its reply may still come: nothing later may read it as its own
-            raise
+        reply = await fut  # cancelled: the reply is dropped by position when it comes
         if isinstance(reply, hiredis.ReplyError):
             raise RespError(str(reply))
         return reply
 
-    async def run_scripts(
-        self, calls: Sequence[tuple[Script, Sequence[Arg], Sequence[Arg]]], *, raise_on_error: bool = True
-    ) -> list[Any]:
-        """EVALSHA several scripts in one round trip, loading any the server lacks."""
-        commands = [s.command(k, a) for s, k, a in calls]
-        replies = await self.pipeline(commands, raise_on_error=False)
-        missing = {calls[i][0] for i, r in enumerate(replies) if isinstance(r, RespError) and _noscript(r)}
-        if missing:
-            await self.pipeline([["SCRIPT", "LOAD", s.source] for s in missing])
-            redo = [i for i, r in enumerate(replies) if isinstance(r, RespError) and _noscript(r)]
-            again = await self.pipeline([commands[i] for i in redo], raise_on_error=False)
-            for i, r in zip(redo, again, strict=True):
-                replies[i] = r
-        if raise_on_error:
-            for r in replies:
-                if isinstance(r, RespError):
-                    raise r
-        return replies
+    @property
+    def is_usable(self) -> bool:
+        """Connected and not dropped (a dropped client's next call reconnects)."""
+        return self._conn is not None and self._conn.is_open
 
-    async def script(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-        (reply,) = await self.run_scripts([(script, keys, args)])
-        return reply
+    def close_now(self) -> None:
+        """Drop the connection at once: waiting callers get a connection error."""
+        if self._conn is not None:
+            self._conn.close()
 
     def dedicated(self) -> Client:
         """A client with its own connection, for blocking commands."""
-        return Client(self.url, connect_timeout=self.connect_timeout, timeout=self.timeout)
+        return Client(self.address, connect_timeout=self.connect_timeout, timeout=self.timeout)
 
     async def close(self) -> None:
         if self._opening is not None and not self._opening.done():
@@ -375,7 +398,3 @@ def _retrieved(futs: list[asyncio.Future[Any]]) -> None:
     for f in futs:
         if f.done() and not f.cancelled():
             f.exception()
-
-
-def _noscript(err: RespError) -> bool:
-    return str(err).startswith("NOSCRIPT")

@@ -234,6 +234,7 @@ class Worker:
                     await settler
                 if not self._hard_stop:
                     await self._settle_all()
+                    await self.queue.stop_fetching()
                     await self._release_leftovers()
                     # No heartbeat may land after the record is removed (it would
                     # bring back a worker that is gone).
@@ -675,13 +676,16 @@ class Worker:
             lease_ms=int(self.lease * 1000),
             interval=self.heartbeat_interval,
         )
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keeper.py")
+        # The keeper imports jobcore from where this worker did.
+        home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")])))
         try:
             keeper = subprocess.Popen(
-                [sys.executable, "-P", script],
+                [sys.executable, "-P", "-m", "jobcore.keeper"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 close_fds=True,
+                env=env,
             )
             assert keeper.stdin is not None
             keeper.stdin.write(json.dumps(settings).encode() + b"\n")

@@ -411,14 +411,14 @@ async def test_scripts_reload_after_redis_forgets_them(redis_url: str) -> None:
     q = RedisQueue(redis_url)
     try:
         await ready(q, "launch")
-        await q.redis.script_flush()
+        await q.transport.call("SCRIPT", "FLUSH")
         await q.enqueue_many([launch(i) for i in range(3)])
         got = await q.fetch("w", ["launch"], 3, 0)
-        await q.redis.script_flush()
+        await q.transport.call("SCRIPT", "FLUSH")
         assert await q.settle("w", [Outcome("launch", d.entry_id, "ack") for d in got]) == []
-        await q.redis.script_flush()
+        await q.transport.call("SCRIPT", "FLUSH")
         assert (await q.stats()).types["launch"].processed == 3
-        await q.redis.script_flush()
+        await q.transport.call("SCRIPT", "FLUSH")
         assert (await q.dashboard()).stats.types["launch"].processed == 3
     finally:
         await q.close()

@@ -1,4 +1,4 @@
-"""RedisQueue._add_many on the lean RESP connection (fakeredis keeps redis-py's)."""
+"""RedisQueue._add_many through the transport (lean client; fakeredis through the redis-py adapter)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from jobcore import EnqueueError, Job, resp
 from jobcore.model import decode_envelope
 from jobcore.redis_backend import ADD_CHUNK, RedisQueue
+from jobcore.transport import RedisPyTransport
 
 from .conftest import fake_queue
 
@@ -16,12 +17,11 @@ from .conftest import fake_queue
 async def test_a_batch_goes_over_the_lean_connection_in_order(redis_url: str) -> None:
     q = RedisQueue(redis_url)
     try:
-        assert q._fast is not None
         n = 2 * ADD_CHUNK + 7
         jobs = [Job(type="bulk", args={"i": i}) for i in range(n)] + [Job(type="other", args={"i": 0})]
         ids = await q.enqueue_many(jobs)
-        entries = await q.redis.xrange(q.keys.of_type("bulk").stream)
-        assert [decode_envelope(fields[b"d"]).id for _, fields in entries] == ids[:n]
+        entries = await q.transport.call("XRANGE", q.keys.of_type("bulk").stream, "-", "+")
+        assert [decode_envelope(fields[1]).id for _, fields in entries] == ids[:n]
         assert await q.job_types() == ["bulk", "other"]
         assert (await q.stats()).types["other"].pending == 1
     finally:
@@ -54,22 +54,20 @@ async def test_error_replies_map_as_for_a_single_enqueue(
 ) -> None:
     q = RedisQueue(redis_url)
     try:
-        assert q._fast is not None
-
         async def refuse(*args: Any, **kwargs: Any) -> Any:
             raise resp.RespError(reply)
 
-        monkeypatch.setattr(q._fast, "run_scripts", refuse)
+        monkeypatch.setattr(q._t, "run_scripts", refuse)
         with pytest.raises(EnqueueError, match=message):
             await q.enqueue_many([Job(type="t", args={})])
     finally:
         await q.close()
 
 
-async def test_fakeredis_queues_keep_the_redis_py_path() -> None:
+async def test_fakeredis_queues_go_through_the_redis_py_adapter() -> None:
     q = fake_queue()
     try:
-        assert q._fast is None
+        assert isinstance(q.transport, RedisPyTransport)
         await q.enqueue_many([Job(type="t", args={"i": i}) for i in range(3)])
         assert (await q.stats()).types["t"].pending == 3
     finally:

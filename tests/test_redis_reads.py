@@ -77,7 +77,7 @@ async def test_an_entry_settled_before_its_payload_is_read_is_left_out(
         await q._read_entries({"a": [d1.entry_id.encode(), d2.entry_id.encode()]})
         assert q._seen_entries is not None and list(q._seen_entries["a"]) == [d2.entry_id.encode()]
         # An entry deleted by hand while in flight shows as a row without payload.
-        await q.redis.xdel(q.keys.of_type("a").stream, d2.entry_id)
+        await q.transport.call("XDEL", q.keys.of_type("a").stream, d2.entry_id)
         q._seen_entries.clear()
         (row,) = await q.in_flight()
         assert (row.entry_id, row.error, row.attempt) == (d2.entry_id, "entry has no payload", 1)
@@ -91,7 +91,7 @@ async def test_in_flight_rows_survive_redis_forgetting_the_scripts(redis_url: st
         await q.register_types({"a": {}})
         await q.enqueue_many([Job(type="a", args={"n": i}) for i in range(3)])
         got = await q.fetch("w1", ["a"], 3, 0)
-        await q.redis.script_flush()
+        await q.transport.call("SCRIPT", "FLUSH")
         dash = await q.dashboard()
         assert dash.stats.types["a"].in_flight == 3
         assert sorted(r.entry_id for r in dash.in_flight) == sorted(d.entry_id for d in got)
@@ -103,7 +103,7 @@ async def test_a_clone_has_connections_of_its_own_lean_ones_included(redis_url: 
     q = RedisQueue(redis_url, socket_timeout=7.0)
     c = q.clone()
     try:
-        assert c._fast is not None and c._fast is not q._fast and c._fetcher is not None
+        assert c.transport is not q.transport
         assert c._socket_timeout == 7.0
         await c.enqueue(Job(type="launch", args={"reservation_id": 1}))
         assert (await q.stats()).types["launch"].pending == 1
@@ -115,6 +115,6 @@ async def test_a_clone_has_connections_of_its_own_lean_ones_included(redis_url: 
 async def test_a_clone_of_a_fakeredis_queue_keeps_its_client_factory() -> None:
     q = fake_queue()
     c = q.clone()
-    assert c._fast is None and c._client_factory is q._client_factory
+    assert c._client_factory is q._client_factory and c.transport is not q.transport
     await c.close()
     await q.close()

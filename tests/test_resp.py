@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobcore.resp import Client, RespConnectionError, RespError, RespTimeout, Script, encode_command, parse_url
 from jobcore.testing import RedisServer, free_port
+from jobcore.transport import Standalone
 
 
 def test_parse_url_forms() -> None:
@@ -47,14 +49,14 @@ async def test_calls_pipelines_errors_and_concurrency(redis_url: str) -> None:
 
 
 async def test_scripts_load_themselves_after_a_script_flush(redis_url: str) -> None:
-    c = Client(redis_url)
+    c = Standalone(redis_url)
     s = Script("return {KEYS[1], ARGV[1]}")
     try:
-        assert await c.script(s, ["k"], ["v"]) == [b"k", b"v"]
+        assert await c.run_scripts([(s, ["k"], ["v"])]) == [[b"k", b"v"]]
         await c.call("SCRIPT", "FLUSH")
-        assert await c.script(s, ["k2"], [b"\x00\xff"]) == [b"k2", b"\x00\xff"]
+        assert await c.run_scripts([(s, ["k2"], [b"\x00\xff"])]) == [[b"k2", b"\x00\xff"]]
         with pytest.raises(RespError):
-            await c.script(Script("return redis.call('NOPE')"), [], [])
+            await c.run_scripts([(Script("return redis.call('NOPE')"), [], [])])
     finally:
         await c.close()
 
@@ -125,3 +127,45 @@ async def test_password_and_db_selection(tmp_path: Path) -> None:
     finally:
         await admin.close()
         server.cleanup()
+
+
+async def test_a_cancelled_call_fails_only_itself(redis_url: str) -> None:
+    """An asyncio.timeout around one call in a busy service: the others on the
+    same connection get their own replies, and the connection stays up."""
+    c = Standalone(redis_url)
+    try:
+        await c.call("PING")
+        conn = c._conn
+
+        async def slow() -> Any:
+            # BLPOP on a key nobody pushes: its reply comes only after 0.3 s.
+            return await c.call("BLPOP", "never", 0.3)
+
+        async def one(i: int) -> Any:
+            return await c.call("ECHO", str(i))
+
+        cancelled = asyncio.ensure_future(slow())
+        others = [asyncio.ensure_future(one(i)) for i in range(200)]
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        later = [asyncio.ensure_future(one(i)) for i in range(200, 400)]
+        results = await asyncio.gather(*others, *later)
+        assert results == [str(i).encode() for i in range(400)]
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert c._conn is conn and conn.is_open
+        # Timeouts from asyncio.timeout around concurrent pipelines, too.
+        async def timed(i: int) -> Any:
+            try:
+                async with asyncio.timeout(0.001 if i % 7 == 0 else 5):
+                    return await c.pipeline([["ECHO", f"a{i}"], ["ECHO", f"b{i}"]])
+            except TimeoutError:
+                return None
+
+        got = await asyncio.gather(*[timed(i) for i in range(300)])
+        for i, r in enumerate(got):
+            assert r is None or r == [f"a{i}".encode(), f"b{i}".encode()]
+        assert c._conn is conn and conn.is_open
+        assert await c.call("ECHO", "after") == b"after"
+    finally:
+        await c.close()

@@ -46,8 +46,10 @@ class StatusBar(Static):
         t.append(app.display_url, "cyan")
         if app.server_version:
             t.append(*SEP)
-            v = app.server_version
-            t.append(v if v == "memory" else f"Redis {v}")
+            t.append(app.server_version)
+        if snap is not None and snap.topology and snap.topology != "memory":
+            t.append(*SEP)
+            t.append(snap.topology)
         if snap is not None:
             t.append(*SEP)
             n = snap.stats.workers

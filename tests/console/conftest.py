@@ -47,7 +47,6 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenClock]:
 
     fake_time = SimpleNamespace(time=lambda: clock.ms / 1000, monotonic=time.monotonic)
     monkeypatch.setattr(jobcore.memory, "_now_ms", clock.now_ms)
-    monkeypatch.setattr(jobcore.memory, "datetime", FrozenDatetime)
     monkeypatch.setattr(jobcore.backend, "time", fake_time)
     monkeypatch.setattr(jobcore.model, "time", fake_time)
     yield clock

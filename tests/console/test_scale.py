@@ -17,6 +17,7 @@ from jobconsole.settings import Settings
 from jobcore import Job
 from jobcore.keys import Keys
 from jobcore.model import encode_job
+from jobcore.redis_backend import RedisQueue
 
 from .conftest import cell, fresh_snapshot, wait_for
 
@@ -40,8 +41,8 @@ async def test_a_million_pending_and_a_thousand_in_flight(redis_url: str) -> Non
         await q.register_types({"bulk": {}})
         raw = encode_job(Job(type="bulk", args={"n": 1}, account_id=1))
         stream = Keys().of_type("bulk").stream
-        client = q.redis  # type: ignore[attr-defined]
-        assert await client.eval(BULK_ADD, 1, stream, PENDING + IN_FLIGHT, raw) == PENDING + IN_FLIGHT
+        assert isinstance(q, RedisQueue)
+        assert await q.transport.call("EVAL", BULK_ADD, 1, stream, PENDING + IN_FLIGHT, raw) == PENDING + IN_FLIGHT
         assert len(await q.fetch("busy-worker", ["bulk"], IN_FLIGHT, 0)) == IN_FLIGHT
 
         app = make_app(Settings(url=redis_url, refresh=0.5))

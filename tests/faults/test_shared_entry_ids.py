@@ -23,11 +23,13 @@ async def test_jobs_of_different_types_sharing_entry_ids_each_run_once(
     # the types' writes land in the same millisecond (not something to leave to chance).
     ms = int(time.time() * 1000)
     for t in types:
-        await queue.redis.sadd(queue.keys.types, t)
+        await queue.transport.call("SADD", queue.keys.types, t)
         for i, job in enumerate(j for j in jobs if j.type == t):
-            await queue.redis.xadd(queue.keys.of_type(t).stream, {b"d": encode_job(job)}, id=f"{ms}-{i}")
+            await queue.transport.call("XADD", queue.keys.of_type(t).stream, f"{ms}-{i}", "d", encode_job(job))
     ids = [j.id for j in jobs]
-    entry_ids = {t: [r[0] for r in await queue.redis.xrange(queue.keys.of_type(t).stream)] for t in types}
+    entry_ids = {}
+    for t in types:
+        entry_ids[t] = [r[0] for r in await queue.transport.call("XRANGE", queue.keys.of_type(t).stream, "-", "+")]
     assert entry_ids["work"] == entry_ids["later"] == entry_ids["sync_sleep"]
     (w,) = workers.start(1, concurrency=6, lease=1.0)
 
