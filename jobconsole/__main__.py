@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def check_reachable(url: str, namespace: str | None) -> None:
     """Raise ConnectionFailed/JobcoreError before any screen is drawn."""
-    queue = jobcore.connect(url, **({} if namespace is None else {"namespace": namespace}))
+    queue = jobcore.connect(url) if namespace is None else jobcore.connect(url, namespace=namespace)
     try:
         await queue.ping()
     finally:

@@ -34,11 +34,7 @@ LOG_DRAIN_EVERY = 0.1
 LOG_LINES_PER_DRAIN = 200  # at most 2,000 lines/s reach the screen; the rest are counted as dropped
 
 
-def redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+redact = jobcore.redacted_url
 
 
 def describe_error(exc: BaseException) -> str:

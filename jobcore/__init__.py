@@ -20,6 +20,7 @@ from .errors import (
 from .model import Identity, Job
 from .registry import Handlers
 from .sync import SyncQueue
+from .transport import redacted as redacted_url
 from .worker import Worker
 
 __version__ = "0.1.0"
@@ -44,4 +45,5 @@ __all__ = [
     "WorkerInfo",
     "__version__",
     "connect",
+    "redacted_url",
 ]

@@ -22,6 +22,7 @@ from .model import Identity, Job
 from .registry import Handlers
 from .registry import load_handlers as registry_load_handlers
 from .schema import check_args
+from .transport import redacted as redacted_url
 from .worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S, Worker
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -201,7 +202,7 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(stats.to_dict(), indent=2))
         return 0
-    table = Table(title=f"jobcore at {q.url} ({stats.workers} live worker(s))")
+    table = Table(title=f"jobcore at {redacted_url(q.url)}, {q.topology()} ({stats.workers} live worker(s))")
     for col in ("type", "pending", "in flight", "processed", "failed", "dead", "oldest", "workers"):
         table.add_column(col, justify="left" if col == "type" else "right")
     for t in sorted(stats.types.values(), key=lambda t: t.job_type):

@@ -37,7 +37,7 @@ from .backend import (
 )
 from .errors import ConnectionFailed, EnqueueError, JobcoreError
 from .keys import DEFAULT_NAMESPACE, GROUP, Keys, entry_order
-from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport
+from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport, redacted
 from .workerinfo import worker_info_from_record
 
 T = TypeVar("T")
@@ -73,25 +73,6 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def redacted(url: str) -> str:
-    """A Redis URL as it may be printed: user:password and ?password= hidden."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    out = f"{scheme}://{netloc}{slash}{tail}"
-    if "password=" in out:
-        head, _, query = out.partition("?")
-        parts = [
-            p.split("=", 1)[0] + "=***" if "password=" in p.split("=", 1)[0] + "=" else p for p in query.split("&")
-        ]
-        out = head + "?" + "&".join(parts)
-    return out
-
-
-_redacted = redacted
 
 
 def _fields(flat: Any) -> dict[bytes, bytes]:

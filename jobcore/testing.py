@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -30,6 +31,7 @@ class RedisServer:
         appendonly: bool = False,
         port: int | None = None,
         unixsocket: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -41,15 +43,30 @@ class RedisServer:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.socket_path = self.workdir / "redis.sock" if unixsocket else None
+        self.extra_args = list(extra_args)
+        self._sentinel_conf: Path | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def start_sentinel(self, service: str, primary_port: int, down_after_ms: int = 1000) -> None:
+        """Run as a Sentinel watching the primary on ``primary_port``."""
+        conf = self.workdir / "sentinel.conf"
+        conf.write_text(
+            f"sentinel monitor {service} 127.0.0.1 {primary_port} 2\n"
+            f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+            f"sentinel failover-timeout {service} 5000\n"
+        )
+        self._sentinel_conf = conf
+        self.start()
+
     def start(self, timeout: float = 10.0) -> None:
         socket_args = ["--unixsocket", str(self.socket_path)] if self.socket_path else []
+        head = [str(self._sentinel_conf), "--sentinel"] if self._sentinel_conf else []
         args = [
             self.binary,
+            *head,
             *socket_args,
             "--port",
             str(self.port),
@@ -67,6 +84,7 @@ class RedisServer:
             str(self.workdir / "redis.log"),
             "--daemonize",
             "no",
+            *([] if self._sentinel_conf else self.extra_args),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout

@@ -135,6 +135,24 @@ def _base_address(scheme: str, user: str | None, password: str | None, db: int, 
     return replace(a, username=user, password=pw)
 
 
+def redacted(url: str) -> str:
+    """A Redis URL as it may be printed: user:password and ?password= hidden."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    out = f"{scheme}://{netloc}{slash}{tail}"
+    if "password=" in out:
+        head, _, query = out.partition("?")
+        parts = [
+            p.split("=", 1)[0] + "=***" if "password=" in p.split("=", 1)[0] + "=" else p for p in query.split("&")
+        ]
+        out = head + "?" + "&".join(parts)
+    return out
+
+
 # ---- the interface -------------------------------------------------------------
 
 

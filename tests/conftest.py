@@ -11,7 +11,9 @@ from jobcore.memory import MemoryQueue
 from jobcore.redis_backend import RedisQueue
 from jobcore.testing import RedisServer
 
-BACKENDS = ["memory", "fakeredis", "redis"]
+from .topologies import Cluster, SentinelSetup
+
+BACKENDS = ["memory", "fakeredis", "redis", "cluster", "sentinel"]
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,45 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         pytest.fail(f"cannot start the private redis-server: {exc}", pytrace=False)
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A 3-master Redis Cluster with one replica each, the suite's own."""
+    cluster = Cluster(Path(tmp_path_factory.mktemp("cluster")))
+    try:
+        cluster.start()
+    except RuntimeError as exc:
+        cluster.cleanup()
+        pytest.fail(f"cannot start the private Redis Cluster: {exc}", pytrace=False)
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def sentinel_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSetup]:
+    """A primary and a replica watched by three Sentinels, the suite's own."""
+    setup = SentinelSetup(Path(tmp_path_factory.mktemp("sentinel")))
+    try:
+        setup.start()
+    except RuntimeError as exc:
+        setup.cleanup()
+        pytest.fail(f"cannot start the private Sentinel setup: {exc}", pytrace=False)
+    yield setup
+    setup.cleanup()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: Cluster) -> str:
+    redis_cluster.wait_ok()
+    redis_cluster.flushall()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def sentinel_url(sentinel_setup: SentinelSetup) -> str:
+    sentinel_setup.flushall()
+    return sentinel_setup.url
 
 
 @pytest.fixture
@@ -55,8 +96,7 @@ async def queue(request: pytest.FixtureRequest) -> AsyncIterator[jobcore.Queue]:
     elif kind == "fakeredis":
         q = fake_queue()
     else:
-        url = request.getfixturevalue("redis_url")
-        q = RedisQueue(url)
+        q = RedisQueue(request.getfixturevalue(f"{kind}_url"))
     yield q
     await q.close()
 
