@@ -250,6 +250,12 @@ def _redirect(err: RespError) -> tuple[str, int, str] | None:
     return None
 
 
+# Every node a cluster client of this process has seen, by the seed it started
+# from: a later client (a clone, a reconnect) whose seed has died still finds
+# the cluster through them.
+_SEEN_NODES: dict[str, list[str]] = {}
+
+
 class _SlotMap:
     """Which master serves each slot, shared by a cluster client and its
     dedicated twins; refreshed from CLUSTER SLOTS when a node moved or failed."""
@@ -258,6 +264,7 @@ class _SlotMap:
         self.seeds = [f"{h}:{p}" for h, p in seeds]
         self.slots: list[str] = []
         self.masters: list[str] = []
+        self.known: list[str] = []  # every node seen, replicas included
         self.stale = True
         self._refreshing: asyncio.Task[None] | None = None
 
@@ -273,7 +280,7 @@ class _SlotMap:
 
     async def _refresh(self, cluster: Cluster) -> None:
         errors = []
-        candidates = list(dict.fromkeys([*self.masters, *self.seeds]))
+        candidates = list(dict.fromkeys([*self.masters, *self.known, *self.seeds]))
         for addr in candidates:
             try:
                 reply = await cluster.node(addr).call("CLUSTER", "SLOTS")
@@ -283,16 +290,21 @@ class _SlotMap:
             slots = [""] * SLOTS
             masters: list[str] = []
             seed_host = addr.rpartition(":")[0]
-            for start, end, primary, *_ in reply:
+            known: list[str] = []
+            for start, end, primary, *replicas in reply:
                 host = resp_str(primary[0]) or seed_host
                 node = f"{host}:{int(primary[1])}"
                 if node not in masters:
                     masters.append(node)
+                known += [node, *(f"{resp_str(r[0]) or seed_host}:{int(r[1])}" for r in replicas)]
                 slots[int(start) : int(end) + 1] = [node] * (int(end) - int(start) + 1)
             if "" in slots:
                 errors.append(f"{addr}: not every slot is served")
                 continue
             self.slots, self.masters, self.stale = slots, sorted(masters), False
+            self.known = list(dict.fromkeys(known))
+            for seed in self.seeds:
+                _SEEN_NODES[seed] = self.known
             return
         raise RespConnectionError("no cluster node answered: " + "; ".join(errors), unsent=True)
 
@@ -743,21 +755,24 @@ class Auto(Transport):
         single = Standalone(self.address, connect_timeout=self.connect_timeout, timeout=self.timeout)
         chosen: Transport = single
         if self.address.path is None:
+            seen = _SEEN_NODES.get(self.address.where, [])
             try:
                 info = await single.call("INFO", "cluster")
             except RespError:
                 info = b""  # INFO refused for this user: take it as a single server
+            except RespConnectionError as exc:
+                await single.close()
+                if not (exc.unsent and seen):
+                    raise
+                info = b"cluster_enabled:1"  # the seed is down, but its cluster was seen
             except BaseException:
                 await single.close()
                 raise
             if b"cluster_enabled:1" in info:
                 await single.close()
-                chosen = Cluster(
-                    self.address,
-                    [(self.address.host, self.address.port)],
-                    connect_timeout=self.connect_timeout,
-                    timeout=self.timeout,
-                )
+                seeds = [(self.address.host, self.address.port)]
+                seeds += [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in seen]
+                chosen = Cluster(self.address, seeds, connect_timeout=self.connect_timeout, timeout=self.timeout)
         self.chosen = chosen
         # From here on, calls go straight to the chosen transport.
         self.call = chosen.call  # type: ignore[method-assign]

@@ -88,8 +88,9 @@ class Report:
 
 
 class Audit:
-    def __init__(self, url: str, audit_url: str, namespace: str = "jobcore") -> None:
-        self.r = redis.Redis.from_url(url)
+    def __init__(self, url: str, audit_url: str, namespace: str = "jobcore", data: Any = None) -> None:
+        # ``data``: a client for a topology a URL alone cannot reach (a cluster, a primary after failover).
+        self.r = data if data is not None else redis.Redis.from_url(url)
         self.a = redis.Redis.from_url(audit_url)
         self.keys = Keys(namespace)
 

@@ -1,0 +1,245 @@
+"""Faults of a replicated Redis under load: Sentinel failover and kill -9 of
+the primary with replica-confirmed enqueues, kill -9 of a cluster master, and
+a live slot migration of a busy type. Each ends with the audit: every
+confirmed job id in exactly one place, and run to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.cluster
+
+import jobcore
+from jobcore import EnqueueError, Job
+
+from ..topologies import Cluster, SentinelSetup
+from .audit import Audit
+from .handlers import Work
+from .procs import Workers, figures, wait_for
+
+
+@pytest.fixture
+def sentinel(tmp_path: Path) -> Iterator[SentinelSetup]:
+    s = SentinelSetup(tmp_path / "sentinel")
+    try:
+        s.start()
+    except RuntimeError as exc:
+        s.cleanup()
+        pytest.fail(f"cannot start the Sentinel setup: {exc}", pytrace=False)
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path / "cluster")
+    try:
+        c.start()
+    except RuntimeError as exc:
+        c.cleanup()
+        pytest.fail(f"cannot start the cluster: {exc}", pytrace=False)
+    yield c
+    c.cleanup()
+
+
+class Producer:
+    """Enqueues one job at a time until stopped, keeping the ids Redis confirmed."""
+
+    def __init__(self, queue: jobcore.Queue) -> None:
+        self.queue = queue
+        self.confirmed: list[uuid.UUID] = []
+        self.refused = 0
+        self.refusals: list[float] = []  # when each refusal happened
+        self.stop = asyncio.Event()
+
+    async def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            try:
+                self.confirmed.append(await self.queue.enqueue(Job(type="work", args=Work(n=n, seconds=0.01))))
+            except EnqueueError:
+                self.refused += 1
+                self.refusals.append(time.monotonic())
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.002)
+
+
+async def _drained(queue: jobcore.Queue, ids: list[uuid.UUID], workers: Workers, procs: list) -> None:  # type: ignore[type-arg]
+    want = {str(i) for i in ids}
+
+    async def done() -> bool:
+        s = await queue.stats()
+        return s.pending == 0 and s.in_flight == 0
+
+    await wait_for(done, 90, f"{len(want)} confirmed jobs drained", workers, procs)
+
+
+async def _follow(queue: jobcore.Queue, producer: Producer, old: str, started: float) -> float:
+    """Seconds from the fault until an enqueue was confirmed by the new primary."""
+    base = len(producer.confirmed)
+    while True:
+        if queue.topology() != old and len(producer.confirmed) > base:
+            return time.monotonic() - started
+        if time.monotonic() - started > 60:
+            raise AssertionError(f"still on {queue.topology()} 60 s after the fault")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.slow
+async def test_sentinel_failover_and_kill_9_of_the_primary_lose_no_confirmed_job(
+    sentinel: SentinelSetup, tmp_path: Path, audit_url: str
+) -> None:
+    queue = jobcore.connect(sentinel.url, replicas=1, replica_timeout_ms=500)
+    pool = Workers(sentinel.url, audit_url, tmp_path)
+    try:
+        procs = pool.start(2, concurrency=10, lease=1.0)
+        producer = Producer(queue)
+        producing = asyncio.create_task(producer.run())
+        await asyncio.sleep(1.5)
+        first = sentinel.primary()
+
+        # 1. An operator's failover.
+        before = queue.topology()
+        started = time.monotonic()
+        threading.Thread(target=sentinel.failover, daemon=True).start()
+        follow_failover = await _follow(queue, producer, before, started)
+        await asyncio.sleep(1.5)
+
+        # 2. kill -9 of the new primary: the old one, now its replica, takes over.
+        await asyncio.to_thread(sentinel.wait_promoted, first, 30)
+        before = queue.topology()
+        killed = sentinel.primary()
+        killed.kill()
+        started = time.monotonic()
+        # Restarted as a supervisor would, it rejoins as the new primary's replica.
+        await asyncio.to_thread(sentinel.wait_promoted, killed, 30, False)
+        await asyncio.to_thread(killed.start)
+        follow_kill = await _follow(queue, producer, before, started)
+        await asyncio.sleep(1.5)
+        producer.stop.set()
+        await producing
+
+        await _drained(queue, producer.confirmed, pool, procs)
+        assert all(p.alive for p in procs), "a worker exited"
+        data = redis.Redis(port=sentinel.primary().port)
+        audit = Audit(sentinel.url, audit_url, data=data)
+        report = audit.report(producer.confirmed)
+        report.assert_accounted()
+        assert report.processed == {str(i) for i in producer.confirmed}
+        audit.close()
+        figures(
+            "sentinel failover + kill -9 of the primary, replicas=1",
+            confirmed=len(producer.confirmed),
+            lost=len(report.missing),
+            refused=producer.refused,
+            follow_failover_s=round(follow_failover, 2),
+            follow_kill_s=round(follow_kill, 2),
+            duplicates=len(report.duplicates),
+            workers_exited=sum(not p.alive for p in procs),
+        )
+    finally:
+        pool.close()
+        await queue.close()
+
+
+@pytest.mark.slow
+async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
+    cluster: Cluster, tmp_path: Path, audit_url: str
+) -> None:
+    types = [f"t{i}" for i in range(6)]
+    queue = jobcore.connect(cluster.url, replicas=1, replica_timeout_ms=500)
+    pool = Workers(cluster.url, audit_url, tmp_path)
+    try:
+        procs = pool.start(2, concurrency=10, lease=1.0, types=["work"])
+        producer = Producer(queue)
+        producing = asyncio.create_task(producer.run())
+        await asyncio.sleep(1.5)
+        victim = cluster.master_of("jobcore:{work}:jobs")
+        victim.kill()
+        started = time.monotonic()
+        base = len(producer.confirmed)
+        # Its replica takes over; the dead node, restarted as a supervisor would,
+        # rejoins as the new master's replica, so writes can be confirmed again.
+        await asyncio.to_thread(cluster.wait_ok)
+        await asyncio.to_thread(victim.start)
+        await wait_for(_more(producer, base), 60, "confirmed enqueues to resume after the master died", pool, procs)
+        follow = time.monotonic() - started
+        await asyncio.sleep(1.5)
+        producer.stop.set()
+        await producing
+        await _drained(queue, producer.confirmed, pool, procs)
+        assert all(p.alive for p in procs), "a worker exited"
+        ports = [n.port for n in cluster.masters()]
+        data = redis.cluster.RedisCluster(host="127.0.0.1", port=ports[0])
+        audit = Audit(cluster.url, audit_url, data=data)
+        report = audit.report(producer.confirmed)
+        report.assert_accounted()
+        assert report.processed == {str(i) for i in producer.confirmed}
+        audit.close()
+        figures(
+            "cluster master kill -9 under load, replicas=1",
+            confirmed=len(producer.confirmed),
+            lost=len(report.missing),
+            refused=producer.refused,
+            follow_s=round(follow, 2),
+            duplicates=len(report.duplicates),
+        )
+        del types
+    finally:
+        pool.close()
+        await queue.close()
+
+
+def _more(producer: Producer, base: int):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return len(producer.confirmed) > base + 20
+
+    return check
+
+
+@pytest.mark.slow
+async def test_a_live_slot_migration_of_a_busy_type_loses_nothing(
+    cluster: Cluster, tmp_path: Path, audit_url: str
+) -> None:
+    queue = jobcore.connect(cluster.url)
+    pool = Workers(cluster.url, audit_url, tmp_path)
+    try:
+        procs = pool.start(2, concurrency=10, lease=1.0, types=["work"])
+        producer = Producer(queue)
+        producing = asyncio.create_task(producer.run())
+        await asyncio.sleep(1.0)
+        key = "jobcore:{work}:jobs"
+        slot = int(cluster.nodes[0].client().execute_command("CLUSTER", "KEYSLOT", key))
+        source = cluster.master_of(key)
+        target = next(n for n in cluster.masters() if n is not source)
+        moved = await asyncio.to_thread(cluster.migrate_slot, slot, source, target)
+        assert moved >= 1
+        assert cluster.master_of(key) is target
+        await asyncio.sleep(1.5)
+        producer.stop.set()
+        await producing
+        await _drained(queue, producer.confirmed, pool, procs)
+        ports = [n.port for n in cluster.masters()]
+        data = redis.cluster.RedisCluster(host="127.0.0.1", port=ports[0])
+        audit = Audit(cluster.url, audit_url, data=data)
+        report = audit.report(producer.confirmed)
+        report.assert_all_processed()
+        audit.close()
+        figures(
+            "live slot migration of a busy type",
+            confirmed=len(producer.confirmed),
+            keys_moved=moved,
+            refused=producer.refused,
+            duplicates=len(report.duplicates),
+        )
+    finally:
+        pool.close()
+        await queue.close()
