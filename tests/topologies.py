@@ -89,10 +89,7 @@ class Cluster:
                 info = n.client().execute_command("CLUSTER", "INFO").decode()
                 if "cluster_state:ok" not in info:
                     return False
-            for n in self.replicas():
-                if n.client().info("replication").get("master_link_status") != "up":
-                    return False
-            return True
+            return all(n.client().info("replication").get("master_link_status") == "up" for n in self.replicas())
 
         _wait(ok, timeout, "the cluster was not ok")
 
