@@ -96,6 +96,5 @@ async def test_without_the_ca_or_the_client_certificate_it_is_refused_clearly(tl
 def test_plain_text_to_the_tls_port_gets_nothing(tls_server: tuple[int, Path]) -> None:
     port, _ = tls_server
     ctx = ssl.create_default_context()
-    with socket.create_connection(("127.0.0.1", port), 2) as s:
-        with pytest.raises(ssl.SSLError):
-            ctx.wrap_socket(s, server_hostname="127.0.0.1").do_handshake()
+    with socket.create_connection(("127.0.0.1", port), 2) as s, pytest.raises(ssl.SSLError):
+        ctx.wrap_socket(s, server_hostname="127.0.0.1").do_handshake()
