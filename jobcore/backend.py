@@ -459,7 +459,7 @@ class Queue(abc.ABC):
     async def server_version(self) -> str: ...
 
     def topology(self) -> str:
-        """Where the queue lives, in a few words ("memory", "standalone host:port",
+        """Where the queue lives, in a few words ("memory", "standalone",
         "cluster, 3 masters", "sentinel SERVICE → host:port"); it follows a
         failover, so ask again rather than keep it."""
         return "memory"

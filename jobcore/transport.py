@@ -235,7 +235,7 @@ class Standalone(resp.Client, Transport):
         return Standalone(self.address, connect_timeout=self.connect_timeout, timeout=self.timeout)
 
     def describe(self) -> str:
-        return f"standalone {self.address.where}"
+        return "standalone"
 
 
 # ---- Redis Cluster ---------------------------------------------------------------
@@ -805,7 +805,7 @@ class Auto(Transport):
         return Auto(self.address, connect_timeout=self.connect_timeout, timeout=self.timeout)
 
     def describe(self) -> str:
-        return self.chosen.describe() if self.chosen is not None else f"{self.address.where}"
+        return self.chosen.describe() if self.chosen is not None else "standalone"
 
     async def close(self) -> None:
         if self._choosing is not None and not self._choosing.done():
