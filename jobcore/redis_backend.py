@@ -143,6 +143,7 @@ class RedisQueue(Queue):
         self._fetch_turn = 0  # the type a fetch starts with, in turn
         # Blocking reads, each on a connection of its own, by the types it reads.
         self._waiters: dict[tuple[str, ...], asyncio.Task[list[tuple[str, Any]]]] = {}
+        self._readers: dict[tuple[str, ...], Transport] = {}  # their connections, kept between reads
         # In-flight rows' entries as decoded once, by type and entry id (console reads).
         self._seen_entries: dict[str, dict[bytes, _Seen]] = {}
         self._groups_ready: set[str] = set()
@@ -361,16 +362,20 @@ class RedisQueue(Queue):
 
     async def _blocking_read(self, consumer: str, types: tuple[str, ...], block_ms: int) -> list[tuple[str, Any]]:
         streams = [self.keys.of_type(t).stream for t in types]
-        reader = self._t.dedicated()
+        reader = self._readers.get(types)
+        if reader is None:
+            reader = self._readers[types] = self._t.dedicated()
         # A blocked read answers within block_ms; only then does the socket timeout start.
         wait = self._socket_timeout + block_ms / 1000
         command: list[resp.Arg] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", 1, "BLOCK", block_ms, "STREAMS"]
         try:
             reply = await reader.call(*command, *streams, *([">"] * len(streams)), timeout=wait)
-        finally:
+        except BaseException:
             # Closing the connection is what ends a blocked read on the server.
+            del self._readers[types]
             if reader is not self._t:
                 await reader.close()
+            raise
         by_stream = {s.encode(): t for s, t in zip(streams, types, strict=True)}
         if isinstance(reply, list) and reply and not isinstance(reply[0], list):
             reply = _pairs(reply)  # fakeredis answers a map (flattened by the adapter)
@@ -383,6 +388,10 @@ class RedisQueue(Queue):
         for task in waiters:
             with contextlib.suppress(BaseException):
                 await task
+        readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
+            if reader is not self._t:
+                await reader.close()
 
     async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
         by_type: dict[str, list[Outcome]] = {}

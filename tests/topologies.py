@@ -38,7 +38,7 @@ def _wait(check: object, timeout: float, what: str) -> None:
         try:
             if check():  # type: ignore[operator]
                 return
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, OSError, RuntimeError) as exc:  # mid-failover: no primary named yet
             last = exc
         time.sleep(0.05)
     raise RuntimeError(f"{what} within {timeout}s" + (f" ({last})" if last else ""))
