@@ -353,11 +353,17 @@ class RedisQueue(Queue):
             await self.stop_fetching()
             raise
         pairs: list[tuple[str, Any]] = []
+        error: BaseException | None = None
         for group in groups:
             task = self._waiters[group]
             if task.done():
                 del self._waiters[group]
-                pairs.extend(task.result())  # an error raises here, as a fetch error
+                if task.exception() is None:
+                    pairs.extend(task.result())
+                else:
+                    error = error or task.exception()
+        if error is not None and not pairs:
+            raise error  # a fetch error; with jobs in hand it shows on the next wait
         return pairs
 
     async def _blocking_read(self, consumer: str, types: tuple[str, ...], block_ms: int) -> list[tuple[str, Any]]:
