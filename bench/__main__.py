@@ -1,8 +1,9 @@
 """``python -m bench [--quick] [--only WORKLOADS] [--libs LIBS] [--out DIR]``.
 
 Starts a private redis-server, runs the workloads for jobcore and its peers
-(rq, arq, dramatiq, saq: from the ``bench`` extra, never installed here), and
-writes ``results.json`` and ``RESULTS.md`` into ``--out``.
+(rq, arq, dramatiq, saq, streaq, taskiq, celery: from the ``bench`` extra, never
+installed here; a peer that is missing is reported as not installed), and writes
+``results.json`` and ``RESULTS.md`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from . import report, workloads
 from .adapters import LIBS, load
 from .common import REPO, Adapter
 
-WORKLOADS = ("enqueue", "drain", "latency", "memory", "stats", "scale")
+WORKLOADS = ("enqueue", "drain", "latency", "memory", "stats", "scale", "concurrent", "cpu")
 
 
 def _log(msg: str) -> None:
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "params": {k: getattr(params, k) for k in params.__dataclass_fields__},
         "versions": {},
+        "not_installed": {},
         "workloads": {},
         "notes": [],
     }
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 note = f"{lib} skipped: not installed ({exc}); install the bench extra: pip install -e '.[bench]'"
                 _log(note)
                 res["notes"].append(note)
+                res["not_installed"][lib] = str(exc)
                 continue
             res["versions"][lib] = adapters[lib].version
         w: dict[str, Any] = res["workloads"]
@@ -177,6 +180,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     row = workloads.drain(a, r, argvs, params.drain_n, params.drain_cap_s, log_dir, f"scale-{n_proc}")
                     w["scale"][str(n_proc)] = row
                     _log(f"  {n_proc} process(es): {row['jobs_per_s']:,.0f}/s")
+            if "concurrent" in args.only:
+                _log("== 7. concurrent enqueue")
+                w["concurrent"] = concurrent_rounds(adapters, r, params)
+            if "cpu" in args.only:
+                _log("== 8. Redis CPU and commands per job")
+                w["cpu"] = {}
+                for lib, a in adapters.items():
+                    v = a.cpu_variant()
+                    has_batch = type(a).enqueue_batch is not Adapter.enqueue_batch
+                    modes = ["single", "batch"] if has_batch else ["single"]
+                    for mode in modes:
+                        row = workloads.redis_cpu(
+                            a, r, params, v.argv, log_dir, f"cpu-{lib}-{mode}", batch=mode == "batch"
+                        )
+                        key = v.label if mode == "single" else f"{v.label}, batch enqueue"
+                        w["cpu"][key] = {
+                            "lib": lib,
+                            "worker": v.label,
+                            "argv": shlex.join(v.argv),
+                            "note": v.note,
+                            **row,
+                        }
+                        if "cpu_us_per_job" in row:
+                            _log(
+                                f"  {key}: {row['cpu_us_per_job']:.1f} µs/job "
+                                f"(enqueue {row['cpu_enqueue_us_per_job']:.1f}, "
+                                f"worker {row['cpu_worker_us_per_job']:.1f}),"
+                                f" {row['commands_per_job']:.2f} commands/job, drained in {row['drain_s']:.1f}s"
+                            )
+                        else:
+                            _log(f"  {key}: {row['done']:,}/{row['n']:,} done in {row['drain_s']:.1f}s {row['error']}")
         finally:
             for a in adapters.values():
                 a.close()
@@ -219,6 +253,31 @@ def enqueue_rounds(
             row["batch_rounds"] = [x["batch_jobs_per_s"] for x in runs]
         out[lib] = row
     return {"min_jobs_per_s": min(floors), "max_jobs_per_s": max(floors), "each": floors}
+
+
+def concurrent_rounds(adapters: dict[str, Adapter], r: Any, params: workloads.Params) -> dict[str, Any]:
+    """As for the enqueue workload: every library once per round, the order
+    rotating; each library's figure is the median of its rounds."""
+    libs = list(adapters)
+    rows: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libs}
+    for i in range(params.concurrent_rounds):
+        order = libs[i % len(libs) :] + libs[: i % len(libs)]
+        for lib in order:
+            row = workloads.concurrent_enqueue(adapters[lib], r, params)
+            rows[lib].append(row)
+            _log(f"  round {i + 1}: {lib}: {row['workers']} {row['mode']}: {row['jobs_per_s']:,.0f}/s")
+    out: dict[str, Any] = {}
+    for lib, runs in rows.items():
+        out[lib] = {
+            "lib": lib,
+            "n": runs[0]["n"],
+            "mode": runs[0]["mode"],
+            "workers": runs[0]["workers"],
+            "rounds": len(runs),
+            "jobs_per_s": statistics.median(x["jobs_per_s"] for x in runs),
+            "each": [x["jobs_per_s"] for x in runs],
+        }
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,8 +15,9 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -162,6 +163,62 @@ def read_latency_marks(r: redis.Redis) -> dict[int, float]:
     return out
 
 
+def split(jobs: Sequence[JobData], parts: int) -> list[Sequence[JobData]]:
+    """``jobs`` in ``parts`` contiguous slices of (nearly) equal length."""
+    size, extra = divmod(len(jobs), parts)
+    out: list[Sequence[JobData]] = []
+    start = 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(jobs[start:end])
+        start = end
+    return out
+
+
+async def gather_enqueue(
+    jobs: Sequence[JobData], coroutines: int, enqueue_one: Callable[[JobData], Awaitable[Any]]
+) -> float:
+    """``coroutines`` coroutines, each awaiting one enqueue call per job of its
+    slice of ``jobs``, one after the other; the seconds until all are done."""
+
+    async def one(chunk: Sequence[JobData]) -> None:
+        for d in chunk:
+            await enqueue_one(d)
+
+    chunks = split(jobs, coroutines)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(c) for c in chunks))
+    return time.perf_counter() - t0
+
+
+def threads_enqueue(jobs: Sequence[JobData], threads: int, enqueue_one: Callable[[JobData], Any]) -> float:
+    """``threads`` threads, each making one enqueue call per job of its slice of
+    ``jobs``, released together; the seconds from the release until all are done."""
+    chunks = split(jobs, threads)
+    barrier = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def one(chunk: Sequence[JobData]) -> None:
+        barrier.wait()
+        try:
+            for d in chunk:
+                enqueue_one(d)
+        except BaseException as exc:  # re-raised in the caller
+            errors.append(exc)
+
+    workers = [threading.Thread(target=one, args=(c,), daemon=True) for c in chunks]
+    for t in workers:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in workers:
+        t.join()
+    took = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return took
+
+
 class Loop:
     """A private event loop kept across calls, for the asyncio libraries."""
 
@@ -185,6 +242,7 @@ class Adapter(abc.ABC):
 
     name = ""
     dist = ""  # distribution name, for its version
+    sync = False  # a blocking client: the concurrent enqueue uses threads, not coroutines
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -204,13 +262,26 @@ class Adapter(abc.ABC):
         """Worker command lines for a drain by ``processes`` worker processes (jobcore only)."""
         return None
 
+    def cpu_variant(self) -> WorkerVariant:
+        """The worker of the Redis CPU workload: the library's default, unless it
+        cannot finish the jobs in reasonable time (then the adapter says why)."""
+        return self.variants()[0]
+
     @abc.abstractmethod
     def enqueue_single(self, jobs: Sequence[JobData]) -> float:
-        """Enqueue one call per job; return the seconds the calls took."""
+        """Enqueue one warm-up job (``jobs[0]`` again, untimed), then one call per
+        job; return the seconds the calls took. ``len(jobs) + 1`` jobs in all."""
 
     def enqueue_batch(self, jobs: Sequence[JobData]) -> float | None:
-        """Enqueue with the library's batch API; None when it has none."""
+        """Like :meth:`enqueue_single` (one warm-up job first), with the library's
+        batch API; None when it has none."""
         return None
+
+    @abc.abstractmethod
+    def enqueue_concurrent(self, jobs: Sequence[JobData], workers: int) -> float:
+        """One warm-up job (untimed), then ``jobs`` enqueued one awaited call per
+        job by ``workers`` coroutines at once (``workers`` threads when
+        :attr:`sync`); return the seconds until all calls are done."""
 
     @abc.abstractmethod
     def fill(self, jobs: Sequence[JobData]) -> None:

@@ -112,6 +112,15 @@ def targets(res: dict[str, Any]) -> list[Row]:
     return out
 
 
+def _missing(res: dict[str, Any], cols: int) -> list[str]:
+    """A row per peer that was asked for but is not installed."""
+    return [f"| {lib} | not installed |" + " |" * (cols - 2) for lib in (res.get("not_installed") or {})]
+
+
+def _top(cmds: dict[str, float]) -> str:
+    return ", ".join(f"{k.upper()} {v:.2f}" for k, v in cmds.items())
+
+
 def _ratio(jc: Row | None, best: tuple[str, float] | None, key: str, suffix: str = "x") -> str:
     if not jc or not best or jc.get(key) is None or not best[1]:
         return "-"
@@ -153,6 +162,7 @@ def markdown(res: dict[str, Any]) -> str:
         for label, r in enq.items():
             batch = _f(r.get("batch_jobs_per_s")) if r.get("batch_jobs_per_s") else "none"
             lines.append(f"| {label} | {_f(r.get('single_jobs_per_s'))} | {batch} |")
+        lines += _missing(res, 3)
         jc = _jobcore(enq)
         lines += [
             f"| **jobcore ÷ best peer** | {_ratio(jc, best_s, 'single_jobs_per_s')} "
@@ -196,6 +206,7 @@ def markdown(res: dict[str, Any]) -> str:
                 f"| {label} | {done} | {_f(r.get('elapsed_s'), 1)} | {_f(r.get('jobs_per_s'))} | "
                 f"{_f(r.get('startup_s'), 2)} | {_f(r.get('jobs_per_s_after_first'))} |"
             )
+        lines += _missing(res, 6)
         jc = _jobcore(dr)
         lines += [
             f"| **jobcore ÷ best peer** | | | {_ratio(jc, best, 'jobs_per_s')} | "
@@ -219,6 +230,7 @@ def markdown(res: dict[str, Any]) -> str:
                 f"| {label} | {_f(r['p50_ms'], 2)} | {_f(r['p90_ms'], 2)} | {_f(r['p99_ms'], 2)} "
                 f"| {_f(r['max_ms'], 1)} |"
             )
+        lines += _missing(res, 5)
         jc = _jobcore(lat)
         lines += [
             f"| **jobcore ÷ best peer** (lower is better) | {_ratio(jc, _best(lat, 'p50_ms', True), 'p50_ms')} | | "
@@ -239,6 +251,7 @@ def markdown(res: dict[str, Any]) -> str:
         ]
         for label, r in mem.items():
             lines.append(f"| {label} | {_f(r['bytes_per_job'])} | {_f(r['used_memory_bytes_per_job'])} |")
+        lines += _missing(res, 3)
         jc = _jobcore(mem)
         lines += [
             f"| **jobcore ÷ best peer** (lower is better) "
@@ -281,6 +294,12 @@ def markdown(res: dict[str, Any]) -> str:
                 f"{_f(r.get('jobs_per_s_after_first'))} | {vs} |"
             )
         lines += ["", f"(the machine has {m['nproc']} cores, shared by redis-server, the workers and the harness)", ""]
+    cc = w.get("concurrent")
+    if cc:
+        lines += _concurrent(res, cc)
+    cpu = w.get("cpu")
+    if cpu:
+        lines += _cpu(res, cpu)
     tg = res.get("targets") or []
     if tg:
         lines += ["## Targets (jobcore's default settings)", "", "| target | this run | met? |", "| --- | --- | --- |"]
@@ -292,3 +311,88 @@ def markdown(res: dict[str, Any]) -> str:
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _concurrent(res: dict[str, Any], cc: dict[str, Row]) -> list[str]:
+    first = next(iter(cc.values()))
+    p = res["params"]
+    per_co = p["concurrent_n"] // p["concurrent_coroutines"]
+    per_th = p["concurrent_n"] // p["concurrent_threads"]
+    single = res["workloads"].get("enqueue", {})
+    lines = [
+        f"## 7. Concurrent enqueue ({first['n']:,} small jobs, one awaited call per job)",
+        "",
+        f"asyncio libraries: {p['concurrent_coroutines']} coroutines x {per_co:,} enqueue calls each, "
+        f"awaited one after the other; blocking libraries: {p['concurrent_threads']} threads x {per_th:,} calls "
+        "each, one client shared as the library allows. Timed from the start until every call has returned"
+        + (
+            f"; median of {first['rounds']} rounds, every library once per round, the order rotating."
+            if first.get("rounds", 1) > 1
+            else "."
+        ),
+        "",
+        "| library | how | jobs/s | vs its one-call-per-job figure (workload 1) |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for label, r in cc.items():
+        how = f"{r['workers']} {r['mode']}"
+        base = single.get(label, {}).get("single_jobs_per_s")
+        vs = f"{r['jobs_per_s'] / base:.1f}x" if base else "-"
+        lines.append(f"| {label} | {how} | {_f(r['jobs_per_s'])} | {vs} |")
+    lines += _missing(res, 4)
+    jc = _jobcore(cc)
+    lines += [f"| **jobcore ÷ best peer** | | {_ratio(jc, _best(cc, 'jobs_per_s'), 'jobs_per_s')} | |", ""]
+    return lines
+
+
+def _cpu(res: dict[str, Any], cpu: dict[str, Row]) -> list[str]:
+    n = next(iter(cpu.values()))["n"]
+    lines = [
+        f"## 8. Redis CPU and commands per job, over a job's whole life ({n - 1:,} no-op jobs)",
+        "",
+        f"Per job = ÷ {n:,}: the enqueue makes one warm-up job first, which goes through its life too. "
+        "INFO cpu (used_cpu_sys + used_cpu_user) and INFO commandstats read before the jobs are enqueued "
+        "(one call per job, or the batch API where the library has one) and after the library's worker "
+        "(started after the enqueue) has done them all and has been stopped; Redis flushed between "
+        "libraries. The harness's own INFO calls and its done-yet polls are taken out (the polls' CPU as "
+        "measured by polling alone). Commands that Lua scripts call are counted by commandstats as well "
+        "as the EVALSHA. 'One Redis core' = 10⁶ ÷ µs per job: the jobs/s a single Redis node's core could "
+        "carry at 100 % for this library, enqueue and work included.",
+        "",
+        "| worker | enqueue | Redis µs/job: enqueue | worker | total | one Redis core, jobs/s "
+        "| commands/job | main commands per job |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for label, r in cpu.items():
+        how = "batch API" if r["enqueue"] == "batch" else "one call per job"
+        if "cpu_us_per_job" not in r:
+            why = r.get("error") or f"partial: {r['done']:,} of {r['n']:,} done in {r['drain_s']:.0f} s"
+            lines.append(f"| {label} | {how} | {why[:100]} | | | | | |")
+            continue
+        lines.append(
+            f"| {label} | {how} | {_f(r['cpu_enqueue_us_per_job'], 1)} | {_f(r['cpu_worker_us_per_job'], 1)} "
+            f"| {_f(r['cpu_us_per_job'], 1)} | {_f(1e6 / r['cpu_us_per_job'])} | {_f(r['commands_per_job'], 2)} "
+            f"| {_top(r.get('top_commands_per_job', {}))} |"
+        )
+    lines += _missing(res, 8)
+    single = {k: r for k, r in cpu.items() if r["enqueue"] == "single"}
+    jc_single = _jobcore(single)
+    jc_any = min(
+        (r for r in cpu.values() if r.get("lib") == "jobcore" and "cpu_us_per_job" in r),
+        key=lambda r: r["cpu_us_per_job"],
+        default=None,
+    )
+    lines += [
+        "| **jobcore ÷ best peer** (lower is better), one call per job | | | | "
+        f"{_ratio(jc_single, _best(single, 'cpu_us_per_job', True), 'cpu_us_per_job')} | | "
+        f"{_ratio(jc_single, _best(single, 'commands_per_job', True), 'commands_per_job')} | |",
+    ]
+    if jc_any is not None and jc_any is not jc_single:
+        lines.append(
+            "| **jobcore batch ÷ best peer, either way** (lower is better) | | | | "
+            f"{_ratio(jc_any, _best(cpu, 'cpu_us_per_job', True), 'cpu_us_per_job')} | | "
+            f"{_ratio(jc_any, _best(cpu, 'commands_per_job', True), 'commands_per_job')} | |"
+        )
+    notes = sorted({f"{r['worker']}: {r['note']}" for r in cpu.values() if r.get("note")})
+    lines += [""] + ([f"Workers: {'; '.join(notes)}.", ""] if notes else [])
+    return lines

@@ -1,4 +1,4 @@
-"""The six workloads. Each takes an adapter and the private redis, returns plain data."""
+"""The eight workloads. Each takes an adapter and the private redis, returns plain data."""
 
 from __future__ import annotations
 
@@ -50,6 +50,13 @@ class Params:
     stats_repeats: int = 30
     scale_procs: tuple[int, ...] = (1, 2, 4)
     all_variants: bool = True  # False: each library's default worker only
+    concurrent_n: int = 20_000
+    concurrent_coroutines: int = 200  # asyncio libraries: 200 coroutines x 100 awaited enqueues
+    concurrent_threads: int = 16  # blocking libraries: 16 threads x 1,250 enqueues
+    concurrent_rounds: int = 3
+    cpu_n: int = 20_000
+    cpu_cap_s: float = 300.0  # a drain still running then is reported as partial, with no per-job figure
+    cpu_poll_s: float = 0.1  # how often the harness asks whether all are done (its commands are subtracted)
 
     @classmethod
     def quick(cls) -> Params:
@@ -65,6 +72,12 @@ class Params:
             stats_repeats=5,
             scale_procs=(2,),
             all_variants=False,
+            concurrent_n=2_000,
+            concurrent_coroutines=20,
+            concurrent_threads=16,
+            concurrent_rounds=1,
+            cpu_n=1_500,
+            cpu_cap_s=30.0,
         )
 
 
@@ -88,13 +101,20 @@ def enqueue(adapter: Adapter, r: redis.Redis, p: Params) -> dict[str, Any]:
     return out
 
 
+def encode_command(args: Sequence[str | bytes]) -> bytes:
+    """One command in RESP (an array of bulk strings)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a.encode() if isinstance(a, str) else a
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
 def round_trip_floor(host: str, port: int, n: int) -> float:
     """What one connection that waits for each reply can do on this machine: a
     blocking socket sending one pre-encoded XADD (the size of a jobcore envelope)
     per reply, no library at all. A one-call-per-job enqueue cannot beat it."""
     import hiredis
-
-    from jobcore.resp import encode_command
 
     command = encode_command(("XADD", "bench:floor", "*", "d", os.urandom(146)))
     reader = hiredis.Reader()
@@ -337,3 +357,164 @@ async def _probe(url: str, namespace: str, repeats: int) -> dict[str, Any]:
         raise RuntimeError(f"stats probe failed: {err_b.decode().strip()[-500:]}")
     seen: dict[str, Any] = json.loads(out_b)
     return seen
+
+
+# ---- 7. concurrent enqueue ------------------------------------------------------
+
+
+def concurrent_enqueue(adapter: Adapter, r: redis.Redis, p: Params) -> dict[str, Any]:
+    """``concurrent_n`` jobs, one awaited enqueue call per job, from
+    ``concurrent_coroutines`` coroutines at once (asyncio libraries) or
+    ``concurrent_threads`` threads (blocking libraries)."""
+    jobs = make_jobs(p.concurrent_n)
+    workers = p.concurrent_threads if adapter.sync else p.concurrent_coroutines
+    flush(r)
+    took = adapter.enqueue_concurrent(jobs, workers)
+    flush(r)
+    return {
+        "n": len(jobs),
+        "mode": "threads" if adapter.sync else "coroutines",
+        "workers": workers,
+        "s": took,
+        "jobs_per_s": len(jobs) / took,
+    }
+
+
+# ---- 8. Redis CPU and commands per job, over a job's whole life -----------------
+
+_HARNESS_INFO = [0]  # INFO calls this module made: subtracted from the INFO count
+
+
+def _info(r: redis.Redis, section: str) -> dict[str, Any]:
+    _HARNESS_INFO[0] += 1
+    info: dict[str, Any] = r.info(section)  # type: ignore[assignment]
+    return info
+
+
+def _cpu_s(r: redis.Redis) -> float:
+    info = _info(r, "cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+def _calls(r: redis.Redis) -> dict[str, int]:
+    """Calls by command name, from INFO commandstats (``cmdstat_xadd`` and, for
+    subcommands, ``cmdstat_xgroup|create``)."""
+    out: dict[str, int] = {}
+    for key, val in _info(r, "commandstats").items():
+        if key.startswith("cmdstat_"):
+            calls = val["calls"] if isinstance(val, dict) else int(str(val).split("calls=")[1].split(",")[0])
+            out[key[len("cmdstat_") :]] = int(calls)
+    return out
+
+
+def _snapshot(r: redis.Redis) -> tuple[float, dict[str, int], int]:
+    """(Redis CPU seconds, calls by command, INFO calls the harness has made)."""
+    calls = _calls(r)
+    cpu = _cpu_s(r)
+    return cpu, calls, _HARNESS_INFO[0]
+
+
+def _between(a: tuple[float, dict[str, int], int], b: tuple[float, dict[str, int], int]) -> dict[str, int]:
+    """Commands run between two snapshots, less the harness's own INFO calls:
+    a's two are in b's figures (a command is counted once it has run), b's
+    commandstats call is not, b's cpu call is not: as many as b made."""
+    out = {k: b[1].get(k, 0) - a[1].get(k, 0) for k in set(a[1]) | set(b[1])}
+    out["info"] = out.get("info", 0) - (b[2] - a[2])
+    return {k: v for k, v in out.items() if v}
+
+
+def _poll_cost(adapter: Adapter, r: redis.Redis, total: int, times: int = 200) -> tuple[dict[str, int], float]:
+    """What one ``done_count`` costs Redis: its commands and its CPU (averaged
+    over ``times`` calls), to be taken out of the library's figures."""
+    a = _snapshot(r)
+    for _ in range(times):
+        adapter.done_count(r, total)
+    b = _snapshot(r)
+    per_call = {k: round(v / times) for k, v in _between(a, b).items() if round(v / times)}
+    return per_call, max(0.0, (b[0] - a[0]) / times)
+
+
+def redis_cpu(
+    adapter: Adapter,
+    r: redis.Redis,
+    p: Params,
+    argv: Sequence[str],
+    log_dir: Path,
+    name: str,
+    batch: bool = False,
+) -> dict[str, Any]:
+    """Redis's CPU time (INFO cpu: used_cpu_sys + used_cpu_user) and commands
+    (INFO commandstats) from before ``cpu_n`` no-op jobs are enqueued (one call
+    per job, or the batch API) until the library's worker has done them all and
+    has been stopped; per job. The harness's own INFO and polling commands are
+    subtracted (the polls' CPU as measured by calling the poll alone)."""
+    flush(r)
+    time.sleep(0.2)
+    jobs = make_jobs(p.cpu_n)
+    total = p.cpu_n + 1  # enqueue_single / enqueue_batch add one warm-up job
+    s0 = _snapshot(r)
+    took = adapter.enqueue_batch(jobs) if batch else adapter.enqueue_single(jobs)
+    if took is None:
+        raise RuntimeError(f"{name}: no batch API")
+    s_enq = _snapshot(r)
+    # The harness's poll, priced with the jobs in place (its cost depends on
+    # what is in Redis); this window is in neither figure.
+    poll_cmds, poll_cpu = _poll_cost(adapter, r, total)
+    if adapter.done_count(r, total) != 0:
+        raise RuntimeError(f"{name}: jobs counted as done before any worker started")
+    s_start = _snapshot(r)
+    proc = start_worker(argv, adapter.url, log_dir, name)
+    polls = 0
+    done = 0
+    error = ""
+    t_start = time.monotonic()
+    try:
+        while True:
+            done = adapter.done_count(r, total)
+            polls += 1
+            if done >= total or time.monotonic() - t_start > p.cpu_cap_s:
+                break
+            if proc.popen.poll() is not None:
+                error = f"worker exited with {proc.popen.returncode}: {log_tail(proc)}"
+                break
+            time.sleep(p.cpu_poll_s)
+        elapsed = time.monotonic() - t_start
+    finally:
+        stop_worker(proc)  # graceful: what the worker does on its way out counts too
+    s_end = _snapshot(r)
+    enq = _between(s0, s_enq)
+    work = _between(s_start, s_end)
+    for k, v in poll_cmds.items():
+        work[k] = work.get(k, 0) - v * polls
+    work = {k: v for k, v in work.items() if v}
+    cpu_enq = s_enq[0] - s0[0]
+    cpu_work = max(0.0, s_end[0] - s_start[0] - poll_cpu * polls)
+    out: dict[str, Any] = {
+        "n": total,
+        "done": done,
+        "partial": done < total,
+        "error": error,
+        "enqueue": "batch" if batch else "single",
+        "enqueue_s": took,
+        "drain_s": elapsed,
+        "polls": polls,
+        "poll_commands_each": poll_cmds,
+        "poll_cpu_us_each": poll_cpu * 1e6,
+        "commands_enqueue": enq,
+        "commands_worker": work,
+    }
+    if done >= total and not error:
+        all_cmds = {k: enq.get(k, 0) + work.get(k, 0) for k in set(enq) | set(work)}
+        out.update(
+            cpu_us_per_job=(cpu_enq + cpu_work) / total * 1e6,
+            cpu_enqueue_us_per_job=cpu_enq / total * 1e6,
+            cpu_worker_us_per_job=cpu_work / total * 1e6,
+            commands_per_job=sum(all_cmds.values()) / total,
+            commands_enqueue_per_job=sum(enq.values()) / total,
+            commands_worker_per_job=sum(work.values()) / total,
+            top_commands_per_job={
+                k: v / total for k, v in sorted(all_cmds.items(), key=lambda kv: -kv[1])[:5] if v > 0
+            },
+        )
+    flush(r)
+    return out

@@ -6,7 +6,7 @@ import importlib
 
 from ..common import Adapter
 
-LIBS = ("jobcore", "rq", "arq", "dramatiq", "saq")
+LIBS = ("jobcore", "rq", "arq", "dramatiq", "saq", "streaq", "taskiq", "celery")
 
 
 def load(lib: str, url: str) -> Adapter:

@@ -11,7 +11,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import default_queue_name
 
-from ..common import BIN, Adapter, JobData, Loop, WorkerVariant
+from ..common import BIN, Adapter, JobData, Loop, WorkerVariant, gather_enqueue
 
 CONCURRENT = 100  # in-flight enqueue calls when filling (untimed set-up)
 
@@ -41,6 +41,15 @@ class ArqAdapter(Adapter):
             for d in jobs:
                 await pool.enqueue_job("bench_job", **d.kwargs())
             return time.perf_counter() - t0
+
+        return self.loop.run(run())
+
+    def enqueue_concurrent(self, jobs: Sequence[JobData], workers: int) -> float:
+        pool = self.pool
+
+        async def run() -> float:
+            await pool.enqueue_job("bench_job", **jobs[0].kwargs())
+            return await gather_enqueue(jobs, workers, lambda d: pool.enqueue_job("bench_job", **d.kwargs()))
 
         return self.loop.run(run())
 

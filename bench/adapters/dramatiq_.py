@@ -7,18 +7,19 @@ from collections.abc import Sequence
 
 import redis
 
-from ..common import BIN, Adapter, JobData, WorkerVariant
+from ..common import BIN, URL_ENV, Adapter, JobData, WorkerVariant, threads_enqueue
 
 
 class DramatiqAdapter(Adapter):
     name = "dramatiq"
     dist = "dramatiq"
+    sync = True
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         import os
 
-        os.environ["BENCH_REDIS_URL"] = url  # the actors module builds its broker from it
+        os.environ[URL_ENV] = url  # the actors module builds its broker from it
         from .. import dramatiq_tasks
 
         self.tasks = dramatiq_tasks
@@ -39,6 +40,11 @@ class DramatiqAdapter(Adapter):
         for d in jobs:
             send(**d.kwargs())
         return time.perf_counter() - t0
+
+    def enqueue_concurrent(self, jobs: Sequence[JobData], workers: int) -> float:
+        send = self.tasks.bench_job.send
+        send(**jobs[0].kwargs())
+        return threads_enqueue(jobs, workers, lambda d: send(**d.kwargs()))
 
     def fill(self, jobs: Sequence[JobData]) -> None:
         send = self.tasks.bench_job.send

@@ -1,4 +1,7 @@
-"""jobcore: ``Queue.enqueue`` / ``enqueue_many``; ``jobcore worker bench.tasks:handlers``."""
+"""jobcore: ``Queue.enqueue`` / ``enqueue_many``; ``jobcore worker bench.tasks:handlers``.
+
+Public API only (``jobcore.connect``, ``Queue.enqueue`` / ``enqueue_many`` /
+``stats``): the internals may change under it."""
 
 from __future__ import annotations
 
@@ -9,9 +12,8 @@ import redis
 
 import jobcore
 from jobcore import Identity, Job
-from jobcore.keys import Keys
 
-from ..common import BIN, Adapter, JobData, Loop, WorkerVariant
+from ..common import BIN, Adapter, JobData, Loop, WorkerVariant, gather_enqueue
 from ..tasks import BenchArgs, LatArgs, handlers
 
 BATCH = 1000  # jobs per enqueue_many call when filling
@@ -68,6 +70,15 @@ class JobcoreAdapter(Adapter):
 
         return self.loop.run(run())
 
+    def enqueue_concurrent(self, jobs: Sequence[JobData], workers: int) -> float:
+        q = self.queue
+
+        async def run() -> float:
+            await q.enqueue(job_of(jobs[0]))
+            return await gather_enqueue(jobs, workers, lambda d: q.enqueue(job_of(d)))
+
+        return self.loop.run(run())
+
     def fill(self, jobs: Sequence[JobData]) -> None:
         q = self.queue
 
@@ -78,7 +89,9 @@ class JobcoreAdapter(Adapter):
         self.loop.run(run())
 
     def done_count(self, r: redis.Redis, total: int) -> int:
-        return int(r.hget(Keys().of_type("bench").stats, "processed") or 0)  # type: ignore[arg-type]
+        # stats(): one pipelined round trip (the console's read), processed per type.
+        t = self.loop.run(self.queue.stats()).types.get("bench")
+        return t.processed if t is not None else 0
 
     def enqueue_latency_job(self, seq: int) -> None:
         self.loop.run(self.queue.enqueue(Job(type="lat", args=LatArgs(seq=seq))))

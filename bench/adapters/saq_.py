@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import redis
 from saq import Queue
 
-from ..common import BIN, Adapter, JobData, Loop, WorkerVariant
+from ..common import BIN, Adapter, JobData, Loop, WorkerVariant, gather_enqueue
 
 CONCURRENT = 100
 
@@ -35,6 +35,15 @@ class SaqAdapter(Adapter):
             for d in jobs:
                 await q.enqueue("bench_job", **d.kwargs())
             return time.perf_counter() - t0
+
+        return self.loop.run(run())
+
+    def enqueue_concurrent(self, jobs: Sequence[JobData], workers: int) -> float:
+        q = self.queue
+
+        async def run() -> float:
+            await q.enqueue("bench_job", **jobs[0].kwargs())
+            return await gather_enqueue(jobs, workers, lambda d: q.enqueue("bench_job", **d.kwargs()))
 
         return self.loop.run(run())
 
