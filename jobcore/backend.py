@@ -18,6 +18,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
+from .keys import lane, partition_of
 from .model import (
     Envelope,
     Job,
@@ -35,6 +36,8 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_LEASE_S = 15.0
 FAILED_KEEP = 1000  # failed jobs kept per type for an operator to requeue
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
+MAX_PARTITIONS = 1024
+PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it read
 
 
 def _utc(ms: float) -> datetime:
@@ -74,6 +77,8 @@ class TypeStats:
     oldest_pending_age: float | None = None  # seconds
     served_by: int = 0  # live workers that handle this type
     has_schema: bool = False
+    partitions: int = 1
+    pending_by_partition: tuple[int, ...] = ()  # pending per partition, when there are several
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,8 @@ class QueueStats:
                     "failed_kept": t.failed_kept,
                     "oldest_pending_age": t.oldest_pending_age,
                     "served_by": t.served_by,
+                    "partitions": t.partitions,
+                    **({"pending_by_partition": list(t.pending_by_partition)} if t.partitions > 1 else {}),
                 }
                 for name, t in sorted(self.types.items())
             },
@@ -144,6 +151,26 @@ class TypeCounts(NamedTuple):
     failed: int
     dead: int
     failed_kept: int
+    partitions: int = 1
+    pending_by_partition: tuple[int, ...] = ()  # when partitions > 1 and counted apart
+
+
+def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
+    """One type's numbers from those of its partitions."""
+    if len(parts) == 1:
+        return parts[0]
+    oldest = [c.oldest_ms for c in parts if c.oldest_ms is not None]
+    return TypeCounts(
+        pending=sum(c.pending for c in parts),
+        in_flight=sum(c.in_flight for c in parts),
+        oldest_ms=min(oldest) if oldest else None,
+        processed=sum(c.processed for c in parts),
+        failed=sum(c.failed for c in parts),
+        dead=sum(c.dead for c in parts),
+        failed_kept=sum(c.failed_kept for c in parts),
+        partitions=len(parts),
+        pending_by_partition=tuple(c.pending for c in parts),
+    )
 
 
 def build_stats(
@@ -168,6 +195,8 @@ def build_stats(
             oldest_pending_age=None if c.oldest_ms is None else max(0.0, (now_ms - c.oldest_ms) / 1000),
             served_by=served.get(t, 0),
             has_schema=t in schemas,
+            partitions=c.partitions,
+            pending_by_partition=c.pending_by_partition,
         )
         for t, c in counts.items()
     }
@@ -322,12 +351,66 @@ class Queue(abc.ABC):
     def __init__(self) -> None:
         self._args_types: dict[str, Any] = {}
         self._checked_types: set[str] = set()  # job type names that passed _check_type
+        self._declared_partitions: dict[str, int] = {}  # to publish on the next read of the counts
+        self._routes: dict[str, int] = {}  # partitions per type, as last read
+        self._routes_until = 0.0  # monotonic time when _routes are read again
 
     # ---- public API -------------------------------------------------------
 
-    def declare(self, job_type: str, args_type: Any) -> None:
-        """Tell this queue the args type of ``job_type`` so enqueue checks args."""
-        self._args_types[job_type] = args_type
+    def declare(self, job_type: str, args_type: Any = None, *, partitions: int | None = None) -> None:
+        """Tell this queue the args type of ``job_type`` so enqueue checks args.
+        ``partitions=N`` spreads the type over N streams (N hash tags, so over a
+        cluster's shards), a job going to the partition of its account: the count
+        is kept in Redis, where it only grows, and every producer and worker
+        follows it within seconds."""
+        if args_type is not None:
+            self._args_types[job_type] = args_type
+        if partitions is not None:
+            if not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
+                raise ValueError(f"partitions must be a whole number from 1 to {MAX_PARTITIONS}")
+            self._check_type(job_type)
+            self._declared_partitions[job_type] = partitions
+            self._routes_until = 0.0  # publish it with the next enqueue
+
+    async def set_partitions(self, job_type: str, partitions: int) -> int:
+        """Declare ``partitions`` for ``job_type`` and publish it now; returns the
+        count in force (a smaller one than already stored does not shrink it)."""
+        self.declare(job_type, partitions=partitions)
+        return (await self.partitions([job_type]))[job_type]
+
+    async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
+        """The partition count of each type (1 when it has none), publishing what
+        this queue declared."""
+        await self._learn_partitions(job_types)
+        return {t: self._routes.get(t, 1) for t in job_types}
+
+    async def _learn_partitions(self, job_types: Iterable[str]) -> None:
+        types = sorted({*job_types, *self._routes, *self._declared_partitions})
+        declared = self._declared_partitions
+        self._declared_partitions = {}
+        try:
+            counts = await self._partition_counts(types, declared)
+        except BaseException:
+            self._declared_partitions = {**declared, **self._declared_partitions}
+            raise
+        self._routes.update(counts)
+        self._routes_until = time.monotonic() + PARTITIONS_TTL_S
+
+    async def _route(self, job_type: str) -> int:
+        """The partition count to route ``job_type``'s jobs by."""
+        await self._learn_routes([job_type], "job")
+        return self._routes.get(job_type, 1)
+
+    async def _learn_routes(self, job_types: Iterable[str], what: str) -> None:
+        """_learn_partitions for an enqueue: a failure says nothing was enqueued."""
+        try:
+            await self._learn_partitions(job_types)
+        except Exception as exc:
+            raise self._enqueue_error(what, exc) from None
+
+    def _enqueue_error(self, what: str, exc: Exception) -> Exception:
+        """What to raise when a write of ``what`` failed with ``exc``."""
+        return exc
 
     def declare_handlers(self, handlers: Any) -> None:
         for job_type in handlers:
@@ -358,9 +441,14 @@ class Queue(abc.ABC):
             self._checked_types.add(job_type)
 
     async def enqueue(self, job: Job[Any]) -> uuid.UUID:
-        """Enqueue one job (one round trip). Raises instead of losing it."""
+        """Enqueue one job (one round trip; the first of a type, and one every
+        10 s, also reads the type's partition count). Raises instead of losing it."""
         payload = self.encode(job)
-        await self._add(job.type, [payload])
+        job_type = job.type
+        n = self._routes.get(job_type)
+        if n is None or time.monotonic() >= self._routes_until:
+            n = await self._route(job_type)
+        await self._add(lane(job_type, partition_of(job.account_id, n)) if n > 1 else job_type, [payload])
         return job.id
 
     async def enqueue_many(self, jobs: Iterable[Job[Any]]) -> list[uuid.UUID]:
@@ -372,6 +460,10 @@ class Queue(abc.ABC):
         checked = self._checked_types
         args_types = self._args_types
         decoders: dict[Any, Callable[[bytes], Any] | None] = {}
+        if time.monotonic() >= self._routes_until:
+            self._routes.clear()  # read again below, with the new types
+        routes = self._routes
+        unrouted: dict[str, list[tuple[int, bytes]]] = {}  # by type not yet known: (account, payload)
         for job in jobs:
             # The usual job (a Job of a type name already checked, with args of
             # exactly the declared Struct type) is encoded right here, as encode()
@@ -396,11 +488,24 @@ class Queue(abc.ABC):
                     payload = encode_envelope(job, now_ms, raw)
                 except Exception:
                     payload = encode(job, now_ms)
+            n = routes.get(job_type)
+            if n != 1:
+                if n is None:
+                    unrouted.setdefault(job_type, []).append((job.account_id, payload))
+                    ids.append(job.id)
+                    continue
+                job_type = lane(job_type, partition_of(job.account_id, n))
             payloads = by_type.get(job_type)
             if payloads is None:
                 payloads = by_type[job_type] = []
             payloads.append(payload)
             ids.append(job.id)
+        if unrouted:
+            await self._learn_routes(unrouted, f"{len(ids)} job(s)")
+            for job_type, held in unrouted.items():
+                n = routes.get(job_type, 1)
+                for account_id, payload in held:
+                    by_type.setdefault(lane(job_type, partition_of(account_id, n)), []).append(payload)
         if by_type:
             await self._add_many(by_type)
         return ids
@@ -476,10 +581,17 @@ class Queue(abc.ABC):
     # ---- primitives the worker uses --------------------------------------
 
     @abc.abstractmethod
-    async def _add(self, job_type: str, payloads: list[bytes]) -> None: ...
+    async def _add(self, job_type: str, payloads: list[bytes]) -> None:
+        """Store payloads in one lane (a type, or partition ``type{p``; keys.lane)."""
 
     @abc.abstractmethod
-    async def _add_many(self, by_type: dict[str, list[bytes]]) -> None: ...
+    async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
+        """Store payloads by lane, in one round trip."""
+
+    @abc.abstractmethod
+    async def _partition_counts(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, int]:
+        """Publish ``declared`` counts (never lowering one) and return the count
+        of each of ``job_types`` that enqueue routes by (1: one stream)."""
 
     @abc.abstractmethod
     async def register_types(self, schemas: dict[str, dict[str, Any]]) -> None:

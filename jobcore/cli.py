@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stats", help="per-type queue depth, in flight, processed, failed, dead")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--partitions", action="store_true", help="also show each partition's pending jobs")
+
+    pa = sub.add_parser(
+        "partitions",
+        help="show or raise TYPE's partition count (jobs spread over N streams by account; it never shrinks)",
+    )
+    pa.add_argument("type", metavar="TYPE")
+    pa.add_argument("count", nargs="?", type=_positive_int, metavar="N", help="the new count (default: show it)")
 
     f = sub.add_parser("in-flight", help="jobs being processed now")
     f.add_argument("--limit", type=_positive_int, default=50)
@@ -197,18 +205,22 @@ def _age(seconds: float | None) -> str:
 async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     stats = await q.stats()
     if a.json:
         print(json.dumps(stats.to_dict(), indent=2))
         return 0
     table = Table(title=f"jobcore at {redacted_url(q.url)}, {q.topology()} ({stats.workers} live worker(s))")
-    for col in ("type", "pending", "in flight", "processed", "failed", "dead", "oldest", "workers"):
+    split = any(t.partitions > 1 for t in stats.types.values())
+    cols = ["type", *(["partitions"] if split else []), "pending", "in flight", "processed", "failed", "dead"]
+    for col in (*cols, "oldest", "workers"):
         table.add_column(col, justify="left" if col == "type" else "right")
     for t in sorted(stats.types.values(), key=lambda t: t.job_type):
         served = str(t.served_by) if t.served_by else ("[red]none[/]" if t.pending else "0")
         table.add_row(
             t.job_type,
+            *([str(t.partitions)] if split else []),
             str(t.pending),
             str(t.in_flight),
             str(t.processed),
@@ -217,8 +229,12 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
             _age(t.oldest_pending_age),
             served,
         )
+        if a.partitions:
+            for p, pending in enumerate(t.pending_by_partition):
+                table.add_row(Text(f"  p{p}", style="dim"), "", str(pending), *[""] * 6)
     table.add_row(
         "[b]total[/]",
+        *([""] if split else []),
         str(stats.pending),
         str(stats.in_flight),
         str(stats.processed),
@@ -232,6 +248,22 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     console.print(table)
     for name in stats.unserved:
         console.print(f"[yellow]no live worker serves {name!r}: its jobs wait until one starts[/]")
+    return 0
+
+
+async def cmd_partitions(q: Queue, a: argparse.Namespace) -> int:
+    if a.count is None:
+        n = (await q.partitions([a.type]))[a.type]
+        print(f"{a.type}: {n} partition(s)")
+        return 0
+    try:
+        n = await q.set_partitions(a.type, a.count)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if n > a.count:
+        print(f"{a.type}: {n} partition(s), kept (a count never shrinks: the jobs of a dropped partition would wait)")
+    else:
+        print(f"{a.type}: {n} partition(s); producers and workers follow within 10 s")
     return 0
 
 
@@ -428,6 +460,7 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "worker": cmd_worker,
     "enqueue": cmd_enqueue,
     "stats": cmd_stats,
+    "partitions": cmd_partitions,
     "in-flight": cmd_in_flight,
     "workers": cmd_workers,
     "types": cmd_types,

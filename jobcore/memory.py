@@ -30,7 +30,7 @@ from .backend import (
     in_flight_job,
     make_bad_job,
 )
-from .keys import entry_order
+from .keys import entry_order, split_lane
 from .workerinfo import worker_info_from_record
 
 
@@ -71,6 +71,7 @@ class MemoryQueue(Queue):
         self._types: dict[str, _Type] = {}
         self._fetch_turn = 0  # the type a fetch starts with, in turn
         self._schemas: dict[str, dict[str, Any]] = {}
+        self._partitions: dict[str, int] = {}
         self._workers: dict[str, dict[str, Any]] = {}
         self._leases: dict[str, int] = {}
         self._last_ms = 0
@@ -125,10 +126,17 @@ class MemoryQueue(Queue):
 
     async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
         self._check_open()
-        for job_type, payloads in by_type.items():
+        for name, payloads in by_type.items():
+            job_type = split_lane(name)[0]  # one queue per type, whatever its partitions
             for raw in payloads:
                 self._append(job_type, raw, 0)
         await self._wake()
+
+    async def _partition_counts(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, int]:
+        self._check_open()
+        for job_type, n in declared.items():
+            self._partitions[job_type] = max(n, self._partitions.get(job_type, 1))
+        return {t: self._partitions.get(t, 1) for t in job_types}
 
     def add_raw(self, job_type: str, raw: bytes | None) -> str:
         """Store bytes as they are (tests use it to plant corrupt payloads)."""
@@ -300,6 +308,7 @@ class MemoryQueue(Queue):
                 failed=t.failed_total,
                 dead=len(t.dead),
                 failed_kept=len(t.failed),
+                partitions=self._partitions.get(job_type, 1),
             )
             for job_type, t in self._types.items()
         }

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,12 +32,13 @@ from .backend import (
     QueueStats,
     TypeCounts,
     WorkerInfo,
+    add_counts,
     build_stats,
     in_flight_job,
     make_bad_job,
 )
 from .errors import ConnectionFailed, EnqueueError, JobcoreError
-from .keys import DEFAULT_NAMESPACE, GROUP, Keys, entry_order
+from .keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, lane, lanes, split_lane, split_ref
 from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport, redacted
 from .workerinfo import worker_info_from_record
 
@@ -56,6 +58,7 @@ _SCRIPTS = (
     "forget",
     "requeue",
     "purge",
+    "partitions",
 )
 
 
@@ -71,8 +74,6 @@ def _script(name: str) -> resp.Script:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
 
 
 def _fields(flat: Any) -> dict[bytes, bytes]:
@@ -93,6 +94,14 @@ def _base(value: bytes | None) -> int:
         return max(0, int(value or 0))
     except ValueError:
         return 0
+
+
+def _count(value: Any) -> int:
+    """A stored partition count; anything that is not one counts as 1."""
+    try:
+        return max(1, int(value or 1))
+    except ValueError:
+        return 1
 
 
 def _server_ms(t: Sequence[Any]) -> int:
@@ -140,6 +149,8 @@ class RedisQueue(Queue):
         self._socket_timeout = socket_timeout
         self._connect_timeout = connect_timeout
         self._known_types: set[str] = set()
+        self._known_lanes: set[str] = set()  # lanes this client has added to
+        self._lanes_cache: dict[tuple[str, ...], list[str]] = {}  # served types -> their lanes
         self._fetch_turn = 0  # the type a fetch starts with, in turn
         # Blocking reads, each on a connection of its own, by the types it reads.
         self._waiters: dict[tuple[str, ...], asyncio.Task[list[tuple[str, Any]]]] = {}
@@ -202,7 +213,7 @@ class RedisQueue(Queue):
     # ---- writes -----------------------------------------------------------
 
     async def _add(self, job_type: str, payloads: list[bytes]) -> None:
-        if job_type in self._known_types and len(payloads) == 1 and self._confirm is None:
+        if job_type in self._known_lanes and len(payloads) == 1 and self._confirm is None:
             stream = self.keys.of_type(job_type).stream
             try:
                 await self._t.call("XADD", stream, "*", "d", payloads[0])
@@ -213,7 +224,7 @@ class RedisQueue(Queue):
 
     async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
         n = sum(len(p) for p in by_type.values())
-        new = [t for t in by_type if t not in self._known_types]
+        new = list(dict.fromkeys(split_lane(name)[0] for name in by_type if name not in self._known_lanes))
         calls: list[tuple[str, list[Any], list[Any]]] = []
         for job_type, payloads in by_type.items():
             stream = self.keys.of_type(job_type).stream
@@ -225,7 +236,37 @@ class RedisQueue(Queue):
             await self._run_scripts(calls, confirm=self._confirm)
         except Exception as exc:
             raise self._enqueue_error(f"{n} job(s)", exc) from None
-        self._known_types.update(by_type)
+        self._known_lanes.update(by_type)
+        self._known_types.update(new)
+
+    async def _partition_counts(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, int]:
+        # Raw errors: callers say what failed (an enqueue, a fetch, a read).
+        if declared:
+            flat = [x for t, n in declared.items() for x in (t, n)]
+            (published,) = await self._run_scripts([("partitions", [self.keys.partitions], flat)])
+            counts = dict(zip(declared, (int(n) for n in published), strict=True))
+        else:
+            counts = {}
+        rest = [t for t in job_types if t not in counts]
+        if rest:
+            # A plain read: a read-only user can still route and watch.
+            got = await self._t.call("HMGET", self.keys.partitions, *rest)
+            counts.update((t, _count(n)) for t, n in zip(rest, got, strict=True))
+        self._lanes_cache.clear()
+        return counts
+
+    async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
+        return await self._call("partitions", lambda: super(RedisQueue, self).partitions(job_types))
+
+    async def _lanes_of(self, types: Sequence[str]) -> list[str]:
+        """The lanes of ``types`` (each type's partitions), as last read."""
+        if time.monotonic() >= self._routes_until or any(t not in self._routes for t in types):
+            await self._learn_partitions(types)
+        key = tuple(types)
+        found = self._lanes_cache.get(key)
+        if found is None:
+            found = self._lanes_cache[key] = [name for t in types for name in lanes(t, self._routes.get(t, 1))]
+        return found
 
     def _enqueue_error(self, what: str, exc: Exception) -> Exception:
         """What to raise for a failed write: whether jobs may have landed (a lost
@@ -253,38 +294,49 @@ class RedisQueue(Queue):
         return _s(await self._t.call("XADD", self.keys.of_type(job_type).stream, "*", *flat))
 
     async def register_types(self, schemas: dict[str, dict[str, Any]]) -> None:
+        if not schemas:
+            return
+        names = await self._call("register types", lambda: self._lanes_of(list(schemas)))
+
         async def run() -> None:
             cmds: list[list[Any]] = [["SADD", self.keys.types, *schemas]]
             mapping = [x for t, sch in schemas.items() for x in (t, json.dumps(sch, sort_keys=True))]
             cmds.append(["HSET", self.keys.schemas, *mapping])
-            for job_type in schemas:
-                cmds.append(["XGROUP", "CREATE", self.keys.of_type(job_type).stream, GROUP, "0", "MKSTREAM"])
-            for res in await self._t.pipeline(cmds, raise_on_error=False):
-                if isinstance(res, resp.RespError) and "BUSYGROUP" not in str(res):
-                    raise res
+            await self._create_groups(names, cmds)
 
-        if schemas:
-            await self._call("register types", run)
-            self._known_types.update(schemas)
-            self._groups_ready.update(schemas)
+        await self._call("register types", run)
+        self._known_types.update(schemas)
+
+    async def _create_groups(self, names: Sequence[str], cmds: list[list[Any]] | None = None) -> None:
+        """The consumer group on each lane's stream (created empty if need be)."""
+        cmds = list(cmds or [])
+        cmds += [["XGROUP", "CREATE", self.keys.of_type(n).stream, GROUP, "0", "MKSTREAM"] for n in names]
+        for res in await self._t.pipeline(cmds, raise_on_error=False):
+            if isinstance(res, resp.RespError) and "BUSYGROUP" not in str(res):
+                raise res
+        self._groups_ready.update(names)
 
     async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
         """Up to ``count`` new jobs across ``types``, taking turns between them
         (fetch.lua: XREADGROUP's COUNT applies to every stream it reads). With none
         waiting, block up to ``block_ms`` for the next: one per type at most."""
         pairs = self._waited()
+        names = self._lanes_cache.get(tuple(types)) if time.monotonic() < self._routes_until else None
+        if names is None:
+            names = await self._call("fetch", lambda: self._lanes_of(types))
         if not pairs:
-            pairs = await self._fetch_call(types, lambda: self._take(consumer, types, count))
+            pairs = await self._fetch_call(names, lambda: self._take(consumer, names, count))
         if not pairs and block_ms > 0:
-            pairs = await self._fetch_call(types, lambda: self._wait_for_jobs(consumer, types, block_ms))
+            pairs = await self._fetch_call(names, lambda: self._wait_for_jobs(consumer, names, block_ms))
         out: list[Delivery] = []
-        for job_type, entries in pairs:
+        for name, entries in pairs:
+            job_type, ref = split_lane(name)  # a partition's entries are known as "id@p"
             for entry_id, fields in entries:
                 if type(fields) is list and len(fields) == 2 and fields[0] == b"d":
-                    out.append(Delivery(job_type, entry_id.decode(), fields[1], 1))  # the usual entry
+                    out.append(Delivery(job_type, entry_id.decode() + ref, fields[1], 1))  # the usual entry
                     continue
                 f = _fields(fields) if fields is not None else {}
-                out.append(Delivery(job_type, _s(entry_id), f.get(b"d"), _base(f.get(b"a")) + 1))
+                out.append(Delivery(job_type, _s(entry_id) + ref, f.get(b"d"), _base(f.get(b"a")) + 1))
         return out
 
     async def _take(self, consumer: str, types: Sequence[str], count: int) -> list[tuple[str, Any]]:
@@ -317,14 +369,16 @@ class RedisQueue(Queue):
                     active.append(i)  # it may have more
         return pairs
 
-    async def _fetch_call(self, types: Sequence[str], run: Callable[[], Awaitable[T]]) -> T:
-        """``run``, creating the consumer group first if a type has none yet."""
+    async def _fetch_call(self, names: Sequence[str], run: Callable[[], Awaitable[T]]) -> T:
+        """``run``, creating the consumer group first if a lane has none yet (a
+        partition added since, or Redis lost it)."""
         try:
             return await self._call("fetch", run)
         except JobcoreError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            await self.register_types({t: {} for t in types if t not in self._groups_ready})
+            todo = [n for n in names if n not in self._groups_ready] or list(names)
+            await self._call("fetch", lambda: self._create_groups(todo))
             return await self._call("fetch", run)
 
     def _waited(self) -> list[tuple[str, Any]]:
@@ -400,18 +454,23 @@ class RedisQueue(Queue):
                 await reader.close()
 
     async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
-        by_type: dict[str, list[Outcome]] = {}
+        by_lane: dict[str, list[tuple[str, Outcome]]] = {}
         for o in outcomes:
-            by_type.setdefault(o.job_type, []).append(o)
+            entry_id = o.entry_id
+            name = o.job_type
+            if REF_MARK in entry_id:
+                entry_id, p = split_ref(entry_id)
+                name = lane(name, p)
+            by_lane.setdefault(name, []).append((entry_id, o))
         calls: list[tuple[str, list[Any], list[Any]]] = []
-        for job_type, group in by_type.items():
-            ids = sorted((o.entry_id for o in group), key=entry_order)
+        for name, group in by_lane.items():
+            ids = sorted((i for i, _ in group), key=entry_order)
             args: list[Any] = [GROUP, consumer, FAILED_KEEP, ids[0], ids[-1]]
-            for o in group:
-                args += (o.kind, o.entry_id, o.attempt, o.text)
-            calls.append(("settle", self._type_keys(job_type), args))
+            for entry_id, o in group:
+                args += (o.kind, entry_id, o.attempt, o.text)
+            calls.append(("settle", self._type_keys(name), args))
         results = await self._call("settle", lambda: self._run_scripts(calls))
-        return [_s(i) for stale in results for i in stale]
+        return [_s(i) + split_lane(name)[1] for name, stale in zip(by_lane, results, strict=True) for i in stale]
 
     async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
         record = json.dumps(dict(info, lease_ms=lease_ms), sort_keys=True)
@@ -436,35 +495,55 @@ class RedisQueue(Queue):
         suspect_from: int = 2,
     ) -> tuple[list[Delivery], int]:
         limit = -1 if suspects is None else max(0, suspects)
-        res = await self._script(
-            "claim",
-            "claim",
-            [self.keys.of_type(job_type).stream],
-            [GROUP, consumer, owner, count, limit, suspect_from, *ids],
-        )
-        entries, left = res
-        out = [Delivery(job_type, _s(e[0]), e[1] if e[1] is not None else None, int(e[2])) for e in entries]
-        return out, int(left)
+        names = await self._call("claim", lambda: self._lanes_of([job_type]))
+        wanted: dict[str, list[str]] = {}
+        for ref in ids:
+            entry_id, p = split_ref(ref)
+            wanted.setdefault(lane(job_type, p), []).append(entry_id)
+        out: list[Delivery] = []
+        left = 0
+        # One lane at a time: what one takes lowers what the next may. With ids,
+        # the other lanes are asked for none (only how many the owner holds there).
+        for name in names:
+            asked = wanted.get(name, [])
+            take = 0 if wanted and not asked else max(0, count - len(out))
+            res = await self._script(
+                "claim",
+                "claim",
+                [self.keys.of_type(name).stream],
+                [GROUP, consumer, owner, take, limit, suspect_from, *asked],
+            )
+            entries, still = res
+            suffix = split_lane(name)[1]
+            got = [Delivery(job_type, _s(e[0]) + suffix, e[1], int(e[2])) for e in entries]
+            if limit > 0:
+                limit = max(0, limit - sum(1 for d in got if d.attempt >= suspect_from))
+            out += got
+            left += int(still)
+        return out, left
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
+        names = await self._call("owned", lambda: self._lanes_of(types))
         cmds: list[list[resp.Arg]] = [
-            ["XPENDING", self.keys.of_type(t).stream, GROUP, "-", "+", 100_000, consumer] for t in types
+            ["XPENDING", self.keys.of_type(n).stream, GROUP, "-", "+", 100_000, consumer] for n in names
         ]
         replies = await self._call("owned", lambda: self._t.pipeline(cmds, raise_on_error=False))
         out: list[tuple[str, str]] = []
-        for t, rows in zip(types, replies, strict=True):
+        for name, rows in zip(names, replies, strict=True):
             if isinstance(rows, Exception):
                 if "NOGROUP" in str(rows):
                     continue
                 raise ConnectionFailed(f"owned: {rows}")
-            out.extend((t, _s(r[0])) for r in rows)
+            job_type, suffix = split_lane(name)
+            out.extend((job_type, _s(r[0]) + suffix) for r in rows)
         return out
 
     async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
         if not force and await self.owned(worker_id, types):
             return
         if force:
-            cmds = [["XGROUP", "DELCONSUMER", self.keys.of_type(t).stream, GROUP, worker_id] for t in types]
+            names = await self._call("forget worker", lambda: self._lanes_of(types))
+            cmds = [["XGROUP", "DELCONSUMER", self.keys.of_type(n).stream, GROUP, worker_id] for n in names]
             await self._call("forget worker", lambda: self._t.pipeline(cmds, raise_on_error=False))
         await self._script(
             "forget worker", "forget", [self.keys.workers, self.keys.leases], [worker_id, "1" if force else "0"]
@@ -485,7 +564,7 @@ class RedisQueue(Queue):
         if limit <= 0:
             return []
         r = await self._read_replies(limit, with_stats=False)
-        return await self._in_flight_rows(r.types, r.pending, r.now, limit)
+        return await self._in_flight_rows(r.lanes, r.pending, r.now, limit)
 
     async def _read(self, in_flight_limit: int) -> tuple[QueueStats, list[InFlightJob], list[WorkerInfo]]:
         """Stats (and, with a limit, in-flight rows) in one pipelined round trip
@@ -494,57 +573,73 @@ class RedisQueue(Queue):
         earlier refresh has shown."""
         r = await self._read_replies(in_flight_limit, with_stats=True)
         workers = self._worker_infos(r.workers, _score_pairs(r.leases), r.now)
-        counts = {}
-        for t, (xlen, pel, oldest, counters, dead, failed_kept) in zip(r.types, r.stats, strict=True):
+        parts: dict[str, list[TypeCounts]] = {}
+        for name, (xlen, pel, oldest, counters, dead, failed_kept) in zip(r.lanes, r.stats, strict=True):
             c = _fields(counters)
-            counts[t] = TypeCounts(
-                pending=max(0, int(xlen) - int(pel)),
-                in_flight=int(pel),
-                oldest_ms=entry_order(oldest)[0] if oldest else None,
-                processed=int(c.get(b"processed", 0)),
-                failed=int(c.get(b"failed", 0)),
-                dead=int(dead),
-                failed_kept=int(failed_kept),
+            parts.setdefault(split_lane(name)[0], []).append(
+                TypeCounts(
+                    pending=max(0, int(xlen) - int(pel)),
+                    in_flight=int(pel),
+                    oldest_ms=entry_order(oldest)[0] if oldest else None,
+                    processed=int(c.get(b"processed", 0)),
+                    failed=int(c.get(b"failed", 0)),
+                    dead=int(dead),
+                    failed_kept=int(failed_kept),
+                )
             )
+        counts = {t: add_counts(p) for t, p in parts.items()}
         stats = build_stats(counts, workers, {_s(t) for t in r.schemas}, r.now)
-        inflight = await self._in_flight_rows(r.types, r.pending, r.now, in_flight_limit) if in_flight_limit else []
+        inflight = await self._in_flight_rows(r.lanes, r.pending, r.now, in_flight_limit) if in_flight_limit else []
         return stats, inflight, workers
 
     async def _read_replies(self, in_flight_limit: int, *, with_stats: bool) -> _Replies:
-        """In one round trip: server time, the type set, then (with stats)
-        workers, leases, schemas and each type's stats script, then (with a
-        limit) each type's first ``in_flight_limit`` pending-entry rows. Nothing
-        here reads more than that, however long the queues."""
+        """In one round trip: server time, the type set, the partition counts,
+        then (with stats) workers, leases, schemas and each lane's stats script,
+        then (with a limit) each lane's first ``in_flight_limit`` pending-entry
+        rows. Nothing here reads more than that, however long the queues."""
         k = self.keys
 
-        def commands(types: list[str]) -> list[list[Any]]:
-            cmds: list[list[Any]] = [["TIME"], ["SMEMBERS", k.types]]
+        def commands(names: list[str]) -> _Reads:
+            reads = _Reads()
+            reads.one("time", ["TIME"])
+            reads.one("types", ["SMEMBERS", k.types])
+            reads.one("partitions", ["HGETALL", k.partitions])
             if with_stats:
-                cmds += [["HGETALL", k.workers], ["ZRANGE", k.leases, 0, -1, "WITHSCORES"], ["HKEYS", k.schemas]]
+                reads.one("workers", ["HGETALL", k.workers])
+                reads.one("leases", ["ZRANGE", k.leases, 0, -1, "WITHSCORES"])
+                reads.one("schemas", ["HKEYS", k.schemas])
                 sha = self._scripts["stats"].sha
-                cmds += [["EVALSHA", sha, 4, *_read_keys(k, t), GROUP] for t in types]
+                reads.many("stats", [["EVALSHA", sha, 4, *_read_keys(k, n), GROUP] for n in names])
             if in_flight_limit > 0:
-                cmds += [["XPENDING", _read_keys(k, t)[0], GROUP, "-", "+", in_flight_limit] for t in types]
-            return cmds
+                limit = in_flight_limit
+                reads.many("pending", [["XPENDING", _read_keys(k, n)[0], GROUP, "-", "+", limit] for n in names])
+            return reads
+
+        def lanes_now() -> list[str]:
+            return [n for t in sorted(self._known_types) for n in lanes(t, self._routes.get(t, 1))]
 
         what = "stats" if with_stats else "in flight"
-        types = sorted(self._known_types)
-        res = await self._read_pipeline(what, commands(types))
-        all_types = sorted(_s(t) for t in res[1])
-        if set(all_types) - set(types):
+        names = lanes_now()
+        reads = commands(names)
+        res = reads.named(await self._read_pipeline(what, reads.commands))
+        all_types = {_s(t) for t in res["types"]}
+        counts = {_s(t): _count(n) for t, n in _pairs(res["partitions"])}
+        if all_types - self._known_types or any(self._routes.get(t, 1) != n for t, n in counts.items()):
+            # New types or partitions since this client last looked: read again with them.
             self._known_types.update(all_types)
-            types = all_types
-            res = await self._read_pipeline(what, commands(types))
-        n = len(types)
-        head = 5 if with_stats else 2
+            self._routes.update(counts)
+            self._lanes_cache.clear()
+            names = lanes_now()
+            reads = commands(names)
+            res = reads.named(await self._read_pipeline(what, reads.commands))
         return _Replies(
-            types=types,
-            now=_server_ms(res[0]),
-            workers=res[2] if with_stats else [],
-            leases=res[3] if with_stats else [],
-            schemas=res[4] if with_stats else [],
-            stats=res[head : head + n] if with_stats else [],
-            pending=res[head + n if with_stats else head :],
+            lanes=names,
+            now=_server_ms(res["time"]),
+            workers=res.get("workers", []),
+            leases=res.get("leases", []),
+            schemas=res.get("schemas", []),
+            stats=res.get("stats", []),
+            pending=res.get("pending", []),
         )
 
     async def _read_pipeline(self, what: str, commands: list[list[Any]]) -> list[Any]:
@@ -575,7 +670,7 @@ class RedisQueue(Queue):
         decoded once and kept while the entry stays in flight (it cannot change
         meanwhile), so a repeat refresh reads no payloads; entries no refresh
         has shown yet are read in one more round trip."""
-        listed: dict[str, list[Any]] = {}
+        listed: dict[str, list[Any]] = {}  # by lane
         for t, rows in zip(types, per_type, strict=True):
             if rows:
                 listed[t] = rows
@@ -602,6 +697,7 @@ class RedisQueue(Queue):
         append = out.append
         for t, rows in shown.items():
             known = seen.get(t, {})
+            job_type = split_lane(t)[0]
             for entry_id, consumer, idle, count in rows:
                 s = known.get(entry_id)
                 if s is None:
@@ -615,7 +711,7 @@ class RedisQueue(Queue):
                 worker = names.get(consumer)
                 if worker is None:
                     worker = names[consumer] = _s(consumer)
-                append(InFlightJob(t, s.entry_id, worker, s.started_at, idle / 1000, count + s.base, *s.shown))
+                append(InFlightJob(job_type, s.entry_id, worker, s.started_at, idle / 1000, count + s.base, *s.shown))
         out.sort(key=attrgetter("running_for"), reverse=True)  # stable, as above
         if sum(len(v) for v in seen.values()) > len(out):
             # Forget entries no longer in flight. A type's listing is its oldest
@@ -643,12 +739,13 @@ class RedisQueue(Queue):
         seen = self._seen_entries
         for (t, ids), entries in zip(calls, replies, strict=True):
             of_type = seen.setdefault(t, {})
+            job_type, suffix = split_lane(t)
             for entry_id, entry in zip(ids, entries, strict=True):
                 if entry is None:
                     continue  # no longer in flight
                 raw, base = entry
                 # Decoded as the row shows it; only worker, times and attempt vary later.
-                p = in_flight_job(t, _s(entry_id), "", 0, 0, raw or None, 0)
+                p = in_flight_job(job_type, _s(entry_id) + suffix, "", 0, 0, raw or None, 0)
                 shown = (p.job_id, p.account_id, p.account_number, p.org_id, p.reservation_id, p.args, p.error)
                 of_type[entry_id] = _Seen(p.entry_id, _base(base), shown)
 
@@ -695,16 +792,18 @@ class RedisQueue(Queue):
         self, which: Literal["dead", "failed"], job_type: str | None, limit: int, before: str | None
     ) -> list[BadJob]:
         types = [job_type] if job_type else await self.job_types()
-        start = f"({before}" if before else "+"
-        cmds: list[list[resp.Arg]] = [["XREVRANGE", self._bad_key(which, t), start, "-", "COUNT", limit] for t in types]
+        names = await self._call(which, lambda: self._lanes_of(types))
+        start = f"({split_ref(before)[0]}" if before else "+"
+        cmds: list[list[resp.Arg]] = [["XREVRANGE", self._bad_key(which, n), start, "-", "COUNT", limit] for n in names]
         rows = []
-        for t, entries in zip(types, await self._call(which, lambda: self._t.pipeline(cmds)), strict=True):
+        for name, entries in zip(names, await self._call(which, lambda: self._t.pipeline(cmds)), strict=True):
+            t, suffix = split_lane(name)
             for entry_id, fields in entries:
                 f = _fields(fields or [])
                 rows.append(
                     make_bad_job(
                         t,
-                        _s(entry_id),
+                        _s(entry_id) + suffix,
                         _s(f.get(b"r", b"")),
                         f.get(b"d", b""),
                         _base(f.get(b"n")),
@@ -724,26 +823,39 @@ class RedisQueue(Queue):
         k = self.keys.of_type(job_type)
         return k.dead if which == "dead" else k.failed
 
+    async def _by_lane(self, what: str, job_type: str, ids: Sequence[str] | None) -> dict[str, list[str] | None]:
+        """Entry ids by the lane they are in (every lane, None: all of it)."""
+        if ids is None:
+            return dict.fromkeys(await self._call(what, lambda: self._lanes_of([job_type])))
+        out: dict[str, list[str] | None] = {}
+        for ref in ids:
+            entry_id, p = split_ref(ref)
+            found = out.setdefault(lane(job_type, p), [])
+            assert found is not None
+            found.append(entry_id)
+        return out
+
     async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
-        keys = [self.keys.of_type(job_type).stream, self._bad_key(which, job_type)]
-        if ids is not None:
-            if not ids:
-                return 0
-            return int(await self._script("requeue", "requeue", keys, list(ids)))
         total = 0
-        while True:
-            n = int(await self._script("requeue", "requeue", keys, []))
-            total += n
-            if n == 0:
-                return total
+        for name, entry_ids in (await self._by_lane("requeue", job_type, ids)).items():
+            keys = [self.keys.of_type(name).stream, self._bad_key(which, name)]
+            if entry_ids is not None:
+                total += int(await self._script("requeue", "requeue", keys, entry_ids))
+                continue
+            while n := int(await self._script("requeue", "requeue", keys, [])):
+                total += n
+        return total
 
     async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
-        key = self._bad_key(which, job_type)
-        if ids is not None:
-            if not ids:
-                return 0
-            return int(await self._call("purge", lambda: self._t.call("XDEL", key, *ids)))
-        return int(await self._script("purge", "purge", [key], []))
+        total = 0
+        for name, entry_ids in (await self._by_lane("purge", job_type, ids)).items():
+            key = self._bad_key(which, name)
+            if entry_ids is not None:
+                command: list[resp.Arg] = ["XDEL", key, *entry_ids]
+                total += int(await self._call("purge", lambda: self._t.call(*command)))  # noqa: B023 - awaited here
+            else:
+                total += int(await self._script("purge", "purge", [key], []))
+        return total
 
     async def ping(self) -> None:
         await self._call("ping", lambda: self._t.call("PING"))
@@ -788,17 +900,36 @@ class _Seen:
     started_at: datetime = _NEVER
 
 
+class _Reads:
+    """Commands of one pipelined read, each reply named by what it is."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[Any]] = []
+        self._slots: dict[str, slice | int] = {}
+
+    def one(self, name: str, command: list[Any]) -> None:
+        self._slots[name] = len(self.commands)
+        self.commands.append(command)
+
+    def many(self, name: str, commands: list[list[Any]]) -> None:
+        self._slots[name] = slice(len(self.commands), len(self.commands) + len(commands))
+        self.commands += commands
+
+    def named(self, replies: list[Any]) -> dict[str, Any]:
+        return {name: replies[at] for name, at in self._slots.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class _Replies:
     """A dashboard read's replies, by what they are."""
 
-    types: list[str]
+    lanes: list[str]  # each type's partitions: a type, or "type{p" (keys.lane)
     now: int  # Redis server time, ms
     workers: Any  # HGETALL workers
     leases: Any  # ZRANGE leases WITHSCORES
     schemas: Any  # HKEYS schemas
-    stats: list[Any]  # per type: stats.lua's reply
-    pending: list[Any]  # per type: XPENDING rows
+    stats: list[Any]  # per lane: stats.lua's reply
+    pending: list[Any]  # per lane: XPENDING rows
 
 
 def _b(value: Any) -> bytes:

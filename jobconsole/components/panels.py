@@ -62,6 +62,8 @@ class QueuesTable(LiveTable):
     def _row(self, t: TypeStats, snap: Snapshot) -> Cells:
         app = console_of(self)
         name = Text(t.job_type, style="bold")
+        if t.partitions > 1:
+            name.append(f" ×{t.partitions}", style="dim")  # noqa: RUF001 - partitions: spread over that many streams
         if t.pending > 0 and t.served_by == 0:
             name.append(" ⚠", style="yellow")
         age = t.oldest_pending_age

@@ -109,6 +109,17 @@ async def test_queue_rows_equal_what_the_queue_holds(url: str) -> None:
         assert any(v in header for v in (("memory",) if url.startswith("memory") else ("Redis 7", "Valkey ")))
 
 
+async def test_a_partitioned_type_shows_its_count_and_adds_its_partitions_up(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        assert await q.set_partitions("launch", 3) == 3
+        await q.enqueue_many([Job(type="launch", args={"reservation_id": i}, account_id=i) for i in range(9)])
+        await fresh_snapshot(pilot)
+        table = queues(app)
+        assert cell(table, "type:launch", "type") == "launch ×3 ⚠"  # noqa: RUF001 - no worker serves it
+        assert cell(table, "type:launch", "pending") == "9"
+        assert "launch ×3" in screen_text(pilot)  # noqa: RUF001
+
+
 async def test_numbers_move_while_the_embedded_worker_runs(url: str) -> None:
     async with console(url) as (pilot, app, q):
         await q.enqueue_many([Job(type="noop", args={}) for _ in range(50)])

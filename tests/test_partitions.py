@@ -1,0 +1,176 @@
+"""Partitioned types: the same contract on every backend and topology. A job
+goes to the partition of its account; workers serve them all; stats add them
+up; dead/failed/claim/requeue find a job in whichever partition holds it."""
+
+from __future__ import annotations
+
+import zlib
+
+import msgspec
+import pytest
+
+import jobcore
+from jobcore import Job
+from jobcore.backend import Outcome
+from jobcore.keys import Keys, lane, partition_of, split_lane, split_ref
+from jobcore.model import decode_envelope
+from jobcore.redis_backend import RedisQueue
+
+
+class Ping(msgspec.Struct):
+    n: int
+
+
+def job(n: int, account_id: int) -> Job[Ping]:
+    return Job(type="busy", args=Ping(n), account_id=account_id)
+
+
+def test_partition_of_is_crc32_of_the_account_digits() -> None:
+    assert partition_of(42, 1) == 0
+    for account in (0, 1, 42, 123456789, -7):
+        assert partition_of(account, 3) == zlib.crc32(str(account).encode()) % 3
+    assert partition_of(42, 3) == 0xF4A0E6D3 % 3 == zlib.crc32(b"42") % 3  # a fixed point for other languages
+    assert lane("busy", 0) == "busy" and lane("busy", 2) == "busy{2"
+    assert split_lane("busy{2") == ("busy", "@2") and split_lane("busy") == ("busy", "")
+    assert split_ref("1-0@2") == ("1-0", 2) and split_ref("1-0") == ("1-0", 0)
+    # Each partition has its own hash tag, so a cluster spreads them over shards.
+    assert Keys().of_type(lane("busy", 2)).stream == "jobcore:{busy{2}:jobs"
+
+
+async def test_declare_partitions_is_kept_grows_only_and_shows_in_stats(queue: jobcore.Queue) -> None:
+    queue.declare("busy", Ping, partitions=3)
+    with pytest.raises(ValueError, match="partitions"):
+        queue.declare("busy", Ping, partitions=0)
+    await queue.enqueue_many([job(i, account_id=i) for i in range(30)])
+    assert await queue.partitions(["busy", "other"]) == {"busy": 3, "other": 1}
+    assert await queue.set_partitions("busy", 2) == 3  # never shrinks
+    assert await queue.set_partitions("busy", 4) == 4
+    stats = await queue.stats()
+    t = stats.types["busy"]
+    assert t.partitions == 4 and t.pending == 30
+    if t.pending_by_partition:  # Redis counts each partition apart
+        expected = [sum(1 for a in range(30) if partition_of(a, 3) == p) for p in range(3)] + [0]
+        assert list(t.pending_by_partition) == expected
+    assert stats.to_dict()["types"]["busy"]["partitions"] == 4
+
+
+async def test_every_job_is_fetched_fifo_per_account_and_settles(queue: jobcore.Queue) -> None:
+    queue.declare("busy", Ping, partitions=3)
+    await queue.register_types({"busy": {}})
+    jobs = [job(i, account_id=i % 7) for i in range(70)]
+    for j in jobs[:35]:
+        await queue.enqueue(j)
+    await queue.enqueue_many(jobs[35:])
+    got = []
+    while batch := await queue.fetch("w1", ["busy"], 16, 0):
+        got += batch
+    assert len(got) == 70
+    assert {d.job_type for d in got} == {"busy"}
+    envs = [decode_envelope(d.raw or b"") for d in got]
+    assert sorted(e.id for e in envs) == sorted(j.id for j in jobs)
+    for account in range(7):  # FIFO holds per account
+        assert [e.id for e in envs if e.account_id == account] == [j.id for j in jobs if j.account_id == account]
+    held = await queue.owned("w1", ["busy"])
+    assert sorted(ref for _, ref in held) == sorted(d.entry_id for d in got)
+    assert (await queue.stats()).types["busy"].in_flight == 70
+    rows = await queue.in_flight(100)
+    assert {r.entry_id for r in rows} == {d.entry_id for d in got} and {r.job_type for r in rows} == {"busy"}
+
+    outcomes = [Outcome("busy", d.entry_id, "ack", d.attempt) for d in got[:60]]
+    outcomes += [Outcome("busy", d.entry_id, "dead", d.attempt, "bad") for d in got[60:65]]
+    outcomes += [Outcome("busy", d.entry_id, "fail", d.attempt, "boom") for d in got[65:]]
+    assert await queue.settle("w1", outcomes) == []
+    stats = (await queue.stats()).types["busy"]
+    assert (stats.processed, stats.dead, stats.failed, stats.in_flight, stats.pending) == (60, 5, 5, 0, 0)
+
+    dead = await queue.dead("busy")
+    assert sorted(b.job_id or "" for b in dead) == sorted(str(e.id) for e in envs[60:65])
+    failed = await queue.failed("busy")
+    assert len(failed) == 5
+    assert await queue.requeue("dead", "busy", [b.id for b in dead[:2]]) == 2
+    assert await queue.purge("failed", "busy", [failed[0].id]) == 1
+    assert await queue.requeue("failed", "busy") == 4
+    assert await queue.purge("dead", "busy") == 3
+    back = []
+    while batch := await queue.fetch("w1", ["busy"], 16, 0):
+        back += batch
+    ids = {str(decode_envelope(d.raw or b"").id) for d in back}
+    assert ids == {b.job_id for b in dead[:2]} | {b.job_id for b in failed[1:]}
+
+
+async def test_a_lost_workers_jobs_are_claimed_from_every_partition(queue: jobcore.Queue) -> None:
+    queue.declare("busy", Ping, partitions=3)
+    await queue.register_types({"busy": {}})
+    await queue.enqueue_many([job(i, account_id=i) for i in range(12)])
+    taken = await queue.fetch("lost", ["busy"], 12, 0)
+    assert len(taken) == 12
+    some = [d.entry_id for d in taken[:2]]
+    got, left = await queue.claim("w2", "busy", "lost", 10, some)
+    assert sorted(d.entry_id for d in got) == sorted(some) and left == 10
+    got, left = await queue.claim("w2", "busy", "lost", 6)
+    assert len(got) == 6 and left == 4
+    got, left = await queue.claim("w2", "busy", "lost", 10)
+    assert len(got) == 4 and left == 0
+    assert {d.attempt for d in got} == {2}
+    assert len(await queue.owned("w2", ["busy"])) == 12
+
+
+async def test_a_producer_follows_a_count_raised_elsewhere(queue: jobcore.Queue) -> None:
+    if not isinstance(queue, RedisQueue):
+        pytest.skip("memory keeps one queue per type whatever the count: nothing to follow")
+    other = queue.clone()
+    try:
+        await queue.enqueue(job(1, account_id=5))
+        assert await other.set_partitions("busy", 5) == 5
+        queue._routes_until = 0.0  # as if the 10 s a count is trusted had passed
+        await queue.enqueue(job(2, account_id=5))
+        stats = (await queue.stats()).types["busy"]
+        assert stats.partitions == 5 and stats.pending == 2
+        p = partition_of(5, 5)
+        assert stats.pending_by_partition[p] == (2 if p == 0 else 1)
+    finally:
+        await other.close()
+
+
+async def test_a_worker_serves_every_partition_and_one_raised_while_it_runs(queue: jobcore.Queue) -> None:
+    import asyncio
+
+    from jobcore import Handlers, Worker
+
+    from .helpers import wait_until
+
+    seen: list[tuple[int, int]] = []
+    handlers = Handlers()
+
+    @handlers.handler("busy", Ping)
+    async def busy(job: Job[Ping]) -> None:
+        seen.append((job.account_id, job.args.n))
+
+    queue.declare("busy", Ping, partitions=2)
+    await queue.enqueue_many([job(i, account_id=i % 5) for i in range(40)])
+    worker = Worker(queue, handlers, concurrency=4)
+    task = asyncio.create_task(worker.run())
+    try:
+
+        async def done(n: int) -> bool:
+            t = (await queue.stats()).types.get("busy")
+            return t is not None and t.processed >= n and t.in_flight == 0 and t.pending == 0
+
+        await wait_until(lambda: done(40), timeout=15)
+        # A producer raises the count while the worker runs: it serves the new
+        # partitions within the time a process trusts a count it read.
+        other = queue.clone()
+        try:
+            assert await other.set_partitions("busy", 4) == 4
+            await other.enqueue_many([job(100 + i, account_id=i) for i in range(40)])
+        finally:
+            if other is not queue:
+                await other.close()
+        await wait_until(lambda: done(80), timeout=30)
+    finally:
+        await worker.stop()
+        await task
+    assert sorted(n for _, n in seen) == sorted([*range(40), *range(100, 140)])
+    for account in range(5):  # one at a time per account here: order kept
+        ns = [n for a, n in seen if a == account and n < 100]
+        assert ns == sorted(ns)
