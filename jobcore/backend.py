@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
-from .keys import lane, partition_of
+from .keys import partition_of
 from .model import (
     Envelope,
     Job,
@@ -352,7 +352,7 @@ class Queue(abc.ABC):
         self._args_types: dict[str, Any] = {}
         self._checked_types: set[str] = set()  # job type names that passed _check_type
         self._declared_partitions: dict[str, int] = {}  # to publish on the next read of the counts
-        self._routes: dict[str, int] = {}  # partitions per type, as last read
+        self._routes: dict[str, tuple[str, ...]] = {}  # each type's lanes (partitions), as last read
         self._routes_until = 0.0  # monotonic time when _routes are read again
 
     # ---- public API -------------------------------------------------------
@@ -382,24 +382,24 @@ class Queue(abc.ABC):
         """The partition count of each type (1 when it has none), publishing what
         this queue declared."""
         await self._learn_partitions(job_types)
-        return {t: self._routes.get(t, 1) for t in job_types}
+        return {t: len(self._routes.get(t, (t,))) for t in job_types}
 
     async def _learn_partitions(self, job_types: Iterable[str]) -> None:
         types = sorted({*job_types, *self._routes, *self._declared_partitions})
         declared = self._declared_partitions
         self._declared_partitions = {}
         try:
-            counts = await self._partition_counts(types, declared)
+            found = await self._partition_lanes(types, declared)
         except BaseException:
             self._declared_partitions = {**declared, **self._declared_partitions}
             raise
-        self._routes.update(counts)
+        self._routes.update(found)
         self._routes_until = time.monotonic() + PARTITIONS_TTL_S
 
-    async def _route(self, job_type: str) -> int:
-        """The partition count to route ``job_type``'s jobs by."""
+    async def _route(self, job_type: str) -> tuple[str, ...]:
+        """The lanes to route ``job_type``'s jobs to."""
         await self._learn_routes([job_type], "job")
-        return self._routes.get(job_type, 1)
+        return self._routes.get(job_type, (job_type,))
 
     async def _learn_routes(self, job_types: Iterable[str], what: str) -> None:
         """_learn_partitions for an enqueue: a failure says nothing was enqueued."""
@@ -445,10 +445,11 @@ class Queue(abc.ABC):
         10 s, also reads the type's partition count). Raises instead of losing it."""
         payload = self.encode(job)
         job_type = job.type
-        n = self._routes.get(job_type)
-        if n is None or time.monotonic() >= self._routes_until:
-            n = await self._route(job_type)
-        await self._add(lane(job_type, partition_of(job.account_id, n)) if n > 1 else job_type, [payload])
+        names = self._routes.get(job_type)
+        if names is None or time.monotonic() >= self._routes_until:
+            names = await self._route(job_type)
+        n = len(names)
+        await self._add(names[partition_of(job.account_id, n)] if n > 1 else job_type, [payload])
         return job.id
 
     async def enqueue_many(self, jobs: Iterable[Job[Any]]) -> list[uuid.UUID]:
@@ -488,13 +489,13 @@ class Queue(abc.ABC):
                     payload = encode_envelope(job, now_ms, raw)
                 except Exception:
                     payload = encode(job, now_ms)
-            n = routes.get(job_type)
-            if n != 1:
-                if n is None:
+            names = routes.get(job_type)
+            if names is None or len(names) > 1:
+                if names is None:
                     unrouted.setdefault(job_type, []).append((job.account_id, payload))
                     ids.append(job.id)
                     continue
-                job_type = lane(job_type, partition_of(job.account_id, n))
+                job_type = names[partition_of(job.account_id, len(names))]
             payloads = by_type.get(job_type)
             if payloads is None:
                 payloads = by_type[job_type] = []
@@ -503,9 +504,9 @@ class Queue(abc.ABC):
         if unrouted:
             await self._learn_routes(unrouted, f"{len(ids)} job(s)")
             for job_type, held in unrouted.items():
-                n = routes.get(job_type, 1)
+                names = routes.get(job_type, (job_type,))
                 for account_id, payload in held:
-                    by_type.setdefault(lane(job_type, partition_of(account_id, n)), []).append(payload)
+                    by_type.setdefault(names[partition_of(account_id, len(names))], []).append(payload)
         if by_type:
             await self._add_many(by_type)
         return ids
@@ -589,9 +590,10 @@ class Queue(abc.ABC):
         """Store payloads by lane, in one round trip."""
 
     @abc.abstractmethod
-    async def _partition_counts(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, int]:
-        """Publish ``declared`` counts (never lowering one) and return the count
-        of each of ``job_types`` that enqueue routes by (1: one stream)."""
+    async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
+        """Publish ``declared`` counts (never lowering one) and return the lanes of
+        each of ``job_types`` that enqueue routes to (partition 0 first; a type
+        with one partition has the one lane named as the type)."""
 
     @abc.abstractmethod
     async def register_types(self, schemas: dict[str, dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "jobcore"
@@ -68,15 +69,59 @@ class Keys:
         )
 
 
+# ---- cluster slots -----------------------------------------------------------
+
+SLOTS = 16384
+
+
+def _crc16_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        table.append(crc & 0xFFFF)
+    return table
+
+
+_CRC16 = _crc16_table()
+
+
+def crc16(data: bytes) -> int:
+    """CRC16-CCITT (XMODEM: poly 0x1021, init 0), the one Redis Cluster uses."""
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ byte) & 0xFF]
+    return crc
+
+
+def key_slot(key: bytes | str) -> int:
+    """The cluster slot of a key: CRC16 of its hash tag (the part inside the first
+    ``{...}``, when not empty), else of the whole key, mod 16384."""
+    k = key.encode() if isinstance(key, str) else key
+    start = k.find(b"{")
+    if start >= 0:
+        end = k.find(b"}", start + 1)
+        if end > start + 1:
+            k = k[start + 1 : end]
+    return crc16(k) % SLOTS
+
+
 # ---- partitions ------------------------------------------------------------
-# Partition p >= 1 of a type is its own stream with its own hash tag, "lane"
-# ``type{p`` (keys ``ns:{type{p}:jobs``...): type names cannot hold a brace, so a
-# lane never clashes with a type. Partition 0 is the type's own keys, so a type
-# that grows from 1 partition keeps the jobs it has. Outside the backend a job
-# in partition p >= 1 is known by the reference ``entry_id@p``.
+# Partition p >= 1 of a type is its own stream with its own hash tag, a "lane"
+# named ``type{p`` or ``type{p:k`` (keys ``ns:{type{p:k}:jobs``...): type names
+# cannot hold a brace, so a lane never clashes with a type. ``k`` picks the slot:
+# on a cluster, whoever declares the partition chooses the candidate whose slot
+# is on the master with the fewest partitions of the type, so N partitions over
+# N masters get one each. The names are kept in Redis (they are not computed
+# again), so every process finds the same streams whatever the map does later.
+# Partition 0 is the type's own keys, so a type that grows from 1 partition
+# keeps the jobs it has. Outside the backend a job in partition p >= 1 is known
+# by the reference ``entry_id@p``.
 
 LANE_MARK = "{"
 REF_MARK = "@"
+LANE_CANDIDATES = 64  # names tried per partition when placing it on a cluster
 
 
 def partition_of(account_id: int, partitions: int) -> int:
@@ -87,19 +132,62 @@ def partition_of(account_id: int, partitions: int) -> int:
     return zlib.crc32(str(account_id).encode()) % partitions
 
 
-def lane(job_type: str, partition: int) -> str:
-    return f"{job_type}{LANE_MARK}{partition}" if partition else job_type
+def lane(job_type: str, partition: int, candidate: int = 0) -> str:
+    """The name of a partition's lane: the type itself for partition 0."""
+    if not partition:
+        return job_type
+    return f"{job_type}{LANE_MARK}{partition}" + (f":{candidate}" if candidate else "")
 
 
 def lanes(job_type: str, partitions: int) -> list[str]:
+    """The first candidate name of each partition (what a single server uses)."""
     return [lane(job_type, p) for p in range(max(1, partitions))]
+
+
+def lane_slot(name: str) -> int:
+    """The cluster slot of a lane's keys (its name is their hash tag)."""
+    return crc16(name.encode()) % SLOTS
+
+
+def placed_lanes(job_type: str, have: Sequence[str], partitions: int, slots: Sequence[str] | None) -> list[str]:
+    """``have`` grown to ``partitions`` lanes. With a cluster's ``slots`` (the
+    master of each slot), each new partition takes the first candidate name whose
+    slot is on a master holding the fewest of the type's lanes so far."""
+    out = list(have) or [job_type]
+    if not slots:
+        return out + [lane(job_type, p) for p in range(len(out), partitions)]
+    load = dict.fromkeys(slots, 0)
+    for name in out:
+        load[slots[lane_slot(name)]] += 1
+    for p in range(len(out), partitions):
+        fewest = min(load.values())
+        best = lane(job_type, p)
+        for k in range(LANE_CANDIDATES):
+            name = lane(job_type, p, k)
+            if load[slots[lane_slot(name)]] == fewest:
+                best = name
+                break
+        load[slots[lane_slot(best)]] += 1
+        out.append(best)
+    return out
+
+
+def valid_lane(job_type: str, partition: int, name: str) -> bool:
+    """Whether ``name`` (read from Redis) can be partition ``partition`` of ``job_type``."""
+    if partition == 0:
+        return name == job_type
+    head = lane(job_type, partition)
+    if name == head:
+        return True
+    rest = name[len(head) :]
+    return name.startswith(head) and rest[:1] == ":" and rest[1:].isdigit() and "}" not in name
 
 
 @functools.lru_cache(maxsize=4096)
 def split_lane(name: str) -> tuple[str, str]:
     """A lane as (job type, the suffix its entries' references carry: "" or "@p")."""
-    job_type, mark, p = name.partition(LANE_MARK)
-    return (job_type, f"{REF_MARK}{p}") if mark else (name, "")
+    job_type, mark, rest = name.partition(LANE_MARK)
+    return (job_type, f"{REF_MARK}{rest.partition(':')[0]}") if mark else (name, "")
 
 
 def split_ref(ref: str) -> tuple[str, int]:

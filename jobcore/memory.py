@@ -30,7 +30,7 @@ from .backend import (
     in_flight_job,
     make_bad_job,
 )
-from .keys import entry_order, split_lane
+from .keys import entry_order, lanes, split_lane
 from .workerinfo import worker_info_from_record
 
 
@@ -132,11 +132,11 @@ class MemoryQueue(Queue):
                 self._append(job_type, raw, 0)
         await self._wake()
 
-    async def _partition_counts(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, int]:
+    async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         self._check_open()
         for job_type, n in declared.items():
             self._partitions[job_type] = max(n, self._partitions.get(job_type, 1))
-        return {t: self._partitions.get(t, 1) for t in job_types}
+        return {t: tuple(lanes(t, self._partitions.get(t, 1))) for t in {*job_types, *declared}}
 
     def add_raw(self, job_type: str, raw: bytes | None) -> str:
         """Store bytes as they are (tests use it to plant corrupt payloads)."""

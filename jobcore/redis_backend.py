@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import resp
 from .backend import (
     FAILED_KEEP,
+    MAX_PARTITIONS,
     BadJob,
     Dashboard,
     Delivery,
@@ -38,7 +39,18 @@ from .backend import (
     make_bad_job,
 )
 from .errors import ConnectionFailed, EnqueueError, JobcoreError
-from .keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, lane, lanes, split_lane, split_ref
+from .keys import (
+    DEFAULT_NAMESPACE,
+    GROUP,
+    REF_MARK,
+    Keys,
+    entry_order,
+    lane,
+    placed_lanes,
+    split_lane,
+    split_ref,
+    valid_lane,
+)
 from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport, redacted
 from .workerinfo import worker_info_from_record
 
@@ -96,12 +108,11 @@ def _base(value: bytes | None) -> int:
         return 0
 
 
-def _count(value: Any) -> int:
-    """A stored partition count; anything that is not one counts as 1."""
-    try:
-        return max(1, int(value or 1))
-    except ValueError:
-        return 1
+def _lanes_from(job_type: str, stored: Any) -> tuple[str, ...]:
+    """A type's lanes as stored (one name a line); a name that cannot be that
+    partition's (corrupt data) reads as the partition's first candidate name."""
+    names = _s(stored).split("\n")[:MAX_PARTITIONS] if stored else []
+    return tuple(n if valid_lane(job_type, p, n) else lane(job_type, p) for p, n in enumerate(names)) or (job_type,)
 
 
 def _server_ms(t: Sequence[Any]) -> int:
@@ -239,24 +250,21 @@ class RedisQueue(Queue):
         self._known_lanes.update(by_type)
         self._known_types.update(new)
 
-    async def _partition_counts(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, int]:
+    async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         # Raw errors: callers say what failed (an enqueue, a fetch, a read).
-        if declared:
-            flat = [x for t, n in declared.items() for x in (t, n)]
-            (published,) = await self._run_scripts([("partitions", [self.keys.partitions], flat)])
-            counts = dict(zip(declared, (int(n) for n in published), strict=True))
-        else:
-            counts = {}
-        rest = [t for t in job_types if t not in counts]
-        if rest:
-            # A plain read: a read-only user can still route and watch.
-            got = await self._t.call("HMGET", self.keys.partitions, *rest)
-            counts.update((t, _count(n)) for t, n in zip(rest, got, strict=True))
+        types = list(dict.fromkeys([*job_types, *declared]))
+        # A plain read first: a read-only user can still route and watch.
+        raw = await self._t.call("HMGET", self.keys.partitions, *types)
+        found = {t: _lanes_from(t, r) for t, r in zip(types, raw, strict=True)}
+        grow = {t: n for t, n in declared.items() if n > len(found[t])}
+        if grow:
+            # On a cluster, new partitions go where the type has the fewest.
+            slots = await self._t.slot_owners()
+            flat = [x for t, n in grow.items() for x in (t, "\n".join(placed_lanes(t, found[t], n, slots)))]
+            (stored,) = await self._run_scripts([("partitions", [self.keys.partitions], flat)])
+            found.update((t, _lanes_from(t, r)) for t, r in zip(grow, stored, strict=True))
         self._lanes_cache.clear()
-        return counts
-
-    async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
-        return await self._call("partitions", lambda: super(RedisQueue, self).partitions(job_types))
+        return found
 
     async def _lanes_of(self, types: Sequence[str]) -> list[str]:
         """The lanes of ``types`` (each type's partitions), as last read."""
@@ -265,8 +273,16 @@ class RedisQueue(Queue):
         key = tuple(types)
         found = self._lanes_cache.get(key)
         if found is None:
-            found = self._lanes_cache[key] = [name for t in types for name in lanes(t, self._routes.get(t, 1))]
+            found = self._lanes_cache[key] = [name for t in types for name in self._routes.get(t, (t,))]
         return found
+
+    def _lane(self, job_type: str, partition: int) -> str:
+        """Partition ``partition``'s lane, by the names last read."""
+        names = self._routes.get(job_type, ())
+        return names[partition] if partition < len(names) else lane(job_type, partition)
+
+    async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
+        return await self._call("partitions", lambda: super(RedisQueue, self).partitions(job_types))
 
     def _enqueue_error(self, what: str, exc: Exception) -> Exception:
         """What to raise for a failed write: whether jobs may have landed (a lost
@@ -460,7 +476,7 @@ class RedisQueue(Queue):
             name = o.job_type
             if REF_MARK in entry_id:
                 entry_id, p = split_ref(entry_id)
-                name = lane(name, p)
+                name = self._lane(name, p)
             by_lane.setdefault(name, []).append((entry_id, o))
         calls: list[tuple[str, list[Any], list[Any]]] = []
         for name, group in by_lane.items():
@@ -499,7 +515,7 @@ class RedisQueue(Queue):
         wanted: dict[str, list[str]] = {}
         for ref in ids:
             entry_id, p = split_ref(ref)
-            wanted.setdefault(lane(job_type, p), []).append(entry_id)
+            wanted.setdefault(self._lane(job_type, p), []).append(entry_id)
         out: list[Delivery] = []
         left = 0
         # One lane at a time: what one takes lowers what the next may. With ids,
@@ -616,18 +632,18 @@ class RedisQueue(Queue):
             return reads
 
         def lanes_now() -> list[str]:
-            return [n for t in sorted(self._known_types) for n in lanes(t, self._routes.get(t, 1))]
+            return [n for t in sorted(self._known_types) for n in self._routes.get(t, (t,))]
 
         what = "stats" if with_stats else "in flight"
         names = lanes_now()
         reads = commands(names)
         res = reads.named(await self._read_pipeline(what, reads.commands))
         all_types = {_s(t) for t in res["types"]}
-        counts = {_s(t): _count(n) for t, n in _pairs(res["partitions"])}
-        if all_types - self._known_types or any(self._routes.get(t, 1) != n for t, n in counts.items()):
+        stored = {t: _lanes_from(t, r) for t, r in ((_s(t), r) for t, r in _pairs(res["partitions"]))}
+        if all_types - self._known_types or any(self._routes.get(t, (t,)) != n for t, n in stored.items()):
             # New types or partitions since this client last looked: read again with them.
             self._known_types.update(all_types)
-            self._routes.update(counts)
+            self._routes.update(stored)
             self._lanes_cache.clear()
             names = lanes_now()
             reads = commands(names)
@@ -830,7 +846,7 @@ class RedisQueue(Queue):
         out: dict[str, list[str] | None] = {}
         for ref in ids:
             entry_id, p = split_ref(ref)
-            found = out.setdefault(lane(job_type, p), [])
+            found = out.setdefault(self._lane(job_type, p), [])
             assert found is not None
             found.append(entry_id)
         return out

@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from . import resp
+from .keys import SLOTS, key_slot
 from .resp import Address, Arg, RespConnectionError, RespError, Script
 
 Command = Sequence[Arg]
-SLOTS = 16384
 MAX_REDIRECTS = 5
 
 # Commands whose first key is not their first argument; the rest either take it
@@ -47,33 +47,6 @@ class ReplicasNotConfirmed(Exception):
 
 
 # ---- cluster key slots -------------------------------------------------------
-
-
-def _crc16_table() -> list[int]:
-    table = []
-    for i in range(256):
-        crc = i << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_CRC16 = _crc16_table()
-
-
-def key_slot(key: bytes | str) -> int:
-    """The cluster slot of a key: CRC16 (XMODEM) of its hash tag, mod 16384."""
-    k = key.encode() if isinstance(key, str) else key
-    start = k.find(b"{")
-    if start >= 0:
-        end = k.find(b"}", start + 1)
-        if end > start + 1:
-            k = k[start + 1 : end]
-    crc = 0
-    for byte in k:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ byte) & 0xFF]
-    return crc % SLOTS
 
 
 def _b(value: Arg) -> bytes:
@@ -183,6 +156,11 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """The topology in a few words, for the console header and the CLI."""
+
+    async def slot_owners(self) -> list[str] | None:
+        """A cluster's master ("host:port") for each of its 16384 slots; None
+        where one server holds every key."""
+        return None
 
     async def confirmed(self, commands: Sequence[Command], replicas: int, timeout_ms: int) -> tuple[list[Any], int]:
         """``commands`` then WAIT on the same connection: their replies, and how many
@@ -351,6 +329,11 @@ class Cluster(Transport):
         if self.map.stale:
             await self.map.refresh(self)
         return list(self.map.masters)
+
+    async def slot_owners(self) -> list[str] | None:
+        if self.map.stale:
+            await self.map.refresh(self)
+        return list(self.map.slots)
 
     async def call(self, *args: Arg, timeout: float | None = None) -> Any:
         (reply,) = await self.pipeline([args], timeout=timeout)
@@ -798,6 +781,9 @@ class Auto(Transport):
 
     async def resolve(self) -> Transport:
         return await self._choose()
+
+    async def slot_owners(self) -> list[str] | None:
+        return await (await self._choose()).slot_owners()
 
     def dedicated(self) -> Transport:
         if self.chosen is not None:

@@ -12,7 +12,7 @@ import pytest
 import jobcore
 from jobcore import Job
 from jobcore.backend import Outcome
-from jobcore.keys import Keys, lane, partition_of, split_lane, split_ref
+from jobcore.keys import Keys, lane, lane_slot, partition_of, placed_lanes, split_lane, split_ref, valid_lane
 from jobcore.model import decode_envelope
 from jobcore.redis_backend import RedisQueue
 
@@ -174,3 +174,59 @@ async def test_a_worker_serves_every_partition_and_one_raised_while_it_runs(queu
     for account in range(5):  # one at a time per account here: order kept
         ns = [n for a, n in seen if a == account and n < 100]
         assert ns == sorted(ns)
+
+
+def test_placed_lanes_give_each_master_its_share() -> None:
+    # Three masters with equal thirds of the slots, as a fresh cluster has them.
+    slots = [f"m{s * 3 // 16384}" for s in range(16384)]
+    for name in ("busy", "hot", "orders", "launch", "events"):
+        placed = placed_lanes(name, [], 6, slots)
+        assert placed[0] == name and all(valid_lane(name, p, n) for p, n in enumerate(placed))
+        per_master = [sum(1 for n in placed if slots[lane_slot(n)] == m) for m in ("m0", "m1", "m2")]
+        assert per_master == [2, 2, 2], (name, placed)
+        # Growing keeps every name it had.
+        assert placed_lanes(name, placed[:2], 6, slots)[:2] == placed[:2]
+    # One server: the first candidate names.
+    assert placed_lanes("busy", [], 3, None) == ["busy", "busy{1", "busy{2"]
+    assert not valid_lane("busy", 1, "other{1") and not valid_lane("busy", 1, "busy{1:x")
+    assert valid_lane("busy", 1, "busy{1:12") and split_lane("busy{1:12") == ("busy", "@1")
+
+
+async def test_on_a_cluster_n_partitions_land_on_n_masters(cluster_url: str) -> None:
+    q = RedisQueue(cluster_url)
+    try:
+        assert await q.set_partitions("busy", 3) == 3
+        names = q._routes["busy"]
+        owners = await q.transport.slot_owners()
+        assert owners is not None
+        assert len({owners[lane_slot(n)] for n in names}) == 3, names
+        # Another process reads the same names, and routes the same way.
+        other = RedisQueue(cluster_url)
+        try:
+            assert await other.partitions(["busy"]) == {"busy": 3}
+            assert other._routes["busy"] == names
+        finally:
+            await other.close()
+        await q.enqueue_many([job(i, account_id=i) for i in range(30)])
+        by_partition = (await q.stats()).types["busy"].pending_by_partition
+        assert list(by_partition) == [sum(1 for a in range(30) if partition_of(a, 3) == p) for p in range(3)]
+    finally:
+        await q.close()
+
+
+async def test_corrupt_stored_partitions_read_as_safe_lanes(redis_url: str) -> None:
+    import redis as redis_py
+
+    q = RedisQueue(redis_url)
+    try:
+        r = redis_py.Redis.from_url(redis_url)
+        # Names that point at another type's keys, or are not names at all.
+        r.hset(q.keys.partitions, "busy", "busy\nother\n\x1b[31m\nbusy{3:9")
+        r.hset(q.keys.partitions, "empty", "")
+        assert await q.partitions(["busy", "empty"]) == {"busy": 4, "empty": 1}
+        assert q._routes["busy"] == ("busy", "busy{1", "busy{2", "busy{3:9")
+        r.close()
+        await q.enqueue_many([job(i, account_id=i) for i in range(8)])
+        assert (await q.stats()).types["busy"].pending == 8
+    finally:
+        await q.close()

@@ -1,15 +1,18 @@
--- Publish declared partition counts, never lowering one (a lower count would
--- strand the jobs of the partitions it drops), and read them back.
--- KEYS: partitions hash; ARGV: type, count, type, count...
--- Returns the count in force for each type, in ARGV order (1: none stored).
+-- Grow types' partitions, never shrinking them (the jobs of a dropped
+-- partition would wait for nobody). A type's value is its lane names, one a
+-- line, partition 0 first; the stored names are kept and the proposed ones
+-- past them appended, so concurrent declarers agree on every name.
+-- KEYS: partitions hash; ARGV: type, proposed lanes, type, proposed lanes...
+-- Returns each type's stored lanes after the change, in ARGV order.
 local out = {}
 for i = 1, #ARGV, 2 do
-  local n = tonumber(ARGV[i + 1])
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i])) or 1
-  if n > cur then
-    redis.call('HSET', KEYS[1], ARGV[i], n)
-    cur = n
+  local have, want = {}, {}
+  for name in string.gmatch(redis.call('HGET', KEYS[1], ARGV[i]) or '', '[^\n]+') do have[#have + 1] = name end
+  for name in string.gmatch(ARGV[i + 1], '[^\n]+') do want[#want + 1] = name end
+  if #want > #have then
+    for j = #have + 1, #want do have[#have + 1] = want[j] end
+    redis.call('HSET', KEYS[1], ARGV[i], table.concat(have, '\n'))
   end
-  out[#out + 1] = cur
+  out[#out + 1] = table.concat(have, '\n')
 end
 return out
