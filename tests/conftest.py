@@ -9,9 +9,7 @@ import pytest
 import jobcore
 from jobcore.memory import MemoryQueue
 from jobcore.redis_backend import RedisQueue
-from jobcore.testing import RedisServer
-
-from .topologies import Cluster, SentinelSetup
+from jobcore.testing import RedisCluster, RedisServer, SentinelSetup
 
 BACKENDS = ["memory", "fakeredis", "redis", "cluster", "sentinel"]
 
@@ -28,10 +26,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.cleanup()
 
 
+# The Cluster and Sentinel setups are jobcore.testing's (tests/test_servers.py
+# checks them); each starts only when a test asks for it, once per session.
+
+
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A 3-master Redis Cluster with one replica each, the suite's own."""
-    cluster = Cluster(Path(tmp_path_factory.mktemp("cluster")))
+    try:
+        cluster = RedisCluster(Path(tmp_path_factory.mktemp("cluster")))
+    except RuntimeError as exc:  # no server binary
+        pytest.fail(f"cannot set up the private Redis Cluster: {exc}", pytrace=False)
     try:
         cluster.start()
     except RuntimeError as exc:
@@ -44,7 +49,10 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
 @pytest.fixture(scope="session")
 def sentinel_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSetup]:
     """A primary and a replica watched by three Sentinels, the suite's own."""
-    setup = SentinelSetup(Path(tmp_path_factory.mktemp("sentinel")))
+    try:
+        setup = SentinelSetup(Path(tmp_path_factory.mktemp("sentinel")))
+    except RuntimeError as exc:  # no server binary
+        pytest.fail(f"cannot set up the private Sentinel setup: {exc}", pytrace=False)
     try:
         setup.start()
     except RuntimeError as exc:
@@ -55,14 +63,19 @@ def sentinel_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentine
 
 
 @pytest.fixture
-def cluster_url(redis_cluster: Cluster) -> str:
-    redis_cluster.wait_ok()
+def cluster_url(redis_cluster: RedisCluster) -> str:
+    """One node's redis:// URL (jobcore detects the cluster from it), healed (a
+    previous test may have killed a node or left a slot migrating) and flushed
+    on every master."""
+    redis_cluster.heal()
     redis_cluster.flushall()
-    return redis_cluster.url
+    return redis_cluster.seed_url
 
 
 @pytest.fixture
 def sentinel_url(sentinel_setup: SentinelSetup) -> str:
+    """Its redis+sentinel:// URL, healed and flushed (the replica has applied it)."""
+    sentinel_setup.heal()
     sentinel_setup.flushall()
     return sentinel_setup.url
 
@@ -112,3 +125,16 @@ def cli_env(repo_root: Path) -> dict[str, str]:
     env["PYTHONPATH"] = f"{repo_root}{os.pathsep}{env.get('PYTHONPATH', '')}"
     env.pop("JOBCORE_URL", None)
     return env
+
+
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A TLS-only server (private CA; client certificates accepted, not required).
+    tests/test_tls.py has its own module fixture of this name, which wins there."""
+    try:
+        server = RedisServer(Path(tmp_path_factory.mktemp("tls")), tls=True)
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start the private TLS server: {exc}", pytrace=False)
+    yield server
+    server.cleanup()

@@ -54,6 +54,7 @@ async def test_error_replies_map_as_for_a_single_enqueue(
 ) -> None:
     q = RedisQueue(redis_url)
     try:
+
         async def refuse(*args: Any, **kwargs: Any) -> Any:
             raise resp.RespError(reply)
 

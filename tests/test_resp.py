@@ -154,6 +154,7 @@ async def test_a_cancelled_call_fails_only_itself(redis_url: str) -> None:
         with pytest.raises(asyncio.CancelledError):
             await cancelled
         assert c._conn is conn and conn.is_open
+
         # Timeouts from asyncio.timeout around concurrent pipelines, too.
         async def timed(i: int) -> Any:
             try:

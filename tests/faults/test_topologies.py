@@ -6,7 +6,6 @@ confirmed job id in exactly one place, and run to the end."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,8 +18,8 @@ import redis.cluster
 
 import jobcore
 from jobcore import EnqueueError, Job
+from jobcore.testing import RedisCluster, SentinelSetup, key_slot
 
-from ..topologies import Cluster, SentinelSetup
 from .audit import Audit, Report
 from .handlers import Work
 from .procs import Workers, figures, wait_for
@@ -28,7 +27,11 @@ from .procs import Workers, figures, wait_for
 
 @pytest.fixture
 def sentinel(tmp_path: Path) -> Iterator[SentinelSetup]:
-    s = SentinelSetup(tmp_path / "sentinel")
+    """This test's own setup (it fails over and kills): append-only data nodes."""
+    try:
+        s = SentinelSetup(tmp_path / "sentinel", appendonly=True)
+    except RuntimeError as exc:  # no server binary
+        pytest.fail(f"cannot set up the Sentinel setup: {exc}", pytrace=False)
     try:
         s.start()
     except RuntimeError as exc:
@@ -39,8 +42,12 @@ def sentinel(tmp_path: Path) -> Iterator[SentinelSetup]:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path / "cluster")
+def cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """This test's own 3 masters + 3 replicas (it kills and reshards)."""
+    try:
+        c = RedisCluster(tmp_path / "cluster")
+    except RuntimeError as exc:  # no server binary
+        pytest.fail(f"cannot set up the cluster: {exc}", pytrace=False)
     try:
         c.start()
     except RuntimeError as exc:
@@ -116,23 +123,23 @@ async def test_sentinel_failover_and_kill_9_of_the_primary_lose_no_confirmed_job
         producer = Producer(queue)
         producing = asyncio.create_task(producer.run())
         await asyncio.sleep(1.5)
-        first = sentinel.primary()
 
-        # 1. An operator's failover.
+        # 1. An operator's failover, run in a thread; it returns once the new
+        # primary serves and the old one replicates it.
         before = queue.topology()
         started = time.monotonic()
-        threading.Thread(target=sentinel.failover, daemon=True).start()
+        failing_over = asyncio.ensure_future(asyncio.to_thread(sentinel.failover, 30))
         follow_failover = await _follow(queue, producer, before, started)
         await asyncio.sleep(1.5)
 
         # 2. kill -9 of the new primary: the old one, now its replica, takes over.
-        await asyncio.to_thread(sentinel.wait_promoted, first, 30)
+        await failing_over
         before = queue.topology()
         killed = sentinel.primary()
         killed.kill()
         started = time.monotonic()
         # Restarted as a supervisor would, it rejoins as the new primary's replica.
-        await asyncio.to_thread(sentinel.wait_promoted, killed, 30, False)
+        await asyncio.to_thread(sentinel.wait_promoted, killed, 30)
         await asyncio.to_thread(killed.start)
         follow_kill = await _follow(queue, producer, before, started)
         await asyncio.sleep(1.5)
@@ -159,22 +166,22 @@ async def test_sentinel_failover_and_kill_9_of_the_primary_lose_no_confirmed_job
 
 @pytest.mark.slow
 async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
-    cluster: Cluster, tmp_path: Path, audit_url: str
+    cluster: RedisCluster, tmp_path: Path, audit_url: str
 ) -> None:
-    queue = jobcore.connect(cluster.url, replicas=1, replica_timeout_ms=500)
-    pool = Workers(cluster.url, audit_url, tmp_path)
+    queue = jobcore.connect(cluster.seed_url, replicas=1, replica_timeout_ms=500)
+    pool = Workers(cluster.seed_url, audit_url, tmp_path)
     try:
         procs = pool.start(2, concurrency=10, lease=1.0, types=["work"])
         producer = Producer(queue)
         producing = asyncio.create_task(producer.run())
         await asyncio.sleep(1.5)
-        victim = cluster.master_of("jobcore:{work}:jobs")
+        victim = cluster.master_for_slot(key_slot("jobcore:{work}:jobs"))
         victim.kill()
         started = time.monotonic()
         base = len(producer.confirmed)
         # Its replica takes over; the dead node, restarted as a supervisor would,
         # rejoins as the new master's replica, so writes can be confirmed again.
-        await asyncio.to_thread(cluster.wait_ok)
+        await asyncio.to_thread(cluster.wait_ok, 30)
         await asyncio.to_thread(victim.start)
         await wait_for(_more(producer, base), 60, "confirmed enqueues to resume after the master died", pool, procs)
         follow = time.monotonic() - started
@@ -207,29 +214,29 @@ def _more(producer: Producer, base: int):  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 async def test_a_live_slot_migration_of_a_busy_type_loses_nothing(
-    cluster: Cluster, tmp_path: Path, audit_url: str
+    cluster: RedisCluster, tmp_path: Path, audit_url: str
 ) -> None:
-    queue = jobcore.connect(cluster.url)
-    pool = Workers(cluster.url, audit_url, tmp_path)
+    queue = jobcore.connect(cluster.seed_url)
+    pool = Workers(cluster.seed_url, audit_url, tmp_path)
     try:
         procs = pool.start(2, concurrency=10, lease=1.0, types=["work"])
         producer = Producer(queue)
         producing = asyncio.create_task(producer.run())
         await asyncio.sleep(1.0)
         key = "jobcore:{work}:jobs"
-        slot = int(cluster.nodes[0].client().execute_command("CLUSTER", "KEYSLOT", key))
-        source = cluster.master_of(key)
+        slot = key_slot(key)
+        source = cluster.master_for_slot(slot)
         target = next(n for n in cluster.masters() if n is not source)
-        moved = await asyncio.to_thread(cluster.migrate_slot, slot, source, target)
+        moved = await asyncio.to_thread(cluster.migrate_slot, slot, target)
         assert moved >= 1
-        assert cluster.master_of(key) is target
+        assert cluster.master_for_slot(slot) is target
         await asyncio.sleep(1.5)
         producer.stop.set()
         await producing
         await _drained(queue, producer.confirmed, pool, procs)
         ports = [n.port for n in cluster.masters()]
         data = redis.cluster.RedisCluster(host="127.0.0.1", port=ports[0])
-        audit = Audit(cluster.url, audit_url, data=data)
+        audit = Audit(cluster.seed_url, audit_url, data=data)
         report = audit.report(producer.confirmed)
         report.assert_all_processed()
         audit.close()
