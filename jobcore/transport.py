@@ -234,6 +234,9 @@ def _redirect(err: RespError) -> tuple[str, int, str] | None:
 _SEEN_NODES: dict[str, list[str]] = {}
 
 
+KEY_SLOT_CACHE = 4096
+
+
 class _SlotMap:
     """Which master serves each slot, shared by a cluster client and its
     dedicated twins; refreshed from CLUSTER SLOTS when a node moved or failed."""
@@ -245,11 +248,18 @@ class _SlotMap:
         self.known: list[str] = []  # every node seen, replicas included
         self.stale = True
         self._refreshing: asyncio.Task[None] | None = None
+        # Slots of keys seen (a type's few keys come again and again; CRC16 in Python is not free).
+        self._key_slots: dict[Arg, int] = {}
 
     def node(self, key: Arg | None) -> str:
         if key is None:
             return self.masters[0]
-        return self.slots[key_slot(_b(key))]
+        slot = self._key_slots.get(key)
+        if slot is None:
+            if len(self._key_slots) >= KEY_SLOT_CACHE:
+                self._key_slots.clear()
+            slot = self._key_slots[key] = key_slot(_b(key))
+        return self.slots[slot]
 
     async def refresh(self, cluster: Cluster) -> None:
         if self._refreshing is None or self._refreshing.done():
@@ -381,12 +391,18 @@ class Cluster(Transport):
             for i, r in zip(idxs, got, strict=True):
                 replies[i] = r
 
-        results = await asyncio.gather(*(send(n, idxs) for n, idxs in by_node.items()), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                if isinstance(r, RespConnectionError):
-                    m.stale = True  # a node failed: its replica may be taking over
-                raise r
+        try:
+            if len(by_node) == 1:  # the usual single command: no task to gather
+                ((node, idxs),) = by_node.items()
+                await send(node, idxs)
+            else:
+                results = await asyncio.gather(*(send(n, i) for n, i in by_node.items()), return_exceptions=True)
+                for r in results:
+                    if isinstance(r, BaseException):
+                        raise r
+        except RespConnectionError:
+            m.stale = True  # a node failed: its replica may be taking over
+            raise
         for i, r in enumerate(replies):
             if isinstance(r, RespError) and (str(r).startswith(("MOVED ", "ASK ", "TRYAGAIN")) or _down(r)):
                 replies[i], ack = await self._redirected(commands[i], r, confirm, timeout)

@@ -5,6 +5,7 @@ up; dead/failed/claim/requeue find a job in whichever partition holds it."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -15,6 +16,8 @@ from jobcore.backend import Outcome
 from jobcore.keys import Keys, lane, lane_slot, partition_of, placed_lanes, split_lane, split_ref, valid_lane
 from jobcore.model import decode_envelope
 from jobcore.redis_backend import RedisQueue
+
+from .conftest import BACKENDS, fake_queue
 
 
 class Ping(msgspec.Struct):
@@ -115,9 +118,15 @@ async def test_a_lost_workers_jobs_are_claimed_from_every_partition(queue: jobco
     assert len(await queue.owned("w2", ["busy"])) == 12
 
 
-async def test_a_producer_follows_a_count_raised_elsewhere(queue: jobcore.Queue) -> None:
-    if not isinstance(queue, RedisQueue):
-        pytest.skip("memory keeps one queue per type whatever the count: nothing to follow")
+@pytest.fixture(params=[b for b in BACKENDS if b != "memory"])  # memory: one queue per type whatever the count
+async def redis_queue(request: pytest.FixtureRequest) -> AsyncIterator[RedisQueue]:
+    q = fake_queue() if request.param == "fakeredis" else RedisQueue(request.getfixturevalue(f"{request.param}_url"))
+    yield q
+    await q.close()
+
+
+async def test_a_producer_follows_a_count_raised_elsewhere(redis_queue: RedisQueue) -> None:
+    queue = redis_queue
     other = queue.clone()
     try:
         await queue.enqueue(job(1, account_id=5))
