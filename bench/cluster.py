@@ -1,8 +1,8 @@
 """jobcore on a Redis Cluster beside a standalone server, in one run:
 ``python -m bench.cluster [--jobs N] [--workers W] [--out DIR]``.
 
-Starts a private standalone server and a private 3-master cluster (one replica
-each) from the same binary. On each, with the same jobs: concurrent enqueue
+Starts a private standalone server and two private 3-master clusters, one
+without replicas and one with a replica per master, from the same binary. On each, with the same jobs: concurrent enqueue
 (200 coroutines, one awaited ``enqueue`` per job), batch enqueue
 (``enqueue_many`` of 1,000), and a drain by W ``jobcore worker`` processes
 timed from their start until ``stats()`` counts every job processed. Two
@@ -65,6 +65,14 @@ class Target:
         for m in self.masters:
             info = m.info("cpu")
             out[f"127.0.0.1:{m.port}"] = float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+        return out
+
+    def commands(self) -> dict[str, int]:
+        """Calls per command, summed over the masters (scripts' inner calls included)."""
+        out: dict[str, int] = {}
+        for m in self.masters:
+            for name, row in m.info("commandstats").items():
+                out[name] = out.get(name, 0) + int(row["calls"])
         return out
 
     def flush(self) -> None:
@@ -139,10 +147,17 @@ def run_shape(target: Target, shape: str, data: list[JobData], workers: int, log
     row["concurrent_enqueue_per_s"] = asyncio.run(enqueue_concurrent(target.url, jobs, shape))
     target.flush()
     before = target.cpu()
+    calls_before = target.commands()
     row["batch_enqueue_per_s"] = asyncio.run(enqueue_batch(target.url, jobs, shape))
     mid = target.cpu()
     row["drain"] = drain(target, len(jobs), workers, log_dir, f"{target.name}-{shape}")
     after = target.cpu()
+    calls = {k: v - calls_before.get(k, 0) for k, v in target.commands().items()}
+    calls.pop("cmdstat_info", None)  # the harness's own
+    row["commands_per_job"] = sum(calls.values()) / len(jobs)
+    row["top_commands_per_job"] = {
+        k.removeprefix("cmdstat_"): v / len(jobs) for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+    }
     row["cpu_enqueue_s"] = {k: mid[k] - before[k] for k in before}
     row["cpu_drain_s"] = {k: after[k] - mid[k] for k in before}
     total = sum(after[k] - before[k] for k in before)
@@ -184,19 +199,20 @@ def report(res: dict[str, Any]) -> str:
         "shares the machine's 2 cores, so rates are bounded by the client side; the CPU split is the point.",
         "",
         "| shape | topology | concurrent enqueue/s | batch enqueue/s | drain jobs/s | Redis CPU µs/job | "
-        "CPU share per master |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "CPU share per master | commands/job | most called, per job |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     for shape, label in (("types", "10 types"), ("hot", "1 type, 3 partitions")):
-        for topo in ("standalone", "cluster"):
-            r = res["rows"][shape][topo]
+        for topo, r in res["rows"][shape].items():
             share = " / ".join(f"{v:.0%}" for v in r["cpu_share"].values())
+            top = ", ".join(f"{k} {v:.2f}" for k, v in r["top_commands_per_job"].items())
             lines.append(
                 f"| {label} | {topo} | {r['concurrent_enqueue_per_s']:,.0f} | {r['batch_enqueue_per_s']:,.0f} | "
-                f"{r['drain']['jobs_per_s']:,.0f} | {r['cpu_us_per_job']:.1f} | {share} |"
+                f"{r['drain']['jobs_per_s']:,.0f} | {r['cpu_us_per_job']:.1f} | {share} | "
+                f"{r['commands_per_job']:.2f} | {top} |"
             )
     lines += ["", "Where the three partitions of `hot` live on the cluster:", ""]
-    for key, node in res["rows"]["hot"]["cluster"]["partitions"].items():
+    for key, node in res["rows"]["hot"]["cluster + 1 replica each"]["partitions"].items():
         lines.append(f"- `{key}` on {node}")
     lines.append("")
     return "\n".join(lines)
@@ -211,13 +227,16 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="jobcore-bench-cluster-"))
     data = make_jobs(a.jobs)
     single = RedisServer(base / "standalone", appendonly=False)
+    bare = RedisCluster(base / "bare", replicas_per_master=0, appendonly=False)
     cluster = RedisCluster(base / "cluster", appendonly=False)
     try:
         single.start()
+        bare.start()
         cluster.start()
         targets = [
             Target("standalone", single.url, [single], lambda: single.client().flushall()),
-            Target("cluster", cluster.seed_url, cluster.masters(), cluster.flushall),
+            Target("cluster, no replicas", bare.seed_url, bare.masters(), bare.flushall),
+            Target("cluster + 1 replica each", cluster.seed_url, cluster.masters(), cluster.flushall),
         ]
         rows: dict[str, dict[str, Any]] = {"types": {}, "hot": {}}
         for shape in ("types", "hot"):
@@ -241,6 +260,7 @@ def main() -> None:
         print(report(res))
     finally:
         single.cleanup()
+        bare.cleanup()
         cluster.cleanup()
 
 
