@@ -2,14 +2,14 @@
 ``python -m bench.cluster [--jobs N] [--workers W] [--out DIR]``.
 
 Starts a private standalone server and two private 3-master clusters, one
-without replicas and one with a replica per master, from the same binary. On each, with the same jobs: concurrent enqueue
-(200 coroutines, one awaited ``enqueue`` per job), batch enqueue
-(``enqueue_many`` of 1,000), and a drain by W ``jobcore worker`` processes
-timed from their start until ``stats()`` counts every job processed. Two
-shapes: ten types (``c0``..``c9``, round robin) and one type with three
-partitions (``hot``, accounts spread). Each master's Redis CPU (INFO cpu,
-user + sys) is read before and after, so the split across shards shows.
-Writes ``cluster.json`` and ``CLUSTER.md`` into ``--out``.
+without replicas and one with a replica per master, from the same binary. On
+each, with the same jobs: concurrent enqueue (200 coroutines, one awaited
+``enqueue`` per job), batch enqueue (``enqueue_many`` of 1,000), and a drain by
+W ``jobcore worker`` processes timed from their start until ``stats()`` counts
+every job processed. Two shapes: ten types (``c0``..``c9``, round robin) and one
+type with three partitions (``hot``, accounts spread). Each master's Redis CPU
+(INFO cpu, user + sys) and command calls are read before and after, so the
+split across shards shows. Writes ``cluster.json`` and ``CLUSTER.md`` into ``--out``.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from ..format import duration
 from .base import console_of
 
 SEP = (" │ ", "dim")
+MIN_URL = 20  # the URL keeps at least this much of the line
 
 
 class StatusBar(Static):
@@ -43,22 +44,37 @@ class StatusBar(Static):
         if app.poll_wait:
             t.append(f"  waiting for server {app.poll_wait:.0f}s", "bold yellow")
         t.append(*SEP)
-        t.append(app.display_url, "cyan")
+        rest = Text()
         if app.server_version:
-            t.append(*SEP)
-            t.append(app.server_version)
+            rest.append(*SEP)
+            rest.append(app.server_version)
         if snap is not None and snap.topology and snap.topology != "memory":
-            t.append(*SEP)
-            t.append(snap.topology)
+            rest.append(*SEP)
+            rest.append(snap.topology)
         if snap is not None:
-            t.append(*SEP)
+            rest.append(*SEP)
             n = snap.stats.workers
-            t.append(f"{n} worker{'s' if n != 1 else ''}", "bold" if n else "bold yellow")
-            t.append(*SEP)
-            t.append(f"every {app.settings.refresh:g}s", "dim")
+            rest.append(f"{n} worker{'s' if n != 1 else ''}", "bold" if n else "bold yellow")
             if snap.latency >= 0.25:  # only worth a glance when the server is slow
-                t.append(f" · slow: {snap.latency * 1000:,.0f} ms", "bold yellow")
+                rest.append(f" · slow: {snap.latency * 1000:,.0f} ms", "bold yellow")
         if link.state == "disconnected" and link.error:
-            t.append(*SEP)
-            t.append(link.error, "red")
+            rest.append(*SEP)
+            rest.append(link.error, "red")
+        every = Text.assemble(SEP, (f"every {app.settings.refresh:g}s", "dim")) if snap is not None else Text()
+        # A long URL (several Sentinels or seeds) gives way to what follows it,
+        # and the refresh period, the least of it, goes first.
+        url = app.display_url
+        width = self.size.width
+        room = width - t.cell_len - rest.cell_len - every.cell_len
+        if width and len(url) > room and room < MIN_URL:
+            room += every.cell_len
+            every = Text()
+        if width and len(url) > room:
+            url = url[: max(room, MIN_URL) - 1] + "…"
+        t.append(url, "cyan")
+        t.append_text(rest)
+        t.append_text(every)
         self.update(t, layout=False)  # one line, fixed size: no layout pass per poll
+
+    def on_resize(self) -> None:
+        self._redraw()

@@ -635,3 +635,35 @@ async def test_concurrency_keys_set_the_embedded_worker_size() -> None:
         workers = app.screen.query_one(WorkersTable)
         assert cell(workers, app.embedded.worker_id, "busy") == "0/12"
         assert "0/12 busy" in str(app.screen.query_one(WorkerLog).border_title)
+
+
+async def test_on_a_cluster_every_view_works_and_the_header_names_it(cluster_url: str) -> None:
+    async with console(cluster_url, size=(120, 36)) as (pilot, app, q):
+        assert await q.set_partitions("launch", 3) == 3
+        await q.enqueue_many([Job(type="launch", args={"reservation_id": i}, account_id=i) for i in range(9)])
+        await dead_jobs(q, 2)
+        await fresh_snapshot(pilot)
+        header = screen_text(pilot).splitlines()[0]
+        assert "cluster, 3 masters" in header and "0 workers" in header
+        assert cell(queues(app), "type:launch", "pending") == "9"
+        await press(pilot, "d")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen), what="the dead jobs view")
+        await wait_for(pilot, lambda: app.screen.query_one(BadTable).row_count == 2, what="two dead rows")
+
+
+async def test_through_sentinel_the_header_follows_a_failover(sentinel_setup: Any, sentinel_url: str) -> None:
+    async with console(sentinel_url, size=(120, 36)) as (pilot, app, q):
+        await fresh_snapshot(pilot)
+        first = sentinel_setup.primary()
+        header = screen_text(pilot).splitlines()[0]
+        # A long URL gives way: the topology and the workers stay on the line.
+        assert f"→ 127.0.0.1:{first.port}" in header and "0 workers" in header
+        new = await asyncio.to_thread(sentinel_setup.failover)
+        await q.enqueue(Job(type="launch", args={"reservation_id": 1}))
+
+        def moved() -> bool:
+            line = screen_text(pilot).splitlines()[0]
+            return f"→ 127.0.0.1:{new.port}" in line and "● connected" in line
+
+        await wait_for(pilot, moved, timeout=30, what="the header to name the new primary")
+        await wait_for(pilot, lambda: cell(queues(app), "type:launch", "pending") == "1", what="the new job")
