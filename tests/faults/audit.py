@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from jobcore.errors import PayloadError
-from jobcore.keys import GROUP, Keys
+from jobcore.keys import GROUP, Keys, TypeKeys
 from jobcore.model import decode_envelope
 
 from .handlers import DONE, STARTS
@@ -136,8 +136,7 @@ class Audit:
     def locate(self) -> dict[str, dict[str, Any]]:
         """Per type: job ids pending, in flight (with owner), dead (with reason) and failed."""
         out: dict[str, dict[str, Any]] = {}
-        for t in sorted(x.decode() for x in self.r.smembers(self.keys.types)):
-            k = self.keys.of_type(t)
+        for t, k in self._streams():
             owner: dict[str, str] = {}
             try:
                 for row in self.r.xpending_range(k.stream, GROUP, "-", "+", 1_000_000):
@@ -169,6 +168,16 @@ class Audit:
                 "failed": failed,
                 "acked": processed,
             }
+        return out
+
+    def _streams(self) -> list[tuple[str, TypeKeys]]:
+        """Every type's keys, each partition's apart (named "type{p" here), as the
+        partitions hash lists them: read from Redis as documented, not through jobcore."""
+        out = []
+        for t in sorted(x.decode() for x in self.r.smembers(self.keys.types)):
+            stored = self.r.hget(self.keys.partitions, t)
+            names = stored.decode().split("\n") if stored else [t]
+            out += [(name, self.keys.of_type(name)) for name in names]
         return out
 
     def report(self, enqueued: Iterable[Any]) -> Report:

@@ -18,6 +18,7 @@ import redis.cluster
 
 import jobcore
 from jobcore import EnqueueError, Job
+from jobcore.keys import partition_of
 from jobcore.testing import RedisCluster, SentinelSetup, key_slot
 
 from .audit import Audit, Report
@@ -60,8 +61,10 @@ def cluster(tmp_path: Path) -> Iterator[RedisCluster]:
 class Producer:
     """Enqueues one job at a time until stopped, keeping the ids Redis confirmed."""
 
-    def __init__(self, queue: jobcore.Queue) -> None:
+    def __init__(self, queue: jobcore.Queue, accounts: int = 1) -> None:
         self.queue = queue
+        self.accounts = accounts  # jobs go to accounts 0..accounts-1 in turn
+        self.confirmed_accounts: list[int] = []
         self.confirmed: list[uuid.UUID] = []
         self.refused = 0
         self.refusals: list[float] = []  # when each refusal happened
@@ -72,7 +75,9 @@ class Producer:
         while not self.stop.is_set():
             n += 1
             try:
-                self.confirmed.append(await self.queue.enqueue(Job(type="work", args=Work(n=n, seconds=0.01))))
+                job = Job(type="work", args=Work(n=n, seconds=0.01), account_id=n % self.accounts)
+                self.confirmed.append(await self.queue.enqueue(job))
+                self.confirmed_accounts.append(job.account_id)
             except EnqueueError:
                 self.refused += 1
                 self.refusals.append(time.monotonic())
@@ -165,25 +170,33 @@ async def test_sentinel_failover_and_kill_9_of_the_primary_lose_no_confirmed_job
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("partitions", [1, 3])
 async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
-    cluster: RedisCluster, tmp_path: Path, audit_url: str
+    cluster: RedisCluster, tmp_path: Path, audit_url: str, partitions: int
 ) -> None:
     queue = jobcore.connect(cluster.seed_url, replicas=1, replica_timeout_ms=500)
     pool = Workers(cluster.seed_url, audit_url, tmp_path)
     try:
+        # With partitions, the victim is the master of partition 1: the others go on.
+        assert await queue.set_partitions("work", partitions) == partitions
+        names = queue._routes.get("work", ("work",))
+        victim_lane = names[1 if partitions > 1 else 0]
         procs = pool.start(2, concurrency=10, lease=1.0, types=["work"])
-        producer = Producer(queue)
+        producer = Producer(queue, accounts=30)
         producing = asyncio.create_task(producer.run())
         await asyncio.sleep(1.5)
-        victim = cluster.master_for_slot(key_slot("jobcore:{work}:jobs"))
+        victim = cluster.master_for_slot(key_slot(f"jobcore:{{{victim_lane}}}:jobs"))
+        hit = {a for a in range(30) if names[partition_of(a, partitions)] == victim_lane}
         victim.kill()
         started = time.monotonic()
-        base = len(producer.confirmed)
+        base = _confirmed_for(producer, hit)
         # Its replica takes over; the dead node, restarted as a supervisor would,
         # rejoins as the new master's replica, so writes can be confirmed again.
         await asyncio.to_thread(cluster.wait_ok, 30)
         await asyncio.to_thread(victim.start)
-        await wait_for(_more(producer, base), 60, "confirmed enqueues to resume after the master died", pool, procs)
+        await wait_for(
+            _more(producer, hit, base), 60, "confirmed enqueues to resume after the master died", pool, procs
+        )
         follow = time.monotonic() - started
         await asyncio.sleep(1.5)
         producer.stop.set()
@@ -193,7 +206,7 @@ async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
         data = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.masters()[0].port)
         report = _every_confirmed_job_ran(data, audit_url, producer.confirmed)
         figures(
-            "cluster master kill -9 under load, replicas=1",
+            f"cluster master kill -9 under load, replicas=1, {partitions} partition(s)",
             confirmed=len(producer.confirmed),
             lost=len(report.missing),
             refused=producer.refused,
@@ -205,9 +218,15 @@ async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
         await queue.close()
 
 
-def _more(producer: Producer, base: int):  # type: ignore[no-untyped-def]
+def _confirmed_for(producer: Producer, accounts: set[int]) -> int:
+    return sum(1 for a in producer.confirmed_accounts if a in accounts)
+
+
+def _more(producer: Producer, accounts: set[int], base: int):  # type: ignore[no-untyped-def]
+    """Confirmed enqueues for ``accounts`` (those the dead master held) go on."""
+
     async def check() -> bool:
-        return len(producer.confirmed) > base + 20
+        return _confirmed_for(producer, accounts) > base + 20
 
     return check
 
