@@ -7,8 +7,11 @@ from pathlib import Path
 
 import redis
 
+from bench import cluster as cluster_bench
 from bench import workloads
 from bench.adapters import load
+from bench.common import make_jobs
+from jobcore.testing import RedisCluster
 
 
 def test_bench_quick_enqueue_and_drain_for_jobcore(redis_url: str, tmp_path: Path) -> None:
@@ -31,3 +34,18 @@ def test_bench_quick_enqueue_and_drain_for_jobcore(redis_url: str, tmp_path: Pat
     finally:
         adapter.close()
         r.close()
+
+
+def test_bench_cluster_shapes_on_the_suites_cluster(
+    redis_cluster: RedisCluster, cluster_url: str, tmp_path: Path
+) -> None:
+    target = cluster_bench.Target("cluster", cluster_url, redis_cluster.masters(), redis_cluster.flushall)
+    data = make_jobs(300)
+    for shape in ("types", "hot"):
+        row = cluster_bench.run_shape(target, shape, data, 1, tmp_path)
+        assert row["drain"]["done"] == 300
+        assert row["concurrent_enqueue_per_s"] > 0 and row["batch_enqueue_per_s"] > 0
+        assert row["commands_per_job"] > 1  # at least the XADD and the fetch
+        assert len(row["cpu_share"]) == 3
+    # The three partitions landed on three masters.
+    assert len(set(row["partitions"].values())) == 3
