@@ -14,9 +14,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
-from operator import attrgetter, itemgetter
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,10 +33,10 @@ from .backend import (
     WorkerInfo,
     add_counts,
     build_stats,
-    in_flight_job,
     make_bad_job,
 )
 from .errors import ConnectionFailed, EnqueueError, JobcoreError
+from .inflight import InFlightCache, base_attempts
 from .keys import (
     DEFAULT_NAMESPACE,
     GROUP,
@@ -96,16 +94,6 @@ def _fields(flat: Any) -> dict[bytes, bytes]:
 
 def _pairs(flat: Any) -> list[tuple[Any, Any]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
-
-
-def _base(value: bytes | None) -> int:
-    """Deliveries an entry had before it was requeued (its ``a`` field); whatever
-    else is stored there (poison written straight into Redis) counts as none,
-    as claim.lua's ``tonumber(...) or 0`` does."""
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
 
 
 def _lanes_from(job_type: str, stored: Any) -> tuple[str, ...]:
@@ -166,8 +154,7 @@ class RedisQueue(Queue):
         # Blocking reads, each on a connection of its own, by the types it reads.
         self._waiters: dict[tuple[str, ...], asyncio.Task[list[tuple[str, Any]]]] = {}
         self._readers: dict[tuple[str, ...], Transport] = {}  # their connections, kept between reads
-        # In-flight rows' entries as decoded once, by type and entry id (console reads).
-        self._seen_entries: dict[str, dict[bytes, _Seen]] = {}
+        self._in_flight_cache = InFlightCache()  # what console reads decoded once
         self._groups_ready: set[str] = set()
 
     def clone(self) -> RedisQueue:
@@ -352,7 +339,7 @@ class RedisQueue(Queue):
                     out.append(Delivery(job_type, entry_id.decode() + ref, fields[1], 1))  # the usual entry
                     continue
                 f = _fields(fields) if fields is not None else {}
-                out.append(Delivery(job_type, _s(entry_id) + ref, f.get(b"d"), _base(f.get(b"a")) + 1))
+                out.append(Delivery(job_type, _s(entry_id) + ref, f.get(b"d"), base_attempts(f.get(b"a")) + 1))
         return out
 
     async def _take(self, consumer: str, types: Sequence[str], count: int) -> list[tuple[str, Any]]:
@@ -680,71 +667,21 @@ class RedisQueue(Queue):
                 replies[i] = []
         return replies
 
-    async def _in_flight_rows(self, types: list[str], per_type: list[Any], now: int, limit: int) -> list[InFlightJob]:
-        """The ``limit`` longest-running jobs, from each type's pending-entry rows
-        (entry id, worker, idle ms, deliveries). What a row shows of its entry is
-        decoded once and kept while the entry stays in flight (it cannot change
-        meanwhile), so a repeat refresh reads no payloads; entries no refresh
-        has shown yet are read in one more round trip."""
-        listed: dict[str, list[Any]] = {}  # by lane
-        for t, rows in zip(types, per_type, strict=True):
-            if rows:
-                listed[t] = rows
-        shown = listed
-        if sum(len(rows) for rows in listed.values()) > limit:
-            # Only the longest-running: a stable sort keeps type, then entry order on ties.
-            ranked = sorted(((r[2], t, r) for t, rows in listed.items() for r in rows), key=itemgetter(0), reverse=True)
-            shown = {}
-            for _, t, r in ranked[:limit]:
-                shown.setdefault(t, []).append(r)
-        missing: dict[str, list[bytes]] = {}
-        for t, rows in shown.items():
-            known = self._seen_entries.get(t, {})
-            new = [r[0] for r in rows if r[0] not in known]
-            if new:
-                missing[t] = new
+    async def _in_flight_rows(self, lanes: list[str], per_lane: list[Any], now: int, limit: int) -> list[InFlightJob]:
+        """The ``limit`` longest-running jobs, from each lane's pending-entry rows;
+        only entries no earlier refresh has shown are read (one more round trip)."""
+        cache = self._in_flight_cache
+        listed, shown = cache.select(lanes, per_lane, limit)
+        missing = cache.missing(shown)
         if missing:
             await self._read_entries(missing)
         # From here on nothing awaits, so no other refresh changes the cache meanwhile.
-        seen = self._seen_entries
-        names: dict[bytes, str] = {}
-        dates: dict[int, datetime] = {}
-        out: list[InFlightJob] = []
-        append = out.append
-        for t, rows in shown.items():
-            known = seen.get(t, {})
-            job_type = split_lane(t)[0]
-            for entry_id, consumer, idle, count in rows:
-                s = known.get(entry_id)
-                if s is None:
-                    continue  # settled while this refresh read it
-                started = now - idle
-                if s.started_ms != started:
-                    at = dates.get(started)
-                    if at is None:
-                        at = dates[started] = datetime.fromtimestamp(started / 1000, tz=UTC)
-                    s.started_ms, s.started_at = started, at
-                worker = names.get(consumer)
-                if worker is None:
-                    worker = names[consumer] = _s(consumer)
-                append(InFlightJob(job_type, s.entry_id, worker, s.started_at, idle / 1000, count + s.base, *s.shown))
-        out.sort(key=attrgetter("running_for"), reverse=True)  # stable, as above
-        if sum(len(v) for v in seen.values()) > len(out):
-            # Forget entries no longer in flight. A type's listing is its oldest
-            # `limit` in flight: when it is full, entries past its last are unknown.
-            for t in list(seen):
-                rows = listed.get(t, [])
-                keep = {r[0] for r in rows}
-                last = entry_order(rows[-1][0]) if len(rows) >= limit else None
-                left = {i: s for i, s in seen[t].items() if i in keep or (last is not None and entry_order(i) > last)}
-                if left:
-                    seen[t] = left
-                else:
-                    del seen[t]
+        out = cache.rows(shown, now)
+        cache.forget(listed, limit, len(out))
         return out
 
     async def _read_entries(self, missing: dict[str, list[bytes]]) -> None:
-        """Read and decode the entries of in-flight rows not seen before."""
+        """Read the entries of in-flight rows not seen before, into the cache."""
         sha = self._scripts["in_flight"].sha
         calls: list[tuple[str, list[bytes]]] = []
         for t, ids in missing.items():
@@ -752,18 +689,8 @@ class RedisQueue(Queue):
                 calls.append((t, ids[i : i + IN_FLIGHT_CHUNK]))
         commands = [["EVALSHA", sha, 1, _read_keys(self.keys, t)[0], GROUP, *ids] for t, ids in calls]
         replies = await self._read_pipeline("in flight", commands)
-        seen = self._seen_entries
         for (t, ids), entries in zip(calls, replies, strict=True):
-            of_type = seen.setdefault(t, {})
-            job_type, suffix = split_lane(t)
-            for entry_id, entry in zip(ids, entries, strict=True):
-                if entry is None:
-                    continue  # no longer in flight
-                raw, base = entry
-                # Decoded as the row shows it; only worker, times and attempt vary later.
-                p = in_flight_job(job_type, _s(entry_id) + suffix, "", 0, 0, raw or None, 0)
-                shown = (p.job_id, p.account_id, p.account_number, p.org_id, p.reservation_id, p.args, p.error)
-                of_type[entry_id] = _Seen(p.entry_id, _base(base), shown)
+            self._in_flight_cache.store(t, ids, entries)
 
     @staticmethod
     def _worker_infos(records: Any, leases: Any, now: int) -> list[WorkerInfo]:
@@ -822,7 +749,7 @@ class RedisQueue(Queue):
                         _s(entry_id) + suffix,
                         _s(f.get(b"r", b"")),
                         f.get(b"d", b""),
-                        _base(f.get(b"n")),
+                        base_attempts(f.get(b"n")),
                         _s(f.get(b"w", b"")),
                     )
                 )
@@ -900,20 +827,6 @@ class RedisQueue(Queue):
 # ---- read-side helpers ------------------------------------------------------
 
 IN_FLIGHT_CHUNK = 200  # entries read per script call: keeps each call short for Redis
-_NEVER = datetime.fromtimestamp(0, tz=UTC)
-
-
-@dataclass(slots=True)
-class _Seen:
-    """What an in-flight row shows of its stream entry, decoded once. An entry
-    cannot change while it is in flight (a release re-adds the job under a new
-    id), so later refreshes read only who holds it, how long and how often."""
-
-    entry_id: str
-    base: int  # deliveries before the job was requeued (the entry's ``a`` field)
-    shown: tuple[Any, ...]  # InFlightJob's fields from job_id on
-    started_ms: int = -1  # the last started_at, kept: most refreshes compute the same
-    started_at: datetime = _NEVER
 
 
 class _Reads:

@@ -10,6 +10,7 @@ import pytest
 
 from jobcore import Job
 from jobcore.backend import InFlightJob, Outcome
+from jobcore.inflight import InFlightCache
 from jobcore.redis_backend import RedisQueue
 
 from .conftest import fake_queue
@@ -53,12 +54,11 @@ async def test_a_repeat_refresh_reads_no_payloads_and_forgets_settled_entries(
         rows = await q.in_flight()
         assert {r.entry_id for r in rows} == {d.entry_id for d in taken[30:] + more}
         assert sorted(read[40:]) == sorted(d.entry_id.encode() for d in more)
-        assert q._seen_entries is not None
-        assert sum(len(v) for v in q._seen_entries.values()) == len(rows)
+        assert len(q._in_flight_cache) == len(rows)
         await q.settle("w1", [Outcome(d.job_type, d.entry_id, "ack") for d in taken[30:]])
         await q.settle("w2", [Outcome(d.job_type, d.entry_id, "ack") for d in more])
         assert await q.in_flight() == []
-        assert q._seen_entries == {}
+        assert len(q._in_flight_cache) == 0
     finally:
         await q.close()
 
@@ -75,10 +75,12 @@ async def test_an_entry_settled_before_its_payload_is_read_is_left_out(
         await q.settle("w1", [Outcome("a", d1.entry_id, "ack")])
         # As if a refresh had listed both just before the ack.
         await q._read_entries({"a": [d1.entry_id.encode(), d2.entry_id.encode()]})
-        assert q._seen_entries is not None and list(q._seen_entries["a"]) == [d2.entry_id.encode()]
+        assert q._in_flight_cache.missing({"a": [[d1.entry_id.encode()], [d2.entry_id.encode()]]}) == {
+            "a": [d1.entry_id.encode()]
+        }
         # An entry deleted by hand while in flight shows as a row without payload.
         await q.transport.call("XDEL", q.keys.of_type("a").stream, d2.entry_id)
-        q._seen_entries.clear()
+        q._in_flight_cache = InFlightCache()
         (row,) = await q.in_flight()
         assert (row.entry_id, row.error, row.attempt) == (d2.entry_id, "entry has no payload", 1)
     finally:
