@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import jobcore
+from jobcore.display import printable, scrubbed
 
 from .settings import (
     DEFAULT_CONCURRENCY,
@@ -122,16 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.is_memory:
             asyncio.run(check_reachable(url, settings.namespace))
     except SettingsError as exc:
-        print(f"jobconsole: error: {exc}", file=sys.stderr)
+        print(f"jobconsole: error: {printable(exc)}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # an unsupported URL scheme
-        print(f"jobconsole: error: {exc}", file=sys.stderr)
+    except ValueError as exc:  # an unsupported URL scheme, which the message quotes
+        print(f"jobconsole: error: {printable(scrubbed(str(exc), url))}", file=sys.stderr)
         return 2
     except jobcore.JobcoreError as exc:
-        from .app import redact
-
         print(
-            f"jobconsole: error: cannot reach {redact(url)}: {_reason(exc)}; "
+            f"jobconsole: error: cannot reach {printable(jobcore.redacted_url(url))}: {printable(_reason(exc))}; "
             "start Redis or pass --url, or try the console with --memory",
             file=sys.stderr,
         )

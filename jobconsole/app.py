@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 import jobcore
+from jobcore.display import printable
 
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
 from .messages import Link, PollFailed, SnapshotReady
@@ -54,6 +55,7 @@ class JobConsole(App[None]):
     snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
     link: reactive[Link] = reactive(Link())
     server_version: reactive[str] = reactive("")
+    evicting: reactive[str] = reactive("")  # maxmemory policies that may evict jobs
     paused: reactive[bool] = reactive(False)
     poll_wait: reactive[float] = reactive(0.0)
     embedded_status: reactive[EmbeddedStatus] = reactive(EmbeddedStatus())
@@ -191,8 +193,10 @@ class JobConsole(App[None]):
         self._failures = 0
         if snap.server_version is not None:
             self.server_version = snap.server_version
+        if snap.evicting is not None:
+            self.evicting = snap.evicting
         if self.link.state == "disconnected":
-            self.notify(f"reconnected to {self.display_url}", title="Connected")
+            self.notify(f"reconnected to {printable(self.display_url)}", title="Connected", markup=False)
         self.link = Link("connected")
         self.rates.add(snap.stats)
         self.snapshot = snap
@@ -265,12 +269,13 @@ class JobConsole(App[None]):
         try:
             self.embedded.start()
         except ValueError as exc:
-            self.notify(str(exc), title="Cannot start the worker", severity="error")
+            self.notify(printable(exc), title="Cannot start the worker", severity="error", markup=False)
             return
         self.embedded_status = self.embedded.status()
         self.notify(
             f"embedded worker started: {', '.join(self.handlers.types)}, concurrency {self.embedded.concurrency}",
             timeout=3,
+            markup=False,
         )
 
     @work(group="embedded", exit_on_error=False)
@@ -308,7 +313,8 @@ class JobConsole(App[None]):
         def done(result: tuple[str, int] | None) -> None:
             if result:
                 job_type, n = result
-                self.notify(f"enqueued {n:,} {job_type} job{'s' if n != 1 else ''}", title="Enqueued")
+                what = f"{n:,} {printable(job_type)} job{'s' if n != 1 else ''}"
+                self.notify(f"enqueued {what}", title="Enqueued", markup=False)
                 self.poll_now()
 
         self.push_screen(EnqueueScreen(job_type), done)

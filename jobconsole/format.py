@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from jobcore.display import printable
+
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 
 
@@ -56,14 +58,15 @@ def clip(text: str, width: int) -> str:
 
 
 def value(v: Any) -> str:
-    """A log field as shown in a table: empty for missing."""
+    """A log field as shown in a table: empty for missing, escapes shown escaped."""
     if v is None or v == "":
         return ""
-    return str(v)
+    return printable(v)
 
 
 def pretty_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    """Indented JSON, with what json leaves raw (DEL, C1 controls, bidi overrides) escaped."""
+    return printable(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False), multiline=True)
 
 
 def sparkline(values: Sequence[float | None]) -> str:

@@ -27,6 +27,7 @@ class Snapshot:
     workers: tuple[WorkerInfo, ...]
     latency: float  # seconds the poll took
     server_version: str | None = None  # only fetched on the first poll after (re)connecting
+    evicting: str | None = None  # evicting maxmemory policies, read with the version ("" when none)
     topology: str = ""  # standalone / cluster / sentinel, as of this poll (it follows a failover)
 
     @property
@@ -48,6 +49,7 @@ async def take_snapshot(queue: jobcore.Queue, seq: int, in_flight_limit: int, wa
     dash = await queue.dashboard(in_flight_limit)
     stats, in_flight, workers = dash.stats, dash.in_flight, dash.workers
     version = await queue.server_version() if want_version else None
+    evicting = ", ".join(sorted(await queue.eviction_policies())) if want_version else None
     return Snapshot(
         seq=seq,
         stats=stats,
@@ -56,6 +58,7 @@ async def take_snapshot(queue: jobcore.Queue, seq: int, in_flight_limit: int, wa
         workers=tuple(workers),
         latency=time.perf_counter() - started,
         server_version=version,
+        evicting=evicting,
         topology=queue.topology(),
     )
 

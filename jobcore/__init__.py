@@ -9,6 +9,7 @@ from .backend import (
     WorkerInfo,
 )
 from .connect import connect
+from .display import redacted_url
 from .errors import (
     ArgsError,
     ConnectionFailed,
@@ -20,7 +21,6 @@ from .errors import (
 from .model import Identity, Job
 from .registry import Handlers
 from .sync import SyncQueue
-from .transport import redacted as redacted_url
 from .worker import Worker
 
 __version__ = "0.1.0"

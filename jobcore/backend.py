@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import enum
+import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -31,6 +33,7 @@ from .model import (
 )
 
 SettleKind = Literal["ack", "fail", "dead", "release"]
+log = logging.getLogger("jobcore.queue")
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_LEASE_S = 15.0
@@ -65,6 +68,21 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     text: str = ""
 
 
+class Stale(NamedTuple):
+    """A settle that did not happen: the job was no longer this consumer's."""
+
+    entry_id: str
+    owner: str | None  # the consumer holding it now; None: in flight nowhere (settled, or Redis lost it)
+
+
+class Lease(enum.IntEnum):
+    """What a heartbeat found (falsy only when the lease had lapsed)."""
+
+    LAPSED = 0  # it had lapsed: others may have taken this worker's jobs
+    HELD = 1
+    NEW = 2  # no lease was there: a first heartbeat, or the record is gone (forgotten, or Redis lost it)
+
+
 @dataclass(frozen=True, slots=True)
 class TypeStats:
     job_type: str
@@ -79,6 +97,7 @@ class TypeStats:
     has_schema: bool = False
     partitions: int = 1
     pending_by_partition: tuple[int, ...] = ()  # pending per partition, when there are several
+    problem: str | None = None  # corrupt data found where this type's keys are: its numbers are partial
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +153,7 @@ class QueueStats:
                     "oldest_pending_age": t.oldest_pending_age,
                     "served_by": t.served_by,
                     "partitions": t.partitions,
+                    **({"problem": t.problem} if t.problem else {}),
                     **({"pending_by_partition": list(t.pending_by_partition)} if t.partitions > 1 else {}),
                 }
                 for name, t in sorted(self.types.items())
@@ -153,6 +173,7 @@ class TypeCounts(NamedTuple):
     failed_kept: int
     partitions: int = 1
     pending_by_partition: tuple[int, ...] = ()  # when partitions > 1 and counted apart
+    problem: str | None = None
 
 
 def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
@@ -170,6 +191,7 @@ def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
         failed_kept=sum(c.failed_kept for c in parts),
         partitions=len(parts),
         pending_by_partition=tuple(c.pending for c in parts),
+        problem="; ".join(c.problem for c in parts if c.problem) or None,
     )
 
 
@@ -196,6 +218,7 @@ def build_stats(
             served_by=served.get(t, 0),
             has_schema=t in schemas,
             partitions=c.partitions,
+            problem=c.problem,
             pending_by_partition=c.pending_by_partition,
         )
         for t, c in counts.items()
@@ -266,6 +289,7 @@ class BadJob:
     attempt: int
     worker: str
     envelope: Envelope | None = field(default=None, compare=False)
+    payload_error: str | None = field(default=None, compare=False)  # why ``raw`` did not decode
 
     @property
     def job_id(self) -> str | None:
@@ -284,16 +308,28 @@ class BadJob:
             "account_id": env.account_id if env else None,
             "args": env.args_json() if env else None,
             "raw_hex": None if env else self.raw[:256].hex(),
+            "payload_error": self.payload_error,
         }
 
 
 def make_bad_job(job_type: str, bad_id: str, reason: str, raw: bytes, attempt: int, worker: str) -> BadJob:
+    env: Envelope | None = None
+    error = None
     try:
-        env: Envelope | None = decode_envelope(raw)
-    except PayloadError:
-        env = None
-    ms = int(bad_id.split("-", 1)[0]) if bad_id[:1].isdigit() else 0
-    return BadJob(job_type, bad_id, _utc(ms), reason, raw, attempt, worker, env)
+        env = decode_envelope(raw)
+    except PayloadError as exc:
+        error = str(exc)
+    return BadJob(job_type, bad_id, _id_time(bad_id), reason, raw, attempt, worker, env, error)
+
+
+def _id_time(bad_id: str) -> datetime:
+    """When a dead/failed entry was filed, from its id ("MS-SEQ"); the epoch for
+    an id that holds no time a datetime can show."""
+    ms = bad_id.split("-", 1)[0]
+    try:
+        return _utc(int(ms)) if ms.isascii() and ms.isdigit() else _utc(0)
+    except (ValueError, OverflowError, OSError):  # beyond year 9999
+        return _utc(0)
 
 
 def in_flight_job(
@@ -354,6 +390,8 @@ class Queue(abc.ABC):
         self._declared_partitions: dict[str, int] = {}  # to publish on the next read of the counts
         self._routes: dict[str, tuple[str, ...]] = {}  # each type's lanes (partitions), as last read
         self._routes_until = 0.0  # monotonic time when _routes are read again
+        self.failed_keep = FAILED_KEEP  # failed jobs kept per type (the newest); older ones are dropped
+        self._full_failed_lists: set[str] = set()
 
     # ---- public API -------------------------------------------------------
 
@@ -407,6 +445,21 @@ class Queue(abc.ABC):
             await self._learn_partitions(job_types)
         except Exception as exc:
             raise self._enqueue_error(what, exc) from None
+        self._routes_read()
+
+    def _failed_list_full(self, job_type: str) -> None:
+        """Say once per type that its failed list is at its cap and drops the oldest."""
+        if job_type not in self._full_failed_lists:
+            self._full_failed_lists.add(job_type)
+            log.warning(
+                "the failed list of type %r is full (%d kept): the oldest failed jobs are dropped from now on; "
+                "requeue or purge them, or keep more (--failed-keep)",
+                job_type,
+                self.failed_keep,
+            )
+
+    def _routes_read(self) -> None:  # noqa: B027 - most backends keep nothing to renew
+        """Called every time an enqueue has read the partition counts again."""
 
     def _enqueue_error(self, what: str, exc: Exception) -> Exception:
         """What to raise when a write of ``what`` failed with ``exc``."""
@@ -610,13 +663,25 @@ class Queue(abc.ABC):
         this before it hands back what it holds)."""
 
     @abc.abstractmethod
-    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
-        """Settle deliveries atomically per job. Returns the entry ids that
-        ``consumer`` no longer owned (lease lost): those were left untouched."""
+    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[Stale]:
+        """Settle deliveries atomically per job. Returns those ``consumer`` no
+        longer owned (left untouched), with who holds each now, if anyone."""
 
     @abc.abstractmethod
-    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
-        """Publish worker info and extend its lease. False when the lease had lapsed."""
+    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> Lease:
+        """Publish worker info and extend its lease. With ``info["instance"]``, raise
+        WorkerIdTaken (and change nothing) while another instance of the same
+        worker id holds a live lease."""
+
+    async def eviction_policies(self) -> set[str]:
+        """The maxmemory policies other than noeviction in force on the backend's
+        servers (each master of a cluster): any of them may evict queued jobs."""
+        return set()
+
+    async def recover_orphans(self, types: Sequence[str]) -> int:
+        """Put back on their queue jobs recorded as delivered but held by no one
+        (a consumer deleted while it held them); returns how many."""
+        return 0
 
     @abc.abstractmethod
     async def lost_workers(self) -> list[str]:

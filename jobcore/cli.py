@@ -10,22 +10,30 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, BadJob, Queue
+from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue
 from .connect import connect
+from .display import printable, redacted_url, scrubbed
 from .errors import JobcoreError
 from .keys import DEFAULT_NAMESPACE
 from .model import Identity, Job
 from .registry import Handlers
 from .registry import load_handlers as registry_load_handlers
 from .schema import check_args
-from .transport import redacted as redacted_url
 from .worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S, Worker
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 DEFAULT_URL = "redis://localhost:6379/0"
+MAX_COUNT = 1_000_000  # jobs one `enqueue` may send
+ENQUEUE_BATCH = 1_000  # jobs built and sent per round trip: memory stays flat whatever --count
+INT64 = 2**63
+DEFAULT_METRICS_HOST = "127.0.0.1"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 log = logging.getLogger("jobcore.cli")
 
 
@@ -60,6 +68,23 @@ def _positive_int(text: str) -> int:
 
 def _count(text: str) -> int:
     return _whole(text, 0)
+
+
+def _job_count(text: str) -> int:
+    value = _whole(text, 1)
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_COUNT:,} jobs per enqueue, got {value:,}")
+    return value
+
+
+def _account_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+    if not -INT64 <= value < INT64:
+        raise argparse.ArgumentTypeError("does not fit in 64 bits")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -108,13 +133,29 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--log-format", choices=["text", "json"], default="text")
     w.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     w.add_argument("--metrics-port", type=_port, default=None, help="serve Prometheus metrics")
+    w.add_argument(
+        "--metrics-host",
+        default=DEFAULT_METRICS_HOST,
+        help="address the metrics server binds (default: %(default)s; 0.0.0.0 for every interface)",
+    )
     w.add_argument("--id", default=None, help="worker id (default host-pid-random)")
+    w.add_argument(
+        "--failed-keep",
+        type=_positive_int,
+        default=FAILED_KEEP,
+        help="failed jobs kept per type for requeue, the newest (default: %(default)s)",
+    )
+    w.add_argument(
+        "--allow-eviction",
+        action="store_true",
+        help="serve a Redis whose maxmemory-policy may evict jobs (refused by default)",
+    )
 
     e = sub.add_parser("enqueue", help="enqueue COUNT jobs of TYPE with ARGS_JSON")
     e.add_argument("type", metavar="TYPE")
     e.add_argument("args", metavar="ARGS_JSON")
-    e.add_argument("--count", type=_positive_int, default=1)
-    e.add_argument("--account-id", type=int, default=0)
+    e.add_argument("--count", type=_job_count, default=1, help=f"how many jobs (at most {MAX_COUNT:,})")
+    e.add_argument("--account-id", type=_account_id, default=0)
     e.add_argument("--account-number", default="")
     e.add_argument("--org-id", default="")
     e.add_argument(
@@ -163,33 +204,87 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- commands ---------------------------------------------------------------
 
 
-async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
+def _args_json(text: str) -> dict[str, Any]:
     try:
-        args = json.loads(a.args)
-    except json.JSONDecodeError as exc:
+        args = json.loads(text)
+    except RecursionError:
+        raise CliError("ARGS_JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
         raise CliError(f"ARGS_JSON is not valid JSON: {exc}") from None
     if not isinstance(args, dict):
         raise CliError(f"ARGS_JSON must be a JSON object, got {type(args).__name__}")
+    return args
+
+
+class _Out:
+    """stdout that survives its reader going away (``| head``): what is printed
+    after that is dropped, and the command ends with EXIT_BROKEN_PIPE."""
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            sys.stdout.write(text)
+        except BrokenPipeError:
+            self.gone = True
+            _drop_stdout()
+
+
+async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
+    args = _args_json(a.args)
     schemas = await q.schemas()
     schema = schemas.get(a.type)
     if schema is None and not a.no_validate:
-        known = ", ".join(sorted(schemas)) or "none"
+        known = ", ".join(printable(t) for t in sorted(schemas)) or "none"
         raise CliError(
             f"no args schema known for job type {a.type!r} (no worker has served it; known: {known}); "
             "use --no-validate to enqueue it anyway"
         )
-    if schema is not None:
-        check_args(a.type, args, schema)
+    try:
+        if schema is not None:
+            check_args(a.type, args, schema)
+    except RecursionError:
+        raise CliError("ARGS_JSON is nested too deeply") from None
     ident = Identity(account_number=a.account_number, org_id=a.org_id)
-    jobs = [Job(type=a.type, args=args, account_id=a.account_id, identity=ident) for _ in range(a.count)]
-    ids = await q.enqueue_many(jobs)
+    out = _Out()
+    done = 0
+    first = last = None
+    try:
+        # In batches, so a million jobs never sit in memory at once; the ids
+        # are printed as each batch lands. All jobs are sent even when stdout
+        # is gone: the jobs are what was asked for, the ids only a report.
+        for n in _batches(a.count, ENQUEUE_BATCH):
+            jobs = [Job(type=a.type, args=args, account_id=a.account_id, identity=ident) for _ in range(n)]
+            ids = await q.enqueue_many(jobs)
+            if a.json:
+                out.write(("[" if done == 0 else ", ") + ", ".join(f'"{i}"' for i in ids))
+            if first is None:
+                first = ids[0]
+            last = ids[-1]
+            done += len(ids)
+    except JobcoreError as exc:
+        if not done:
+            raise
+        if a.json:
+            out.write("]\n")  # the ids of what did land, as valid JSON
+        raise CliError(f"{exc} ({done:,} of {a.count:,} jobs were enqueued before it)") from None
+    name = printable(a.type)
     if a.json:
-        print(json.dumps([str(i) for i in ids]))
-    elif len(ids) == 1:
-        print(f"enqueued {a.type} job {ids[0]}")
+        out.write("]\n")
+    elif done == 1:
+        out.write(f"enqueued {name} job {first}\n")
     else:
-        print(f"enqueued {len(ids)} {a.type} jobs ({ids[0]} ... {ids[-1]})")
-    return 0
+        out.write(f"enqueued {done} {name} jobs ({first} ... {last})\n")
+    return EXIT_BROKEN_PIPE if out.gone else 0
+
+
+def _batches(total: int, size: int) -> Iterator[int]:
+    while total > 0:
+        yield min(size, total)
+        total -= size
 
 
 def _age(seconds: float | None) -> str:
@@ -203,7 +298,6 @@ def _age(seconds: float | None) -> str:
 
 
 async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -211,20 +305,25 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(stats.to_dict(), indent=2))
         return 0
-    table = Table(title=f"jobcore at {redacted_url(q.url)}, {q.topology()} ({stats.workers} live worker(s))")
+    # Every string from Redis goes in as Text: never read as markup, escapes shown escaped.
+    title = f"jobcore at {redacted_url(q.url)}, {q.topology()} ({stats.workers} live worker(s))"
+    table = Table(title=Text(printable(title)))
     split = any(t.partitions > 1 for t in stats.types.values())
     cols = ["type", *(["partitions"] if split else []), "pending", "in flight", "processed", "failed", "dead"]
     for col in (*cols, "oldest", "workers"):
-        table.add_column(col, justify="left" if col == "type" else "right")
+        # A type name folds rather than being cut: it is what an operator types next.
+        table.add_column(
+            col, justify="left" if col == "type" else "right", overflow="fold" if col == "type" else "ellipsis"
+        )
     for t in sorted(stats.types.values(), key=lambda t: t.job_type):
-        served = str(t.served_by) if t.served_by else ("[red]none[/]" if t.pending else "0")
+        served = Text(str(t.served_by)) if t.served_by else (Text("none", "red") if t.pending else Text("0"))
         table.add_row(
-            t.job_type,
+            Text(printable(t.job_type)),
             *([str(t.partitions)] if split else []),
             str(t.pending),
             str(t.in_flight),
             str(t.processed),
-            str(t.failed),
+            _failed(t.failed, t.failed_kept),
             str(t.dead),
             _age(t.oldest_pending_age),
             served,
@@ -233,7 +332,7 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
             for p, pending in enumerate(t.pending_by_partition):
                 table.add_row(Text(f"  p{p}", style="dim"), "", str(pending), *[""] * 6)
     table.add_row(
-        "[b]total[/]",
+        Text("total", "bold"),
         *([""] if split else []),
         str(stats.pending),
         str(stats.in_flight),
@@ -244,26 +343,51 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
         "",
         end_section=True,
     )
-    console = Console()
+    console = _console()
     console.print(table)
     for name in stats.unserved:
-        console.print(f"[yellow]no live worker serves {name!r}: its jobs wait until one starts[/]")
+        console.print(Text(f"no live worker serves {printable(repr(name))}: its jobs wait until one starts", "yellow"))
+    for t in stats.types.values():
+        if t.problem:
+            console.print(Text(f"type {printable(repr(t.job_type))}: {printable(t.problem)}", "red"))
+    evicting = ", ".join(sorted(await q.eviction_policies()))
+    if evicting:
+        console.print(
+            Text(f"Redis uses maxmemory-policy {evicting}: it may evict queued jobs; set noeviction", "bold red")
+        )
     return 0
+
+
+def _failed(failed: int, kept: int) -> str:
+    """Failures counted, and how many of them the failed list still holds when that differs."""
+    return str(failed) if kept == failed else f"{failed} ({kept} kept)"
+
+
+def _console() -> Console:
+    """A rich Console whose broken pipe ends the command like any other print's."""
+    from rich.console import Console
+
+    class _PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError  # rich would exit 1; main() exits quietly with 141
+
+    return _PipeConsole()
 
 
 async def cmd_partitions(q: Queue, a: argparse.Namespace) -> int:
     if a.count is None:
         n = (await q.partitions([a.type]))[a.type]
-        print(f"{a.type}: {n} partition(s)")
+        print(f"{printable(a.type)}: {n} partition(s)")
         return 0
     try:
         n = await q.set_partitions(a.type, a.count)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    name = printable(a.type)
     if n > a.count:
-        print(f"{a.type}: {n} partition(s), kept (a count never shrinks: the jobs of a dropped partition would wait)")
+        print(f"{name}: {n} partition(s), kept (a count never shrinks: the jobs of a dropped partition would wait)")
     else:
-        print(f"{a.type}: {n} partition(s); producers and workers follow within 10 s")
+        print(f"{name}: {n} partition(s); producers and workers follow within 10 s")
     return 0
 
 
@@ -297,10 +421,11 @@ async def cmd_in_flight(q: Queue, a: argparse.Namespace) -> int:
     if not rows:
         print("no jobs in flight")
     for r in rows:
+        problem = f" undecodable: {printable(r.error)}" if r.error else ""
         print(
-            f"{r.job_type:<12} {r.job_id or '?':<36} account={r.account_id} "
-            f"reservation={r.reservation_id} worker={r.worker} running={_age(r.running_for)} "
-            f"attempt={r.attempt}"
+            f"{printable(r.job_type):<12} {r.job_id or '?':<36} account={r.account_id} "
+            f"reservation={printable(r.reservation_id)} worker={printable(r.worker)} running={_age(r.running_for)} "
+            f"attempt={r.attempt}{problem}"
         )
     return 0
 
@@ -332,8 +457,8 @@ async def cmd_workers(q: Queue, a: argparse.Namespace) -> int:
         print("no workers")
     for w in rows:
         print(
-            f"{w.id:<32} {w.state:<6} busy {w.busy}/{w.concurrency} "
-            f"heartbeat {_age(w.heartbeat_age)} ago types={','.join(w.types)}"
+            f"{printable(w.id):<32} {w.state:<6} busy {w.busy}/{w.concurrency} "
+            f"heartbeat {_age(w.heartbeat_age)} ago types={printable(','.join(w.types))}"
         )
     return 0
 
@@ -344,7 +469,7 @@ async def cmd_types(q: Queue, a: argparse.Namespace) -> int:
         print(json.dumps({t: schemas.get(t) for t in types}, indent=2))
         return 0
     for t in types:
-        print(f"{t:<16} {'schema published' if t in schemas else 'no schema (no worker has served it)'}")
+        print(f"{printable(t):<16} {'schema published' if t in schemas else 'no schema (no worker has served it)'}")
     return 0
 
 
@@ -355,10 +480,12 @@ def _print_bad(rows: Sequence[BadJob], as_json: bool) -> None:
     if not rows:
         print("none")
     for r in rows:
+        # The last line of a traceback says what happened; nothing in it is markup or a raw escape.
         reason = r.reason.strip().splitlines()[-1] if r.reason.strip() else ""
+        problem = f" (undecodable: {r.payload_error})" if r.payload_error else ""
         print(
-            f"{r.id:<16} {r.job_type:<12} {r.at:%Y-%m-%d %H:%M:%S} attempt={r.attempt} "
-            f"job={r.job_id or '?'} reason={reason}"
+            f"{printable(r.id):<16} {printable(r.job_type):<12} {r.at:%Y-%m-%d %H:%M:%S} attempt={r.attempt} "
+            f"job={r.job_id or '?'}{printable(problem)} reason={printable(reason)}"
         )
 
 
@@ -375,10 +502,10 @@ async def cmd_bad(q: Queue, a: argparse.Namespace) -> int:
     ids = None if a.all else list(a.ids)
     if a.action == "requeue":
         n = await q.requeue(which, a.type, ids)
-        print(f"requeued {n} {which} {a.type} job(s)")
+        print(f"requeued {n} {which} {printable(a.type)} job(s)")
     else:
         n = await q.purge(which, a.type, ids)
-        print(f"purged {n} {which} {a.type} job(s)")
+        print(f"purged {n} {which} {printable(a.type)} job(s)")
     if ids is not None and n < len(ids):
         print(f"{len(ids) - n} id(s) were not found", file=sys.stderr)
         return 1
@@ -403,20 +530,24 @@ async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
             grace=a.grace,
             worker_id=a.id,
             prefetch=DEFAULT_PREFETCH if a.prefetch is None else a.prefetch,
+            allow_eviction=a.allow_eviction,
+            failed_keep=a.failed_keep,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    log.info("worker %s using the queue at %s", worker.id, redacted_url(q.url))
     metrics = None
     poller = None
     if a.metrics_port:
-        from .metrics import WorkerMetrics
+        from .metrics import WorkerMetrics, metrics_url
 
+        where = metrics_url(a.metrics_host, a.metrics_port)
         try:
-            metrics = WorkerMetrics(worker, q, a.metrics_port)
+            metrics = WorkerMetrics(worker, q, a.metrics_port, a.metrics_host)
         except (RuntimeError, OSError) as exc:
-            raise CliError(f"cannot serve metrics on port {a.metrics_port}: {exc}") from None
+            raise CliError(f"cannot serve metrics on {where}: {exc}") from None
         poller = asyncio.create_task(metrics.poll())
-        log.info("serving Prometheus metrics on :%d/metrics", a.metrics_port)
+        log.info("serving Prometheus metrics on %s", where)
 
     loop = asyncio.get_running_loop()
     signals = 0
@@ -473,8 +604,8 @@ async def _main(a: argparse.Namespace) -> int:
     url = a.url or default_url()
     try:
         q = connect(url, namespace=a.namespace)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    except ValueError as exc:  # a bad URL, which the message may quote
+        raise CliError(scrubbed(str(exc), url)) from None
     try:
         if a.command != "worker":
             await q.ping()
@@ -483,12 +614,30 @@ async def _main(a: argparse.Namespace) -> int:
         await q.close()
 
 
+def _drop_stdout() -> None:
+    """Send what stdout still holds, and anything printed later, to /dev/null: its
+    reader is gone, and Python's flush at exit would print a traceback."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
-        return asyncio.run(_main(a))
+        code = asyncio.run(_main(a))
+        sys.stdout.flush()  # a reader that went away shows here, not at exit
+        return code
+    except BrokenPipeError:  # `jobcore workers --json | head -1`
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     except (CliError, JobcoreError) as exc:
-        print(f"jobcore: error: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes from Redis.
+        print(f"jobcore: error: {printable(exc)}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as exc:  # a name or field in Redis that is not UTF-8
+        print(f"jobcore: error: Redis holds text that is not UTF-8: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import Queue
+from .display import redacted_url
 from .keys import DEFAULT_NAMESPACE
 from .transport import SCHEMES as REDIS_SCHEMES
 
@@ -40,7 +41,7 @@ def connect(
         queue = RedisQueue(url, namespace, replicas=replicas, replica_timeout_ms=replica_timeout_ms)
     else:
         raise ValueError(
-            f"unsupported queue URL {url!r}: use redis://, rediss://, unix://, redis+cluster://, "
+            f"unsupported queue URL {redacted_url(url)!r}: use redis://, rediss://, unix://, redis+cluster://, "
             "redis+sentinel:// or memory://"
         )
     if handlers is not None:

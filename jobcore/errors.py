@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 
 class JobcoreError(Exception):
     """Base of every jobcore error."""
@@ -12,7 +15,14 @@ class ConnectionFailed(JobcoreError):
 
 
 class EnqueueError(JobcoreError):
-    """The job(s) were not enqueued; the message says why."""
+    """The job(s) were not enqueued; the message says why. When a batch was
+    partly stored, ``landed`` and ``not_landed`` say exactly which job ids were
+    (retry only ``not_landed``); both are empty when it cannot be known."""
+
+    def __init__(self, message: str, *, landed: Sequence[uuid.UUID] = (), not_landed: Sequence[uuid.UUID] = ()) -> None:
+        super().__init__(message)
+        self.landed = list(landed)
+        self.not_landed = list(not_landed)
 
 
 class ArgsError(JobcoreError):
@@ -29,3 +39,15 @@ class UnknownJobType(JobcoreError):
 
 class NotFound(JobcoreError):
     """A dead or failed job named by id does not exist."""
+
+
+class WorkerIdTaken(JobcoreError):
+    """Another worker with the same id holds a live lease."""
+
+
+class EvictionRisk(JobcoreError):
+    """Redis may evict keys (a maxmemory policy other than noeviction)."""
+
+
+class PermissionDenied(JobcoreError):
+    """The Redis user may not run this command (ACL: NOPERM)."""

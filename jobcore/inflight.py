@@ -34,7 +34,8 @@ class _Seen:
 
 
 def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # Text planted in Redis need not be UTF-8: shown with U+FFFD, never raising.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def base_attempts(value: bytes | None) -> int:
@@ -59,7 +60,7 @@ class InFlightCache:
         lanes: list[str], per_lane: list[list[Row]], limit: int
     ) -> tuple[dict[str, list[Row]], dict[str, list[Row]]]:
         """The rows listed per lane, and those to show: the ``limit`` longest-running."""
-        listed = {t: rows for t, rows in zip(lanes, per_lane, strict=True) if rows}
+        listed = {t: rows for t, rows in zip(lanes, per_lane, strict=True) if isinstance(rows, list) and rows}
         if sum(len(rows) for rows in listed.values()) <= limit:
             return listed, listed
         # A stable sort keeps lane, then entry order on ties.

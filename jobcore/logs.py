@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from .display import printable
 from .model import Job
 
 LOG_FIELDS = ("account_id", "account_number", "org_id", "job_id", "job_type", "reservation_id")
@@ -103,15 +104,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def _field(value: Any) -> str:
+    """A key=value value: escaped, and quoted (logfmt style) when it holds a space,
+    a quote or an "=", so no value can pass for a field of its own."""
+    text = printable(value)
+    if text and not any(c.isspace() or c in '"=' for c in text):
+        return text
+    return '"' + text.replace('"', '\\"') + '"' if text else ""
+
+
 class TextFormatter(logging.Formatter):
-    """``time level logger message key=value ...`` with the job fields when present."""
+    """``time level logger message key=value ...`` with the job fields when present.
+
+    A record is one line whatever the data in it: the message and the fields come
+    with control characters escaped (a newline in an org_id cannot forge a
+    record); only a traceback spans lines after it."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return printable(super().formatException(ei), multiline=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable(super().formatStack(stack_info), multiline=True)
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extra = [f"{k}={getattr(record, k)}" for k in LOG_FIELDS if hasattr(record, k)]
+        extra = [f"{k}={_field(getattr(record, k))}" for k in LOG_FIELDS if hasattr(record, k)]
         if not extra:
             return line
         first, nl, rest = line.partition("\n")

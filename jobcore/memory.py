@@ -17,19 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .backend import (
-    FAILED_KEEP,
     BadJob,
     Delivery,
     InFlightJob,
+    Lease,
     Outcome,
     Queue,
     QueueStats,
+    Stale,
     TypeCounts,
     WorkerInfo,
     build_stats,
     in_flight_job,
     make_bad_job,
 )
+from .errors import WorkerIdTaken
 from .keys import entry_order, lanes, split_lane
 from .workerinfo import worker_info_from_record
 
@@ -184,15 +186,15 @@ class MemoryQueue(Queue):
                 out.append(Delivery(job_type, entry_id, raw, base + 1))
         return out
 
-    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
+    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[Stale]:
         self._check_open()
-        stale: list[str] = []
+        stale: list[Stale] = []
         released = False
         for o in outcomes:
             t = self._types.get(o.job_type)
             held = t.pel.get(o.entry_id) if t else None
             if t is None or held is None or held.consumer != consumer:
-                stale.append(o.entry_id)
+                stale.append(Stale(o.entry_id, held.consumer if held else None))
                 continue
             del t.pel[o.entry_id]
             raw, base = t.data.pop(o.entry_id, (None, 0))
@@ -201,7 +203,9 @@ class MemoryQueue(Queue):
             elif o.kind == "fail":
                 t.failed_total += 1
                 t.failed[self._next_id()] = _Bad(o.text, raw or b"", o.attempt, consumer)
-                while len(t.failed) > FAILED_KEEP:
+                if len(t.failed) > self.failed_keep:
+                    self._failed_list_full(o.job_type)
+                while len(t.failed) > self.failed_keep:
                     t.failed.popitem(last=False)
             elif o.kind == "dead":
                 t.dead[self._next_id()] = _Bad(o.text, raw or b"", o.attempt, consumer)
@@ -213,15 +217,20 @@ class MemoryQueue(Queue):
             await self._wake()
         return stale
 
-    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
+    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> Lease:
         self._check_open()
         now = _now_ms()
         wid = str(info["id"])
         previous = self._leases.get(wid)
+        other = self._workers.get(wid, {}).get("instance")
+        if previous is not None and previous >= now and other and info.get("instance") not in (None, other):
+            raise WorkerIdTaken(f"another worker with id {wid!r} is alive (its lease runs {previous - now} ms more)")
         record = dict(info, heartbeat_ms=now, lease_ms=lease_ms)
         self._workers[wid] = record
         self._leases[wid] = now + lease_ms
-        return previous is None or previous >= now
+        if previous is None:
+            return Lease.NEW
+        return Lease.HELD if previous >= now else Lease.LAPSED
 
     async def lost_workers(self) -> list[str]:
         now = _now_ms()

@@ -1,4 +1,7 @@
-"""Prometheus metrics for ``jobcore worker --metrics-port`` (needs the metrics extra)."""
+"""Prometheus metrics for ``jobcore worker --metrics-port`` (needs the metrics extra).
+
+The server binds 127.0.0.1 unless told otherwise (``--metrics-host``): queue
+names and counts are nobody else's business by default."""
 
 from __future__ import annotations
 
@@ -13,8 +16,13 @@ from .worker import JobDone, Worker
 log = logging.getLogger("jobcore.metrics")
 
 
+def metrics_url(host: str, port: int) -> str:
+    """Where the metrics are served, as a person would type it."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+
+
 class WorkerMetrics:
-    def __init__(self, worker: Worker, queue: Queue, port: int, addr: str = "0.0.0.0") -> None:
+    def __init__(self, worker: Worker, queue: Queue, port: int, addr: str = "127.0.0.1") -> None:
         try:
             import prometheus_client as prom
         except ImportError:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -19,6 +19,9 @@ ArgsT = TypeVar("ArgsT")
 
 ENVELOPE_VERSION = 1
 VERSION_BYTE = bytes([ENVELOPE_VERSION])
+# Enqueue times a datetime can hold (years 1 to 9999): a stored envelope with
+# another is corrupt, not a job that breaks whoever shows or runs it.
+_EnqueuedMs = Annotated[int, msgspec.Meta(ge=-62_135_596_800_000, le=253_402_300_799_999)]
 
 # Job ids: random version-4 UUIDs, as uuid.uuid4() makes them, but drawn from one
 # os.urandom() call per _ID_BATCH ids instead of one call (and a slow
@@ -161,7 +164,7 @@ class _Wire(msgspec.Struct, array_like=True):
     account_id: int
     account_number: str
     org_id: str
-    enqueued_at_ms: int
+    enqueued_at_ms: _EnqueuedMs
     args: msgspec.Raw
 
 
@@ -188,11 +191,53 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
         )
 
     def args_json(self) -> Any:
-        """Args as plain JSON-able data, for display; never typed, never executed."""
+        """Args as plain JSON-able data, for display; never typed, never executed.
+        None when they cannot be decoded at all."""
         try:
-            return msgspec.msgpack.decode(self.args)
-        except msgspec.DecodeError:
+            data = msgspec.msgpack.decode(self.args)
+        except Exception:  # whatever the stored bytes are (too deep: RecursionError)
             return None
+        try:
+            return msgspec.to_builtins(data, str_keys=True, enc_hook=_shown)
+        except Exception:  # keys json cannot hold (arrays, nil), or too deep to convert
+            return _jsonable(data, 0)
+
+
+def _shown(value: Any) -> Any:
+    """A msgpack value JSON has no form for (an extension type), as text."""
+    if isinstance(value, msgspec.msgpack.Ext):
+        return f"<msgpack ext {value.code}: {bytes(value.data).hex()}>"
+    return repr(value)
+
+
+_JSON_DEPTH = 200
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    """``value`` with every map key made a string: slower than to_builtins, for
+    the odd payload it refuses. Deeper than _JSON_DEPTH shows as "…"."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if depth >= _JSON_DEPTH:
+        return "…"
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    try:
+        return msgspec.to_builtins(value, enc_hook=_shown)
+    except Exception:
+        return repr(value)
+
+
+def _why(exc: BaseException) -> str:
+    """Why a value did not encode or decode, in a few words (recursion and memory
+    errors say nothing useful of themselves)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too large"
+    return str(exc) or type(exc).__name__
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -204,8 +249,8 @@ encode_msgpack = _encoder.encode  # what encode_args and encode_job encode with
 def encode_args(args: Any) -> bytes:
     try:
         return _encoder.encode(args)
-    except (TypeError, msgspec.EncodeError) as exc:
-        raise ArgsError(f"args of type {type(args).__name__} cannot be encoded: {exc}") from None
+    except (TypeError, msgspec.EncodeError, OverflowError, RecursionError) as exc:
+        raise ArgsError(f"args of type {type(args).__name__} cannot be encoded: {_why(exc)}") from None
 
 
 def encode_job(job: Job[Any], args_bytes: bytes | None = None, now_ms: int | None = None) -> bytes:
@@ -221,12 +266,14 @@ def encode_envelope(job: Job[Any], now_ms: int, args_bytes: bytes) -> bytes:
     """The envelope of a job whose args are encoded already."""
     if not isinstance(job.id, uuid.UUID):
         raise EnqueueError(f"job id must be a uuid.UUID, not {type(job.id).__name__}")
-    identity = job.identity
+    ident = job.identity
     # The fields of _Wire in order: a tuple encodes to the same array without
     # building a _Wire; the id goes as its 16 bytes (the encoder's uuid_format).
-    return VERSION_BYTE + _envelope_encoder.encode(
-        (job.id, job.type, job.account_id, identity.account_number, identity.org_id, now_ms, msgspec.Raw(args_bytes))
-    )
+    fields = (job.id, job.type, job.account_id, ident.account_number, ident.org_id, now_ms, msgspec.Raw(args_bytes))
+    try:
+        return VERSION_BYTE + _envelope_encoder.encode(fields)
+    except OverflowError:
+        raise EnqueueError(f"account_id {job.account_id} does not fit in 64 bits") from None
 
 
 def decode_envelope(raw: bytes) -> Envelope:
@@ -238,8 +285,8 @@ def decode_envelope(raw: bytes) -> Envelope:
         raise PayloadError(f"unknown envelope version {version} (this jobcore reads version {ENVELOPE_VERSION})")
     try:
         wire = _wire_decoder.decode(raw[1:])
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise PayloadError(f"corrupt envelope: {exc}") from None
+    except Exception as exc:  # any bytes at all: too deep (RecursionError), absurd sizes, wrong types
+        raise PayloadError(f"corrupt envelope: {_why(exc)}") from None
     return Envelope(
         id=wire.id,
         type=wire.type,
@@ -264,6 +311,8 @@ def decode_args(raw_args: bytes, args_type: Any) -> Any:
         raise ArgsError(f"args do not fit {_type_name(args_type)}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ArgsError(f"args are not valid msgpack: {exc}") from None
+    except (RecursionError, MemoryError) as exc:  # stored bytes no type could take
+        raise ArgsError(f"args are not decodable: {_why(exc)}") from None
 
 
 def convert_args(value: Any, args_type: Any) -> Any:

@@ -12,7 +12,8 @@ import contextlib
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, TypeVar
@@ -20,22 +21,23 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import resp
 from .backend import (
-    FAILED_KEEP,
     MAX_PARTITIONS,
     BadJob,
     Dashboard,
     Delivery,
     InFlightJob,
+    Lease,
     Outcome,
     Queue,
     QueueStats,
+    Stale,
     TypeCounts,
     WorkerInfo,
     add_counts,
     build_stats,
     make_bad_job,
 )
-from .errors import ConnectionFailed, EnqueueError, JobcoreError
+from .errors import ConnectionFailed, EnqueueError, JobcoreError, PermissionDenied, WorkerIdTaken
 from .inflight import InFlightCache, base_attempts
 from .keys import (
     DEFAULT_NAMESPACE,
@@ -49,6 +51,7 @@ from .keys import (
     split_ref,
     valid_lane,
 )
+from .model import decode_envelope
 from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport, redacted
 from .workerinfo import worker_info_from_record
 
@@ -69,7 +72,10 @@ _SCRIPTS = (
     "requeue",
     "purge",
     "partitions",
+    "drop_consumer",
+    "orphans",
 )
+ORPHANS_LOOKED_AT = 1000  # entries delivered to no one put back per lane and call
 
 
 @functools.cache
@@ -83,7 +89,8 @@ def _script(name: str) -> resp.Script:
 
 
 def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # Text planted in Redis need not be UTF-8: shown with U+FFFD, never raising.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _fields(flat: Any) -> dict[bytes, bytes]:
@@ -94,6 +101,15 @@ def _fields(flat: Any) -> dict[bytes, bytes]:
 
 def _pairs(flat: Any) -> list[tuple[Any, Any]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
+
+
+def _info(raw: Any) -> dict[str, str]:
+    out = {}
+    for line in _s(raw).splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            out[key.strip()] = value.strip()
+    return out
 
 
 def _lanes_from(job_type: str, stored: Any) -> tuple[str, ...]:
@@ -154,7 +170,10 @@ class RedisQueue(Queue):
         # Blocking reads, each on a connection of its own, by the types it reads.
         self._waiters: dict[tuple[str, ...], asyncio.Task[list[tuple[str, Any]]]] = {}
         self._readers: dict[tuple[str, ...], Transport] = {}  # their connections, kept between reads
-        self._in_flight_cache = InFlightCache()  # what console reads decoded once
+        self._in_flight_cache = InFlightCache()
+        self._plain_reads = (
+            False  # set once scripts are refused to this user (read-only ACL)  # what console reads decoded once
+        )
         self._groups_ready: set[str] = set()
 
     def clone(self) -> RedisQueue:
@@ -169,6 +188,7 @@ class RedisQueue(Queue):
             replica_timeout_ms=self.replica_timeout_ms,
         )
         q._args_types = dict(self._args_types)
+        q.failed_keep = self.failed_keep
         return q
 
     def _lease_keeper_settings(self) -> dict[str, Any] | None:
@@ -195,6 +215,8 @@ class RedisQueue(Queue):
         except (resp.RespConnectionError, OSError) as exc:
             raise ConnectionFailed(f"{what}: Redis at {redacted(self.url)} is unreachable ({exc})") from None
         except resp.RespError as exc:
+            if str(exc).startswith("NOPERM"):
+                raise PermissionDenied(f"{what}: permission denied for this Redis user ({exc})") from None
             raise JobcoreError(f"{what}: Redis error: {exc}") from None
 
     async def _run_scripts(self, calls: list[tuple[str, list[Any], list[Any]]], **kw: Any) -> list[Any]:
@@ -224,18 +246,44 @@ class RedisQueue(Queue):
         n = sum(len(p) for p in by_type.values())
         new = list(dict.fromkeys(split_lane(name)[0] for name in by_type if name not in self._known_lanes))
         calls: list[tuple[str, list[Any], list[Any]]] = []
+        spans: list[tuple[str, int]] = []  # each call's lane and first payload
         for job_type, payloads in by_type.items():
             stream = self.keys.of_type(job_type).stream
             for i in range(0, len(payloads), ADD_CHUNK):
                 calls.append(("add", [stream], payloads[i : i + ADD_CHUNK]))
+                spans.append((job_type, i))
         try:
             if new:
                 await self._t.call("SADD", self.keys.types, *new)
-            await self._run_scripts(calls, confirm=self._confirm)
+            replies = await self._run_scripts(calls, confirm=self._confirm, raise_on_error=False)
         except Exception as exc:
             raise self._enqueue_error(f"{n} job(s)", exc) from None
+        refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
+        if refused:
+            raise self._partly_enqueued(by_type, refused)
         self._known_lanes.update(by_type)
         self._known_types.update(new)
+
+    def _partly_enqueued(
+        self, by_type: dict[str, list[bytes]], refused: Mapping[tuple[str, int], Exception]
+    ) -> EnqueueError:
+        """Each add call is all or none: the refused calls' jobs were not stored,
+        every other one was. Ids are read back from the payloads (error path only)."""
+        landed: list[uuid.UUID] = []
+        not_landed: list[uuid.UUID] = []
+        for name, payloads in by_type.items():
+            for i, p in enumerate(payloads):
+                (not_landed if (name, i - i % ADD_CHUNK) in refused else landed).append(decode_envelope(p).id)
+        reason = next(iter(refused.values()))
+        n = len(landed) + len(not_landed)
+        if not landed:
+            return EnqueueError(f"{n} job(s) not enqueued: Redis error: {reason}", not_landed=not_landed)
+        return EnqueueError(
+            f"{len(not_landed)} of {n} job(s) not enqueued (Redis error: {reason}); the other {len(landed)} were: "
+            "retry only EnqueueError.not_landed",
+            landed=landed,
+            not_landed=not_landed,
+        )
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         # Raw errors: callers say what failed (an enqueue, a fetch, a read).
@@ -252,6 +300,11 @@ class RedisQueue(Queue):
             found.update((t, _lanes_from(t, r)) for t, r in zip(grow, stored, strict=True))
         self._lanes_cache.clear()
         return found
+
+    def _routes_read(self) -> None:
+        # Write each lane's type to the type set again with the next enqueue: it
+        # may be gone (a flush, a restart without persistence) while this client thought it known.
+        self._known_lanes.clear()
 
     async def _lanes_of(self, types: Sequence[str]) -> list[str]:
         """The lanes of ``types`` (each type's partitions), as last read."""
@@ -311,8 +364,10 @@ class RedisQueue(Queue):
         self._known_types.update(schemas)
 
     async def _create_groups(self, names: Sequence[str], cmds: list[list[Any]] | None = None) -> None:
-        """The consumer group on each lane's stream (created empty if need be)."""
-        cmds = list(cmds or [])
+        """The consumer group on each lane's stream (created empty if need be), and
+        the types listed again: after a flush or a restart that lost the data,
+        jobs enqueued since are served and seen at once."""
+        cmds = list(cmds or [["SADD", self.keys.types, *dict.fromkeys(split_lane(n)[0] for n in names)]])
         cmds += [["XGROUP", "CREATE", self.keys.of_type(n).stream, GROUP, "0", "MKSTREAM"] for n in names]
         for res in await self._t.pipeline(cmds, raise_on_error=False):
             if isinstance(res, resp.RespError) and "BUSYGROUP" not in str(res):
@@ -456,7 +511,7 @@ class RedisQueue(Queue):
             if reader is not self._t:
                 await reader.close()
 
-    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[str]:
+    async def settle(self, consumer: str, outcomes: Sequence[Outcome]) -> list[Stale]:
         by_lane: dict[str, list[tuple[str, Outcome]]] = {}
         for o in outcomes:
             entry_id = o.entry_id
@@ -468,19 +523,34 @@ class RedisQueue(Queue):
         calls: list[tuple[str, list[Any], list[Any]]] = []
         for name, group in by_lane.items():
             ids = sorted((i for i, _ in group), key=entry_order)
-            args: list[Any] = [GROUP, consumer, FAILED_KEEP, ids[0], ids[-1]]
+            args: list[Any] = [GROUP, consumer, self.failed_keep, ids[0], ids[-1]]
             for entry_id, o in group:
                 args += (o.kind, entry_id, o.attempt, o.text)
             calls.append(("settle", self._type_keys(name), args))
         results = await self._call("settle", lambda: self._run_scripts(calls))
-        return [_s(i) + split_lane(name)[1] for name, stale in zip(by_lane, results, strict=True) for i in stale]
+        for name, (_, dropped) in zip(by_lane, results, strict=True):
+            if int(dropped):
+                self._failed_list_full(split_lane(name)[0])
+        return [
+            Stale(_s(i) + split_lane(name)[1], _s(owner) if owner else None)
+            for name, (stale, _) in zip(by_lane, results, strict=True)
+            for i, owner in stale
+        ]
 
-    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> bool:
+    async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> Lease:
         record = json.dumps(dict(info, lease_ms=lease_ms), sort_keys=True)
-        res = await self._script(
-            "heartbeat", "heartbeat", [self.keys.workers, self.keys.leases], [info["id"], record, lease_ms]
+        instance = str(info.get("instance", ""))
+        res = int(
+            await self._script(
+                "heartbeat",
+                "heartbeat",
+                [self.keys.workers, self.keys.leases],
+                [info["id"], record, lease_ms, instance],
+            )
         )
-        return bool(res)
+        if res < 0:
+            raise WorkerIdTaken(f"another worker with id {info['id']!r} is alive (it holds a live lease)")
+        return Lease(res)
 
     async def lost_workers(self) -> list[str]:
         res = await self._script("lost workers", "lost", [self.keys.leases], [])
@@ -542,15 +612,24 @@ class RedisQueue(Queue):
         return out
 
     async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
-        if not force and await self.owned(worker_id, types):
-            return
         if force:
+            # Its consumers go where they hold nothing; where one still holds jobs,
+            # the worker keeps its record, so its lease lapses and others recover them.
             names = await self._call("forget worker", lambda: self._lanes_of(types))
-            cmds = [["XGROUP", "DELCONSUMER", self.keys.of_type(n).stream, GROUP, worker_id] for n in names]
-            await self._call("forget worker", lambda: self._t.pipeline(cmds, raise_on_error=False))
+            calls = [("drop_consumer", [self.keys.of_type(n).stream], [GROUP, worker_id]) for n in names]
+            held = await self._call("forget worker", lambda: self._run_scripts(calls))
+            if any(int(h) for h in held):
+                return
+        elif await self.owned(worker_id, types):
+            return
         await self._script(
             "forget worker", "forget", [self.keys.workers, self.keys.leases], [worker_id, "1" if force else "0"]
         )
+
+    async def recover_orphans(self, types: Sequence[str]) -> int:
+        names = await self._call("recover", lambda: self._lanes_of(types))
+        calls = [("orphans", [self.keys.of_type(n).stream], [GROUP, ORPHANS_LOOKED_AT]) for n in names]
+        return sum(int(n) for n in await self._call("recover", lambda: self._run_scripts(calls)))
 
     # ---- reads ------------------------------------------------------------
 
@@ -577,7 +656,12 @@ class RedisQueue(Queue):
         r = await self._read_replies(in_flight_limit, with_stats=True)
         workers = self._worker_infos(r.workers, _score_pairs(r.leases), r.now)
         parts: dict[str, list[TypeCounts]] = {}
-        for name, (xlen, pel, oldest, counters, dead, failed_kept) in zip(r.lanes, r.stats, strict=True):
+        for name, reply in zip(r.lanes, r.stats, strict=True):
+            if isinstance(reply, Exception):
+                problem = f"{self.keys.of_type(name).stream} or a key beside it is not what jobcore wrote ({reply})"
+                parts.setdefault(split_lane(name)[0], []).append(TypeCounts(0, 0, None, 0, 0, 0, 0, problem=problem))
+                continue
+            xlen, pel, oldest, counters, dead, failed_kept = reply
             c = _fields(counters)
             parts.setdefault(split_lane(name)[0], []).append(
                 TypeCounts(
@@ -611,8 +695,15 @@ class RedisQueue(Queue):
                 reads.one("workers", ["HGETALL", k.workers])
                 reads.one("leases", ["ZRANGE", k.leases, 0, -1, "WITHSCORES"])
                 reads.one("schemas", ["HKEYS", k.schemas])
-                sha = self._scripts["stats"].sha
-                reads.many("stats", [["EVALSHA", sha, 4, *_read_keys(k, n), GROUP] for n in names])
+                if self._plain_reads:
+                    # A user without scripts: each lane's numbers by plain reads (and one more trip).
+                    for n in names:
+                        stream, stats, dead, failed = _read_keys(k, n)
+                        reads.many(f"plain:{n}", [["XLEN", stream], ["XINFO", "GROUPS", stream], ["HGETALL", stats],
+                                                 ["XLEN", dead], ["XLEN", failed]])  # fmt: skip
+                else:
+                    sha = self._scripts["stats"].sha
+                    reads.many("stats", [["EVALSHA", sha, 4, *_read_keys(k, n), GROUP] for n in names])
             if in_flight_limit > 0:
                 limit = in_flight_limit
                 reads.many("pending", [["XPENDING", _read_keys(k, n)[0], GROUP, "-", "+", limit] for n in names])
@@ -622,9 +713,20 @@ class RedisQueue(Queue):
             return [n for t in sorted(self._known_types) for n in self._routes.get(t, (t,))]
 
         what = "stats" if with_stats else "in flight"
+
+        async def read(names: list[str]) -> dict[str, Any]:
+            reads = commands(names)
+            try:
+                return reads.named(await self._read_pipeline(what, reads.commands))
+            except PermissionDenied:
+                if not with_stats or self._plain_reads:
+                    raise
+                self._plain_reads = True  # scripts refused (a read-only user): read plainly from now on
+                reads = commands(names)
+                return reads.named(await self._read_pipeline(what, reads.commands))
+
         names = lanes_now()
-        reads = commands(names)
-        res = reads.named(await self._read_pipeline(what, reads.commands))
+        res = await read(names)
         all_types = {_s(t) for t in res["types"]}
         stored = {t: _lanes_from(t, r) for t, r in ((_s(t), r) for t, r in _pairs(res["partitions"]))}
         if all_types - self._known_types or any(self._routes.get(t, (t,)) != n for t, n in stored.items()):
@@ -633,8 +735,9 @@ class RedisQueue(Queue):
             self._routes.update(stored)
             self._lanes_cache.clear()
             names = lanes_now()
-            reads = commands(names)
-            res = reads.named(await self._read_pipeline(what, reads.commands))
+            res = await read(names)
+        if with_stats and self._plain_reads:
+            res["stats"] = await self._plain_stats(what, names, res)
         return _Replies(
             lanes=names,
             now=_server_ms(res["time"]),
@@ -645,10 +748,33 @@ class RedisQueue(Queue):
             pending=res.get("pending", []),
         )
 
+    async def _plain_stats(self, what: str, names: list[str], res: dict[str, Any]) -> list[Any]:
+        """stats.lua's replies from plain reads: the oldest pending entry is one
+        XRANGE step past the group's last-delivered id, read in one more trip."""
+        rows = []
+        for n in names:
+            xlen, groups, counters, dead, failed = res[f"plain:{n}"]
+            pel, last = 0, "0-0"
+            for g in groups if isinstance(groups, list) else []:
+                f = _fields(g)
+                if f.get(b"name") == GROUP.encode():
+                    pel, last = int(f.get(b"pending", 0)), _s(f.get(b"last-delivered-id", b"0-0"))
+            rows.append([xlen if isinstance(xlen, int) else 0, pel, last, counters, dead, failed])
+        ask = [i for i, r in enumerate(rows) if r[0] > r[1]]
+        cmds = [["XRANGE", _read_keys(self.keys, names[i])[0], f"({rows[i][2]}", "+", "COUNT", 1] for i in ask]
+        for i, got in zip(ask, await self._read_pipeline(what, cmds) if cmds else [], strict=True):
+            rows[i][2] = got[0][0] if got else None
+        for i, r in enumerate(rows):
+            if i not in ask:
+                r[2] = None
+        return rows
+
     async def _read_pipeline(self, what: str, commands: list[list[Any]]) -> list[Any]:
         """Send read commands in one round trip (scripts by sha, loaded once if
         Redis lost them). A NOGROUP reply (no worker has read the type yet)
-        reads as no rows; any other error reply raises."""
+        reads as no rows; a WRONGTYPE reply (a key of ours holding something
+        else: corrupt data) is left in place as the error, for the caller to
+        show; any other error reply raises."""
         scripts = {s.sha.encode(): s for s in self._scripts.values()}
 
         async def run() -> list[Any]:
@@ -662,6 +788,10 @@ class RedisQueue(Queue):
         replies = await self._call(what, run)
         for i, r in enumerate(replies):
             if isinstance(r, Exception):
+                if str(r).startswith("NOPERM"):
+                    raise PermissionDenied(f"{what}: permission denied for this Redis user ({r})")
+                if str(r).startswith("WRONGTYPE") or "WRONGTYPE" in str(r).split("script:")[0]:
+                    continue
                 if "NOGROUP" not in str(r):
                     raise JobcoreError(f"{what}: Redis error: {r}")
                 replies[i] = []
@@ -687,10 +817,34 @@ class RedisQueue(Queue):
         for t, ids in missing.items():
             for i in range(0, len(ids), IN_FLIGHT_CHUNK):
                 calls.append((t, ids[i : i + IN_FLIGHT_CHUNK]))
-        commands = [["EVALSHA", sha, 1, _read_keys(self.keys, t)[0], GROUP, *ids] for t, ids in calls]
-        replies = await self._read_pipeline("in flight", commands)
+        replies = None
+        if not self._plain_reads:
+            commands = [["EVALSHA", sha, 1, _read_keys(self.keys, t)[0], GROUP, *ids] for t, ids in calls]
+            try:
+                replies = await self._read_pipeline("in flight", commands)
+            except PermissionDenied:
+                self._plain_reads = True  # scripts refused (a read-only user)
+        if replies is None:
+            replies = await self._plain_entries(calls)
         for (t, ids), entries in zip(calls, replies, strict=True):
             self._in_flight_cache.store(t, ids, entries)
+
+    async def _plain_entries(self, calls: list[tuple[str, list[bytes]]]) -> list[Any]:
+        """in_flight.lua's replies from plain reads, for a user without scripts."""
+        cmds = [["XRANGE", _read_keys(self.keys, t)[0], i, i] for t, ids in calls for i in ids]
+        got = iter(await self._read_pipeline("in flight", cmds))
+        out = []
+        for _, ids in calls:
+            entries: list[list[bytes | None] | None] = []
+            for _ in ids:
+                e = next(got)
+                if e:
+                    f = _fields(e[0][1] or [])
+                    entries.append([f.get(b"d"), f.get(b"a")])
+                else:
+                    entries.append(None)
+            out.append(entries)
+        return out
 
     @staticmethod
     def _worker_infos(records: Any, leases: Any, now: int) -> list[WorkerInfo]:
@@ -806,12 +960,17 @@ class RedisQueue(Queue):
     async def server_info(self) -> dict[str, str]:
         """INFO server of the node that answers (the cluster's first master)."""
         raw = await self._call("server info", lambda: self._t.call("INFO", "server"))
-        out = {}
-        for line in _s(raw).splitlines():
-            key, sep, value = line.partition(":")
-            if sep and not key.startswith("#"):
-                out[key.strip()] = value.strip()
-        return out
+        return _info(raw)
+
+    async def eviction_policies(self) -> set[str]:
+        try:
+            replies = await self._t.on_every_master("INFO", "memory")
+        except resp.RespError:
+            return set()  # INFO refused to this user: nothing to tell
+        except (resp.RespConnectionError, OSError) as exc:
+            raise ConnectionFailed(f"Redis at {redacted(self.url)} is unreachable ({exc})") from None
+        policies = {_info(r).get("maxmemory_policy", "noeviction") for r in replies}
+        return {p for p in policies if p != "noeviction"}
 
     async def server_version(self) -> str:
         info = await self.server_info()

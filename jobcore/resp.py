@@ -289,6 +289,13 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
+    @property
+    def body(self) -> str:
+        """The source without its ``#!lua flags=...`` line (for servers that know none)."""
+        if self.source.startswith("#!"):
+            return self.source.partition("\n")[2]
+        return self.source
+
     def command(self, keys: Sequence[Arg], args: Sequence[Arg]) -> list[Arg]:
         return ["EVALSHA", self.sha, len(keys), *keys, *args]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import replace
@@ -109,21 +110,10 @@ def _base_address(scheme: str, user: str | None, password: str | None, db: int, 
 
 
 def redacted(url: str) -> str:
-    """A Redis URL as it may be printed: user:password and ?password= hidden."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    out = f"{scheme}://{netloc}{slash}{tail}"
-    if "password=" in out:
-        head, _, query = out.partition("?")
-        parts = [
-            p.split("=", 1)[0] + "=***" if "password=" in p.split("=", 1)[0] + "=" else p for p in query.split("&")
-        ]
-        out = head + "?" + "&".join(parts)
-    return out
+    """A Redis URL as it may be printed: jobcore.display's one rule for every URL."""
+    from .display import redacted_url
+
+    return redacted_url(url)
 
 
 # ---- the interface -------------------------------------------------------------
@@ -161,6 +151,11 @@ class Transport(abc.ABC):
         """A cluster's master ("host:port") for each of its 16384 slots; None
         where one server holds every key."""
         return None
+
+    async def on_every_master(self, *args: Arg) -> list[Any]:
+        """One command (taking no key) on each master: the one server, or every
+        master of a cluster."""
+        return [await self.call(*args)]
 
     async def confirmed(self, commands: Sequence[Command], replicas: int, timeout_ms: int) -> tuple[list[Any], int]:
         """``commands`` then WAIT on the same connection: their replies, and how many
@@ -344,6 +339,9 @@ class Cluster(Transport):
         if self.map.stale:
             await self.map.refresh(self)
         return list(self.map.slots)
+
+    async def on_every_master(self, *args: Arg) -> list[Any]:
+        return list(await asyncio.gather(*(self.node(m).call(*args) for m in await self.masters())))
 
     async def call(self, *args: Arg, timeout: float | None = None) -> Any:
         (reply,) = await self.pipeline([args], timeout=timeout)
@@ -660,18 +658,31 @@ class RedisPyTransport(Transport):
     def __init__(self, client: Any) -> None:
         self._r = client
         client.response_callbacks.clear()
+        # fakeredis knows no "#!lua flags=" line: it gets the scripts without it, by their own sha.
+        self._shas: dict[Arg, str] = {}
 
     async def call(self, *args: Arg, timeout: float | None = None) -> Any:
         try:
-            return _resp2(await self._r.execute_command(*args))
+            return _resp2(await self._r.execute_command(*self._swap(args)))
         except Exception as exc:
             raise _from_redis_py(exc) from None
+
+    def _swap(self, command: Command) -> Command:
+        if command and command[0] == "EVALSHA" and command[1] in self._shas:
+            return ["EVALSHA", self._shas[command[1]], *command[2:]]
+        return command
+
+    async def load_scripts(self, scripts: Sequence[Script]) -> None:
+        for script in scripts:
+            self._shas[script.sha] = hashlib.sha1(script.body.encode()).hexdigest()
+        await self.pipeline([["SCRIPT", "LOAD", script.body] for script in scripts])
 
     async def pipeline(
         self, commands: Sequence[Command], *, raise_on_error: bool = True, timeout: float | None = None
     ) -> list[Any]:
         if not commands:
             return []
+        commands = [self._swap(c) for c in commands]
         try:
             async with self._r.pipeline(transaction=False) as pipe:
                 for c in commands:
@@ -800,6 +811,9 @@ class Auto(Transport):
 
     async def slot_owners(self) -> list[str] | None:
         return await (await self._choose()).slot_owners()
+
+    async def on_every_master(self, *args: Arg) -> list[Any]:
+        return await (await self._choose()).on_every_master(*args)
 
     def dedicated(self) -> Transport:
         if self.chosen is not None:

@@ -17,13 +17,13 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue
-from .errors import ArgsError, ConnectionFailed, JobcoreError, PayloadError
+from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Lease, Outcome, Queue, Stale
+from .errors import ArgsError, ConnectionFailed, EvictionRisk, JobcoreError, PayloadError, WorkerIdTaken
 from .logs import enter_job, install_record_factory, leave_job
 from .model import decode_args, decode_envelope
 from .registry import Handlers
@@ -37,6 +37,9 @@ DEFAULT_PREFETCH = 40
 # Prefetch only while jobs finish this fast on average: a slow job waiting in one
 # worker's buffer would keep it from a worker that is idle.
 QUICK_JOB_S = 0.01
+ORPHANS_EVERY_S = 60.0
+STOP_REDIS_S = 5.0  # what a graceful stop gives Redis after the grace period: settle, hand back, unregister
+HARD_STOP_REDIS_S = 2.0  # what a stop at once gives Redis to take back the interrupted jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,8 @@ class Worker:
         block: float = 1.0,
         worker_id: str | None = None,
         prefetch: int = DEFAULT_PREFETCH,
+        allow_eviction: bool = False,
+        failed_keep: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -115,8 +120,14 @@ class Worker:
             raise ValueError(f"no handler registered for type(s): {', '.join(unknown)}")
         if not chosen:
             raise ValueError("the handler registry is empty: nothing to serve")
+        if failed_keep is not None:
+            if failed_keep < 1:
+                raise ValueError("failed_keep must be at least 1")
+            queue.failed_keep = failed_keep  # the cap this worker's settles apply
         self.queue = queue
         self.handlers = handlers
+        self.allow_eviction = allow_eviction
+        self._evicting = ""  # the evicting maxmemory policies found at start, when allowed
         self.types = sorted(chosen)
         self.concurrency = concurrency
         self.prefetch = prefetch
@@ -127,6 +138,9 @@ class Worker:
         self.block_ms = max(1, int(block * 1000))
         self.heartbeat_interval = max(0.05, lease / 3)
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        # Tells this run of the worker from another one given the same id.
+        self._instance = uuid.uuid4().hex
+        self._orphans_due = 0.0  # monotonic time of the next look for jobs delivered to no one
         self.processed = 0
         self.failed = 0
         self.dead = 0
@@ -179,6 +193,7 @@ class Worker:
     def info(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "instance": self._instance,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "concurrency": self.concurrency,
@@ -200,9 +215,15 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 try:
+                    await self._check_eviction()
                     await self.queue.register_types({t: self.handlers.get(t).schema() for t in self.types})
                     await self.queue.heartbeat(self.info(), int(self.lease * 1000))
                     break
+                except WorkerIdTaken as exc:
+                    # Two workers under one id would each take the other's jobs for lost.
+                    raise WorkerIdTaken(f"{exc}: give this worker another id (--id)") from None
+                except EvictionRisk:
+                    raise
                 except JobcoreError as exc:
                     delay = backoff.next()
                     log.warning("cannot start serving yet: %s; retrying in %.1fs", exc, delay)
@@ -232,20 +253,47 @@ class Worker:
                     settler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await settler
-                if not self._hard_stop:
-                    await self._settle_all()
+                if self._hard_stop:
+                    # Stop at once, but hand back what was interrupted, in one bounded try:
+                    # otherwise it waits for the lease to lapse, and runs again as suspects.
+                    n = len(self._outbox)
+                    await self._settle_all(time.monotonic() + HARD_STOP_REDIS_S)
+                    if n and not self._outbox:
+                        log.warning("stopped at once: %d job(s) handed back to the queue", n)
+                else:
+                    # Bounded, whatever Redis answers: a stop ends within grace + STOP_REDIS_S.
+                    deadline = time.monotonic() + STOP_REDIS_S
+                    await self._settle_all(deadline)
                     await self.queue.stop_fetching()
-                    await self._release_leftovers()
+                    released = await self._within(deadline, self._release_leftovers())
                     # No heartbeat may land after the record is removed (it would
                     # bring back a worker that is gone).
                     await self._stop_heartbeat()
-                    await self._unregister()
+                    if released and not self._outbox:
+                        await self._within(deadline, self._unregister())
         finally:
             await self._stop_heartbeat()
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._running = False
             self._stopped.set()
             log.info("worker %s stopped (processed %d, failed %d)", self.id, self.processed, self.failed)
+
+    async def _check_eviction(self) -> None:
+        """Refuse to serve a Redis that may evict queued jobs, unless allowed."""
+        policies = ", ".join(sorted(await self.queue.eviction_policies()))
+        if not policies:
+            return
+        if not self.allow_eviction:
+            raise EvictionRisk(
+                f"Redis uses maxmemory-policy {policies}, which may evict queued jobs when it fills up: "
+                "set maxmemory-policy noeviction (or start the worker with --allow-eviction)"
+            )
+        self._evicting = policies
+        self._warn_eviction()
+
+    def _warn_eviction(self) -> None:
+        if self._evicting:
+            log.warning("Redis uses maxmemory-policy %s: queued jobs may be evicted (allowed)", self._evicting)
 
     async def stop(self, grace: float | None = None) -> None:
         """Fetch nothing new, let running jobs finish within ``grace`` seconds, then
@@ -423,6 +471,11 @@ class Worker:
         if unseen:
             log.warning("%d job(s) held but never seen (a fetch reply was lost): handing them back", len(unseen))
             await self._hand_back(unseen)
+        if time.monotonic() >= self._orphans_due:
+            self._orphans_due = time.monotonic() + ORPHANS_EVERY_S
+            back = await self.queue.recover_orphans(self.types)
+            if back:
+                log.warning("%d job(s) were delivered to no one (their consumer was deleted): back on the queue", back)
         if time.monotonic() - self._cut_off_at < self.lease:
             # This worker could not reach Redis a moment ago, so the others were
             # likely cut off too: give them a lease to show they live before
@@ -586,35 +639,47 @@ class Worker:
             self._outbox_event.clear()
             await self._settle_all()
 
-    async def _settle_all(self) -> None:
+    async def _settle_all(self, deadline: float | None = None) -> None:
+        """Settle what is in the outbox, retrying while Redis refuses; with a
+        ``deadline`` (a stopping worker), give up then and say what is left."""
         backoff = _Backoff()
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                stale = await self.queue.settle(self.id, batch)
+                if deadline is None:
+                    stale = await self.queue.settle(self.id, batch)
+                else:
+                    stale = await asyncio.wait_for(
+                        self.queue.settle(self.id, batch), max(0.1, deadline - time.monotonic())
+                    )
             except asyncio.CancelledError:
                 self._outbox[:0] = batch
                 raise
-            except JobcoreError as exc:
+            except (JobcoreError, TimeoutError) as exc:
                 self._outbox[:0] = batch
-                if isinstance(exc, ConnectionFailed):
+                if isinstance(exc, (ConnectionFailed, TimeoutError)):
                     self._cut_off_at = time.monotonic()
-                if self._hard_stop:
-                    return
                 delay = backoff.next()
+                if self._hard_stop or (deadline is not None and time.monotonic() + delay >= deadline):
+                    self._unsettled(exc)
+                    return
                 log.warning("settling %d job(s) failed: %s; retrying in %.1fs", len(batch), exc, delay)
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
             for o in batch:
                 self._known.discard((o.job_type, o.entry_id))
-            if stale:
-                log.warning(
-                    "lease lost for %d job(s) (%s): another worker owns them now; "
-                    "this worker's result for them was dropped",
-                    len(stale),
-                    ", ".join(stale[:5]),
-                )
+            _log_stale(stale)
+
+    def _unsettled(self, exc: BaseException) -> None:
+        left = self._outbox
+        log.error(
+            "stopping without settling %d job(s) (%s): %s; they stay in flight under this worker, whose lease "
+            "lapses, and then another worker runs them again",
+            len(left),
+            ", ".join(o.entry_id for o in left[:20]),
+            exc or "timed out",
+        )
 
     async def _drain(self) -> None:
         """Let running jobs finish within the grace period, then cancel the rest."""
@@ -640,18 +705,27 @@ class Worker:
 
     async def _release_leftovers(self) -> None:
         """Hand back anything this worker still holds (e.g. taken by a cancelled fetch)."""
+        left = await self.queue.owned(self.id, self.types)
+        if left:
+            await self._hand_back(left)
+
+    async def _within(self, deadline: float, step: Awaitable[None]) -> bool:
+        """Run a stop step until ``deadline``; False (logged) when it failed. What
+        the worker still holds then stays its own, so its lease lapses and another
+        worker recovers it: the record is not removed."""
         try:
-            left = await self.queue.owned(self.id, self.types)
-            if left:
-                await self._hand_back(left)
-        except JobcoreError as exc:
-            log.warning("could not hand back leftover jobs (their lease will lapse): %s", exc)
+            await asyncio.wait_for(step, max(0.1, deadline - time.monotonic()))
+            return True
+        except (JobcoreError, TimeoutError) as exc:
+            log.warning(
+                "stopping: %s; jobs this worker still holds stay its own until its lease lapses, "
+                "then another worker takes them",
+                exc or "Redis did not answer in time",
+            )
+            return False
 
     async def _unregister(self) -> None:
-        try:
-            await self.queue.forget_worker(self.id, self.types, force=True)
-        except JobcoreError as exc:
-            log.warning("could not remove worker record: %s", exc)
+        await self.queue.forget_worker(self.id, self.types, force=True)
 
     # ---- heartbeat --------------------------------------------------------
 
@@ -710,14 +784,25 @@ class Worker:
                     while not self._hb_stop.is_set():
                         wait = self.heartbeat_interval
                         try:
-                            ok = await q.heartbeat(self.info(), int(self.lease * 1000))
+                            lease = await q.heartbeat(self.info(), int(self.lease * 1000))
                             failures = 0
-                            if not ok:
+                            self._warn_eviction()
+                            if lease == Lease.LAPSED:
                                 self._cut_off_at = time.monotonic()
                                 log.warning(
                                     "worker %s lease had lapsed: its jobs may run again elsewhere",
                                     self.id,
                                 )
+                            elif lease == Lease.NEW:
+                                self._cut_off_at = time.monotonic()
+                                log.error(
+                                    "worker %s had no lease any more: Redis lost its data (a restart without "
+                                    "persistence, or a flush) or other workers took this one for lost; "
+                                    "jobs it held may run again, and jobs that were only in Redis may be gone",
+                                    self.id,
+                                )
+                        except WorkerIdTaken as exc:
+                            log.error("%s: this worker's lease lapsed and another took its id", exc)
                         except JobcoreError as exc:
                             if isinstance(exc, ConnectionFailed):
                                 self._cut_off_at = time.monotonic()
@@ -734,6 +819,26 @@ class Worker:
 
         self._hb_thread = threading.Thread(target=run, name=f"jobcore-heartbeat-{self.id}", daemon=True)
         self._hb_thread.start()
+
+
+def _log_stale(stale: Sequence[Stale]) -> None:
+    """Say truthfully what became of jobs whose result this worker could not record."""
+    taken = [s for s in stale if s.owner is not None]
+    gone = [s.entry_id for s in stale if s.owner is None]
+    if taken:
+        log.warning(
+            "lease lost for %d job(s) (%s): worker %s holds them now; this worker's result for them was dropped",
+            len(taken),
+            ", ".join(s.entry_id for s in taken[:5]),
+            taken[0].owner,
+        )
+    if gone:
+        log.error(
+            "%d job(s) (%s) are in flight nowhere any more: settled by another worker, or Redis lost them "
+            "(a restart without persistence, or a flush); this worker's result for them was dropped",
+            len(gone),
+            ", ".join(gone[:5]),
+        )
 
 
 def _end_keeper(keeper: subprocess.Popen[bytes]) -> None:

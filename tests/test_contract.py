@@ -12,7 +12,7 @@ import pytest
 
 import jobcore
 from jobcore import ArgsError, Identity, Job
-from jobcore.backend import InFlightJob, Outcome
+from jobcore.backend import InFlightJob, Outcome, Stale
 from jobcore.model import decode_args, decode_envelope
 
 from .helpers import plant
@@ -93,7 +93,7 @@ async def test_ack_from_a_worker_that_does_not_own_the_job_changes_nothing(queue
     await queue.enqueue(launch(1))
     (d,) = await queue.fetch("owner", ["launch"], 1, 0)
     stale = await queue.settle("intruder", [Outcome("launch", d.entry_id, "ack")])
-    assert stale == [d.entry_id]
+    assert stale == [Stale(d.entry_id, "owner")]  # who holds it now
     s = (await queue.stats()).types["launch"]
     assert (s.in_flight, s.processed) == (1, 0)
 
@@ -204,7 +204,8 @@ async def test_lost_worker_jobs_are_claimed_once_with_a_new_attempt(queue: jobco
     assert (left_a, left_b) == (0, 0)
     assert await queue.owned("dying", ["launch"]) == []
     # The old owner's late ack changes nothing.
-    assert await queue.settle("dying", [Outcome("launch", held[0].entry_id, "ack")]) == [held[0].entry_id]
+    stale = await queue.settle("dying", [Outcome("launch", held[0].entry_id, "ack")])
+    assert [s.entry_id for s in stale] == [held[0].entry_id]
     await queue.forget_worker("dying", ["launch"])
     assert await queue.workers() == []
 

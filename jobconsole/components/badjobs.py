@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 
 import jobcore
 from jobcore import BadJob
+from jobcore.display import printable
 
 from ..format import clip, clock, count, short_id
 from ..snapshot import Snapshot
@@ -32,24 +33,29 @@ def last_line(reason: str) -> str:
 
 
 def describe_bad(job: BadJob, which: str) -> Text:
-    """Who the job was for and what it carried, then the whole reason (a traceback for failures)."""
+    """Who the job was for and what it carried, then the whole reason (a traceback for failures).
+    Everything here was read from Redis: plain text, escapes shown escaped."""
     env = job.envelope
     t = Text()
     if env is None:
         t.append("undecodable payload", "bold red")
-        t.append(f" ({len(job.raw)} bytes) · {which} id {job.id}\n\n", "dim")
+        t.append(f" ({len(job.raw)} bytes) · {which} id {printable(job.id)}\n", "dim")
+        if job.payload_error:
+            t.append(printable(job.payload_error), "red")
+        t.append("\n\n")
     else:
         t.append(f"job_id {job.job_id}", "bold")
         t.append(f" · account_id {env.account_id}", "")
         if env.identity.account_number:
-            t.append(f" · account_number {env.identity.account_number}")
+            t.append(f" · account_number {printable(env.identity.account_number)}")
         if env.identity.org_id:
-            t.append(f" · org_id {env.identity.org_id}")
-        t.append(f" · attempt {job.attempt} · worker {job.worker or '?'}\n", "dim")
+            t.append(f" · org_id {printable(env.identity.org_id)}")
+        t.append(f" · attempt {job.attempt} · worker {printable(job.worker or '?')}\n", "dim")
         t.append("args ", "bold")
-        t.append(json.dumps(env.args_json(), sort_keys=True, default=str), "cyan")
+        t.append(printable(json.dumps(env.args_json(), sort_keys=True, default=str)), "cyan")
         t.append("\n\n")
-    t.append(job.reason or "(no reason recorded)", style="red" if which == "dead" else "")
+    reason = printable(job.reason, multiline=True) if job.reason else "(no reason recorded)"
+    t.append(reason, style="red" if which == "dead" else "")
     return t
 
 
@@ -142,7 +148,7 @@ class BadJobsScreen(Screen[None]):
         try:
             jobs = await console_of(self).runner.call(fetch)
         except Exception as exc:
-            self.notify(f"cannot list {which} jobs: {exc}", severity="error")
+            self.notify(f"cannot list {which} jobs: {printable(exc)}", severity="error", markup=False)
             return
         if (which, job_type) != (self.which, self.job_type):
             return  # switched meanwhile; the newer load will show
@@ -160,12 +166,15 @@ class BadJobsScreen(Screen[None]):
                     key,
                     (
                         Text(clock(j.at)),
-                        Text(j.job_type, style="bold"),
+                        Text(printable(j.job_type), style="bold"),
                         Text(short_id(j.job_id), style="" if env else "red"),
                         Text("" if env is None else str(env.account_id), justify="right"),
                         Text(str(j.attempt), justify="right"),
-                        Text(clip(last_line(j.reason), 70), style="red" if self.which == "dead" else "yellow"),
-                        Text(clip(j.worker, 28), style="dim"),
+                        Text(
+                            clip(printable(last_line(j.reason)), 70),
+                            style="red" if self.which == "dead" else "yellow",
+                        ),
+                        Text(clip(printable(j.worker), 28), style="dim"),
                     ),
                 )
             )
@@ -175,11 +184,11 @@ class BadJobsScreen(Screen[None]):
 
     def _titles(self) -> None:
         table = self.query_one(BadTable)
-        scope = self.job_type or "all types"
+        scope = printable(self.job_type) if self.job_type else "all types"
         total = self._total(console_of(self).snapshot)
         shown = len(self.rows)
         what = "Dead jobs" if self.which == "dead" else "Failed jobs (most recent kept per type)"
-        table.border_title = f"{what} · {scope} · {count(total) if total is not None else '?'}"
+        table.border_title = Text(f"{what} · {scope} · {count(total) if total is not None else '?'}")
         ro = console_of(self).settings.read_only
         actions = "" if ro else " · r requeue · x purge"
         more = f"newest {count(shown)} shown" if total is not None and total > shown else "newest first"
@@ -190,7 +199,8 @@ class BadJobsScreen(Screen[None]):
         job = self.selected()
         pane = self.query_one("#reason", Static)
         if job is None:
-            pane.update(Text(f"no {self.which} jobs" + (f" of type {self.job_type}" if self.job_type else ""), "dim"))
+            of_type = f" of type {printable(self.job_type)}" if self.job_type else ""
+            pane.update(Text(f"no {self.which} jobs{of_type}", "dim"))
             return
         pane.update(describe_bad(job, self.which))
 
@@ -224,7 +234,8 @@ class BadJobsScreen(Screen[None]):
         options: list[str | None] = [None, *names]
         i = options.index(self.job_type) if self.job_type in options else 0
         self.job_type = options[(i + 1) % len(options)]
-        self.notify(f"showing {self.which} jobs of {self.job_type or 'all types'}", timeout=2)
+        scope = printable(self.job_type) if self.job_type else "all types"
+        self.notify(f"showing {self.which} jobs of {scope}", timeout=2, markup=False)
         self.reload()
 
     @on(DataTable.RowSelected, "#bad")
@@ -283,7 +294,7 @@ class BadJobsScreen(Screen[None]):
         from .confirm import ConfirmScreen
 
         total = sum(counts.values())
-        per_type = ", ".join(f"{t} {count(n)}" for t, n in counts.items())
+        per_type = ", ".join(f"{printable(t)} {count(n)}" for t, n in counts.items())
         if what == "purge":
             question = (
                 f"Purge {count(total)} {self.which} job(s) ({per_type})?\n"
@@ -318,7 +329,7 @@ class BadJobsScreen(Screen[None]):
         try:
             n = await console_of(self).runner.call(act)
         except Exception as exc:
-            self.notify(f"{what} failed: {exc}", severity="error")
+            self.notify(f"{what} failed: {printable(exc)}", severity="error", markup=False)
             return
         done = "requeued" if what == "requeue" else "purged"
         self.notify(f"{done} {count(n)} {which} job(s)", title=done.capitalize())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -23,7 +24,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
-            yield Static(self.question, id="question")
+            # Text: the question names job types, which are data, never markup.
+            yield Static(Text(self.question), id="question")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="error" if self.danger else "primary")
                 yield Button("Cancel (n)", id="no")

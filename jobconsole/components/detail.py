@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import RenderableType
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from jobcore import BadJob, InFlightJob
+from jobcore.display import printable
 
 from ..format import duration, pretty_json, stamp
 from ..snapshot import Snapshot
@@ -22,16 +23,18 @@ from .base import console_of
 
 
 def _grid(rows: list[tuple[str, Any]]) -> Table:
+    """Field names and values; a value not already Text is data from Redis, shown as plain text."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     for name, v in rows:
-        grid.add_row(name, v if isinstance(v, Text) else Text("" if v is None else str(v)))
+        grid.add_row(name, v if isinstance(v, Text) else Text("" if v is None else printable(v)))
     return grid
 
 
 def _json(data: Any) -> RenderableType:
-    return JSON(pretty_json(data), indent=2, sort_keys=True)
+    # Highlighted here, not by rich's JSON: that decodes the text again, escapes and all.
+    return JSONHighlighter()(Text(pretty_json(data)))
 
 
 class JobDetailScreen(ModalScreen[str | None]):
@@ -57,7 +60,8 @@ class JobDetailScreen(ModalScreen[str | None]):
                 yield Static(self._args(), id="args")
                 if isinstance(self.job, BadJob):
                     yield Static(Text("reason", style="bold underline"), classes="section")
-                    yield Static(Text(self.job.reason or "(none given)", style="red"), id="reason")
+                    reason = printable(self.job.reason, multiline=True) if self.job.reason else "(none given)"
+                    yield Static(Text(reason, style="red"), id="reason")
             yield Static(self._hint(), classes="hint")
 
     def on_mount(self) -> None:
@@ -69,10 +73,11 @@ class JobDetailScreen(ModalScreen[str | None]):
 
     def _title(self) -> Text:
         job = self.job
+        name = printable(job.job_type)
         if isinstance(job, InFlightJob):
-            return Text.assemble(("In-flight job  ", "bold"), (job.job_type, "bold cyan"), f"  {job.job_id or '?'}")
+            return Text.assemble(("In-flight job  ", "bold"), (name, "bold cyan"), f"  {job.job_id or '?'}")
         return Text.assemble(
-            (f"{self.which.capitalize()} job  ", "bold"), (job.job_type, "bold cyan"), f"  {job.job_id or '?'}"
+            (f"{self.which.capitalize()} job  ", "bold"), (name, "bold cyan"), f"  {job.job_id or '?'}"
         )
 
     def _hint(self) -> Text:
@@ -84,11 +89,12 @@ class JobDetailScreen(ModalScreen[str | None]):
         job = self.job
         if isinstance(job, InFlightJob):
             if job.error:
-                return Text(f"cannot decode the payload: {job.error}", style="red")
+                return Text(f"cannot decode the payload: {printable(job.error)}", style="red")
             return _json(job.args)
         if job.envelope is None:
+            why = f" ({printable(job.payload_error)})" if job.payload_error else ""
             return Text.assemble(
-                ("undecodable payload; first bytes as hex:\n", "red"), job.raw[:256].hex(" ", 4) or "(empty)"
+                (f"undecodable payload{why}; first bytes as hex:\n", "red"), job.raw[:256].hex(" ", 4) or "(empty)"
             )
         return _json(job.envelope.args_json())
 
@@ -122,7 +128,7 @@ class JobDetailScreen(ModalScreen[str | None]):
             ("running for", duration(job.running_for)),
             ("attempt", job.attempt),
             ("entry id", job.entry_id),
-            *([("error", Text(job.error, style="red"))] if job.error else []),
+            *([("error", Text(printable(job.error), style="red"))] if job.error else []),
         ]
 
     def _bad_rows(self, job: BadJob) -> list[tuple[str, Any]]:
@@ -142,7 +148,7 @@ class JobDetailScreen(ModalScreen[str | None]):
             ("attempt", job.attempt),
             ("worker", job.worker),
             (f"{self.which} id", job.id),
-            ("reason", Text(last, style="red")),
+            ("reason", Text(printable(last), style="red")),
         ]
 
     def action_close(self) -> None:

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 import jobcore
 from jobcore import Identity, Job
+from jobcore.display import printable
 from jobcore.schema import check_args, describe
 
 from .base import console_of
@@ -125,7 +126,7 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
         try:
             types, schemas = await console_of(self).runner.call(fetch)
         except Exception as exc:
-            self._show_error(f"cannot read job types from the server: {exc}")
+            self._show_error(f"cannot read job types from the server: {printable(exc)}")
             return
         for job_type, schema in schemas.items():
             self.schemas[job_type] = schema
@@ -138,7 +139,7 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
         select: Select[str] = self.query_one("#type", Select)
         current = select.value if isinstance(select.value, str) else self.initial_type
         names = sorted(set(self.schemas) | set(extra))
-        select.set_options([(n, n) for n in names])
+        select.set_options([(Text(printable(n)), n) for n in names])  # names from Redis: never markup
         if current in names:
             select.value = current
         elif names and select.value is Select.NULL:
@@ -170,7 +171,7 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
         schema = self.schemas.get(job_type)
         source = self.sources.get(job_type, "")
         hint = schema_hint(schema) + (f"  [{source}]" if schema else "")
-        self.query_one("#hint", Static).update(Text(hint, style="dim"))
+        self.query_one("#hint", Static).update(Text(printable(hint), style="dim"))  # a published schema is data
 
     @on(TextArea.Changed)
     @on(Input.Changed)
@@ -179,7 +180,7 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
 
     def _show_error(self, message: str) -> None:
         error = self.query_one("#error", Static)
-        error.update(Text(f"✖ {message}", style="bold red") if message else "")
+        error.update(Text(f"✖ {printable(message)}", style="bold red") if message else "")
         error.set_class(bool(message), "-error")
 
     def validate(self) -> tuple[list[Job[Any]] | None, str]:

@@ -10,6 +10,7 @@ from textual.events import Resize
 from textual.widgets import RichLog
 
 from jobcore import InFlightJob, TypeStats, WorkerInfo
+from jobcore.display import printable
 
 from ..embedded import EmbeddedStatus, LogLine
 from ..format import clip, clock, count, duration, rate, short_id, sparkline, value
@@ -61,11 +62,16 @@ class QueuesTable(LiveTable):
 
     def _row(self, t: TypeStats, snap: Snapshot) -> Cells:
         app = console_of(self)
-        name = Text(t.job_type, style="bold")
+        name = Text(printable(t.job_type), style="bold")
         if t.partitions > 1:
             name.append(f" ×{t.partitions}", style="dim")  # noqa: RUF001 - partitions: spread over that many streams
         if t.pending > 0 and t.served_by == 0:
             name.append(" ⚠", style="yellow")
+        if t.problem:
+            name.append(" ✖", style="bold red")  # corrupt data where its keys are; the subtitle says so
+        failed = _num(t.failed, "yellow" if t.failed else "dim")
+        if t.failed_kept != t.failed:
+            failed = _right(f"{count(t.failed)} ({count(t.failed_kept)} kept)", "yellow")
         age = t.oldest_pending_age
         age_style = "bold red" if age and age >= 300 else "yellow" if age and age >= 60 else ""
         trend = app.rates.trend(t.job_type, self.trend_width)
@@ -74,7 +80,7 @@ class QueuesTable(LiveTable):
             _num(t.pending, "bold" if t.pending else "dim"),
             _num(t.in_flight, "cyan" if t.in_flight else "dim"),
             _num(t.processed, "green" if t.processed else "dim"),
-            _num(t.failed, "yellow" if t.failed else "dim"),
+            failed,
             _num(t.dead, "bold red" if t.dead else "dim"),
             _right(duration(age) if age is not None else "-", age_style),
             _right(rate(app.rates.rate(t.job_type))),
@@ -106,9 +112,15 @@ class QueuesTable(LiveTable):
         )
         self.sync(rows)
         unserved = s.unserved
-        self.border_subtitle = (
-            f"⚠ no live worker serves: {', '.join(sorted(unserved))}" if unserved else f"as of {clock(snap.taken_at)}Z"
-        )
+        corrupt = sorted(t.job_type for t in types if t.problem)
+        # Text, not a str: a border title would read a type named "report[/]" as markup.
+        if corrupt:
+            subtitle = f"✖ not what jobcore wrote in the keys of: {', '.join(printable(n) for n in corrupt)}"
+        elif unserved:
+            subtitle = f"⚠ no live worker serves: {', '.join(printable(n) for n in sorted(unserved))}"
+        else:
+            subtitle = f"as of {clock(snap.taken_at)}Z"
+        self.border_subtitle = Text(subtitle)
 
     def job_type_at_cursor(self) -> str | None:
         key = self.selected_key
@@ -154,7 +166,7 @@ class InFlightTable(LiveTable):
     def _row(job: InFlightJob) -> Cells:
         attempt_style = "bold yellow" if job.attempt > 1 else ""
         return (
-            Text(job.job_type, style="bold"),
+            Text(printable(job.job_type), style="bold"),
             Text(short_id(job.job_id), style="red" if job.error else ""),
             _right(value(job.account_id)),
             Text(value(job.account_number)),
@@ -163,7 +175,7 @@ class InFlightTable(LiveTable):
             _right(duration(job.running_for), "bold red" if job.running_for >= 300 else "cyan"),
             _right(str(job.attempt), attempt_style),
             Text(clock(job.started_at)),
-            Text(clip(job.worker, 32)),
+            Text(clip(printable(job.worker), 32)),
         )
 
     def pages(self) -> int:
@@ -219,7 +231,7 @@ class WorkersTable(LiveTable):
     def _row(w: WorkerInfo, snap: Snapshot, own: str) -> Cells:
         state_style = {"alive": "green", "stale": "bold yellow", "lost": "bold red"}[w.state]
         row_style = {"alive": "", "stale": "yellow", "lost": "red dim"}[w.state]
-        name = Text(clip(w.id, 26), style=row_style or "bold")
+        name = Text(clip(printable(w.id), 26), style=row_style or "bold")
         if w.id == own:
             name.append(" ◆", style="magenta")
         busy_style = "bold" if w.busy >= w.concurrency and w.concurrency else row_style
@@ -230,9 +242,9 @@ class WorkersTable(LiveTable):
             _right(f"{duration(snap.heartbeat_age(w))} ago", state_style if w.state != "alive" else ""),
             _right(count(w.processed), row_style),
             _right(count(w.failed), row_style),
-            Text(w.host, style=row_style),
+            Text(printable(w.host), style=row_style),
             _right(str(w.pid), row_style),
-            Text(",".join(w.types), style=row_style or "dim"),
+            Text(printable(",".join(w.types)), style=row_style or "dim"),
         )
 
     def show(self, snap: Snapshot | None) -> None:
@@ -275,8 +287,8 @@ class WorkerLog(RichLog):
         if status.state == "stopped":
             self.border_title = "Embedded worker ■ stopped"
             hint = "" if app.settings.read_only else " · s: start"
-            error = f"last run: {status.error} · " if status.error else ""
-            self.border_subtitle = f"{error}concurrency {status.concurrency}{hint}"
+            error = f"last run: {printable(status.error)} · " if status.error else ""
+            self.border_subtitle = Text(f"{error}concurrency {status.concurrency}{hint}")
         else:
             self.border_title = f"Embedded worker ▶ {status.state} · {status.busy}/{status.concurrency} busy"
             tail = "s: stop" if status.state != "stopping" else "finishing running jobs…"
@@ -297,10 +309,10 @@ def render_line(line: LogLine) -> RenderableType:
     t = Text()
     t.append(datetime.fromtimestamp(line.created, tz=UTC).strftime("%H:%M:%S "), "dim")
     t.append(f"{line.levelname:<7} ", LEVEL_STYLES.get(line.levelname, ""))
-    t.append(line.message)
+    t.append(printable(line.message))
     for key, v in line.fields:
         t.append(f" {key}=", "dim")
-        t.append('""' if v is None or v == "" else str(v), "cyan")
+        t.append('""' if v is None or v == "" else printable(v), "cyan")
     if line.exc:
-        t.append("\n" + line.exc, "red")
+        t.append("\n" + printable(line.exc, multiline=True), "red")
     return t

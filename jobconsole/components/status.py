@@ -7,6 +7,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from jobcore.display import printable
+
 from ..format import duration
 from .base import console_of
 
@@ -19,7 +21,7 @@ class StatusBar(Static):
 
     def on_mount(self) -> None:
         app = console_of(self)
-        for attr in ("link", "snapshot", "server_version", "paused", "poll_wait"):
+        for attr in ("link", "snapshot", "server_version", "evicting", "paused", "poll_wait"):
             self.watch(app, attr, self._redraw, init=False)
         self._redraw()
 
@@ -47,10 +49,13 @@ class StatusBar(Static):
         rest = Text()
         if app.server_version:
             rest.append(*SEP)
-            rest.append(app.server_version)
+            rest.append(printable(app.server_version))
+        if app.evicting:
+            rest.append(*SEP)
+            rest.append(f"⚠ maxmemory-policy {printable(app.evicting)} may evict jobs", "bold white on red")
         if snap is not None and snap.topology and snap.topology != "memory":
             rest.append(*SEP)
-            rest.append(snap.topology)
+            rest.append(printable(snap.topology))
         if snap is not None:
             rest.append(*SEP)
             n = snap.stats.workers
@@ -59,11 +64,11 @@ class StatusBar(Static):
                 rest.append(f" · slow: {snap.latency * 1000:,.0f} ms", "bold yellow")
         if link.state == "disconnected" and link.error:
             rest.append(*SEP)
-            rest.append(link.error, "red")
+            rest.append(printable(link.error), "red")
         every = Text.assemble(SEP, (f"every {app.settings.refresh:g}s", "dim")) if snap is not None else Text()
         # A long URL (several Sentinels or seeds) gives way to what follows it,
         # and the refresh period, the least of it, goes first.
-        url = app.display_url
+        url = printable(app.display_url)
         width = self.size.width
         room = width - t.cell_len - rest.cell_len - every.cell_len
         if width and len(url) > room and room < MIN_URL:

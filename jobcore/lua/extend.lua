@@ -1,4 +1,6 @@
--- Extend a worker's lease by server time, but only while its record exists:
+#!lua flags=allow-oom
+-- Extend a worker's lease by server time (even when Redis is full), but only
+-- while its record exists:
 -- a worker that stopped or was forgotten is never brought back by this.
 -- KEYS: workers, leases; ARGV: worker id, lease ms
 -- Returns 1 (extended), 0 (extended, but it had lapsed), -1 (no such worker)

@@ -667,3 +667,35 @@ async def test_through_sentinel_the_header_follows_a_failover(sentinel_setup: An
 
         await wait_for(pilot, moved, timeout=30, what="the header to name the new primary")
         await wait_for(pilot, lambda: cell(queues(app), "type:launch", "pending") == "1", what="the new job")
+
+
+async def test_the_console_says_redis_may_evict_what_failed_jobs_are_kept_and_what_is_corrupt(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "lru", extra_args=["--maxmemory-policy", "allkeys-lru"])
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start the private redis-server: {exc}", pytrace=False)
+    try:
+        async with console(server.url, size=(160, 36)) as (pilot, app, q):
+            await q.register_types({"t": {}})
+            await q.enqueue_many([Job(type="t", args={"n": i}) for i in range(3)])
+            got = await q.fetch("w1", ["t"], 3, 0)
+            await q.settle("w1", [Outcome("t", d.entry_id, "fail", 1, "boom") for d in got])
+            (first, *_) = await q.failed("t")
+            await q.purge("failed", "t", [first.id])
+            raw = server.client()
+            raw.sadd("jobcore:{jobcore}:types", "b")
+            raw.set("jobcore:{b}:jobs", "not a stream")
+            raw.close()
+            await fresh_snapshot(pilot)
+            header = screen_text(pilot).splitlines()[0]
+            assert "maxmemory-policy allkeys-lru may evict jobs" in header
+            table = queues(app)
+            assert cell(table, "type:t", "failed") == "3 (2 kept)"
+            assert cell(table, "type:b", "type").endswith("✖")
+            assert "not what jobcore wrote in the keys of: b" in str(table.border_subtitle)
+            assert app.link.state == "connected"
+    finally:
+        server.cleanup()

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import jobcore
 from jobcore import Job
-from jobcore.backend import Delivery, Outcome
+from jobcore.backend import Delivery, Lease, Outcome
 from jobcore.memory import MemoryQueue
 from jobcore.model import decode_envelope
 from jobcore.redis_backend import RedisQueue
@@ -148,7 +148,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
             m = self.model
             owns = m.held.get(n, ("", 0))[0] == c and m.seq[n] == b.seq
             for name, s in stale.items():
-                assert s == ([] if owns else [b.entry[name]]), (name, s, owns)
+                assert [x.entry_id for x in s] == ([] if owns else [b.entry[name]]), (name, s, owns)
             if not owns:
                 return  # a stale worker's settle changes nothing
             del m.held[n]
@@ -166,7 +166,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
         @rule(c=st.sampled_from(CONSUMERS))
         def heartbeat(self, c: str) -> None:
             ok = self.run(lambda q: q.heartbeat({"id": c, "types": [T]}, ALIVE_MS))
-            want = self.model.leases.get(c, True)
+            want = {None: Lease.NEW, True: Lease.HELD, False: Lease.LAPSED}[self.model.leases.get(c)]
             assert ok == {"memory": want, "redis": want}
             self.model.leases[c] = True
 

@@ -1,0 +1,90 @@
+"""What may be shown to a person: text read from Redis, and queue URLs.
+
+Type names, reasons, tracebacks, args and identity fields come from Redis, so
+from anyone who can write there. The CLI, the console and the text logs show
+them through :func:`printable` (never as markup, never raw escapes); every URL
+printed or logged goes through :func:`redacted_url`. JSON output stays exact.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import unquote
+
+# Categories shown escaped: controls (ESC, CR, C1 CSI...), format characters
+# (bidi overrides that reorder a line), surrogates, line/paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    named = _NAMED.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: object, *, multiline: bool = False) -> str:
+    """``text`` as it may reach a terminal, a table or a log line: control and
+    other invisible characters escaped the way Python writes them (``\\x1b``,
+    ``\\n``, ``\\u202e``). With ``multiline`` (a traceback, pretty JSON) line
+    breaks and tabs stay; a carriage return never does (it overwrites a line)."""
+    s = text if isinstance(text, str) else str(text)
+    if s.isprintable():  # the usual case, in C
+        return s
+    out = []
+    for ch in s:
+        if ch.isprintable() or (multiline and ch in "\n\t"):
+            out.append(ch)
+        elif unicodedata.category(ch) in _HIDDEN:
+            out.append(_escape(ch))
+        else:
+            out.append(ch)  # other spaces, private use, unassigned: shown as they are
+    return "".join(out)
+
+
+def redacted_url(url: str) -> str:
+    """A queue URL as it may be printed or logged: whatever comes before the
+    host's ``@`` (user:password) and the value of every query field whose name
+    holds "password" (``password=``, ``sentinel_password=``, in any case or
+    percent-encoding) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    head, q, query = rest.partition("?")
+    if head.startswith("/"):
+        at = -1  # a socket path: no user part
+    elif "@" in head:
+        at = head.rfind("@")
+    else:
+        # No "@" before the "?": it may still end a password holding a "?" or
+        # a "/", as long as it comes before any query field's "=".
+        eq = rest.find("=")
+        at = rest.rfind("@", 0, eq if eq >= 0 else len(rest))
+    if at >= 0:
+        head, q, query = ("***" + rest[at:]).partition("?")
+    if q:
+        query = _hide_fields(query, "&;#")
+    return f"{scheme}{sep}{head}{q}{query}"
+
+
+def _hide_fields(text: str, seps: str) -> str:
+    if seps:
+        return seps[0].join(_hide_fields(part, seps[1:]) for part in text.split(seps[0]))
+    key, eq, _ = text.partition("=")
+    if eq and "password" in unquote(key.replace("+", " ")).lower():
+        return f"{key}=***"
+    return text
+
+
+def scrubbed(text: str, url: str) -> str:
+    """An error message that may quote ``url`` (as is or as its repr), with the
+    URL redacted."""
+    safe = redacted_url(url)
+    for form in (url, repr(url)[1:-1]):
+        if form:
+            text = text.replace(form, safe)
+    return text

@@ -1,0 +1,529 @@
+"""Promises kept when Redis misbehaves, each case against a real redis-server:
+a full Redis (noeviction), a flush while a worker runs, an entry with fields
+jobcore did not write, two workers given one id, and a consumer deleted while
+it held jobs. Each test ends by checking where every job is."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis
+
+import jobcore
+from jobcore import Handlers, Job, Worker
+from jobcore.backend import Lease, Outcome
+from jobcore.errors import WorkerIdTaken
+from jobcore.keys import GROUP
+from jobcore.redis_backend import RedisQueue
+from jobcore.testing import RedisCluster, RedisServer
+
+from .helpers import wait_until
+
+
+class N(msgspec.Struct):
+    n: int
+
+
+def jobs(k: int, job_type: str = "t", start: int = 0) -> list[Job[N]]:
+    return [Job(type=job_type, args=N(i), account_id=i) for i in range(start, start + k)]
+
+
+def make_handlers(seen: list[int]) -> Handlers:
+    h = Handlers()
+
+    @h.handler("t", N)
+    async def t(job: Job[N]) -> None:
+        seen.append(job.args.n)
+
+    return h
+
+
+@asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    task = asyncio.create_task(worker.run())
+    try:
+        await wait_until(lambda: _value(worker.running), timeout=10)
+        yield worker
+    finally:
+        await worker.stop()
+        await task
+
+
+async def _value(v: bool) -> bool:
+    return v
+
+
+async def processed(q: jobcore.Queue, job_type: str = "t") -> int:
+    t = (await q.stats()).types.get(job_type)
+    return t.processed if t else 0
+
+
+def private_server(workdir: Path, *args: str) -> Iterator[RedisServer]:
+    """A private server started with ``args``; failing to start fails the test loudly."""
+    server = RedisServer(workdir, extra_args=list(args))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start the private redis-server: {exc}", pytrace=False)
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def full_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server that refuses writes once 4 MB are used (noeviction)."""
+    yield from private_server(tmp_path / "full", "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+
+
+def fill(r: redis.Redis) -> None:
+    """Write until Redis refuses even a small write with OOM (a big write's own
+    buffer would leave room for small ones after it)."""
+    i = 0
+    for size in (20_000, 1_000, 50):
+        while True:
+            i += 1
+            try:
+                r.set(f"filler:{i}", b"x" * size)
+            except redis.exceptions.OutOfMemoryError:
+                break
+            if i > 1_000_000:
+                raise AssertionError("Redis never said OOM")
+
+
+async def test_a_full_redis_still_settles_heartbeats_and_stops_in_time(full_server: RedisServer) -> None:
+    q = RedisQueue(full_server.url)
+    r = full_server.client()
+    try:
+        await q.register_types({"t": {}})
+        await q.enqueue_many(jobs(40))
+        got = await q.fetch("w1", ["t"], 40, 0)
+        assert len(got) == 40
+        fill(r)
+        with pytest.raises(jobcore.EnqueueError, match="OOM"):
+            await q.enqueue(jobs(1, start=99)[0])
+        # Acks free memory: they run first and are never refused.
+        outcomes = [Outcome("t", d.entry_id, "ack", 1) for d in got[:30]]
+        outcomes += [Outcome("t", d.entry_id, "dead", 1, "bad") for d in got[30:35]]
+        outcomes += [Outcome("t", d.entry_id, "release", 0) for d in got[35:]]
+        assert await q.settle("w1", outcomes) == []
+        stats = (await q.stats()).types["t"]
+        assert (stats.processed, stats.dead, stats.in_flight, stats.pending) == (30, 5, 0, 5)
+        # The lease can still be renewed.
+        assert await q.heartbeat({"id": "w1", "types": ["t"]}, 5000) in (Lease.NEW, Lease.HELD)
+        assert await q.heartbeat({"id": "w1", "types": ["t"]}, 5000) == Lease.HELD
+
+        # A worker running when Redis fills up goes on settling, and its stop
+        # ends within the grace period plus a few seconds.
+        r.flushall()
+        await q.register_types({"t": {}})
+        await q.enqueue_many(jobs(40))
+        seen: list[int] = []
+        slow = Handlers()
+
+        @slow.handler("t", N)
+        async def t(job: Job[N]) -> None:
+            seen.append(job.args.n)
+            await asyncio.sleep(0.05)
+
+        worker = Worker(q.clone(), slow, concurrency=4, grace=0.5, prefetch=0)
+        task = asyncio.create_task(worker.run())
+        await wait_until(lambda: _value(len(seen) >= 4), timeout=10)
+        fill(r)
+        await wait_until(lambda: _value(len(seen) >= 20), timeout=10)
+        started = time.monotonic()
+        await worker.stop()
+        await asyncio.wait_for(task, 15)
+        assert time.monotonic() - started < 0.5 + 5 + 3
+        # Every job is somewhere: none lost, none left in flight.
+        stats = (await q.stats()).types["t"]
+        assert stats.in_flight == 0
+        assert stats.processed + stats.pending == 40 and stats.processed >= 20
+    finally:
+        r.close()
+        await q.close()
+
+
+async def test_after_a_flush_a_running_worker_serves_new_jobs_and_stats_list_them(redis_url: str) -> None:
+    producer = RedisQueue(redis_url)
+    seen: list[int] = []
+    try:
+        await producer.enqueue_many(jobs(5))
+        async with running(Worker(RedisQueue(redis_url), make_handlers(seen), concurrency=4)):
+            await wait_until(lambda: _value(len(seen) == 5), timeout=10)
+            r = redis.Redis.from_url(redis_url)
+            r.flushall()
+            r.close()
+            # The same long-lived producer, which knew the type before the flush.
+            for job in jobs(5, start=100):
+                await producer.enqueue(job)
+
+            async def served() -> bool:
+                return sorted(n for n in seen if n >= 100) == list(range(100, 105))
+
+            await wait_until(served, timeout=10)
+            assert "t" in await producer.job_types()
+            assert await processed(producer) == 5  # counted again from the flush
+    finally:
+        await producer.close()
+
+
+async def test_an_entry_with_fields_jobcore_did_not_write_is_dead_lettered_with_all_of_them(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    seen: list[int] = []
+    try:
+        await q.register_types({"t": {}})
+        await q.add_raw("t", {b"x": b"no d field", b"extra": b"\xff\x00bytes"})
+        async with running(Worker(RedisQueue(redis_url), make_handlers(seen))):
+
+            async def dead() -> bool:
+                return (await q.stats()).types["t"].dead == 1
+
+            await wait_until(dead, timeout=10)
+        r = redis.Redis.from_url(redis_url)
+        ((_, fields),) = r.xrange(q.keys.of_type("t").dead)
+        r.close()
+        assert fields[b"o.x"] == b"no d field" and fields[b"o.extra"] == b"\xff\x00bytes"
+        assert fields[b"d"] == b"" and b"no payload" in fields[b"r"]
+    finally:
+        await q.close()
+
+
+async def test_a_second_worker_with_a_live_workers_id_refuses_to_start(redis_url: str) -> None:
+    seen: list[int] = []
+    async with running(Worker(RedisQueue(redis_url), make_handlers(seen), worker_id="twin")):
+        twin = Worker(RedisQueue(redis_url), make_handlers(seen), worker_id="twin")
+        with pytest.raises(WorkerIdTaken, match=r"another worker with id 'twin' is alive.*--id"):
+            await asyncio.wait_for(twin.run(), 10)
+        q = RedisQueue(redis_url)
+        try:
+            (w,) = await q.workers()
+            assert w.id == "twin" and w.state == "alive"  # the first one's record is untouched
+        finally:
+            await q.close()
+    # Once the first has stopped (its record gone), the id is free again.
+    async with running(Worker(RedisQueue(redis_url), make_handlers(seen), worker_id="twin")):
+        pass
+
+
+async def test_the_cli_refuses_a_twin_with_one_line(redis_url: str, cli_env: dict[str, str]) -> None:
+    seen: list[int] = []
+    async with running(Worker(RedisQueue(redis_url), make_handlers(seen), worker_id="twin")):
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "jobcore", "--url", redis_url, "worker", "jobcore.demo:handlers", "--id", "twin"],
+            env=cli_env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 1, (out, err)
+        last = err.decode().strip().splitlines()[-1]
+        assert last.startswith("jobcore: error: another worker with id 'twin' is alive"), err.decode()
+        assert "Traceback" not in err.decode()
+
+
+async def test_a_stopping_worker_never_deletes_a_consumer_that_holds_jobs(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    try:
+        await q.register_types({"t": {}})
+        await q.enqueue_many(jobs(3))
+        assert await q.heartbeat({"id": "w1", "types": ["t"]}, 200) == Lease.NEW
+        got = await q.fetch("w1", ["t"], 3, 0)
+        await q.forget_worker("w1", ["t"], force=True)
+        # It still holds them, so it keeps its record and consumer: once its
+        # lease lapses it is lost, and another worker takes its jobs.
+        assert len(await q.owned("w1", ["t"])) == 3
+        await asyncio.sleep(0.3)
+        assert await q.lost_workers() == ["w1"]
+        claimed, left = await q.claim("w2", "t", "w1", 10)
+        assert sorted(d.entry_id for d in claimed) == sorted(d.entry_id for d in got) and left == 0
+        await q.forget_worker("w1", ["t"])
+        assert await q.workers() == []
+    finally:
+        await q.close()
+
+
+async def test_jobs_whose_consumer_was_deleted_go_back_on_the_queue(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    seen: list[int] = []
+    try:
+        await q.register_types({"t": {}})
+        await q.enqueue_many(jobs(6))
+        await q.fetch("gone", ["t"], 4, 0)
+        # What an older jobcore's stop did: delete the consumer with its jobs.
+        r = redis.Redis.from_url(redis_url)
+        assert r.xgroup_delconsumer(q.keys.of_type("t").stream, GROUP, "gone") == 4
+        r.close()
+        # Only the 2 never delivered can be fetched: the 4 are stuck behind the group's position.
+        assert len(await q.fetch("probe", ["t"], 10, 0)) == 2
+        assert (await q.stats()).types["t"].in_flight == 2
+        assert await q.recover_orphans(["t"]) == 4
+        assert await q.recover_orphans(["t"]) == 0
+        await q.forget_worker("probe", ["t"], force=True)  # holds 2: kept, and so are they
+        r = redis.Redis.from_url(redis_url)
+        assert r.xgroup_delconsumer(q.keys.of_type("t").stream, GROUP, "probe") == 2
+        r.close()
+        assert await q.recover_orphans(["t"]) == 2
+        stats = (await q.stats()).types["t"]
+        assert (stats.pending, stats.in_flight) == (6, 0)
+        async with running(Worker(RedisQueue(redis_url), make_handlers(seen))):
+            await wait_until(lambda: _value(len(seen) == 6), timeout=10)
+        assert sorted(seen) == list(range(6))
+    finally:
+        await q.close()
+
+
+@pytest.fixture
+def evicting_server(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from private_server(tmp_path / "lru", "--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru")
+
+
+async def test_a_worker_refuses_an_evicting_redis_unless_allowed(
+    evicting_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = RedisQueue(evicting_server.url)
+    seen: list[int] = []
+    try:
+        assert await q.eviction_policies() == {"allkeys-lru"}
+        with pytest.raises(jobcore.errors.EvictionRisk, match=r"maxmemory-policy allkeys-lru.*noeviction"):
+            await asyncio.wait_for(Worker(q, make_handlers(seen)).run(), 10)
+        await q.enqueue_many(jobs(3))
+        async with running(Worker(RedisQueue(evicting_server.url), make_handlers(seen), allow_eviction=True)):
+            await wait_until(lambda: _value(len(seen) == 3), timeout=10)
+        assert "queued jobs may be evicted (allowed)" in caplog.text
+    finally:
+        await q.close()
+
+
+async def test_noeviction_is_no_risk(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    try:
+        assert await q.eviction_policies() == set()
+    finally:
+        await q.close()
+
+
+async def test_on_a_cluster_every_master_is_asked(redis_cluster: RedisCluster, cluster_url: str) -> None:
+    q = RedisQueue(cluster_url)
+    last = redis_cluster.masters()[-1]
+    client = last.client()
+    try:
+        assert await q.eviction_policies() == set()
+        client.config_set("maxmemory-policy", "volatile-lru")
+        assert await q.eviction_policies() == {"volatile-lru"}
+    finally:
+        client.config_set("maxmemory-policy", "noeviction")
+        client.close()
+        await q.close()
+
+
+async def test_a_batch_partly_refused_says_exactly_which_jobs_landed(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jobcore.redis_backend as rb
+
+    monkeypatch.setattr(rb, "ADD_CHUNK", 10)  # several all-or-none calls per type
+    q = RedisQueue(redis_url)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        r.set(q.keys.of_type("b").stream, "not a stream")  # every add to type b is refused
+        batch = jobs(25, "a") + jobs(15, "b")
+        with pytest.raises(jobcore.EnqueueError, match=r"15 of 40 job\(s\) not enqueued.*WRONGTYPE.*other 25") as err:
+            await q.enqueue_many(batch)
+        assert err.value.landed == [j.id for j in batch[:25]]
+        assert err.value.not_landed == [j.id for j in batch[25:]]
+        r.delete(q.keys.of_type("b").stream)
+        assert (await q.stats()).types["a"].pending == 25
+    finally:
+        r.close()
+        await q.close()
+
+
+async def test_a_full_redis_refuses_whole_calls_and_says_none_landed(full_server: RedisServer) -> None:
+    q = RedisQueue(full_server.url)
+    r = full_server.client()
+    try:
+        await q.enqueue(jobs(1)[0])  # the type is known: the batch goes straight to the add script
+        fill(r)
+        batch = jobs(3000, start=1)
+        with pytest.raises(jobcore.EnqueueError, match=r"^3000 job\(s\) not enqueued: Redis error: OOM") as err:
+            await q.enqueue_many(batch)
+        assert err.value.landed == [] and len(err.value.not_landed) == 3000
+        r.delete(*[k for k in r.scan_iter("filler:*")])
+        assert (await q.stats()).types["t"].pending == 1  # nothing of the batch slipped in
+    finally:
+        r.close()
+        await q.close()
+
+
+async def test_a_read_only_user_sees_everything_and_is_told_when_it_may_not_act(redis_url: str) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    # The ACL lines README gives for a monitoring user.
+    admin.execute_command("ACL", "SETUSER", "watcher", "reset", "on", ">pw", "~*", "+@read", "+@connection", "+time",
+                          "+info")  # fmt: skip
+    q = RedisQueue(redis_url)
+    port = redis_url.split(":")[-1].split("/")[0]
+    ro = RedisQueue(f"redis://watcher:pw@127.0.0.1:{port}/0")
+    try:
+        await q.set_partitions("t", 2)
+        await q.register_types({"t": {}})
+        await q.enqueue_many(jobs(10))
+        got = await q.fetch("w1", ["t"], 4, 0)
+        await q.settle("w1", [Outcome("t", got[0].entry_id, "ack", 1), Outcome("t", got[1].entry_id, "dead", 1, "bad")])
+        await q.heartbeat({"id": "w1", "types": ["t"]}, 15_000)
+        want = (await q.stats()).types["t"]
+        dash = await ro.dashboard(100)
+        t = dash.stats.types["t"]
+        assert (t.pending, t.in_flight, t.processed, t.dead, t.partitions) == (
+            want.pending, want.in_flight, want.processed, want.dead, 2,
+        )  # fmt: skip
+        assert t.oldest_pending_age is not None and t.pending_by_partition == want.pending_by_partition
+        assert sorted(r.entry_id for r in dash.in_flight) == sorted(d.entry_id for d in got[2:])
+        assert {r.job_id for r in dash.in_flight} == {r.job_id for r in await q.in_flight()}
+        assert [w.id for w in dash.workers] == ["w1"]
+        assert [b.id for b in await ro.dead("t")] == [b.id for b in await q.dead("t")]
+        with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+            await ro.requeue("dead", "t")
+        with pytest.raises(jobcore.EnqueueError):
+            await ro.enqueue(jobs(1)[0])
+        assert await ro.eviction_policies() == set()  # INFO is allowed
+    finally:
+        admin.execute_command("ACL", "DELUSER", "watcher")
+        admin.close()
+        await ro.close()
+        await q.close()
+
+
+async def test_the_operator_acl_from_readme_runs_producers_and_workers(redis_url: str) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    line = "on >pw ~jobcore:* +@read +@write +@stream +@hash +@set +@sortedset +@scripting +@connection +time +info"
+    admin.execute_command("ACL", "SETUSER", "jc", "reset", *line.split())
+    port = redis_url.split(":")[-1].split("/")[0]
+    url = f"redis://jc:pw@127.0.0.1:{port}/0"
+    q = RedisQueue(url)
+    seen: list[int] = []
+    try:
+        await q.set_partitions("t", 2)
+        await q.enqueue_many(jobs(20))
+        async with running(Worker(RedisQueue(url), make_handlers(seen), concurrency=4)):
+            await wait_until(lambda: _value(len(seen) == 20), timeout=10)
+        assert (await q.stats()).types["t"].processed == 20
+    finally:
+        admin.execute_command("ACL", "DELUSER", "jc")
+        admin.close()
+        await q.close()
+
+
+async def test_a_stop_at_once_hands_back_what_it_interrupted_and_a_fresh_worker_runs_it_at_full_speed(
+    redis_url: str,
+) -> None:
+    started: list[int] = []
+    long = Handlers()
+
+    @long.handler("t", N)
+    async def t(job: Job[N]) -> None:
+        started.append(job.args.n)
+        await asyncio.sleep(60)
+
+    q = RedisQueue(redis_url)
+    try:
+        await q.enqueue_many(jobs(50))
+        first = Worker(RedisQueue(redis_url), long, concurrency=50, lease=1.0)
+        task = asyncio.create_task(first.run())
+        await wait_until(lambda: _value(len(started) == 50), timeout=10)
+        first.request_hard_stop()
+        await asyncio.wait_for(task, 5)
+        stats = (await q.stats()).types["t"]
+        assert (stats.in_flight, stats.pending) == (0, 50)  # handed back, not left for recovery
+        # A fresh worker has all 50 running again at once: no one-at-a-time suspects.
+        started.clear()
+        fresh = Worker(RedisQueue(redis_url), long, concurrency=50, lease=1.0)
+        begun = time.monotonic()
+        async with running(fresh):
+            await wait_until(lambda: _value(len(set(started)) == 50), timeout=10)
+            took = time.monotonic() - begun
+            fresh.request_hard_stop()
+        assert took < 3, took
+    finally:
+        await q.close()
+
+
+async def test_a_key_of_ours_holding_something_else_is_named_not_fatal(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        await q.enqueue_many(jobs(3, "a"))
+        r.sadd(q.keys.types, "b")
+        r.set(q.keys.of_type("b").stream, "not a stream")
+        dash = await q.dashboard(100)
+        assert dash.stats.types["a"].pending == 3 and dash.stats.types["a"].problem is None
+        b = dash.stats.types["b"]
+        assert b.pending == 0 and b.problem is not None and "jobcore:{b}:jobs" in b.problem
+        assert "WRONGTYPE" in b.problem
+        assert dash.stats.to_dict()["types"]["b"]["problem"] == b.problem
+        assert await q.in_flight() == []
+    finally:
+        r.close()
+        await q.close()
+
+
+async def test_the_failed_cap_is_a_setting_and_its_first_trim_is_logged(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    boom = Handlers()
+
+    @boom.handler("t", N)
+    async def t(job: Job[N]) -> None:
+        raise RuntimeError(f"boom {job.args.n}")
+
+    q = RedisQueue(redis_url)
+    try:
+        await q.enqueue_many(jobs(15))
+        async with running(Worker(RedisQueue(redis_url), boom, failed_keep=10)):
+
+            async def all_failed() -> bool:
+                return (await q.stats()).types["t"].failed == 15
+
+            await wait_until(all_failed, timeout=10)
+        stats = (await q.stats()).types["t"]
+        assert (stats.failed, stats.failed_kept) == (15, 10)
+        assert len(await q.failed("t", limit=100)) == 10
+        assert caplog.text.count("the failed list of type 't' is full (10 kept)") == 1
+    finally:
+        await q.close()
+
+
+async def test_stats_say_what_kept_what_is_corrupt_and_that_redis_may_evict(
+    evicting_server: RedisServer, cli_env: dict[str, str]
+) -> None:
+    url = evicting_server.url
+    q = RedisQueue(url)
+    r = evicting_server.client()
+    try:
+        await q.register_types({"t": {}})
+        await q.enqueue_many(jobs(3))
+        got = await q.fetch("w1", ["t"], 3, 0)
+        await q.settle("w1", [Outcome("t", d.entry_id, "fail", 1, "boom") for d in got])
+        (first, *_) = await q.failed("t")
+        assert await q.purge("failed", "t", [first.id]) == 1
+        r.sadd(q.keys.types, "b")
+        r.set(q.keys.of_type("b").stream, "not a stream")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jobcore", "--url", url, "stats",
+            env={**cli_env, "COLUMNS": "200"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        text = out.decode()
+        assert proc.returncode == 0, err.decode()
+        assert "3 (2 kept)" in text
+        assert "type 'b': jobcore:{b}:jobs or a key beside it is not what jobcore wrote" in text
+        assert "Redis uses maxmemory-policy allkeys-lru: it may evict queued jobs; set noeviction" in text
+    finally:
+        r.close()
+        await q.close()
