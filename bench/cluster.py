@@ -178,10 +178,7 @@ async def placement(target: Target) -> dict[str, str]:
     finally:
         await q.close()
     keys = Keys()
-    return {
-        keys.of_type(name).stream: (owners[lane_slot(name)] if owners else "the one server")
-        for name in names
-    }
+    return {keys.of_type(name).stream: (owners[lane_slot(name)] if owners else "the one server") for name in names}
 
 
 def report(res: dict[str, Any]) -> str:

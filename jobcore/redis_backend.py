@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from .backend import (
     build_stats,
     make_bad_job,
 )
+from .display import printable
 from .errors import ConnectionFailed, EnqueueError, JobcoreError, PermissionDenied, WorkerIdTaken
 from .inflight import InFlightCache, base_attempts
 from .keys import (
@@ -56,6 +58,7 @@ from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_t
 from .workerinfo import worker_info_from_record
 
 T = TypeVar("T")
+log = logging.getLogger("jobcore.queue")
 ADD_CHUNK = 2000  # payloads per script call: keeps each call short for Redis
 DEFAULT_REPLICA_TIMEOUT_MS = 500
 
@@ -75,6 +78,7 @@ _SCRIPTS = (
     "drop_consumer",
     "orphans",
 )
+CORRUPT_LANE_S = 60.0  # how long a lane whose stream key holds something else is left out
 ORPHANS_LOOKED_AT = 1000  # entries delivered to no one put back per lane and call
 
 
@@ -110,6 +114,10 @@ def _info(raw: Any) -> dict[str, str]:
         if sep and not key.startswith("#"):
             out[key.strip()] = value.strip()
     return out
+
+
+def _wrong_type(reply: Any) -> bool:
+    return isinstance(reply, resp.RespError) and str(reply).startswith("WRONGTYPE")
 
 
 def _lanes_from(job_type: str, stored: Any) -> tuple[str, ...]:
@@ -170,10 +178,9 @@ class RedisQueue(Queue):
         # Blocking reads, each on a connection of its own, by the types it reads.
         self._waiters: dict[tuple[str, ...], asyncio.Task[list[tuple[str, Any]]]] = {}
         self._readers: dict[tuple[str, ...], Transport] = {}  # their connections, kept between reads
-        self._in_flight_cache = InFlightCache()
-        self._plain_reads = (
-            False  # set once scripts are refused to this user (read-only ACL)  # what console reads decoded once
-        )
+        self._in_flight_cache = InFlightCache()  # what console reads decoded once
+        self._plain_reads = False  # set once scripts are refused to this user (read-only ACL)
+        self._bad_lanes: dict[str, float] = {}  # lanes left out of fetches (corrupt keys), until when
         self._groups_ready: set[str] = set()
 
     def clone(self) -> RedisQueue:
@@ -368,11 +375,16 @@ class RedisQueue(Queue):
         the types listed again: after a flush or a restart that lost the data,
         jobs enqueued since are served and seen at once."""
         cmds = list(cmds or [["SADD", self.keys.types, *dict.fromkeys(split_lane(n)[0] for n in names)]])
+        head = len(cmds)
         cmds += [["XGROUP", "CREATE", self.keys.of_type(n).stream, GROUP, "0", "MKSTREAM"] for n in names]
-        for res in await self._t.pipeline(cmds, raise_on_error=False):
-            if isinstance(res, resp.RespError) and "BUSYGROUP" not in str(res):
+        replies = await self._t.pipeline(cmds, raise_on_error=False)
+        corrupt = [n for n, r in zip(names, replies[head:], strict=True) if _wrong_type(r)]
+        for res in replies:
+            if isinstance(res, resp.RespError) and "BUSYGROUP" not in str(res) and not _wrong_type(res):
                 raise res
-        self._groups_ready.update(names)
+        if corrupt:
+            await self._skip_corrupt(corrupt)
+        self._groups_ready.update(n for n in names if n not in corrupt)
 
     async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
         """Up to ``count`` new jobs across ``types``, taking turns between them
@@ -382,6 +394,8 @@ class RedisQueue(Queue):
         names = self._lanes_cache.get(tuple(types)) if time.monotonic() < self._routes_until else None
         if names is None:
             names = await self._call("fetch", lambda: self._lanes_of(types))
+        if self._bad_lanes:
+            names = self._servable(names)
         if not pairs:
             pairs = await self._fetch_call(names, lambda: self._take(consumer, names, count))
         if not pairs and block_ms > 0:
@@ -427,12 +441,40 @@ class RedisQueue(Queue):
                     active.append(i)  # it may have more
         return pairs
 
+    def _servable(self, names: Sequence[str]) -> list[str]:
+        now = time.monotonic()
+        for name, until in list(self._bad_lanes.items()):
+            if until <= now:
+                del self._bad_lanes[name]  # looked at again: it may have been mended
+        return [n for n in names if n not in self._bad_lanes]
+
+    async def _skip_corrupt(self, names: Sequence[str]) -> None:
+        """After a WRONGTYPE reply: find the lanes whose stream key holds something
+        else (corrupt data) and leave them out for a while, so the other types
+        are still served. Said once per lane, loudly."""
+        replies = await self._t.pipeline([["TYPE", self.keys.of_type(n).stream] for n in names])
+        for name, kind in zip(names, replies, strict=True):
+            if _s(kind) not in ("stream", "none"):
+                if name not in self._bad_lanes:
+                    log.error(
+                        "%s holds a %s, not a stream: type %s is not served until it is mended (looked at again "
+                        "every %ds); its jobs, if any, are not lost by this",
+                        printable(self.keys.of_type(name).stream),
+                        printable(_s(kind)),
+                        printable(repr(split_lane(name)[0])),
+                        int(CORRUPT_LANE_S),
+                    )
+                self._bad_lanes[name] = time.monotonic() + CORRUPT_LANE_S
+
     async def _fetch_call(self, names: Sequence[str], run: Callable[[], Awaitable[T]]) -> T:
         """``run``, creating the consumer group first if a lane has none yet (a
         partition added since, or Redis lost it)."""
         try:
             return await self._call("fetch", run)
         except JobcoreError as exc:
+            if "WRONGTYPE" in str(exc):
+                await self._call("fetch", lambda: self._skip_corrupt(names))
+                raise JobcoreError(f"{exc} (the corrupt key is left out from the next fetch)") from None
             if "NOGROUP" not in str(exc):
                 raise
             todo = [n for n in names if n not in self._groups_ready] or list(names)
@@ -568,7 +610,7 @@ class RedisQueue(Queue):
         suspect_from: int = 2,
     ) -> tuple[list[Delivery], int]:
         limit = -1 if suspects is None else max(0, suspects)
-        names = await self._call("claim", lambda: self._lanes_of([job_type]))
+        names = self._servable(await self._call("claim", lambda: self._lanes_of([job_type])))
         wanted: dict[str, list[str]] = {}
         for ref in ids:
             entry_id, p = split_ref(ref)
@@ -596,7 +638,7 @@ class RedisQueue(Queue):
         return out, left
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
-        names = await self._call("owned", lambda: self._lanes_of(types))
+        names = self._servable(await self._call("owned", lambda: self._lanes_of(types)))
         cmds: list[list[resp.Arg]] = [
             ["XPENDING", self.keys.of_type(n).stream, GROUP, "-", "+", 100_000, consumer] for n in names
         ]
@@ -604,7 +646,7 @@ class RedisQueue(Queue):
         out: list[tuple[str, str]] = []
         for name, rows in zip(names, replies, strict=True):
             if isinstance(rows, Exception):
-                if "NOGROUP" in str(rows):
+                if "NOGROUP" in str(rows) or _wrong_type(rows):
                     continue
                 raise ConnectionFailed(f"owned: {rows}")
             job_type, suffix = split_lane(name)
@@ -615,7 +657,7 @@ class RedisQueue(Queue):
         if force:
             # Its consumers go where they hold nothing; where one still holds jobs,
             # the worker keeps its record, so its lease lapses and others recover them.
-            names = await self._call("forget worker", lambda: self._lanes_of(types))
+            names = self._servable(await self._call("forget worker", lambda: self._lanes_of(types)))
             calls = [("drop_consumer", [self.keys.of_type(n).stream], [GROUP, worker_id]) for n in names]
             held = await self._call("forget worker", lambda: self._run_scripts(calls))
             if any(int(h) for h in held):
@@ -627,7 +669,7 @@ class RedisQueue(Queue):
         )
 
     async def recover_orphans(self, types: Sequence[str]) -> int:
-        names = await self._call("recover", lambda: self._lanes_of(types))
+        names = self._servable(await self._call("recover", lambda: self._lanes_of(types)))
         calls = [("orphans", [self.keys.of_type(n).stream], [GROUP, ORPHANS_LOOKED_AT]) for n in names]
         return sum(int(n) for n in await self._call("recover", lambda: self._run_scripts(calls)))
 

@@ -527,3 +527,32 @@ async def test_stats_say_what_kept_what_is_corrupt_and_that_redis_may_evict(
     finally:
         r.close()
         await q.close()
+
+
+@pytest.mark.parametrize("topology", ["redis", "cluster"])
+async def test_a_worker_leaves_out_a_type_whose_stream_key_is_corrupt_and_serves_the_others(
+    topology: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = request.getfixturevalue(f"{topology}_url")
+    seen: list[int] = []
+    two = Handlers()
+
+    @two.handler("a", N)
+    async def a(job: Job[N]) -> None:
+        seen.append(job.args.n)
+
+    @two.handler("b", N)
+    async def b(job: Job[N]) -> None:
+        seen.append(-1)
+
+    q = RedisQueue(url)
+    try:
+        await q.register_types({"a": {}, "b": {}})
+        await q.transport.call("DEL", q.keys.of_type("b").stream)
+        await q.transport.call("SET", q.keys.of_type("b").stream, "not a stream")
+        await q.enqueue_many(jobs(5, "a"))
+        async with running(Worker(RedisQueue(url), two)):
+            await wait_until(lambda: _value(sorted(seen) == list(range(5))), timeout=15)
+        assert "jobcore:{b}:jobs holds a string, not a stream: type 'b' is not served" in caplog.text
+    finally:
+        await q.close()

@@ -43,6 +43,7 @@ async def test_a_stale_worker_coming_back_changes_nothing(workers: Workers, queu
         return s.processed >= len(jobs) and s.in_flight == 0 and s.pending == 0
 
     await wait_for(all_done, 30, "all jobs", workers, [w1, w2])
+
     # Its results are dropped: the jobs are w2's now, or already settled by w2.
     async def tried() -> bool:
         log = w1.log()
