@@ -98,6 +98,7 @@ class TypeStats:
     partitions: int = 1
     pending_by_partition: tuple[int, ...] = ()  # pending per partition, when there are several
     problem: str | None = None  # corrupt data found where this type's keys are: its numbers are partial
+    schema_versions: int = 0  # distinct args schemas among the live workers serving it (2+: they disagree)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,7 @@ class QueueStats:
                     "served_by": t.served_by,
                     "partitions": t.partitions,
                     **({"problem": t.problem} if t.problem else {}),
+                    "schema_versions": t.schema_versions,
                     **({"pending_by_partition": list(t.pending_by_partition)} if t.partitions > 1 else {}),
                 }
                 for name, t in sorted(self.types.items())
@@ -202,9 +204,12 @@ def build_stats(
     count as serving a type (alive or stale, not lost)."""
     live = [w for w in workers if w.state != "lost"]
     served: dict[str, int] = {}
+    versions: dict[str, set[str]] = {}
     for w in live:
         for t in w.types:
             served[t] = served.get(t, 0) + 1
+            if t in w.schemas:
+                versions.setdefault(t, set()).add(w.schemas[t])
     out = {
         t: TypeStats(
             job_type=t,
@@ -219,6 +224,7 @@ def build_stats(
             has_schema=t in schemas,
             partitions=c.partitions,
             problem=c.problem,
+            schema_versions=len(versions.get(t, ())),
             pending_by_partition=c.pending_by_partition,
         )
         for t, c in counts.items()
@@ -271,6 +277,7 @@ class WorkerInfo:
     state: Literal["alive", "stale", "lost"]
     processed: int = 0
     failed: int = 0
+    schemas: dict[str, str] = field(default_factory=dict)  # served type -> args schema fingerprint
 
     @property
     def heartbeat_age(self) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue
+from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
 from .connect import connect
 from .display import printable, redacted_url, scrubbed
 from .errors import JobcoreError
@@ -348,6 +348,14 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     for name in stats.unserved:
         console.print(Text(f"no live worker serves {printable(repr(name))}: its jobs wait until one starts", "yellow"))
     for t in stats.types.values():
+        if t.schema_versions > 1:
+            console.print(
+                Text(
+                    f"type {printable(repr(t.job_type))}: its live workers run {t.schema_versions} different args "
+                    "schemas (a rolling deploy?); jobs with fields a worker does not know are dead-lettered there",
+                    "yellow",
+                )
+            )
         if t.problem:
             console.print(Text(f"type {printable(repr(t.job_type))}: {printable(t.problem)}", "red"))
     evicting = ", ".join(sorted(await q.eviction_policies()))
@@ -468,9 +476,28 @@ async def cmd_types(q: Queue, a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps({t: schemas.get(t) for t in types}, indent=2))
         return 0
+    skew = _schema_skew(await q.workers())
     for t in types:
-        print(f"{printable(t):<16} {'schema published' if t in schemas else 'no schema (no worker has served it)'}")
+        state = "schema published" if t in schemas else "no schema (no worker has served it)"
+        if t in skew:
+            state += f"; live workers disagree: {skew[t]}"
+        print(f"{printable(t):<16} {state}")
     return 0
+
+
+def _schema_skew(workers: Sequence[WorkerInfo]) -> dict[str, str]:
+    """Per type whose live workers publish different args schemas: which, by how many."""
+    by_type: dict[str, dict[str, int]] = {}
+    for w in workers:
+        if w.state != "lost":
+            for t, h in w.schemas.items():
+                by_type.setdefault(t, {})
+                by_type[t][h] = by_type[t].get(h, 0) + 1
+    return {
+        t: ", ".join(f"schema {printable(h)} on {n} worker(s)" for h, n in sorted(hashes.items()))
+        for t, hashes in by_type.items()
+        if len(hashes) > 1
+    }
 
 
 def _print_bad(rows: Sequence[BadJob], as_json: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import time
@@ -313,6 +314,49 @@ def decode_args(raw_args: bytes, args_type: Any) -> Any:
         raise ArgsError(f"args are not valid msgpack: {exc}") from None
     except (RecursionError, MemoryError) as exc:  # stored bytes no type could take
         raise ArgsError(f"args are not decodable: {_why(exc)}") from None
+
+
+_known_fields: dict[Any, frozenset[str] | None] = {}
+
+
+def _field_names(args_type: Any) -> frozenset[str] | None:
+    """The names args of ``args_type`` are encoded with; None when any map fits."""
+    names = _known_fields.get(args_type, ())
+    if names == ():
+        if isinstance(args_type, type) and issubclass(args_type, msgspec.Struct):
+            array_like = args_type.__struct_config__.array_like
+            names = None if array_like else frozenset(args_type.__struct_encode_fields__)
+        elif dataclasses.is_dataclass(args_type) and isinstance(args_type, type):
+            names = frozenset(f.name for f in dataclasses.fields(args_type))
+        else:
+            names = None
+        _known_fields[args_type] = names
+    return names  # type: ignore[return-value]
+
+
+def unknown_fields(raw_args: bytes, args_type: Any) -> list[str]:
+    """Fields the args carry that ``args_type`` does not know (a newer producer's),
+    which decoding would drop in silence. Read from the map's header alone unless
+    it has more keys than the type has fields: free in the usual case."""
+    names = _field_names(args_type)
+    if not names or not raw_args:
+        return []
+    head = raw_args[0]
+    if 0x80 <= head <= 0x8F:
+        count = head & 0x0F
+    elif head == 0xDE and len(raw_args) >= 3:
+        count = int.from_bytes(raw_args[1:3], "big")
+    elif head == 0xDF and len(raw_args) >= 5:
+        count = int.from_bytes(raw_args[1:5], "big")
+    else:
+        return []  # not a map: decoding says what is wrong
+    if count <= len(names):
+        return []
+    try:
+        keys = msgspec.msgpack.decode(raw_args, type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, MemoryError):
+        return []
+    return sorted(k for k in keys if k not in names)
 
 
 def convert_args(value: Any, args_type: Any) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .errors import UnknownJobType
 from .model import Job, args_schema
@@ -15,15 +17,26 @@ Handler = Callable[[Job[Any]], Awaitable[None] | None]
 H = TypeVar("H", bound=Handler)
 
 
+UnknownFields = Literal["dead", "ignore"]
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     job_type: str
     handler: Handler
     args_type: Any
     is_async: bool
+    # "dead": args with fields the type does not know are dead-lettered (a newer
+    # producer ahead of this worker); "ignore": they are dropped, as msgspec would.
+    unknown_fields: UnknownFields = "dead"
 
     def schema(self) -> dict[str, Any]:
         return args_schema(self.args_type)
+
+    def schema_hash(self) -> str:
+        """A short fingerprint of the args schema: workers that disagree show it."""
+        text = json.dumps(self.schema(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 class Handlers:
@@ -32,13 +45,17 @@ class Handlers:
     def __init__(self) -> None:
         self._by_type: dict[str, Registration] = {}
 
-    def register(self, job_type: str, handler: Handler, args_type: Any) -> None:
+    def register(
+        self, job_type: str, handler: Handler, args_type: Any, *, unknown_fields: UnknownFields = "dead"
+    ) -> None:
         if not job_type or not isinstance(job_type, str):
             raise ValueError("job_type must be a non-empty string")
         if job_type in self._by_type:
             raise ValueError(f"a handler for job type {job_type!r} is already registered")
         if not callable(handler):
             raise TypeError(f"handler for {job_type!r} is not callable")
+        if unknown_fields not in ("dead", "ignore"):
+            raise ValueError("unknown_fields must be 'dead' or 'ignore'")
         # Fail at registration, not at the first job, when msgspec cannot handle the type.
         args_schema(args_type)
         self._by_type[job_type] = Registration(
@@ -46,11 +63,12 @@ class Handlers:
             handler=handler,
             args_type=args_type,
             is_async=inspect.iscoroutinefunction(handler),
+            unknown_fields=unknown_fields,
         )
 
-    def handler(self, job_type: str, args_type: Any) -> Callable[[H], H]:
+    def handler(self, job_type: str, args_type: Any, *, unknown_fields: UnknownFields = "dead") -> Callable[[H], H]:
         def decorate(fn: H) -> H:
-            self.register(job_type, fn, args_type)
+            self.register(job_type, fn, args_type, unknown_fields=unknown_fields)
             return fn
 
         return decorate

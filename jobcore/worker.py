@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import logging
 import os
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -22,11 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Lease, Outcome, Queue, Stale
+from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue, Stale
 from .errors import ArgsError, ConnectionFailed, EvictionRisk, JobcoreError, PayloadError, WorkerIdTaken
+from .lease import LeaseKeeping
 from .logs import enter_job, install_record_factory, leave_job
-from .model import decode_args, decode_envelope
-from .registry import Handlers
+from .model import Job, decode_args, decode_envelope, unknown_fields
+from .registry import Handlers, Registration
+from .suspects import Suspects
 
 log = logging.getLogger("jobcore.worker")
 
@@ -141,6 +140,8 @@ class Worker:
         # Tells this run of the worker from another one given the same id.
         self._instance = uuid.uuid4().hex
         self._orphans_due = 0.0  # monotonic time of the next look for jobs delivered to no one
+        # Each served type's args schema fingerprint: live workers that disagree are shown.
+        self._schema_hashes = {t: handlers.get(t).schema_hash() for t in sorted(chosen)}
         self.processed = 0
         self.failed = 0
         self.dead = 0
@@ -168,15 +169,14 @@ class Worker:
         self._running = False
         self._started_ms = int(time.time() * 1000)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="jobcore-job")
-        self._hb_thread: threading.Thread | None = None
-        self._hb_stop = threading.Event()
-        self._keeper: subprocess.Popen[bytes] | None = None
+        self._lease_keeping = LeaseKeeping(
+            queue, self.id, self.info, self.lease, self.heartbeat_interval, on_beat=self._warn_eviction
+        )
         self._threads_lock = threading.Lock()
         self._threads_busy = 0
         self._last_maintenance = 0.0
         # Jobs at this attempt or later were in flight when workers died, twice.
-        self._suspect_from = 3 if max_attempts >= 3 else 2
-        self._running_suspect: tuple[str, str] | None = None  # the one suspect job running
+        self._suspects = Suspects(max_attempts)
         self._recovering = False  # a lost worker still holds jobs this worker could take
         self._cut_off_at = -1e9  # monotonic time this worker last failed to reach the backend
 
@@ -203,6 +203,7 @@ class Worker:
             "processed": self.processed,
             "failed": self.failed,
             "heartbeat_interval_ms": int(self.heartbeat_interval * 1000),
+            "schemas": self._schema_hashes,
         }
 
     async def run(self) -> None:
@@ -228,7 +229,7 @@ class Worker:
                     delay = backoff.next()
                     log.warning("cannot start serving yet: %s; retrying in %.1fs", exc, delay)
                     await self._sleep_unless_stopping(delay)
-            self._start_heartbeat()
+            self._lease_keeping.start()
             log.info(
                 "worker %s serving %s (concurrency %d, lease %.1fs)",
                 self.id,
@@ -268,11 +269,11 @@ class Worker:
                     released = await self._within(deadline, self._release_leftovers())
                     # No heartbeat may land after the record is removed (it would
                     # bring back a worker that is gone).
-                    await self._stop_heartbeat()
+                    await self._lease_keeping.stop()
                     if released and not self._outbox:
                         await self._within(deadline, self._unregister())
         finally:
-            await self._stop_heartbeat()
+            await self._lease_keeping.stop()
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._running = False
             self._stopped.set()
@@ -380,33 +381,14 @@ class Worker:
                 self._buffer.append(d)
             self._wake_runners()
 
-    def _suspect(self, d: Delivery) -> bool:
-        """A job that was in flight when its worker died, twice (or once when
-        max_attempts is 2): it may be what kills workers. Deliveries past
-        max_attempts are not run, so they are no risk."""
-        return self._suspect_from <= d.attempt <= self.max_attempts
-
     def _can_take_suspect(self) -> bool:
-        return self._running_suspect is None and self._free() > 0 and not any(self._suspect(d) for d in self._buffer)
+        return self._suspects.can_take(self._buffer, self._free())
 
     def _next_job(self) -> Delivery | None:
-        """The next buffered job to start, in order, but at most one suspect at a
-        time: a job that kills its worker every time then stops taking the jobs
-        beside it down with it, and healthy jobs finish within three attempts."""
-        buffer = self._buffer
-        if not buffer or self._stopping.is_set():
+        """The next buffered job to start (suspects one at a time: suspects.py)."""
+        if self._stopping.is_set():
             return None
-        if not self._suspect(buffer[0]):
-            return buffer.popleft()
-        for i, d in enumerate(buffer):
-            if not self._suspect(d):
-                del buffer[i]
-                return d
-            if self._running_suspect is None:
-                del buffer[i]
-                self._running_suspect = (d.job_type, d.entry_id)
-                return d
-        return None
+        return self._suspects.next_job(self._buffer)
 
     def _wake_runners(self) -> None:
         n = len(self._buffer)
@@ -476,7 +458,7 @@ class Worker:
             back = await self.queue.recover_orphans(self.types)
             if back:
                 log.warning("%d job(s) were delivered to no one (their consumer was deleted): back on the queue", back)
-        if time.monotonic() - self._cut_off_at < self.lease:
+        if time.monotonic() - max(self._cut_off_at, self._lease_keeping.cut_off_at) < self.lease:
             # This worker could not reach Redis a moment ago, so the others were
             # likely cut off too: give them a lease to show they live before
             # taking their jobs (after a Redis restart every lease has lapsed).
@@ -492,7 +474,7 @@ class Worker:
                     owner,
                     max(0, self._free()),
                     suspects=1 if self._can_take_suspect() else 0,
-                    suspect_from=self._suspect_from,
+                    suspect_from=self._suspects.from_attempt,
                 )
                 self._take(got, f"recovered from lost worker {owner}")
                 recovering = recovering or left > 0
@@ -529,8 +511,7 @@ class Worker:
             self._active.pop((d.job_type, d.entry_id), None)
             if not self._active:
                 self._all_done.set()
-            if self._running_suspect == (d.job_type, d.entry_id):
-                self._running_suspect = None
+            if self._suspects.finished(d):
                 self._wake_runners()  # suspects may be waiting for this one
             self._slot_event.set()
             self._outbox.append(outcome)
@@ -550,69 +531,87 @@ class Worker:
                     observer(done)
 
     async def _execute(self, d: Delivery, slot: _Slot) -> Outcome:
-        def dead(reason: str) -> Outcome:
-            log.error(
-                "job entry %s of type %s dead-lettered: %s",
-                d.entry_id,
-                d.job_type,
-                reason,
-            )
-            return Outcome(d.job_type, d.entry_id, "dead", d.attempt, reason)
+        decoded = self._decode(d)
+        if isinstance(decoded, Outcome):
+            return decoded
+        reg, job = decoded
+        token = enter_job(job)
+        try:
+            if d.attempt > self.max_attempts:
+                return self._dead(
+                    d,
+                    f"delivered {d.attempt} times, more than max_attempts={self.max_attempts}: "
+                    "its worker kept stopping before the job finished",
+                )
+            return await self._run_handler(d, slot, reg, job)
+        finally:
+            leave_job(token)
 
+    def _dead(self, d: Delivery, reason: str) -> Outcome:
+        log.error("job entry %s of type %s dead-lettered: %s", d.entry_id, d.job_type, reason)
+        return Outcome(d.job_type, d.entry_id, "dead", d.attempt, reason)
+
+    def _decode(self, d: Delivery) -> Outcome | tuple[Registration, Job[Any]]:
+        """The job as its handler takes it, or the dead-letter outcome saying why
+        the stored entry cannot be one."""
         if d.raw is None:
-            return dead("entry has no payload field")
+            return self._dead(d, "entry has no payload field")
         try:
             env = decode_envelope(d.raw)
         except PayloadError as exc:
-            return dead(str(exc))
+            return self._dead(d, str(exc))
         if env.type != d.job_type:
-            return dead(f"envelope says type {env.type!r} but it was queued as {d.job_type!r}")
+            return self._dead(d, f"envelope says type {env.type!r} but it was queued as {d.job_type!r}")
         reg = self.handlers.get(d.job_type)
         try:
             args = decode_args(env.args, reg.args_type)
         except ArgsError as exc:
-            return dead(str(exc))
-        job = env.job(args, d.attempt)
-        token = enter_job(job)
+            return self._dead(d, str(exc))
+        if reg.unknown_fields == "dead":
+            extra = unknown_fields(env.args, reg.args_type)
+            if extra:
+                return self._dead(
+                    d,
+                    f"args carry field(s) {', '.join(map(repr, extra))} that this worker's "
+                    f"{getattr(reg.args_type, '__name__', 'args type')} does not know (a newer producer? deploy "
+                    "workers first, then requeue; or register the type with unknown_fields='ignore')",
+                )
+        return reg, env.job(args, d.attempt)
+
+    async def _run_handler(self, d: Delivery, slot: _Slot, reg: Registration, job: Job[Any]) -> Outcome:
+        """Run the handler within the job's timeout: ack, fail (it raised or timed
+        out), or CancelledError for a stop (the caller hands the job back)."""
+        started = time.perf_counter()
         try:
-            if d.attempt > self.max_attempts:
-                return dead(
-                    f"delivered {d.attempt} times, more than max_attempts={self.max_attempts}: "
-                    "its worker kept stopping before the job finished"
-                )
-            started = time.perf_counter()
-            try:
-                if reg.is_async:
-                    await reg.handler(job)  # type: ignore[misc]
-                else:
-                    ctx = contextvars.copy_context()
-                    loop = asyncio.get_running_loop()
-                    await loop.run_in_executor(self._executor, self._in_thread, ctx, reg.handler, job)
-            except asyncio.CancelledError:
-                task = slot.task
-                # The watchdog's cancel alone: a timeout. Any other cancel is a stop.
-                if slot.timed_out and not self._cancelling_all and task is not None and task.cancelling() == 1:
-                    task.uncancel()
-                    log.error("job timed out after %.1fs", self.timeout)
-                    return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
-                if self._stopping.is_set():
-                    log.warning("job interrupted by stop; handing it back to the queue")
-                raise
-            except Exception as exc:
-                log.exception("job failed: %s", exc)
-                return Outcome(
-                    d.job_type,
-                    d.entry_id,
-                    "fail",
-                    d.attempt,
-                    "".join(traceback.format_exception(exc)).rstrip(),
-                )
-            if slot.timed_out and slot.task is not None and slot.task.cancelling():
-                slot.task.uncancel()  # the handler swallowed the timeout's cancel and finished
-            log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
-            return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
-        finally:
-            leave_job(token)
+            if reg.is_async:
+                await reg.handler(job)  # type: ignore[misc]
+            else:
+                ctx = contextvars.copy_context()
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._in_thread, ctx, reg.handler, job)
+        except asyncio.CancelledError:
+            task = slot.task
+            # The watchdog's cancel alone: a timeout. Any other cancel is a stop.
+            if slot.timed_out and not self._cancelling_all and task is not None and task.cancelling() == 1:
+                task.uncancel()
+                log.error("job timed out after %.1fs", self.timeout)
+                return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
+            if self._stopping.is_set():
+                log.warning("job interrupted by stop; handing it back to the queue")
+            raise
+        except Exception as exc:
+            log.exception("job failed: %s", exc)
+            return Outcome(
+                d.job_type,
+                d.entry_id,
+                "fail",
+                d.attempt,
+                "".join(traceback.format_exception(exc)).rstrip(),
+            )
+        if slot.timed_out and slot.task is not None and slot.task.cancelling():
+            slot.task.uncancel()  # the handler swallowed the timeout's cancel and finished
+        log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
+        return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
 
     def _in_thread(self, ctx: contextvars.Context, handler: Callable[..., Any], job: Any) -> Any:
         with self._threads_lock:
@@ -727,99 +726,6 @@ class Worker:
     async def _unregister(self) -> None:
         await self.queue.forget_worker(self.id, self.types, force=True)
 
-    # ---- heartbeat --------------------------------------------------------
-
-    async def _stop_heartbeat(self) -> None:
-        self._hb_stop.set()
-        if self._hb_thread is not None:
-            await asyncio.to_thread(self._hb_thread.join, 5)
-        keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            await asyncio.to_thread(_end_keeper, keeper)
-
-    def _start_keeper(self) -> None:
-        """Start the lease keeper process, when the backend can be reached from one
-        (and on Linux, where it can tell a stopped worker from a busy one)."""
-        settings = self.queue._lease_keeper_settings()
-        if settings is None or not os.path.exists("/proc/self/stat"):
-            return
-        settings = dict(
-            settings,
-            id=self.id,
-            parent=os.getpid(),
-            lease_ms=int(self.lease * 1000),
-            interval=self.heartbeat_interval,
-        )
-        # The keeper imports jobcore from where this worker did.
-        home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")])))
-        try:
-            keeper = subprocess.Popen(
-                [sys.executable, "-P", "-m", "jobcore.keeper"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                close_fds=True,
-                env=env,
-            )
-            assert keeper.stdin is not None
-            keeper.stdin.write(json.dumps(settings).encode() + b"\n")
-            keeper.stdin.flush()
-        except OSError as exc:
-            log.warning("cannot start the lease keeper (%s): a handler holding the GIL may lose its lease", exc)
-            return
-        self._keeper = keeper
-
-    def _start_heartbeat(self) -> None:
-        """Heartbeat from a thread with its own connection, so a handler that
-        blocks the event loop cannot let this worker's leases lapse; and a lease
-        keeper process, so one that holds the GIL cannot either."""
-        self._start_keeper()
-        queue = self.queue
-
-        def run() -> None:
-            async def beat() -> None:
-                q = queue.clone()
-                failures = 0
-                try:
-                    while not self._hb_stop.is_set():
-                        wait = self.heartbeat_interval
-                        try:
-                            lease = await q.heartbeat(self.info(), int(self.lease * 1000))
-                            failures = 0
-                            self._warn_eviction()
-                            if lease == Lease.LAPSED:
-                                self._cut_off_at = time.monotonic()
-                                log.warning(
-                                    "worker %s lease had lapsed: its jobs may run again elsewhere",
-                                    self.id,
-                                )
-                            elif lease == Lease.NEW:
-                                self._cut_off_at = time.monotonic()
-                                log.error(
-                                    "worker %s had no lease any more: Redis lost its data (a restart without "
-                                    "persistence, or a flush) or other workers took this one for lost; "
-                                    "jobs it held may run again, and jobs that were only in Redis may be gone",
-                                    self.id,
-                                )
-                        except WorkerIdTaken as exc:
-                            log.error("%s: this worker's lease lapsed and another took its id", exc)
-                        except JobcoreError as exc:
-                            if isinstance(exc, ConnectionFailed):
-                                self._cut_off_at = time.monotonic()
-                            log.warning("heartbeat failed: %s", exc)
-                            # A cut connection: try again soon, well within the lease.
-                            failures += 1
-                            wait = min(wait, 0.05 * 2**failures)
-                        await asyncio.to_thread(self._hb_stop.wait, wait)
-                finally:
-                    if q is not queue:
-                        await q.close()
-
-            asyncio.run(beat())
-
-        self._hb_thread = threading.Thread(target=run, name=f"jobcore-heartbeat-{self.id}", daemon=True)
-        self._hb_thread.start()
-
 
 def _log_stale(stale: Sequence[Stale]) -> None:
     """Say truthfully what became of jobs whose result this worker could not record."""
@@ -839,14 +745,3 @@ def _log_stale(stale: Sequence[Stale]) -> None:
             len(gone),
             ", ".join(gone[:5]),
         )
-
-
-def _end_keeper(keeper: subprocess.Popen[bytes]) -> None:
-    """Close the keeper's input (it exits at once) and reap it."""
-    try:
-        if keeper.stdin is not None:
-            keeper.stdin.close()
-        keeper.wait(5)
-    except (OSError, subprocess.TimeoutExpired):
-        keeper.kill()
-        keeper.wait()

@@ -31,4 +31,12 @@ def worker_info_from_record(rec: dict[str, Any], lease_deadline_ms: int, now_ms:
         state=state,  # type: ignore[arg-type]
         processed=int(rec.get("processed", 0)),
         failed=int(rec.get("failed", 0)),
+        schemas=_schemas(rec.get("schemas")),
     )
+
+
+def _schemas(value: Any) -> dict[str, str]:
+    """A record's schema fingerprints; anything else stored there reads as none."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(t): str(h) for t, h in value.items() if isinstance(h, str)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 
@@ -57,3 +58,44 @@ async def test_sigterm_finishes_what_it_can_hands_back_the_rest_and_exits_0(
     for j in long:
         assert [(r.attempt, r.worker) for r in report.runs[str(j.id)]] == [(1, w2.id)]
     figures("graceful stop", grace_s=GRACE, exit_s=round(took, 2), handed_back=len(long), finished_in_grace=len(short))
+
+
+async def test_a_second_signal_hands_back_200_running_jobs_and_a_fresh_worker_runs_them_at_once(
+    workers: Workers, queue: RedisQueue, audit: Audit
+) -> None:
+    jobs = [Job(type="work", args=Work(n=i, seconds=60)) for i in range(200)]
+    (w1,) = workers.start(1, concurrency=200, lease=1.0, grace=30)
+    ids = await queue.enqueue_many(jobs)
+
+    async def all_started() -> bool:
+        return len(audit.starts()) == 200
+
+    await wait_for(all_started, 30, "200 jobs running", workers, [w1])
+    w1.signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    w1.signal(signal.SIGTERM)  # "stop at once"
+    t0 = time.monotonic()
+    rc = await w1.wait(15)
+    stop_s = time.monotonic() - t0
+    assert rc == 0, w1.tail()
+    stats = (await queue.stats()).types["work"]
+    assert (stats.in_flight, stats.pending) == (0, 200), w1.tail()  # handed back, not left to a lapsing lease
+    assert "200 job(s) handed back to the queue" in w1.log()
+
+    (w2,) = workers.start(1, concurrency=200, lease=1.0)
+    t1 = time.monotonic()
+
+    async def all_again() -> bool:
+        return sum(1 for runs in audit.starts().values() if any(r.worker == w2.id for r in runs)) == 200
+
+    await wait_for(all_again, 30, "the 200 jobs running again on a fresh worker", workers, [w2])
+    again_s = time.monotonic() - t1
+    report = audit.report(ids)
+    report.assert_accounted()
+    assert len(report.in_flight) == 200 and not report.pending
+    figures(
+        "second signal at concurrency 200 (60 s jobs)",
+        handed_back=200,
+        stop_s=round(stop_s, 2),
+        all_running_again_on_a_fresh_worker_s=round(again_s, 2),
+    )
