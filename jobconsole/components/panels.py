@@ -69,6 +69,8 @@ class QueuesTable(LiveTable):
             name.append(" ⚠", style="yellow")
         if t.problem:
             name.append(" ✖", style="bold red")  # corrupt data where its keys are; the subtitle says so
+        if t.schema_versions > 1:
+            name.append(" ≠", style="bold yellow")  # its live workers disagree on the args schema
         failed = _num(t.failed, "yellow" if t.failed else "dim")
         if t.failed_kept != t.failed:
             failed = _right(f"{count(t.failed)} ({count(t.failed_kept)} kept)", "yellow")
@@ -113,9 +115,12 @@ class QueuesTable(LiveTable):
         self.sync(rows)
         unserved = s.unserved
         corrupt = sorted(t.job_type for t in types if t.problem)
+        skewed = sorted(t.job_type for t in types if t.schema_versions > 1)
         # Text, not a str: a border title would read a type named "report[/]" as markup.
         if corrupt:
             subtitle = f"✖ not what jobcore wrote in the keys of: {', '.join(printable(n) for n in corrupt)}"
+        elif skewed:
+            subtitle = f"≠ live workers disagree on the args schema of: {', '.join(printable(n) for n in skewed)}"
         elif unserved:
             subtitle = f"⚠ no live worker serves: {', '.join(printable(n) for n in sorted(unserved))}"
         else:

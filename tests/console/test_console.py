@@ -699,3 +699,14 @@ async def test_the_console_says_redis_may_evict_what_failed_jobs_are_kept_and_wh
             assert app.link.state == "connected"
     finally:
         server.cleanup()
+
+
+async def test_the_queues_table_shows_workers_that_disagree_on_a_schema(url: str) -> None:
+    async with console(url) as (pilot, app, q):
+        await q.enqueue(Job(type="t", args={"n": 1}))
+        for wid, h in (("w-old", "aaaa"), ("w-new", "bbbb")):
+            await q.heartbeat({"id": wid, "types": ["t"], "schemas": {"t": h}}, 60_000)
+        await fresh_snapshot(pilot)
+        table = queues(app)
+        assert cell(table, "type:t", "type").endswith("≠")
+        assert "live workers disagree on the args schema of: t" in str(table.border_subtitle)
