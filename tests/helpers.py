@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import jobcore
+from jobcore import Worker
 from jobcore.memory import MemoryQueue
 from jobcore.redis_backend import RedisQueue
 
@@ -26,3 +28,19 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    """A worker running in this loop for the block, stopped gracefully after it."""
+    task = asyncio.create_task(worker.run())
+    try:
+        await wait_until(lambda: _value(worker.running), timeout=10)
+        yield worker
+    finally:
+        await worker.stop()
+        await task
+
+
+async def _value(value: bool) -> bool:
+    return value

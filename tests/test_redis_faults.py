@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -24,7 +23,7 @@ from jobcore.keys import GROUP
 from jobcore.redis_backend import RedisQueue
 from jobcore.testing import RedisCluster, RedisServer
 
-from .helpers import wait_until
+from .helpers import running, wait_until
 
 
 class N(msgspec.Struct):
@@ -43,17 +42,6 @@ def make_handlers(seen: list[int]) -> Handlers:
         seen.append(job.args.n)
 
     return h
-
-
-@asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    task = asyncio.create_task(worker.run())
-    try:
-        await wait_until(lambda: _value(worker.running), timeout=10)
-        yield worker
-    finally:
-        await worker.stop()
-        await task
 
 
 async def _value(v: bool) -> bool:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import msgspec
 import pytest
@@ -17,7 +15,7 @@ import jobcore
 from jobcore import Handlers, Job, Worker
 from jobcore.model import encode_args, unknown_fields
 
-from .helpers import wait_until
+from .helpers import running, wait_until
 
 
 class V1(msgspec.Struct):
@@ -43,17 +41,6 @@ def test_unknown_fields_reads_the_map_header_and_names_the_extra_fields() -> Non
     assert unknown_fields(encode_args({"n": 1, **big}), V1) == sorted(big)
     assert unknown_fields(encode_args({"n": 1, "x": 2}), dict) == []  # any map fits a dict
     assert unknown_fields(b"\x81\xa1", V1) == []  # truncated: decoding says what is wrong
-
-
-@asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    task = asyncio.create_task(worker.run())
-    try:
-        await wait_until(lambda: _value(worker.running), timeout=10)
-        yield worker
-    finally:
-        await worker.stop()
-        await task
 
 
 async def _value(v: bool) -> bool:

@@ -7,8 +7,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from jobcore.logs import LOG_FIELDS
 from jobcore.model import ENVELOPE_VERSION, encode_job
 from jobcore.testing import RedisServer
 
-from .helpers import plant, wait_until
+from .helpers import plant, running, wait_until
 
 
 class Launch(msgspec.Struct, kw_only=True):
@@ -52,17 +51,6 @@ def records() -> Any:
     yield h
     root.removeHandler(h)
     root.setLevel(old)
-
-
-@asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    task = asyncio.create_task(worker.run())
-    try:
-        await wait_until(lambda: _true(worker.running))
-        yield worker
-    finally:
-        await worker.stop()
-        await task
 
 
 async def _true(value: bool) -> bool:
