@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -890,16 +891,17 @@ class RedisQueue(Queue):
 
     @staticmethod
     def _worker_infos(records: Any, leases: Any, now: int) -> list[WorkerInfo]:
-        deadline = {_s(w): int(score) for w, score in leases}
+        deadline = {_s(w): int(score) if math.isfinite(score) else 0 for w, score in leases}
         out = []
         for wid, rec in _fields(records).items():
             try:
                 data = json.loads(rec)
             except ValueError:
-                data = {"id": _s(wid)}
-            lease = deadline.get(_s(wid), 0)
-            data.setdefault("heartbeat_ms", lease - int(data.get("lease_ms", 15000)))
-            out.append(worker_info_from_record(data, lease, now))
+                data = None
+            if not isinstance(data, dict):
+                data = {"id": _s(wid)}  # not a record of ours: listed by its id alone
+            data.setdefault("id", _s(wid))
+            out.append(worker_info_from_record(data, deadline.get(_s(wid), 0), now))
         return sorted(out, key=lambda w: w.id)
 
     async def workers(self) -> list[WorkerInfo]:

@@ -544,3 +544,26 @@ async def test_a_worker_leaves_out_a_type_whose_stream_key_is_corrupt_and_serves
         assert "jobcore:{b}:jobs holds a string, not a stream: type 'b' is not served" in caplog.text
     finally:
         await q.close()
+
+
+async def test_worker_records_of_any_shape_are_listed_never_fatal(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        planted = {
+            "not-json": "{oops",
+            "a-list": "[1, 2]",
+            "wrong-types": '{"pid": "x", "busy": [1], "types": "abc", "started_ms": 1e300, "lease_ms": null}',
+            "huge": '{"heartbeat_ms": 99999999999999999999, "schemas": [1]}',
+        }
+        r.hset(q.keys.workers, mapping=planted)
+        r.zadd(q.keys.leases, {"not-json": float("inf"), "a-list": 1, "wrong-types": float("-inf")})
+        workers = await q.workers()
+        assert sorted(w.id for w in workers) == sorted(planted)
+        dash = await q.dashboard(10)
+        assert len(dash.workers) == 4 and dash.stats.workers >= 0
+        by_id = {w.id: w for w in workers}
+        assert by_id["wrong-types"].pid == 0 and by_id["wrong-types"].types == []
+    finally:
+        r.close()
+        await q.close()
