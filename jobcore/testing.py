@@ -908,7 +908,17 @@ class SentinelSetup(_Servers):
                 self.restart(node, deadline - time.monotonic())
         for node in self.data_nodes:
             if node is not primary:
-                self._wait_linked(node, primary, deadline - time.monotonic())
+                info = node.replication()
+                if info.get("role") != "slave" or int(info.get("master_port", 0)) != primary.port:
+                    # Left pointing elsewhere (or at nothing) by an earlier failover: say where.
+                    node._call("REPLICAOF", LOCALHOST, primary.port)
+                    node.replicaof = primary.port
+                try:
+                    self._wait_linked(node, primary, (deadline - time.monotonic()) / 2)
+                except RuntimeError:
+                    # A link that does not come up: ask for it again, once.
+                    node._call("REPLICAOF", LOCALHOST, primary.port)
+                    self._wait_linked(node, primary, deadline - time.monotonic())
         self._wait_known(deadline - time.monotonic())
 
     def flushall(self) -> None:
