@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static, TextArea
+from textual.widgets.data_table import CellDoesNotExist
 
 import jobcore
 from jobconsole.app import JobConsole, make_app
@@ -666,7 +667,14 @@ async def test_through_sentinel_the_header_follows_a_failover(sentinel_setup: An
             return f"→ 127.0.0.1:{new.port}" in line and "● connected" in line
 
         await wait_for(pilot, moved, timeout=30, what="the header to name the new primary")
-        await wait_for(pilot, lambda: cell(queues(app), "type:launch", "pending") == "1", what="the new job")
+
+        def shown() -> bool:
+            try:
+                return cell(queues(app), "type:launch", "pending") == "1"
+            except CellDoesNotExist:
+                return False  # its row is not there yet
+
+        await wait_for(pilot, shown, timeout=20, what="the new job")
 
 
 async def test_the_console_says_redis_may_evict_what_failed_jobs_are_kept_and_what_is_corrupt(
