@@ -108,15 +108,6 @@ def _pairs(flat: Any) -> list[tuple[Any, Any]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
 
 
-def _info(raw: Any) -> dict[str, str]:
-    out = {}
-    for line in _s(raw).splitlines():
-        key, sep, value = line.partition(":")
-        if sep and not key.startswith("#"):
-            out[key.strip()] = value.strip()
-    return out
-
-
 def _wrong_type(reply: Any) -> bool:
     return isinstance(reply, resp.RespError) and str(reply).startswith("WRONGTYPE")
 
@@ -442,6 +433,10 @@ class RedisQueue(Queue):
                     active.append(i)  # it may have more
         return pairs
 
+    async def _served_lanes(self, what: str, types: Sequence[str]) -> list[str]:
+        """The lanes of ``types`` a worker may touch now (corrupt ones left out)."""
+        return self._servable(await self._call(what, lambda: self._lanes_of(types)))
+
     def _servable(self, names: Sequence[str]) -> list[str]:
         now = time.monotonic()
         for name, until in list(self._bad_lanes.items()):
@@ -611,7 +606,7 @@ class RedisQueue(Queue):
         suspect_from: int = 2,
     ) -> tuple[list[Delivery], int]:
         limit = -1 if suspects is None else max(0, suspects)
-        names = self._servable(await self._call("claim", lambda: self._lanes_of([job_type])))
+        names = await self._served_lanes("claim", [job_type])
         wanted: dict[str, list[str]] = {}
         for ref in ids:
             entry_id, p = split_ref(ref)
@@ -639,7 +634,7 @@ class RedisQueue(Queue):
         return out, left
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
-        names = self._servable(await self._call("owned", lambda: self._lanes_of(types)))
+        names = await self._served_lanes("owned", types)
         cmds: list[list[resp.Arg]] = [
             ["XPENDING", self.keys.of_type(n).stream, GROUP, "-", "+", 100_000, consumer] for n in names
         ]
@@ -658,7 +653,7 @@ class RedisQueue(Queue):
         if force:
             # Its consumers go where they hold nothing; where one still holds jobs,
             # the worker keeps its record, so its lease lapses and others recover them.
-            names = self._servable(await self._call("forget worker", lambda: self._lanes_of(types)))
+            names = await self._served_lanes("forget worker", types)
             calls = [("drop_consumer", [self.keys.of_type(n).stream], [GROUP, worker_id]) for n in names]
             held = await self._call("forget worker", lambda: self._run_scripts(calls))
             if any(int(h) for h in held):
@@ -670,7 +665,7 @@ class RedisQueue(Queue):
         )
 
     async def recover_orphans(self, types: Sequence[str]) -> int:
-        names = self._servable(await self._call("recover", lambda: self._lanes_of(types)))
+        names = await self._served_lanes("recover", types)
         calls = [("orphans", [self.keys.of_type(n).stream], [GROUP, ORPHANS_LOOKED_AT]) for n in names]
         return sum(int(n) for n in await self._call("recover", lambda: self._run_scripts(calls)))
 
@@ -1004,7 +999,7 @@ class RedisQueue(Queue):
     async def server_info(self) -> dict[str, str]:
         """INFO server of the node that answers (the cluster's first master)."""
         raw = await self._call("server info", lambda: self._t.call("INFO", "server"))
-        return _info(raw)
+        return resp.parse_info(raw)
 
     async def eviction_policies(self) -> set[str]:
         try:
@@ -1013,7 +1008,7 @@ class RedisQueue(Queue):
             return set()  # INFO refused to this user: nothing to tell
         except (resp.RespConnectionError, OSError) as exc:
             raise ConnectionFailed(f"Redis at {redacted(self.url)} is unreachable ({exc})") from None
-        policies = {_info(r).get("maxmemory_policy", "noeviction") for r in replies}
+        policies = {resp.parse_info(r).get("maxmemory_policy", "noeviction") for r in replies}
         return {p for p in policies if p != "noeviction"}
 
     async def server_version(self) -> str:

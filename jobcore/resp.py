@@ -405,3 +405,14 @@ def _retrieved(futs: list[asyncio.Future[Any]]) -> None:
     for f in futs:
         if f.done() and not f.cancelled():
             f.exception()
+
+
+def parse_info(raw: Any) -> dict[str, str]:
+    """INFO-style text ("key:value" lines, "#" section heads) as a dict."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            out[key.strip()] = value.strip()
+    return out

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import redis
 
 from .keys import SLOTS, key_slot
+from .resp import parse_info
 
 SERVER_ENV = "JOBCORE_TEST_SERVER"
 LOCALHOST = "127.0.0.1"
@@ -129,16 +130,6 @@ def tls_server_binary(kind: str | None = None) -> str:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _parse_info(raw: Any) -> dict[str, str]:
-    """INFO-style text ("k:v" lines), as CLUSTER INFO returns it raw."""
-    out: dict[str, str] = {}
-    for line in _s(raw).splitlines():
-        if ":" in line and not line.startswith("#"):
-            key, _, value = line.partition(":")
-            out[key.strip()] = value.strip()
-    return out
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.05) -> None:
@@ -438,7 +429,7 @@ class ClusterNode(RedisServer):
         return _s(self._call("CLUSTER", "MYID"))
 
     def cluster_info(self) -> dict[str, str]:
-        return _parse_info(self._call("CLUSTER", "INFO"))
+        return parse_info(self._call("CLUSTER", "INFO"))
 
     def slot_map(self) -> dict[tuple[int, int], int]:
         """(first, last) slot range -> port of the master serving it, in this node's view."""
