@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jobcore.testing import RedisServer
 
-PROBE = r'''
+PROBE = r"""
 import asyncio, json, sys, time
 import jobcore
 from jobcore import Handlers, Job, Worker
@@ -61,7 +61,7 @@ async def main(url):
     print(json.dumps(out))
 
 asyncio.run(main(sys.argv[1]))
-'''
+"""
 
 
 def main() -> None:

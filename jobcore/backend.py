@@ -54,6 +54,7 @@ class Delivery(msgspec.Struct, frozen=True, gc=False):
     entry_id: str
     raw: bytes | None  # None when the stored entry has no payload at all
     attempt: int  # 1 on first delivery
+    deaths: int = 0  # workers that died holding this job since it was last queued (stops are no deaths)
 
 
 class Outcome(msgspec.Struct, frozen=True, gc=False):
@@ -278,6 +279,7 @@ class WorkerInfo:
     processed: int = 0
     failed: int = 0
     schemas: dict[str, str] = field(default_factory=dict)  # served type -> args schema fingerprint
+    stopping: bool = False  # it said it is stopping: its jobs, if left behind, count no death
 
     @property
     def heartbeat_age(self) -> float:
@@ -704,14 +706,16 @@ class Queue(abc.ABC):
         ids: Sequence[str] = (),
         *,
         suspects: int | None = None,
-        suspect_from: int = 2,
+        suspect_deaths: int = 2,
+        died: bool = True,
     ) -> tuple[list[Delivery], int]:
         """Move up to ``count`` in-flight jobs (or exactly ``ids``) from ``owner`` to
-        ``consumer``, oldest first; each move counts as a new delivery. With
-        ``suspects``, at most that many of them may reach attempt ``suspect_from``
-        or more (the others are skipped and stay with ``owner``). Returns the
-        deliveries and how many ``owner`` still holds (its consumer is removed
-        when none)."""
+        ``consumer``, oldest first. When ``owner`` ``died``, each move is a new
+        delivery and one more death the job lived through; when it was stopping
+        (it said so before its lease lapsed), neither. With ``suspects``, at most
+        that many of them may have lived through ``suspect_deaths`` deaths or more
+        (the others are skipped and stay with ``owner``). Returns the deliveries
+        and how many ``owner`` still holds (its consumer is removed when none)."""
 
     @abc.abstractmethod
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:

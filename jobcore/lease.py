@@ -4,7 +4,8 @@ A heartbeat thread with a connection of its own renews the lease every
 ``interval`` (so a handler that blocks the event loop cannot let it lapse), and
 a keeper process extends it while the worker process exists and is not stopped
 (so a handler that holds the GIL in a long C call cannot either; Linux only).
-The worker talks to this class only: ``start``, ``stop`` and ``cut_off_at``.
+The worker talks to this class only: ``start``, ``stop``, ``beat_soon`` and
+``cut_off_at``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class LeaseKeeping:
         self.interval = interval
         self._on_beat = on_beat  # called after each heartbeat that reached Redis
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and beat_soon()
         self._thread: threading.Thread | None = None
         self._keeper: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
@@ -70,11 +72,16 @@ class LeaseKeeping:
         """No heartbeat lands after this returns (one would bring back a worker
         whose record was removed)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5)
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             await asyncio.to_thread(_end_keeper, keeper)
+
+    def beat_soon(self) -> None:
+        """Publish the worker's record now rather than at the next interval (it changed)."""
+        self._wake.set()
 
     async def _beat(self) -> None:
         queue = self.queue
@@ -96,7 +103,8 @@ class LeaseKeeping:
                     # A cut connection: try again soon, well within the lease.
                     failures += 1
                     wait = min(wait, 0.05 * 2**failures)
-                await asyncio.to_thread(self._stop.wait, wait)
+                await asyncio.to_thread(self._wake.wait, wait)
+                self._wake.clear()
         finally:
             if q is not queue:
                 await q.close()

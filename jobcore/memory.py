@@ -245,12 +245,14 @@ class MemoryQueue(Queue):
         ids: Sequence[str] = (),
         *,
         suspects: int | None = None,
-        suspect_from: int = 2,
+        suspect_deaths: int = 2,
+        died: bool = True,
     ) -> tuple[list[Delivery], int]:
         self._check_open()
         t = self._types.get(job_type)
         if t is None:
             return [], 0
+        step = 1 if died else 0
         if ids:
             chosen = [e for e in ids if e in t.pel and t.pel[e].consumer == owner][:count]
         else:
@@ -259,7 +261,7 @@ class MemoryQueue(Queue):
             for e in sorted((e for e, h in t.pel.items() if h.consumer == owner), key=entry_order):
                 if len(chosen) >= count:
                     break
-                if room is not None and t.data.get(e, (None, 0))[1] + t.pel[e].count + 1 >= suspect_from:
+                if room is not None and t.pel[e].count + step - 1 >= suspect_deaths:
                     if room <= 0:
                         continue
                     room -= 1
@@ -268,9 +270,9 @@ class MemoryQueue(Queue):
         now = _now_ms()
         for entry_id in chosen:
             held = t.pel[entry_id]
-            held.consumer, held.delivered_ms, held.count = consumer, now, held.count + 1
+            held.consumer, held.delivered_ms, held.count = consumer, now, held.count + step
             raw, base = t.data.get(entry_id, (None, 0))
-            out.append(Delivery(job_type, entry_id, raw, base + held.count))
+            out.append(Delivery(job_type, entry_id, raw, base + held.count, held.count - 1))
         left = sum(1 for h in t.pel.values() if h.consumer == owner)
         return out, left
 

@@ -603,7 +603,8 @@ class RedisQueue(Queue):
         ids: Sequence[str] = (),
         *,
         suspects: int | None = None,
-        suspect_from: int = 2,
+        suspect_deaths: int = 2,
+        died: bool = True,
     ) -> tuple[list[Delivery], int]:
         limit = -1 if suspects is None else max(0, suspects)
         names = await self._served_lanes("claim", [job_type])
@@ -622,13 +623,13 @@ class RedisQueue(Queue):
                 "claim",
                 "claim",
                 [self.keys.of_type(name).stream],
-                [GROUP, consumer, owner, take, limit, suspect_from, *asked],
+                [GROUP, consumer, owner, take, limit, suspect_deaths, 1 if died else 0, *asked],
             )
             entries, still = res
             suffix = split_lane(name)[1]
-            got = [Delivery(job_type, _s(e[0]) + suffix, e[1], int(e[2])) for e in entries]
+            got = [Delivery(job_type, _s(e[0]) + suffix, e[1], int(e[2]), int(e[3])) for e in entries]
             if limit > 0:
-                limit = max(0, limit - sum(1 for d in got if d.attempt >= suspect_from))
+                limit = max(0, limit - sum(1 for d in got if d.deaths >= suspect_deaths))
             out += got
             left += int(still)
         return out, left

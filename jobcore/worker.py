@@ -204,6 +204,7 @@ class Worker:
             "failed": self.failed,
             "heartbeat_interval_ms": int(self.heartbeat_interval * 1000),
             "schemas": self._schema_hashes,
+            "stopping": self._stopping.is_set(),
         }
 
     async def run(self) -> None:
@@ -308,6 +309,9 @@ class Worker:
     def request_stop(self) -> None:
         self._stopping.set()
         self._slot_event.set()
+        # Say so in the record: if this worker's jobs are left behind, whoever
+        # takes them counts no death against them (suspects.py).
+        self._lease_keeping.beat_soon()
 
     def request_hard_stop(self) -> None:
         """Stop at once: cancel running jobs; their leases lapse and others re-run them."""
@@ -466,7 +470,10 @@ class Worker:
         lost = [w for w in await self.queue.lost_workers() if w != self.id]
         recovering = False
         all_types = None
+        stopping = {w.id for w in await self.queue.workers() if w.stopping} if lost else set()
         for owner in lost:
+            died = owner not in stopping
+            why = f"recovered from lost worker {owner}" if died else f"taken over from stopped worker {owner}"
             for job_type in self.types:
                 got, left = await self.queue.claim(
                     self.id,
@@ -474,9 +481,10 @@ class Worker:
                     owner,
                     max(0, self._free()),
                     suspects=1 if self._can_take_suspect() else 0,
-                    suspect_from=self._suspects.from_attempt,
+                    suspect_deaths=self._suspects.from_deaths,
+                    died=died,
                 )
-                self._take(got, f"recovered from lost worker {owner}")
+                self._take(got, why)
                 recovering = recovering or left > 0
             if all_types is None:
                 all_types = await self.queue.job_types()

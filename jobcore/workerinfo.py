@@ -61,6 +61,7 @@ def worker_info_from_record(rec: Any, lease_deadline_ms: int, now_ms: int) -> Wo
         processed=_int(rec.get("processed")),
         failed=_int(rec.get("failed")),
         schemas=_schemas(rec.get("schemas")),
+        stopping=rec.get("stopping") is True,
     )
 
 

@@ -1,5 +1,6 @@
 """The suspect rule, as a pure class: jobs in flight through two worker deaths
-run one at a time per worker; every other job runs in order."""
+run one at a time per worker; every other job runs in order, whatever its
+attempt number (failed attempts and stops are no deaths)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,24 @@ from jobcore.backend import Delivery
 from jobcore.suspects import Suspects
 
 
-def d(n: int, attempt: int) -> Delivery:
-    return Delivery("t", f"{n}-0", b"", attempt)
+def d(n: int, attempt: int, deaths: int | None = None) -> Delivery:
+    """Delivery ``n`` on ``attempt``; unless told, every earlier attempt ended in a death."""
+    return Delivery("t", f"{n}-0", b"", attempt, attempt - 1 if deaths is None else deaths)
 
 
-def test_a_suspect_is_a_job_on_its_third_attempt_up_to_max_attempts() -> None:
+def test_a_suspect_lived_through_two_deaths_and_is_within_max_attempts() -> None:
     s = Suspects(max_attempts=5)
     assert [s.is_suspect(d(0, a)) for a in range(1, 8)] == [False, False, True, True, True, False, False]
-    assert Suspects(max_attempts=2).from_attempt == 2  # with two attempts, one death is enough
+    assert Suspects(max_attempts=2).from_deaths == 1  # with two attempts, one death is enough
+    assert Suspects(max_attempts=2).is_suspect(d(0, 2))
     assert not Suspects(max_attempts=1).is_suspect(d(0, 1))
+
+
+def test_failed_attempts_and_stops_are_no_evidence() -> None:
+    s = Suspects(max_attempts=10)
+    assert not s.is_suspect(d(0, 5, deaths=0))  # failed four times: the handler raised, nobody died
+    assert not s.is_suspect(d(0, 5, deaths=1))  # failed three times, then one death
+    assert s.is_suspect(d(0, 5, deaths=2))
 
 
 def test_healthy_jobs_run_in_order_and_pass_a_waiting_suspect() -> None:

@@ -1,29 +1,21 @@
--- Move in-flight jobs of one type from `owner` to `consumer` (a new delivery each).
+-- Move in-flight jobs of one type from `owner` to `consumer`.
 -- With explicit ids, only those still owned by `owner`; else the oldest `count`,
--- of which at most `suspects` (-1: no limit) whose new attempt would be at least
--- `suspect_from`; the ones skipped stay with `owner`.
+-- of which at most `suspects` (-1: no limit) that would have lived through
+-- `suspect_deaths` worker deaths or more; the ones skipped stay with `owner`.
+-- `counted` 1: owner died (each move is a new delivery, so the entry's delivery
+-- count is 1 + the deaths it lived through); 0: owner said it was stopping, so
+-- the move keeps the delivery count (a stop is not a death, nor an attempt).
 -- Removes owner's consumer once it holds nothing (unless owner is consumer).
 -- KEYS: stream
--- ARGV: group, consumer, owner, count, suspects, suspect_from, ids...
--- Returns {{id, payload or false, attempt}, ...}, number still held by owner
+-- ARGV: group, consumer, owner, count, suspects, suspect_deaths, counted, ids...
+-- Returns {{id, payload or false, attempt, deaths}, ...}, number still held by owner
 local stream, group, me, owner = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local count, suspects, suspect_from = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-
-local function entry(id)
-  local e = redis.call('XRANGE', stream, id, id)
-  local d, base = false, 0
-  if #e > 0 and e[1][2] then
-    local f = e[1][2]
-    for j = 1, #f, 2 do
-      if f[j] == 'd' then d = f[j + 1] elseif f[j] == 'a' then base = tonumber(f[j + 1]) or 0 end
-    end
-  end
-  return d, base
-end
+local count, suspects, suspect_deaths = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local step = tonumber(ARGV[7])
 
 local ids, counts = {}, {}
-if #ARGV > 6 then
-  for i = 7, #ARGV do
+if #ARGV > 7 then
+  for i = 8, #ARGV do
     if #ids >= count then break end
     local ok, p = pcall(redis.call, 'XPENDING', stream, group, ARGV[i], ARGV[i], 1, owner)
     if ok and #p > 0 then
@@ -40,11 +32,8 @@ elseif count > 0 then
   for _, row in ipairs(p) do
     if #ids >= count then break end
     local take = true
-    if suspects >= 0 then
-      local _, base = entry(row[1])
-      if base + row[4] + 1 >= suspect_from then
-        if suspects > 0 then suspects = suspects - 1 else take = false end
-      end
+    if suspects >= 0 and row[4] + step - 1 >= suspect_deaths then
+      if suspects > 0 then suspects = suspects - 1 else take = false end
     end
     if take then
       ids[#ids + 1] = row[1]
@@ -54,7 +43,15 @@ elseif count > 0 then
 end
 local out = {}
 if #ids > 0 then
-  local claimed = redis.call('XCLAIM', stream, group, me, 0, unpack(ids))
+  local claimed = {}
+  if step == 1 then
+    claimed = redis.call('XCLAIM', stream, group, me, 0, unpack(ids))
+  else
+    for _, id in ipairs(ids) do
+      local one = redis.call('XCLAIM', stream, group, me, 0, id, 'RETRYCOUNT', counts[id])
+      if one[1] then claimed[#claimed + 1] = one[1] end
+    end
+  end
   for _, e in ipairs(claimed) do
     if e and e[1] then
       local d, base = false, 0
@@ -64,7 +61,8 @@ if #ids > 0 then
           if f[j] == 'd' then d = f[j + 1] elseif f[j] == 'a' then base = tonumber(f[j + 1]) or 0 end
         end
       end
-      out[#out + 1] = {e[1], d, base + counts[e[1]] + 1}
+      local n = counts[e[1]] + step
+      out[#out + 1] = {e[1], d, base + n, n - 1}
     end
   end
 end

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Awaitable, Callable
+
+import redis
 
 from jobcore import Job
 from jobcore.redis_backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work
-from .procs import Workers, figures, wait_for
+from .procs import WorkerProc, Workers, figures, wait_for
 
 GRACE = 1.5
 
@@ -98,4 +101,54 @@ async def test_a_second_signal_hands_back_200_running_jobs_and_a_fresh_worker_ru
         handed_back=200,
         stop_s=round(stop_s, 2),
         all_running_again_on_a_fresh_worker_s=round(again_s, 2),
+    )
+
+
+async def test_jobs_a_hard_stop_could_not_hand_back_are_taken_over_at_full_concurrency_without_a_death(
+    workers: Workers, queue: RedisQueue, audit: Audit, url: str
+) -> None:
+    """200 jobs that lived through one real death (kill -9) are on a worker that
+    is then stopped at once while Redis refuses writes, so nothing is handed
+    back. A stop is no death: a fresh worker runs all 200 again at once, none
+    of them a suspect (two deaths would make each one wait for the one before)."""
+    jobs = [Job(type="work", args=Work(n=i, seconds=60)) for i in range(200)]
+    (w1,) = workers.start(1, concurrency=200, lease=1.0)
+    ids = await queue.enqueue_many(jobs)
+
+    def running_on(w: WorkerProc) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return sum(1 for runs in audit.starts().values() if any(r.worker == w.id for r in runs)) == 200
+
+        return check
+
+    await wait_for(running_on(w1), 30, "200 jobs running", workers, [w1])
+    w1.kill()
+    (w2,) = workers.start(1, concurrency=200, lease=1.0, grace=30)
+    await wait_for(running_on(w2), 30, "the 200 jobs recovered from the killed worker", workers, [w2])
+
+    w2.signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)  # its record now says it is stopping
+    with redis.Redis.from_url(url) as r:
+        r.execute_command("CLIENT", "PAUSE", 4000, "WRITE")  # the hand-back cannot land
+    w2.signal(signal.SIGTERM)  # "stop at once"
+    assert await w2.wait(15) == 0, w2.tail()
+    assert "stopping without settling 200 job(s)" in w2.log(), w2.tail()
+    assert "handed back" not in w2.log()
+    assert len(audit.report(ids).in_flight) == 200  # still under w2, whose lease lapses
+
+    (w3,) = workers.start(1, concurrency=200, lease=1.0)
+    t0 = time.monotonic()
+    await wait_for(running_on(w3), 30, "the 200 jobs running again on a fresh worker", workers, [w3])
+    again_s = time.monotonic() - t0
+    audit.report(ids).assert_accounted()
+    starts = audit.starts()
+    for i in ids:
+        # The second attempt again (w2's was interrupted by a stop, not a death).
+        assert [(r.worker, r.attempt) for r in starts[str(i)]] == [(w1.id, 1), (w2.id, 2), (w3.id, 2)]
+    assert "taken over from stopped worker" in w3.log()
+    figures(
+        "hard stop that could not hand back, 200 jobs (one death each before)",
+        left_in_flight=200,
+        all_running_again_on_a_fresh_worker_s=round(again_s, 2),
+        incl_redis_paused_s=4.0,
     )

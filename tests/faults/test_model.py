@@ -26,7 +26,7 @@ T = "t"
 CONSUMERS = ["c1", "c2", "c3"]
 ALIVE_MS = 600_000
 LAPSED_MS = -1_000  # a lease deadline already in the past
-SUSPECT_FROM = 3
+SUSPECT_DEATHS = 2
 
 
 @dataclass
@@ -191,15 +191,19 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
         )
         def recover(self, data: st.DataObject, r: str, count: int, suspects: int | None) -> None:
             owner = data.draw(st.sampled_from(self.model.lost()))
-            res = self.run(lambda q: q.claim(r, T, owner, count, suspects=suspects, suspect_from=SUSPECT_FROM))
+            died = data.draw(st.booleans())  # False: the owner said it was stopping
+            res = self.run(
+                lambda q: q.claim(r, T, owner, count, suspects=suspects, suspect_deaths=SUSPECT_DEATHS, died=died)
+            )
             m = self.model
             want: list[tuple[int, int]] = []
             room = suspects
             for n in m.held_by(owner):
                 if len(want) >= count:
                     break
-                attempt = m.held[n][1] + 1
-                if room is not None and attempt >= SUSPECT_FROM:
+                attempt = m.held[n][1] + (1 if died else 0)
+                deaths = attempt - m.base.get(n, 0) - 1
+                if room is not None and deaths >= SUSPECT_DEATHS:
                     if room <= 0:
                         continue
                     room -= 1

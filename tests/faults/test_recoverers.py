@@ -81,15 +81,33 @@ async def test_claim_takes_at_most_the_suspects_asked_for_and_skips_the_rest(bac
     await q.claim("b", "work", "a", 3)
     back, _ = await q.claim("a", "work", "b", 3)
     assert [d.attempt for d in back] == [3, 3, 3]
-    # "a" dies. Its next deliveries: three second attempts, three fourth (suspects).
-    got, left = await q.claim("c", "work", "a", 10, suspects=1, suspect_from=3)
-    assert sorted(d.attempt for d in got) == [2, 2, 2, 4]
+    # "a" dies. Its next deliveries: three second attempts, three fourth (suspects,
+    # through their third death).
+    got, left = await q.claim("c", "work", "a", 10, suspects=1, suspect_deaths=3)
+    assert sorted((d.attempt, d.deaths) for d in got) == [(2, 1), (2, 1), (2, 1), (4, 3)]
     assert left == 2
-    rest, left = await q.claim("c", "work", "a", 10, suspects=0, suspect_from=3)
+    rest, left = await q.claim("c", "work", "a", 10, suspects=0, suspect_deaths=3)
     assert (rest, left) == ([], 2)
     last, left = await q.claim("d", "work", "a", 10)
     assert [d.attempt for d in last] == [4, 4] and left == 0
     assert {d.entry_id for d in got + last} == {d.entry_id for d in held}
+
+
+async def test_jobs_of_a_worker_that_was_stopping_move_without_a_death_or_an_attempt(backend: jobcore.Queue) -> None:
+    q = backend
+    await q.enqueue_many([Job(type="work", args={"n": i}) for i in range(4)])
+    held = await q.fetch("a", ["work"], 4, 0)
+    assert [(d.attempt, d.deaths) for d in held] == [(1, 0)] * 4
+    # "a" was stopping when its lease lapsed: no suspects among them, whatever the limit.
+    got, left = await q.claim("b", "work", "a", 10, suspects=0, suspect_deaths=1, died=False)
+    assert [(d.attempt, d.deaths) for d in got] == [(1, 0)] * 4 and left == 0
+    # "b" dies: now it counts.
+    again, _ = await q.claim("c", "work", "b", 10, died=True)
+    assert [(d.attempt, d.deaths) for d in again] == [(2, 1)] * 4
+    # "c" stops; "d" takes them: still one death, the second attempt.
+    last, _ = await q.claim("d", "work", "c", 10, suspects=0, suspect_deaths=2, died=False)
+    assert [(d.attempt, d.deaths) for d in last] == [(2, 1)] * 4
+    assert [d.raw for d in last] == [d.raw for d in held]
 
 
 async def test_a_release_with_attempt_0_does_not_count_the_delivery(backend: jobcore.Queue) -> None:
