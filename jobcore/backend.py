@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import enum
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -40,6 +42,8 @@ DEFAULT_LEASE_S = 15.0
 FAILED_KEEP = 1000  # failed jobs kept per type for an operator to requeue
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
 MAX_PARTITIONS = 1024
+BAD_LIST_MAX = 1_000_000  # rows read to find a job id in a dead or failed list
+_LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
 PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it read
 
 
@@ -396,6 +400,7 @@ class Queue(abc.ABC):
     def __init__(self) -> None:
         self._args_types: dict[str, Any] = {}
         self._checked_types: set[str] = set()  # job type names that passed _check_type
+        self._only_declared = False  # declare_handlers(): a type it did not declare is a mistake
         self._declared_partitions: dict[str, int] = {}  # to publish on the next read of the counts
         self._routes: dict[str, tuple[str, ...]] = {}  # each type's lanes (partitions), as last read
         self._routes_until = 0.0  # monotonic time when _routes are read again
@@ -474,9 +479,13 @@ class Queue(abc.ABC):
         """What to raise when a write of ``what`` failed with ``exc``."""
         return exc
 
-    def declare_handlers(self, handlers: Any) -> None:
+    def declare_handlers(self, handlers: Any, *, allow_undeclared: bool = False) -> None:
+        """Declare every type of a handler registry; from then on enqueueing a
+        type it does not have raises EnqueueError (a typo, or a type of another
+        service: pass ``allow_undeclared=True`` to send those unchecked)."""
         for job_type in handlers:
             self.declare(job_type, handlers.args_type(job_type))
+        self._only_declared = not allow_undeclared
 
     def encode(self, job: Job[Any], now_ms: int | None = None) -> bytes:
         """Validate a job's args against its declared type and encode it."""
@@ -488,6 +497,12 @@ class Queue(abc.ABC):
         args_type = self._args_types.get(job_type)
         if args_type is not None:
             return encode_job(job, encode_valid_args(job.args, args_type), now_ms)
+        if self._only_declared:
+            known = ", ".join(sorted(self._args_types)) or "none"
+            raise EnqueueError(
+                f"job type {job_type!r} is not one of the handler registry's types ({known}): "
+                "declare it, or connect with allow_undeclared=True to send it unchecked"
+            )
         if job.args is None:
             raise ArgsError(f"job {job_type!r} has no args")
         return encode_job(job, None, now_ms)
@@ -613,11 +628,35 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
-        """Put dead or failed jobs back on their queue (all of the type when ids is None)."""
+        """Put dead or failed jobs back on their queue (all of the type when ids is
+        None). ``ids`` are their ids in the list, or job ids (see _bad_refs)."""
 
     @abc.abstractmethod
     async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
-        """Delete dead or failed jobs for good (all of the type when ids is None)."""
+        """Delete dead or failed jobs for good (all of the type when ids is None);
+        ``ids`` as for requeue."""
+
+    async def _bad_refs(
+        self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None
+    ) -> list[str] | None:
+        """The list ids ``ids`` name: a list id as the lists show it (``ENTRY`` or
+        ``ENTRY@p``) stands for itself, a whole job id for the entries holding that
+        job (found by reading the type's list: dead and failed lists are bounded);
+        anything else names nothing."""
+        if ids is None:
+            return None
+        refs: list[str] = []
+        wanted: set[str] = set()
+        for i in ids:
+            if _LIST_ID.fullmatch(i):
+                refs.append(i)
+                continue
+            with contextlib.suppress(ValueError):
+                wanted.add(str(uuid.UUID(i)))
+        if wanted:
+            rows = await (self.dead if which == "dead" else self.failed)(job_type, BAD_LIST_MAX)
+            refs += [b.id for b in rows if b.job_id in wanted]
+        return list(dict.fromkeys(refs))
 
     @abc.abstractmethod
     async def ping(self) -> None:

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -19,6 +20,7 @@ from .connect import connect
 from .display import printable, redacted_url, scrubbed
 from .errors import JobcoreError
 from .keys import DEFAULT_NAMESPACE
+from .local import URL_ENV, LocalServer, LocalServerError, resolve
 from .model import Identity, Job
 from .registry import Handlers
 from .registry import load_handlers as registry_load_handlers
@@ -28,7 +30,8 @@ from .worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFA
 if TYPE_CHECKING:
     from rich.console import Console
 
-DEFAULT_URL = "redis://localhost:6379/0"
+EXIT_USAGE = 2
+SCHEMA_WAIT_S = 3.0  # a worker started a moment ago publishes its schemas within this
 MAX_COUNT = 1_000_000  # jobs one `enqueue` may send
 ENQUEUE_BATCH = 1_000  # jobs built and sent per round trip: memory stays flat whatever --count
 INT64 = 2**63
@@ -41,8 +44,8 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit 1."""
 
 
-def default_url() -> str:
-    return os.environ.get("JOBCORE_URL") or DEFAULT_URL
+class UsageError(CliError):
+    """The command line asks for something that cannot be: exit 2, like argparse's own."""
 
 
 def load_handlers(spec: str) -> Handlers:
@@ -104,100 +107,156 @@ def _port(text: str) -> int:
     return value
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, when it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "(default" not in text
+            and action.option_strings
+            and not (default is None or default is False or default == "" or default == argparse.SUPPRESS)
+            and not isinstance(action, argparse._VersionAction)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
+    """--url and --namespace, taken before the command or after it (its value wins)."""
+    unset: Any = argparse.SUPPRESS if after_command else None
+    p.add_argument(
+        "--url",
+        default=unset,
+        help=f"queue URL (default: ${URL_ENV}, else a Redis on localhost:6379 if one answers, else the local server)",
+    )
+    p.add_argument(
+        "--namespace",
+        default=argparse.SUPPRESS if after_command else DEFAULT_NAMESPACE,
+        help=f"Redis key prefix (default: {DEFAULT_NAMESPACE})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="jobcore", description="A typed, at-least-once job queue on Redis.")
     p.add_argument("--version", action="version", version=f"jobcore {__version__}")
-    p.add_argument("--url", default=None, help=f"queue URL (env JOBCORE_URL, default {DEFAULT_URL})")
-    p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="Redis key prefix (default: %(default)s)")
+    _where_options(p, after_command=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    where = _Parser(add_help=False)
+    _where_options(where, after_command=True)
 
-    w = sub.add_parser("worker", help="run a worker for the handlers in MODULE:HANDLERS")
-    w.add_argument("handlers", metavar="MODULE:HANDLERS")
-    w.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    def command(name: str, text: str, parent: Any = sub) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = parent.add_parser(name, help=text, description=text, parents=[where])
+        return made
+
+    w = command("worker", "run a worker for the handlers in MODULE:HANDLERS")
+    w.add_argument("handlers", metavar="MODULE:HANDLERS", help="the handler registry, e.g. jobcore.demo:handlers")
+    w.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY, help="jobs run at once")
     w.add_argument(
         "--prefetch",
         type=_count,
         default=None,
         help=f"jobs taken beyond the free slots while jobs are quick (default: {DEFAULT_PREFETCH})",
     )
-    w.add_argument("--types", default=None, help="comma-separated subset of the registered types")
-    w.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, help="per-job timeout, s")
-    w.add_argument("--lease", type=_positive_float, default=DEFAULT_LEASE_S, help="lease, s (default 15)")
-    w.add_argument("--max-attempts", type=_positive_int, default=DEFAULT_MAX_ATTEMPTS)
-    w.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, help="graceful stop period, s")
-    w.add_argument("--log-format", choices=["text", "json"], default="text")
-    w.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
-    w.add_argument("--metrics-port", type=_port, default=None, help="serve Prometheus metrics")
+    w.add_argument("--types", default=None, help="comma-separated subset of the registered types (default: all)")
+    w.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, help="per-job timeout, seconds")
+    w.add_argument(
+        "--lease", type=_positive_float, default=DEFAULT_LEASE_S, help="seconds without a heartbeat before it is lost"
+    )
+    w.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=DEFAULT_MAX_ATTEMPTS,
+        help="deliveries of one job before it is dead-lettered",
+    )
+    w.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, help="seconds running jobs get on a stop")
+    w.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
+    w.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info", help="least level")
+    w.add_argument("--metrics-port", type=_port, default=None, help="serve Prometheus metrics on this port")
     w.add_argument(
         "--metrics-host",
         default=DEFAULT_METRICS_HOST,
-        help="address the metrics server binds (default: %(default)s; 0.0.0.0 for every interface)",
+        help="address the metrics server binds; 0.0.0.0 for every interface",
     )
-    w.add_argument("--id", default=None, help="worker id (default host-pid-random)")
+    w.add_argument("--id", default=None, help="worker id, unique while it lives (default: host-pid-random)")
     w.add_argument(
-        "--failed-keep",
-        type=_positive_int,
-        default=FAILED_KEEP,
-        help="failed jobs kept per type for requeue, the newest (default: %(default)s)",
+        "--failed-keep", type=_positive_int, default=FAILED_KEEP, help="failed jobs kept per type for requeue"
     )
     w.add_argument(
         "--allow-eviction",
         action="store_true",
-        help="serve a Redis whose maxmemory-policy may evict jobs (refused by default)",
+        help="serve a Redis whose maxmemory-policy may evict jobs (refused otherwise)",
     )
 
-    e = sub.add_parser("enqueue", help="enqueue COUNT jobs of TYPE with ARGS_JSON")
-    e.add_argument("type", metavar="TYPE")
-    e.add_argument("args", metavar="ARGS_JSON")
+    e = command("enqueue", "enqueue COUNT jobs of TYPE with ARGS_JSON")
+    e.add_argument("type", metavar="TYPE", help="the job type")
+    e.add_argument("args", metavar="ARGS_JSON", help="the job's args as a JSON object")
     e.add_argument("--count", type=_job_count, default=1, help=f"how many jobs (at most {MAX_COUNT:,})")
-    e.add_argument("--account-id", type=_account_id, default=0)
-    e.add_argument("--account-number", default="")
-    e.add_argument("--org-id", default="")
+    e.add_argument("--account-id", type=_account_id, default=0, help="the jobs' account id")
+    e.add_argument("--account-number", default="", help="the jobs' account number (a log field)")
+    e.add_argument("--org-id", default="", help="the jobs' org id (a log field)")
     e.add_argument(
-        "--no-validate",
-        action="store_true",
-        help="send even when no schema is known for TYPE (no worker has served it yet)",
+        "--handlers",
+        default=None,
+        metavar="MODULE:HANDLERS",
+        help="check ARGS_JSON against this registry's types (default: the schema a worker published)",
+    )
+    e.add_argument("--no-validate", action="store_true", help="send ARGS_JSON without checking it")
+    e.add_argument(
+        "--wait-schema",
+        type=float,
+        default=SCHEMA_WAIT_S,
+        metavar="SECONDS",
+        help="how long to wait for a starting worker to publish TYPE's schema",
     )
     e.add_argument("--json", action="store_true", help="print the job ids as JSON")
 
-    s = sub.add_parser("stats", help="per-type queue depth, in flight, processed, failed, dead")
-    s.add_argument("--json", action="store_true")
+    s = command("stats", "per-type queue depth, in flight, processed, failed, dead")
+    s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument("--partitions", action="store_true", help="also show each partition's pending jobs")
 
-    pa = sub.add_parser(
+    pa = command(
         "partitions",
-        help="show or raise TYPE's partition count (jobs spread over N streams by account; it never shrinks)",
+        "show or raise TYPE's partition count (jobs spread over N streams by account; it never shrinks)",
     )
-    pa.add_argument("type", metavar="TYPE")
+    pa.add_argument("type", metavar="TYPE", help="the job type")
     pa.add_argument("count", nargs="?", type=_positive_int, metavar="N", help="the new count (default: show it)")
 
-    f = sub.add_parser("in-flight", help="jobs being processed now")
-    f.add_argument("--limit", type=_positive_int, default=50)
-    f.add_argument("--json", action="store_true")
+    f = command("in-flight", "jobs being processed now")
+    f.add_argument("--limit", type=_positive_int, default=50, help="rows shown at most")
+    f.add_argument("--json", action="store_true", help="print JSON")
 
-    wk = sub.add_parser("workers", help="live (and lost) workers")
-    wk.add_argument("--json", action="store_true")
+    wk = command("workers", "live (and lost) workers")
+    wk.add_argument("--json", action="store_true", help="print JSON")
 
-    t = sub.add_parser("types", help="known job types and their args schema")
-    t.add_argument("--json", action="store_true")
+    t = command("types", "known job types and their args schema")
+    t.add_argument("--json", action="store_true", help="print JSON")
 
     for which in ("dead", "failed"):
-        d = sub.add_parser(which, help=f"list, requeue or purge {which} jobs")
+        d = command(which, f"list, requeue or purge {which} jobs")
         dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
-        dl = dsub.add_parser("list", help=f"list {which} jobs, newest first")
-        dl.add_argument("--type", default=None)
-        dl.add_argument("--limit", type=_positive_int, default=20)
-        dl.add_argument("--json", action="store_true")
+        dl = command("list", f"list {which} jobs, newest first", dsub)
+        dl.add_argument("--type", default=None, help="only this type (default: all)")
+        dl.add_argument("--limit", type=_positive_int, default=20, help="rows shown at most")
+        dl.add_argument("--json", action="store_true", help="print JSON")
         for action in ("requeue", "purge"):
-            da = dsub.add_parser(action, help=f"{action} {which} jobs of TYPE (ids, or --all)")
-            da.add_argument("type", metavar="TYPE")
-            da.add_argument("ids", nargs="*", metavar="ID")
-            da.add_argument("--all", action="store_true")
+            da = command(action, f"{action} {which} jobs of TYPE: by id (entry id or job id), or --all", dsub)
+            da.add_argument("type", metavar="TYPE", help="the job type")
+            da.add_argument("ids", nargs="*", metavar="ID", help="entry ids or job ids, as the list shows them")
+            da.add_argument("--all", action="store_true", help=f"every {which} job of TYPE")
+
+    sv = command("server", "the local server jobcore starts when no Redis is given or answers")
+    sv.add_argument("action", nargs="?", choices=["status", "start", "stop"], default="status", help="what to do")
     return p
 
 
@@ -233,16 +292,36 @@ class _Out:
             _drop_stdout()
 
 
+async def _schema_for(q: Queue, a: argparse.Namespace) -> dict[str, Any] | None:
+    """The args schema ARGS_JSON must fit: the --handlers registry's type, else
+    the one a worker published (waiting briefly for a worker that is starting)."""
+    if a.no_validate:
+        return None
+    if a.handlers:
+        registry = load_handlers(a.handlers)
+        if a.type not in registry:
+            known = ", ".join(printable(t) for t in registry.types) or "none"
+            raise CliError(f"{a.handlers} has no handler for job type {printable(repr(a.type))} (it has: {known})")
+        return registry.get(a.type).schema()
+    deadline = time.monotonic() + max(0.0, a.wait_schema)
+    while True:
+        schemas = await q.schemas()
+        if a.type in schemas:
+            return schemas[a.type]
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+    known = ", ".join(printable(t) for t in sorted(schemas)) or "none"
+    raise CliError(
+        f"no args schema known for job type {printable(repr(a.type))}: no worker has served it yet (known: {known}); "
+        "start its worker, or pass --handlers MODULE:HANDLERS to check against your own types, "
+        "or --no-validate to send it unchecked"
+    )
+
+
 async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
     args = _args_json(a.args)
-    schemas = await q.schemas()
-    schema = schemas.get(a.type)
-    if schema is None and not a.no_validate:
-        known = ", ".join(printable(t) for t in sorted(schemas)) or "none"
-        raise CliError(
-            f"no args schema known for job type {a.type!r} (no worker has served it; known: {known}); "
-            "use --no-validate to enqueue it anyway"
-        )
+    schema = await _schema_for(q, a)
     try:
         if schema is not None:
             check_args(a.type, args, schema)
@@ -435,6 +514,8 @@ async def cmd_in_flight(q: Queue, a: argparse.Namespace) -> int:
             f"reservation={printable(r.reservation_id)} worker={printable(r.worker)} running={_age(r.running_for)} "
             f"attempt={r.attempt}{problem}"
         )
+    if len(rows) == a.limit:
+        _cut(len(rows), (await q.stats()).in_flight, "jobs in flight")
     return 0
 
 
@@ -516,16 +597,32 @@ def _print_bad(rows: Sequence[BadJob], as_json: bool) -> None:
         )
 
 
+async def _known_type(q: Queue, job_type: str) -> None:
+    types = await q.job_types()
+    if job_type not in types:
+        known = ", ".join(printable(t) for t in types) or "none"
+        raise CliError(f"no job type {printable(repr(job_type))} in this queue (known: {known})")
+
+
+def _cut(shown: int, total: int, what: str) -> None:
+    """Say on stderr that a list stops short, so stdout stays the rows."""
+    if shown < total:
+        print(f"{shown} of {total} {what} shown (--limit)", file=sys.stderr)
+
+
 async def cmd_bad(q: Queue, a: argparse.Namespace) -> int:
     which = a.command
     if a.action == "list":
+        if a.type is not None:
+            await _known_type(q, a.type)
         rows = await (q.dead if which == "dead" else q.failed)(a.type, a.limit)
         _print_bad(rows, a.json)
+        if len(rows) == a.limit and not a.json:
+            stats = await q.stats()
+            held = [t for t in stats.types.values() if a.type is None or t.job_type == a.type]
+            _cut(len(rows), sum(t.dead if which == "dead" else t.failed_kept for t in held), f"{which} jobs")
         return 0
-    if not a.ids and not a.all:
-        raise CliError(f"name the {which} job ids to {a.action}, or pass --all")
-    if a.ids and a.all:
-        raise CliError("give ids or --all, not both")
+    await _known_type(q, a.type)
     ids = None if a.all else list(a.ids)
     if a.action == "requeue":
         n = await q.requeue(which, a.type, ids)
@@ -627,8 +724,39 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
 }
 
 
+def cmd_server(a: argparse.Namespace) -> int:
+    server = LocalServer()
+    try:
+        if a.action == "start":
+            status = server.start()
+            verb = "started" if status.started_now else "already running:"
+            print(f"{verb} {status.version} at {server.url} (pid {status.pid}); data kept in {server.dir}")
+        elif a.action == "stop":
+            if server.stop():
+                print(f"stopped the local server at {server.url}; its data stays in {server.dir}")
+            else:
+                print(f"the local server is not running (it would serve {server.url})")
+        else:
+            status = server.status()
+            if status.running:
+                print(f"running: {status.version} at {server.url} (pid {status.pid}); data kept in {server.dir}")
+            else:
+                print(f"not running; `jobcore server start` (or any command with no URL) starts it at {server.url}")
+                return 3  # like `systemctl status` for a stopped service
+    except LocalServerError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 async def _main(a: argparse.Namespace) -> int:
-    url = a.url or default_url()
+    try:
+        where = resolve(a.url)
+    except LocalServerError as exc:
+        raise CliError(str(exc)) from None
+    url = where.url
+    if where.implicit:
+        # Said on stderr, so what a script reads from stdout stays the same.
+        print(f"jobcore: {where.why}", file=sys.stderr)
     try:
         q = connect(url, namespace=a.namespace)
     except ValueError as exc:  # a bad URL, which the message may quote
@@ -650,15 +778,30 @@ def _drop_stdout() -> None:
         os.close(devnull)
 
 
+def _check_usage(a: argparse.Namespace) -> None:
+    """What argparse cannot say about the command line, said before any connection."""
+    if a.command in ("dead", "failed") and a.action in ("requeue", "purge"):
+        if not a.ids and not a.all:
+            raise UsageError(f"name the {a.command} jobs to {a.action} (their ids or job ids), or pass --all")
+        if a.ids and a.all:
+            raise UsageError("give ids or --all, not both")
+    if a.command == "enqueue" and a.handlers and a.no_validate:
+        raise UsageError("--handlers checks the args and --no-validate skips the check: give one of them")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
-        code = asyncio.run(_main(a))
+        _check_usage(a)
+        code = cmd_server(a) if a.command == "server" else asyncio.run(_main(a))
         sys.stdout.flush()  # a reader that went away shows here, not at exit
         return code
     except BrokenPipeError:  # `jobcore workers --json | head -1`
         _drop_stdout()
         return EXIT_BROKEN_PIPE
+    except UsageError as exc:
+        print(f"jobcore: error: {printable(exc)} (see jobcore {a.command} --help)", file=sys.stderr)
+        return EXIT_USAGE
     except (CliError, JobcoreError) as exc:
         # One line, whatever the message quotes from Redis.
         print(f"jobcore: error: {printable(exc)}", file=sys.stderr)

@@ -7,16 +7,18 @@ from typing import Any
 from .backend import Queue
 from .display import redacted_url
 from .keys import DEFAULT_NAMESPACE
+from .local import resolve
 from .transport import SCHEMES as REDIS_SCHEMES
 
 SCHEMES = (*REDIS_SCHEMES, "memory")
 
 
 def connect(
-    url: str,
+    url: str | None = None,
     *,
     namespace: str = DEFAULT_NAMESPACE,
     handlers: Any = None,
+    allow_undeclared: bool = False,
     replicas: int | None = None,
     replica_timeout_ms: int | None = None,
 ) -> Queue:
@@ -24,11 +26,17 @@ def connect(
     or a cluster node: detected), ``redis+cluster://h1:p1,h2:p2``,
     ``redis+sentinel://h1:26379,h2:26379/SERVICE[/DB]`` or ``memory://``.
 
-    No I/O happens here; the first command reports an unreachable server.
-    With ``handlers``, enqueue checks args against the registered types. With
+    With no ``url``: $JOBCORE_URL, else a Redis on localhost:6379 if one
+    answers, else the user's local server, started if need be (jobcore/local.py;
+    the only case that does I/O here). Otherwise no I/O happens here; the first
+    command reports an unreachable server.
+    With ``handlers``, enqueue checks args against the registered types and
+    refuses a type the registry lacks (unless ``allow_undeclared``). With
     ``replicas=N`` (or ``?replicas=N`` in the URL) an enqueue is confirmed only
     once N replicas have it (WAIT), else it raises EnqueueError.
     """
+    if url is None:
+        url = resolve(None).url
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     queue: Queue
     if scheme == "memory":
@@ -45,5 +53,5 @@ def connect(
             "redis+sentinel:// or memory://"
         )
     if handlers is not None:
-        queue.declare_handlers(handlers)
+        queue.declare_handlers(handlers, allow_undeclared=allow_undeclared)
     return queue

@@ -385,6 +385,7 @@ class MemoryQueue(Queue):
 
     async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         self._check_open()
+        ids = await self._bad_refs(which, job_type, ids)
         bad = self._bad(which, job_type)
         chosen = list(bad) if ids is None else [i for i in ids if i in bad]
         for bid in chosen:
@@ -395,6 +396,7 @@ class MemoryQueue(Queue):
 
     async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         self._check_open()
+        ids = await self._bad_refs(which, job_type, ids)
         bad = self._bad(which, job_type)
         chosen = list(bad) if ids is None else [i for i in ids if i in bad]
         for bid in chosen:

@@ -212,11 +212,12 @@ class RedisQueue(Queue):
         except resp.RespAuthError as exc:
             raise ConnectionFailed(f"Redis at {redacted(self.url)} refused the connection ({exc})") from None
         except (resp.RespConnectionError, OSError) as exc:
-            raise ConnectionFailed(f"{what}: Redis at {redacted(self.url)} is unreachable ({exc})") from None
+            raise ConnectionFailed(f"Redis at {redacted(self.url)} is unreachable ({exc})") from None
         except resp.RespError as exc:
+            # ``what`` names the step for a debugger, not for the user's message.
             if str(exc).startswith("NOPERM"):
-                raise PermissionDenied(f"{what}: permission denied for this Redis user ({exc})") from None
-            raise JobcoreError(f"{what}: Redis error: {exc}") from None
+                raise PermissionDenied(f"permission denied for this Redis user ({exc})") from None
+            raise JobcoreError(f"Redis error: {exc}") from None
 
     async def _run_scripts(self, calls: list[tuple[str, list[Any], list[Any]]], **kw: Any) -> list[Any]:
         """Call scripts in one round trip (per node)."""
@@ -287,6 +288,8 @@ class RedisQueue(Queue):
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         # Raw errors: callers say what failed (an enqueue, a fetch, a read).
         types = list(dict.fromkeys([*job_types, *declared]))
+        if not types:
+            return {}
         # A plain read first: a read-only user can still route and watch.
         raw = await self._t.call("HMGET", self.keys.partitions, *types)
         found = {t: _lanes_from(t, r) for t, r in zip(types, raw, strict=True)}
@@ -974,6 +977,7 @@ class RedisQueue(Queue):
 
     async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         total = 0
+        ids = await self._bad_refs(which, job_type, ids)
         for name, entry_ids in (await self._by_lane("requeue", job_type, ids)).items():
             keys = [self.keys.of_type(name).stream, self._bad_key(which, name)]
             if entry_ids is not None:
@@ -985,6 +989,7 @@ class RedisQueue(Queue):
 
     async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         total = 0
+        ids = await self._bad_refs(which, job_type, ids)
         for name, entry_ids in (await self._by_lane("purge", job_type, ids)).items():
             key = self._bad_key(which, name)
             if entry_ids is not None:

