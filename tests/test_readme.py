@@ -28,13 +28,27 @@ def run_example(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 def test_readme_example_on_memory(tmp_path: Path) -> None:
     res = run_example("memory://", tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "'processed': 1" in res.stdout
-    line = next(ln for ln in res.stderr.splitlines() if "launching t3.small" in ln)
+    assert res.stdout.endswith(" done; 1 processed in all\n")
+    line = next(ln for ln in res.stderr.splitlines() if "provisioning t3.small" in ln)
     assert "account_id=42 account_number=000123 org_id=org-9 job_id=" in line
-    assert line.endswith("job_type=launch reservation_id=777")
+    assert line.endswith("job_type=example.provision reservation_id=777")
 
 
-def test_readme_example_on_redis(tmp_path: Path, redis_url: str) -> None:
-    res = run_example(redis_url, tmp_path)
+def test_readme_example_on_redis_waits_for_its_own_job(tmp_path: Path, redis_url: str) -> None:
+    first = run_example(redis_url, tmp_path)
+    assert first.returncode == 0, first.stderr
+    # Run again on the same Redis (history there): it waits for its own new job.
+    again = run_example(redis_url, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.endswith(" done; 2 processed in all\n")
+    assert again.stdout.split()[0] != first.stdout.split()[0]
+
+
+def test_readme_example_with_no_url_uses_the_local_server(tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(example())
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("JOBCORE_URL", None)
+    res = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert "'processed': 1" in res.stdout
+    assert " done; " in res.stdout
