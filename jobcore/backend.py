@@ -12,7 +12,7 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -31,6 +31,7 @@ from .model import (
     encode_valid_args,
     struct_args_decode,
 )
+from .triage import FailureGroup, GroupNotFound, group_failures
 
 SettleKind = Literal["ack", "fail", "dead", "release"]
 log = logging.getLogger("jobcore.queue")
@@ -40,6 +41,8 @@ DEFAULT_LEASE_S = 15.0
 FAILED_KEEP = 1000  # failed jobs kept per type for an operator to requeue
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
 MAX_PARTITIONS = 1024
+BAD_ALL = 2**31 - 1  # a dead/failed listing's limit that means every job
+GROUP_CHUNK = 1000  # jobs of a failure group requeued or purged per call
 PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it read
 
 
@@ -631,6 +634,50 @@ class Queue(abc.ABC):
         "cluster, 3 masters", "sentinel SERVICE → host:port"); it follows a
         failover, so ask again rather than keep it."""
         return "memory"
+
+    # ---- triage, history, why (one block: composed from the reads above) --
+
+    async def failure_groups(self, which: Literal["dead", "failed"], job_type: str | None = None) -> list[FailureGroup]:
+        """Dead or failed jobs (of ``job_type``, or of every type) grouped by type
+        and normalised cause (jobcore.triage), the largest group first. Reads the
+        list in full, payloads included: one round trip, O(jobs listed) in Redis
+        and here (the failed list holds at most ``failed_keep`` per type and
+        partition; the dead list is as long as nobody requeues or purges it)."""
+        rows = await (self.dead if which == "dead" else self.failed)(job_type, BAD_ALL)
+        return group_failures(which, rows)
+
+    async def failure_group(
+        self, which: Literal["dead", "failed"], key: str, job_type: str | None = None
+    ) -> FailureGroup:
+        """The group of ``failure_groups`` with ``key``; GroupNotFound if none."""
+        for group in await self.failure_groups(which, job_type):
+            if group.key == key:
+                return group
+        of_type = f" of type {job_type!r}" if job_type else ""
+        raise GroupNotFound(f"no {which} group {key!r}{of_type} (list them with `jobcore {which} groups`)")
+
+    async def requeue_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
+        """Requeue every job of a failure group, as found now (jobs that join the
+        group meanwhile stay); returns how many were requeued."""
+        group = await self.failure_group(which, key, job_type)
+        return await self._in_chunks(self.requeue, which, group)
+
+    async def purge_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
+        """Delete every job of a failure group for good, as found now."""
+        group = await self.failure_group(which, key, job_type)
+        return await self._in_chunks(self.purge, which, group)
+
+    @staticmethod
+    async def _in_chunks(
+        act: Callable[[Literal["dead", "failed"], str, Sequence[str]], Awaitable[int]],
+        which: Literal["dead", "failed"],
+        group: FailureGroup,
+    ) -> int:
+        # A large group in several calls, so no one script holds Redis for long.
+        refs = group.refs
+        return sum(
+            [await act(which, group.job_type, refs[i : i + GROUP_CHUNK]) for i in range(0, len(refs), GROUP_CHUNK)]
+        )
 
     @abc.abstractmethod
     async def close(self) -> None: ...

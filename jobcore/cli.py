@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from . import __version__
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
@@ -193,11 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
         dl.add_argument("--type", default=None)
         dl.add_argument("--limit", type=_positive_int, default=20)
         dl.add_argument("--json", action="store_true")
+        dg = dsub.add_parser("groups", help=f"{which} jobs grouped by type and cause, largest group first")
+        dg.add_argument("type", nargs="?", default=None, metavar="TYPE")
+        dg.add_argument("--json", action="store_true", help="every group with its entry ids")
         for action in ("requeue", "purge"):
-            da = dsub.add_parser(action, help=f"{action} {which} jobs of TYPE (ids, or --all)")
+            da = dsub.add_parser(action, help=f"{action} {which} jobs of TYPE (ids, --all or --group KEY)")
             da.add_argument("type", metavar="TYPE")
             da.add_argument("ids", nargs="*", metavar="ID")
-            da.add_argument("--all", action="store_true")
+            chosen = da.add_mutually_exclusive_group()
+            chosen.add_argument("--all", action="store_true")
+            chosen.add_argument("--group", default=None, metavar="KEY", help=f"the group KEY `{which} groups` shows")
     return p
 
 
@@ -522,8 +527,14 @@ async def cmd_bad(q: Queue, a: argparse.Namespace) -> int:
         rows = await (q.dead if which == "dead" else q.failed)(a.type, a.limit)
         _print_bad(rows, a.json)
         return 0
+    if a.action == "groups":
+        return await _print_groups(q, which, a.type, a.json)
+    if a.group is not None:
+        if a.ids:
+            raise CliError("give ids or --group, not both")
+        return await _act_on_group(q, which, a.action, a.type, a.group)
     if not a.ids and not a.all:
-        raise CliError(f"name the {which} job ids to {a.action}, or pass --all")
+        raise CliError(f"name the {which} job ids to {a.action}, or pass --all or --group KEY")
     if a.ids and a.all:
         raise CliError("give ids or --all, not both")
     ids = None if a.all else list(a.ids)
@@ -536,6 +547,28 @@ async def cmd_bad(q: Queue, a: argparse.Namespace) -> int:
     if ids is not None and n < len(ids):
         print(f"{len(ids) - n} id(s) were not found", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _print_groups(q: Queue, which: Literal["dead", "failed"], job_type: str | None, as_json: bool) -> int:
+    groups = await q.failure_groups(which, job_type)
+    if as_json:
+        print(json.dumps([g.to_dict() for g in groups], indent=2, default=str))
+        return 0
+    if not groups:
+        print("none")
+    for g in groups:
+        print(
+            f"{g.key}  {printable(g.job_type):<12} {g.count:>6}  newest {g.newest:%Y-%m-%d %H:%M:%S}  "
+            f"e.g. {printable(g.example.id)}  {printable(g.label)}"
+        )
+    return 0
+
+
+async def _act_on_group(q: Queue, which: Literal["dead", "failed"], action: str, job_type: str, key: str) -> int:
+    act = q.requeue_group if action == "requeue" else q.purge_group
+    n = await act(which, key, job_type)
+    print(f"{action}d {n} {which} {printable(job_type)} job(s) of group {printable(key)}")
     return 0
 
 

@@ -287,3 +287,49 @@ def test_metrics_endpoint_serves_prometheus_text(cli_env: dict[str, str], redis_
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.communicate(timeout=30)
+
+
+def _fail_jobs(url: str, reasons: list[str]) -> None:
+    """Jobs of type "fail" failed with ``reasons``, one each, as a worker would settle them."""
+    import asyncio
+
+    from jobcore import Job
+    from jobcore.backend import Outcome
+    from jobcore.redis_backend import RedisQueue
+
+    async def run() -> None:
+        async with RedisQueue(url) as q:
+            await q.register_types({"fail": {"type": "object"}})
+            await q.enqueue_many([Job(type="fail", args={"n": i}) for i in range(len(reasons))])
+            got = await q.fetch("w", ["fail"], len(reasons), 0)
+            await q.settle("w", [Outcome("fail", d.entry_id, "fail", 1, r) for d, r in zip(got, reasons, strict=True)])
+
+    asyncio.run(run())
+
+
+def test_failed_groups_requeue_and_purge_by_group(cli_env: dict[str, str], redis_url: str) -> None:
+    _fail_jobs(
+        redis_url, [f"Traceback ...\nTimeoutError: account {i} took {30 + i}.5s" for i in range(3)] + ["KeyError: 'x'"]
+    )
+    res = jc(cli_env, "failed", "groups", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 and "TimeoutError: account <n> took <n>s" in lines[0] and "KeyError: <str>" in lines[1]
+    groups = json.loads(jc(cli_env, "failed", "groups", "fail", "--json", url=redis_url).stdout)
+    assert [(g["count"], g["key"]) for g in groups] == [(3, lines[0].split()[0]), (1, lines[1].split()[0])]
+    assert jc(cli_env, "dead", "groups", url=redis_url).stdout == "none\n"
+
+    res = jc(cli_env, "failed", "requeue", "fail", "--group", groups[0]["key"], url=redis_url)
+    assert res.returncode == 0 and f"requeued 3 failed fail job(s) of group {groups[0]['key']}" in res.stdout
+    assert stats(cli_env, redis_url)["types"]["fail"]["pending"] == 3
+    res = jc(cli_env, "failed", "purge", "fail", "--group", groups[1]["key"], url=redis_url)
+    assert res.returncode == 0 and "purged 1 failed fail job(s)" in res.stdout
+    assert stats(cli_env, redis_url)["types"]["fail"]["failed_kept"] == 0
+
+    gone = jc(cli_env, "failed", "purge", "fail", "--group", groups[1]["key"], url=redis_url)
+    assert gone.returncode == 1 and gone.stderr.count("\n") == 1
+    assert f"no failed group '{groups[1]['key']}' of type 'fail'" in gone.stderr and "Traceback" not in gone.stderr
+    both = jc(cli_env, "failed", "requeue", "fail", "1-0", "--group", "abc", url=redis_url)
+    assert both.returncode == 1 and "give ids or --group, not both" in both.stderr
+    usage = jc(cli_env, "failed", "requeue", "fail", "--all", "--group", "abc", url=redis_url)
+    assert usage.returncode == 2 and "not allowed with argument" in usage.stderr and "Traceback" not in usage.stderr

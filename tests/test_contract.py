@@ -423,3 +423,53 @@ async def test_scripts_reload_after_redis_forgets_them(redis_url: str) -> None:
         assert (await q.dashboard()).stats.types["launch"].processed == 3
     finally:
         await q.close()
+
+
+# ---- failure groups ------------------------------------------------------------
+
+
+async def test_failure_groups_group_by_cause_and_requeue_or_purge_a_group(queue: jobcore.Queue) -> None:
+    # Three partitions (on Redis three streams, with entry refs "ID@p"), nine accounts.
+    await queue.set_partitions("grp", 3)
+    await ready(queue, "grp")
+    await queue.enqueue_many([Job(type="grp", args={"n": i}, account_id=i) for i in range(9)])
+    got = await queue.fetch("w", ["grp"], 9, 0)
+    assert len(got) == 9
+    outcomes = []
+    for i, d in enumerate(got):
+        last = f"KeyError: 'k{i}'" if i % 3 == 2 else f"TimeoutError: account {i} took {30 + i}.{i}s"
+        outcomes.append(Outcome("grp", d.entry_id, "fail", d.attempt, f"Traceback (most recent call last):\n{last}"))
+    assert await queue.settle("w", outcomes) == []
+    groups = await queue.failure_groups("failed")
+    assert [(g.job_type, g.label, g.count) for g in groups] == [
+        ("grp", "TimeoutError: account <n> took <n>s", 6),
+        ("grp", "KeyError: <str>", 3),
+    ]
+    listed = await queue.failed("grp")
+    timeouts, keys = groups
+    assert set(timeouts.refs) == {b.id for b in listed if "TimeoutError" in b.reason}
+    assert timeouts.example.id == timeouts.refs[0] and timeouts.newest == timeouts.example.at
+    assert await queue.failure_groups("failed", "other") == [] and await queue.failure_groups("dead") == []
+
+    assert await queue.requeue_group("failed", timeouts.key) == 6
+    s = (await queue.stats()).types["grp"]
+    assert (s.pending, s.failed_kept) == (6, 3)
+    assert [g.key for g in await queue.failure_groups("failed", "grp")] == [keys.key]
+    with pytest.raises(jobcore.JobcoreError, match="no failed group"):
+        await queue.requeue_group("failed", timeouts.key)
+    with pytest.raises(LookupError):
+        await queue.purge_group("failed", keys.key, "other")
+    assert await queue.purge_group("failed", keys.key, "grp") == 3
+    assert await queue.failed("grp") == []
+
+
+async def test_dead_groups_keep_types_apart(queue: jobcore.Queue) -> None:
+    await ready(queue, "a", "b")
+    await queue.enqueue_many([Job(type=t, args={"n": i}) for t in ("a", "b") for i in range(2)])
+    got = await queue.fetch("w", ["a", "b"], 4, 0)
+    reason = "args do not fit Args: Expected `int`, got `str` - at `$.n`"
+    await queue.settle("w", [Outcome(d.job_type, d.entry_id, "dead", 1, reason) for d in got])
+    groups = await queue.failure_groups("dead")
+    assert sorted((g.job_type, g.count, g.which) for g in groups) == [("a", 2, "dead"), ("b", 2, "dead")]
+    assert len({g.key for g in groups}) == 2
+    assert all(g.exception is None and g.reason == reason for g in groups)
