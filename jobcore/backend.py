@@ -20,6 +20,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
+from .history import History, build_history, window
 from .keys import partition_of
 from .model import (
     Envelope,
@@ -70,6 +71,7 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     kind: SettleKind
     attempt: int = 1
     text: str = ""
+    took: float = 0.0  # seconds it ran (ack, fail): the history's run times
 
 
 class Stale(NamedTuple):
@@ -666,6 +668,23 @@ class Queue(abc.ABC):
         """Delete every job of a failure group for good, as found now."""
         group = await self.failure_group(which, key, job_type)
         return await self._in_chunks(self.purge, which, group)
+
+    async def history(self, job_type: str | None = None, minutes: int = 60) -> History:
+        """Each type's (or ``job_type``'s) outcomes per minute over the last
+        ``minutes`` minutes (1 to 1440, the current minute last), with run-time
+        p50/p95 from the settles' histograms (jobcore/history.py). Workers write
+        it as they settle, so it is there the moment anyone looks. Two round trips
+        (Redis time, then one HMGET per type and partition of exactly those minutes)."""
+        window(0, minutes)  # a bad count is refused before any I/O
+        span, stored = await self._history_read(None if job_type is None else [job_type], minutes)
+        return build_history(span, stored)
+
+    @abc.abstractmethod
+    async def _history_read(
+        self, job_types: Sequence[str] | None, minutes: int
+    ) -> tuple[list[int], dict[str, list[dict[int, list[int]]]]]:
+        """The window's minute numbers (backend time) and, per type (every known
+        type when None), each partition's stored minutes within it."""
 
     @staticmethod
     async def _in_chunks(

@@ -18,6 +18,7 @@ from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob,
 from .connect import connect
 from .display import printable, redacted_url, scrubbed
 from .errors import JobcoreError
+from .history import KEEP_MINUTES
 from .keys import DEFAULT_NAMESPACE
 from .model import Identity, Job
 from .registry import Handlers
@@ -97,6 +98,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _history_minutes(text: str) -> int:
+    value = _positive_int(text)
+    if value > KEEP_MINUTES:
+        raise argparse.ArgumentTypeError(f"history keeps {KEEP_MINUTES} minutes, got {value}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -168,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", help="per-type queue depth, in flight, processed, failed, dead")
     s.add_argument("--json", action="store_true")
     s.add_argument("--partitions", action="store_true", help="also show each partition's pending jobs")
+    s.add_argument("--history", action="store_true", help="per-minute outcomes and run-time p50/p95 per type")
+    s.add_argument("--minutes", type=_history_minutes, default=60, help="with --history: the window (default 60)")
+    s.add_argument("--type", default=None, help="with --history: one type only")
 
     pa = sub.add_parser(
         "partitions",
@@ -306,6 +317,8 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    if a.history:
+        return await _print_history(q, a.type, a.minutes, a.json)
     stats = await q.stats()
     if a.json:
         print(json.dumps(stats.to_dict(), indent=2))
@@ -367,6 +380,42 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     if evicting:
         console.print(
             Text(f"Redis uses maxmemory-policy {evicting}: it may evict queued jobs; set noeviction", "bold red")
+        )
+    return 0
+
+
+def _ms(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.1f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
+
+
+async def _print_history(q: Queue, job_type: str | None, minutes: int, as_json: bool) -> int:
+    history = await q.history(job_type, minutes)
+    if as_json:
+        print(json.dumps(history.to_dict(), indent=2))
+        return 0
+    out = _Out()
+    types = sorted(history.types.values(), key=lambda h: h.job_type)
+    out.write(
+        f"last {minutes} minute(s) up to {history.until:%Y-%m-%d %H:%M} UTC (the current minute still counting)\n"
+    )
+    out.write(f"{'type':<16} {'processed':>10} {'failed':>8} {'dead':>6} {'runs':>8} {'p50':>9} {'p95':>9}\n")
+    for h in types:
+        out.write(
+            f"{printable(h.job_type):<16} {h.processed:>10} {h.failed:>8} {h.dead:>6} {h.runs:>8} "
+            f"{_ms(h.p50_ms):>9} {_ms(h.p95_ms):>9}\n"
+        )
+    busy = [(r, h.job_type) for h in types for r in h.rows if r.processed or r.failed or r.dead or r.runs]
+    if busy:
+        out.write("\nper minute (minutes with outcomes only):\n")
+        out.write(
+            f"{'minute':<7}{'type':<16} {'processed':>10} {'failed':>8} {'dead':>6} {'runs':>8} {'p50':>9} {'p95':>9}\n"
+        )
+    for r, name in sorted(busy, key=lambda x: (x[0].at, x[1])):
+        out.write(
+            f"{r.at:%H:%M}  {printable(name):<16} {r.processed:>10} {r.failed:>8} {r.dead:>6} {r.runs:>8} "
+            f"{_ms(r.p50_ms):>9} {_ms(r.p95_ms):>9}\n"
         )
     return 0
 

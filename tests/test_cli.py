@@ -333,3 +333,30 @@ def test_failed_groups_requeue_and_purge_by_group(cli_env: dict[str, str], redis
     assert both.returncode == 1 and "give ids or --group, not both" in both.stderr
     usage = jc(cli_env, "failed", "requeue", "fail", "--all", "--group", "abc", url=redis_url)
     assert usage.returncode == 2 and "not allowed with argument" in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_stats_history_shows_what_a_worker_settled(cli_env: dict[str, str], redis_url: str) -> None:
+    jc(cli_env, "enqueue", "noop", "{}", "--count", "20", "--no-validate", url=redis_url)
+    jc(cli_env, "enqueue", "fail", '{"message": "no"}', "--count", "2", "--no-validate", url=redis_url)
+    worker = start_worker(cli_env, redis_url)
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["totals"]["processed"] == 20)
+        wait_for(lambda: stats(cli_env, redis_url)["totals"]["failed"] == 2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    res = jc(cli_env, "stats", "--history", "--json", "--minutes", "5", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    h = json.loads(res.stdout)
+    assert h["minutes"] == 5 and len(h["types"]["noop"]["minutes"]) == 5
+    noop, fail = h["types"]["noop"], h["types"]["fail"]
+    assert (noop["processed"], noop["failed"], noop["runs"]) == (20, 0, 20)
+    assert (fail["processed"], fail["failed"], fail["runs"]) == (0, 2, 2)
+    assert noop["p50_ms"] is not None and noop["p95_ms"] >= noop["p50_ms"]
+    text = jc(cli_env, "stats", "--history", "--type", "noop", url=redis_url).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("last 60 minute(s) up to ") and lines[2].split()[:5] == ["noop", "20", "0", "0", "20"]
+    assert not any(line.startswith("fail ") or " fail " in line for line in lines) and "per minute" in text
+    for bad in ("0", "1441", "x"):
+        res = jc(cli_env, "stats", "--history", "--minutes", bad, url=redis_url)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr

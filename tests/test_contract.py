@@ -473,3 +473,32 @@ async def test_dead_groups_keep_types_apart(queue: jobcore.Queue) -> None:
     assert sorted((g.job_type, g.count, g.which) for g in groups) == [("a", 2, "dead"), ("b", 2, "dead")]
     assert len({g.key for g in groups}) == 2
     assert all(g.exception is None and g.reason == reason for g in groups)
+
+
+# ---- history -------------------------------------------------------------------
+
+
+async def test_history_counts_settled_outcomes_per_minute_across_partitions(queue: jobcore.Queue) -> None:
+    await queue.set_partitions("hist", 2)
+    await ready(queue, "hist", "quiet")
+    await queue.enqueue_many([Job(type="hist", args={"n": i}, account_id=i) for i in range(6)])
+    got = await queue.fetch("w", ["hist"], 6, 0)
+    kinds = ["ack", "ack", "ack", "fail", "dead", "release"]
+    took = [0.004, 0.004, 0.2, 0.03, 0.0, 0.0]
+    outcomes = [Outcome("hist", d.entry_id, k, 1, "e", t) for d, k, t in zip(got, kinds, took, strict=True)]  # type: ignore[arg-type]
+    # One of them settled by a worker that does not hold it: its outcome is not counted.
+    stray = [Outcome("hist", got[0].entry_id, "ack", 1, "", 0.004)]
+    assert await queue.settle("other", stray) != []
+    assert await queue.settle("w", outcomes) == []
+    history = await queue.history("hist", minutes=2)
+    assert list(history.types) == ["hist"] and history.minutes == 2
+    h = history.types["hist"]
+    assert len(h.rows) == 2 and h.rows[-1].at == history.until
+    assert (h.processed, h.failed, h.dead) == (3, 1, 1)
+    assert h.runs == 5 and h.run_ms == 242  # four runs, plus the stray one's time: it ran
+    assert h.p50_ms is not None and 2 < h.p50_ms <= 5 and h.p95_ms is not None and 100 < h.p95_ms <= 250
+    every = await queue.history()
+    assert {"hist", "quiet"} <= set(every.types) and every.types["quiet"].processed == 0
+    assert len(every.types["hist"].rows) == 60 and every.types["hist"].processed == 3
+    with pytest.raises(ValueError):
+        await queue.history(minutes=0)
