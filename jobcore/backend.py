@@ -33,6 +33,7 @@ from .model import (
     struct_args_decode,
 )
 from .triage import FailureGroup, GroupNotFound, group_failures
+from .why import Explanation, explain
 
 SettleKind = Literal["ack", "fail", "dead", "release"]
 log = logging.getLogger("jobcore.queue")
@@ -44,6 +45,7 @@ _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
 MAX_PARTITIONS = 1024
 BAD_ALL = 2**31 - 1  # a dead/failed listing's limit that means every job
 GROUP_CHUNK = 1000  # jobs of a failure group requeued or purged per call
+WHY_IN_FLIGHT = 10_000  # in-flight rows `why` reads: every one, as workers hold concurrency + prefetch each
 PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it read
 
 
@@ -678,6 +680,18 @@ class Queue(abc.ABC):
         window(0, minutes)  # a bad count is refused before any I/O
         span, stored = await self._history_read(None if job_type is None else [job_type], minutes)
         return build_history(span, stored)
+
+    async def why(self, job_type: str | None = None, *, job_id: str | None = None) -> Explanation:
+        """Why ``job_type``'s jobs wait — or job ``job_id`` (whole, or its first
+        8+ hex digits) when it is in flight — in plain sentences (jobcore/why.py):
+        paused, no live worker, every slot busy and when one frees, held ahead in a
+        prefetch buffer, a stale or lapsed lease and when its jobs come back. One
+        dashboard read (up to WHY_IN_FLIGHT rows in flight) and the last hour's
+        history, read together."""
+        if not job_type and not job_id:
+            raise ValueError("name a job type or a job id")
+        dash, history = await asyncio.gather(self.dashboard(WHY_IN_FLIGHT), self.history(minutes=60))
+        return explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id)
 
     @abc.abstractmethod
     async def _history_read(

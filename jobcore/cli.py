@@ -197,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("types", help="known job types and their args schema")
     t.add_argument("--json", action="store_true")
 
+    wy = sub.add_parser("why", help="why TYPE's jobs (or job --job ID in flight) wait, in plain sentences")
+    wy.add_argument("type", nargs="?", default=None, metavar="TYPE")
+    wy.add_argument("--job", default=None, metavar="ID", help="a job id in flight, whole or its first 8+ hex digits")
+    wy.add_argument("--json", action="store_true")
+
     for which in ("dead", "failed"):
         d = sub.add_parser(which, help=f"list, requeue or purge {which} jobs")
         dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
@@ -621,6 +626,16 @@ async def _act_on_group(q: Queue, which: Literal["dead", "failed"], action: str,
     return 0
 
 
+async def cmd_why(q: Queue, a: argparse.Namespace) -> int:
+    why = await q.why(a.type, job_id=a.job)
+    if a.json:
+        print(json.dumps(why.to_dict(), indent=2))
+        return 0
+    for sentence in why.sentences:
+        print(printable(sentence))
+    return 0
+
+
 async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
     from .logs import configure
 
@@ -706,6 +721,7 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "types": cmd_types,
     "dead": cmd_bad,
     "failed": cmd_bad,
+    "why": cmd_why,
 }
 
 
@@ -733,7 +749,10 @@ def _drop_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.command == "why" and not a.type and not a.job:
+        parser.error("why: name a TYPE or a job with --job ID")
     try:
         code = asyncio.run(_main(a))
         sys.stdout.flush()  # a reader that went away shows here, not at exit

@@ -360,3 +360,21 @@ def test_stats_history_shows_what_a_worker_settled(cli_env: dict[str, str], redi
     for bad in ("0", "1441", "x"):
         res = jc(cli_env, "stats", "--history", "--minutes", bad, url=redis_url)
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_why_explains_in_sentences(cli_env: dict[str, str], redis_url: str) -> None:
+    jc(cli_env, "enqueue", "launch", '{"reservation_id": 7}', "--count", "3", "--no-validate", url=redis_url)
+    res = jc(cli_env, "why", "launch", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("3 job(s) of launch wait, the oldest for ")
+    assert (
+        lines[1] == "no live worker serves launch: its jobs wait until one starts (jobcore worker ... --types launch)"
+    )
+    as_json = json.loads(jc(cli_env, "why", "launch", "--json", url=redis_url).stdout)
+    assert as_json["job_type"] == "launch" and as_json["sentences"][1] == lines[1]
+    job = jc(cli_env, "why", "--job", "0123abcd", url=redis_url)
+    assert job.returncode == 0 and "job 0123abcd is not in flight" in job.stdout
+    usage = jc(cli_env, "why", url=redis_url)
+    assert usage.returncode == 2 and "name a TYPE or a job with --job ID" in usage.stderr
+    assert usage.stderr.count("\n") == 1 and "Traceback" not in usage.stderr

@@ -502,3 +502,26 @@ async def test_history_counts_settled_outcomes_per_minute_across_partitions(queu
     assert len(every.types["hist"].rows) == 60 and every.types["hist"].processed == 3
     with pytest.raises(ValueError):
         await queue.history(minutes=0)
+
+
+# ---- why -----------------------------------------------------------------------
+
+
+async def test_why_reads_slots_prefetch_and_unserved_types(queue: jobcore.Queue) -> None:
+    await ready(queue, "busy", "alone")
+    await queue.enqueue_many([Job(type="busy", args={"n": i}) for i in range(5)] + [Job(type="alone", args={})])
+    info = {"id": "w1", "types": ["busy"], "concurrency": 2, "busy": 2, "heartbeat_interval_ms": 5000}
+    await queue.heartbeat(info, 15_000)
+    got = await queue.fetch("w1", ["busy"], 4, 0)  # two running, two held ahead
+    assert len(got) == 4
+    why = await queue.why("busy")
+    assert why.sentences[0] == "1 job(s) of busy wait, the oldest for " + why.sentences[0].rsplit(" ", 1)[-1]
+    assert any(s.startswith("all 2 slots busy on 1 worker(s): ") for s in why.sentences)
+    assert any(s.startswith("worker w1 holds 2 job(s) ahead in its prefetch buffer") for s in why.sentences)
+    assert [s for s in (await queue.why("alone")).sentences if "no live worker" in s] == [
+        "no live worker serves alone: its jobs wait until one starts (jobcore worker ... --types alone)"
+    ]
+    job_id = str(decode_envelope(got[0].raw or b"").id)
+    assert (await queue.why(job_id=job_id[:8])).job_id == job_id
+    with pytest.raises(ValueError):
+        await queue.why()
