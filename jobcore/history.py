@@ -100,14 +100,13 @@ def percentile(buckets: Sequence[int], q: float) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class MinuteRow:
-    """One type's outcomes in one minute."""
+class Counts:
+    """Outcomes and run times added up (over a minute, or a window)."""
 
-    at: datetime  # the minute's start (UTC, Redis server time)
     processed: int = 0
     failed: int = 0
     dead: int = 0
-    run_ms: int = 0  # summed run time of the jobs that ran (acked or failed) in that minute
+    run_ms: int = 0  # summed run time of the jobs that ran (acked or failed)
     buckets: tuple[int, ...] = ()  # how many runs fell in each bucket of BUCKETS_MS (and over it)
 
     @property
@@ -128,7 +127,6 @@ class MinuteRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat(),
             "processed": self.processed,
             "failed": self.failed,
             "dead": self.dead,
@@ -139,54 +137,26 @@ class MinuteRow:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class TypeHistory:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MinuteRow(Counts):
+    """One type's outcomes in one minute."""
+
+    at: datetime  # the minute's start (UTC, Redis server time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), **Counts.to_dict(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TypeHistory(Counts):
     """One type's minutes over a window, oldest first, every minute present
-    (zeros where nothing settled), with the window's totals and percentiles."""
+    (zeros where nothing settled); its own numbers are the window's totals."""
 
     job_type: str
     rows: tuple[MinuteRow, ...]
-    buckets: tuple[int, ...]  # the window's run-time histogram
-
-    @property
-    def processed(self) -> int:
-        return sum(r.processed for r in self.rows)
-
-    @property
-    def failed(self) -> int:
-        return sum(r.failed for r in self.rows)
-
-    @property
-    def dead(self) -> int:
-        return sum(r.dead for r in self.rows)
-
-    @property
-    def runs(self) -> int:
-        return sum(self.buckets)
-
-    @property
-    def run_ms(self) -> int:
-        return sum(r.run_ms for r in self.rows)
-
-    @property
-    def p50_ms(self) -> float | None:
-        return percentile(self.buckets, 0.5)
-
-    @property
-    def p95_ms(self) -> float | None:
-        return percentile(self.buckets, 0.95)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "processed": self.processed,
-            "failed": self.failed,
-            "dead": self.dead,
-            "runs": self.runs,
-            "run_ms": self.run_ms,
-            "p50_ms": _round(self.p50_ms),
-            "p95_ms": _round(self.p95_ms),
-            "minutes": [r.to_dict() for r in self.rows],
-        }
+        return {**Counts.to_dict(self), "minutes": [r.to_dict() for r in self.rows]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,18 +194,21 @@ def build_history(minutes: Sequence[int], stored: Mapping[str, Sequence[Mapping[
     width = FIELDS + len(BUCKETS_MS) + 1
     for job_type, parts in stored.items():
         rows = []
-        total = [0] * (len(BUCKETS_MS) + 1)
+        total = [0] * width
         for m in minutes:
             v = [0] * width
             for part in parts:
                 got = part.get(m)
                 if got:
                     v = [a + b for a, b in zip(v, got, strict=False)]
-            buckets = tuple(v[FIELDS:])
-            total = [a + b for a, b in zip(total, buckets, strict=True)]
-            rows.append(MinuteRow(_minute_at(m), v[0], v[1], v[2], v[3], buckets))
-        types[job_type] = TypeHistory(job_type, tuple(rows), tuple(total))
+            total = [a + b for a, b in zip(total, v, strict=True)]
+            rows.append(MinuteRow(at=_minute_at(m), **_counts(v)))
+        types[job_type] = TypeHistory(job_type=job_type, rows=tuple(rows), **_counts(total))
     return History(len(minutes), _minute_at(minutes[-1]), types)
+
+
+def _counts(v: Sequence[int]) -> dict[str, Any]:
+    return {"processed": v[0], "failed": v[1], "dead": v[2], "run_ms": v[3], "buckets": tuple(v[FIELDS:])}
 
 
 def _minute_at(minute: int) -> datetime:

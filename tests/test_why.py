@@ -51,7 +51,8 @@ def row(
 
 def history(job_type: str, bucket: int, runs: int) -> dict[str, TypeHistory]:
     buckets = tuple(runs if i == bucket else 0 for i in range(len(BUCKETS_MS) + 1))
-    return {job_type: TypeHistory(job_type, (MinuteRow(NOW, runs, 0, 0, 0, buckets),), buckets)}
+    row = MinuteRow(at=NOW, processed=runs, buckets=buckets)
+    return {job_type: TypeHistory(job_type=job_type, rows=(row,), processed=runs, buckets=buckets)}
 
 
 def test_no_live_worker_serves_the_type() -> None:
