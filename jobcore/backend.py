@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
+from .history import History, build_history, window
 from .keys import partition_of
 from .model import (
     Envelope,
@@ -33,6 +34,8 @@ from .model import (
     encode_valid_args,
     struct_args_decode,
 )
+from .triage import FailureGroup, GroupNotFound, group_failures
+from .why import Explanation, explain
 
 SettleKind = Literal["ack", "fail", "dead", "release"]
 log = logging.getLogger("jobcore.queue")
@@ -42,7 +45,9 @@ DEFAULT_LEASE_S = 15.0
 FAILED_KEEP = 1000  # failed jobs kept per type for an operator to requeue
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
 MAX_PARTITIONS = 1024
-BAD_LIST_MAX = 1_000_000  # rows read to find a job id in a dead or failed list
+BAD_ALL = 2**31 - 1  # a dead/failed listing's limit that means every job
+GROUP_CHUNK = 1000  # jobs of a failure group requeued or purged per call
+WHY_IN_FLIGHT = 10_000  # in-flight rows `why` reads: every one, as workers hold concurrency + prefetch each
 _LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
 PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it read
 
@@ -71,6 +76,7 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     kind: SettleKind
     attempt: int = 1
     text: str = ""
+    took: float = 0.0  # seconds it ran (ack, fail): the history's run times
 
 
 class Stale(NamedTuple):
@@ -654,7 +660,7 @@ class Queue(abc.ABC):
             with contextlib.suppress(ValueError):
                 wanted.add(str(uuid.UUID(i)))
         if wanted:
-            rows = await (self.dead if which == "dead" else self.failed)(job_type, BAD_LIST_MAX)
+            rows = await (self.dead if which == "dead" else self.failed)(job_type, BAD_ALL)
             refs += [b.id for b in rows if b.job_id in wanted]
         return list(dict.fromkeys(refs))
 
@@ -670,6 +676,79 @@ class Queue(abc.ABC):
         "cluster, 3 masters", "sentinel SERVICE → host:port"); it follows a
         failover, so ask again rather than keep it."""
         return "memory"
+
+    # ---- triage, history, why (one block: composed from the reads above) --
+
+    async def failure_groups(self, which: Literal["dead", "failed"], job_type: str | None = None) -> list[FailureGroup]:
+        """Dead or failed jobs (of ``job_type``, or of every type) grouped by type
+        and normalised cause (jobcore.triage), the largest group first. Reads the
+        list in full, payloads included: one round trip, O(jobs listed) in Redis
+        and here (the failed list holds at most ``failed_keep`` per type and
+        partition; the dead list is as long as nobody requeues or purges it)."""
+        rows = await (self.dead if which == "dead" else self.failed)(job_type, BAD_ALL)
+        return group_failures(which, rows)
+
+    async def failure_group(
+        self, which: Literal["dead", "failed"], key: str, job_type: str | None = None
+    ) -> FailureGroup:
+        """The group of ``failure_groups`` with ``key``; GroupNotFound if none."""
+        for group in await self.failure_groups(which, job_type):
+            if group.key == key:
+                return group
+        of_type = f" of type {job_type!r}" if job_type else ""
+        raise GroupNotFound(f"no {which} group {key!r}{of_type} (list them with `jobcore {which} groups`)")
+
+    async def requeue_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
+        """Requeue every job of a failure group, as found now (jobs that join the
+        group meanwhile stay); returns how many were requeued."""
+        group = await self.failure_group(which, key, job_type)
+        return await self._in_chunks(self.requeue, which, group)
+
+    async def purge_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
+        """Delete every job of a failure group for good, as found now."""
+        group = await self.failure_group(which, key, job_type)
+        return await self._in_chunks(self.purge, which, group)
+
+    async def history(self, job_type: str | None = None, minutes: int = 60) -> History:
+        """Each type's (or ``job_type``'s) outcomes per minute over the last
+        ``minutes`` minutes (1 to 1440, the current minute last), with run-time
+        p50/p95 from the settles' histograms (jobcore/history.py). Workers write
+        it as they settle, so it is there the moment anyone looks. Two round trips
+        (Redis time, then one HMGET per type and partition of exactly those minutes)."""
+        window(0, minutes)  # a bad count is refused before any I/O
+        span, stored = await self._history_read(None if job_type is None else [job_type], minutes)
+        return build_history(span, stored)
+
+    async def why(self, job_type: str | None = None, *, job_id: str | None = None) -> Explanation:
+        """Why ``job_type``'s jobs wait — or job ``job_id`` (whole, or its first
+        8+ hex digits) when it is in flight — in plain sentences (jobcore/why.py):
+        paused, no live worker, every slot busy and when one frees, held ahead in a
+        prefetch buffer, a stale or lapsed lease and when its jobs come back. One
+        dashboard read (up to WHY_IN_FLIGHT rows in flight) and the last hour's
+        history, read together."""
+        if not job_type and not job_id:
+            raise ValueError("name a job type or a job id")
+        dash, history = await asyncio.gather(self.dashboard(WHY_IN_FLIGHT), self.history(minutes=60))
+        return explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id)
+
+    @abc.abstractmethod
+    async def _history_read(
+        self, job_types: Sequence[str] | None, minutes: int
+    ) -> tuple[list[int], dict[str, list[dict[int, list[int]]]]]:
+        """The window's minute numbers (backend time) and, per type (every known
+        type when None), each partition's stored minutes within it."""
+
+    @staticmethod
+    async def _in_chunks(
+        act: Callable[[Literal["dead", "failed"], str, Sequence[str]], Awaitable[int]],
+        which: Literal["dead", "failed"],
+        group: FailureGroup,
+    ) -> int:
+        # A large group in several calls, so no one script holds Redis for long.
+        refs = group.refs
+        return sum(
+            [await act(which, group.job_type, refs[i : i + GROUP_CHUNK]) for i in range(0, len(refs), GROUP_CHUNK)]
+        )
 
     @abc.abstractmethod
     async def close(self) -> None: ...

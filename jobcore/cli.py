@@ -12,13 +12,14 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from . import __version__
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
 from .connect import connect
 from .display import printable, redacted_url, scrubbed
 from .errors import JobcoreError
+from .history import KEEP_MINUTES
 from .keys import DEFAULT_NAMESPACE
 from .local import URL_ENV, LocalServer, LocalServerError, resolve
 from .model import Identity, Job
@@ -97,6 +98,13 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _history_minutes(text: str) -> int:
+    value = _positive_int(text)
+    if value > KEEP_MINUTES:
+        raise argparse.ArgumentTypeError(f"history keeps {KEEP_MINUTES} minutes, got {value}")
     return value
 
 
@@ -224,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("stats", "per-type queue depth, in flight, processed, failed, dead")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument("--partitions", action="store_true", help="also show each partition's pending jobs")
+    s.add_argument("--history", action="store_true", help="per-minute outcomes and run-time p50/p95 per type")
+    s.add_argument("--minutes", type=_history_minutes, default=60, help="with --history: the window in minutes")
+    s.add_argument("--type", default=None, help="with --history: one type only")
 
     pa = command(
         "partitions",
@@ -242,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = command("types", "known job types and their args schema")
     t.add_argument("--json", action="store_true", help="print JSON")
 
+    wy = command("why", "why TYPE's jobs (or job --job ID in flight) wait, in plain sentences")
+    wy.add_argument("type", nargs="?", default=None, metavar="TYPE", help="the job type")
+    wy.add_argument("--job", default=None, metavar="ID", help="a job id in flight, whole or its first 8+ hex digits")
+    wy.add_argument("--json", action="store_true", help="print JSON")
+
     for which in ("dead", "failed"):
         d = command(which, f"list, requeue or purge {which} jobs")
         dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
@@ -249,11 +265,18 @@ def build_parser() -> argparse.ArgumentParser:
         dl.add_argument("--type", default=None, help="only this type (default: all)")
         dl.add_argument("--limit", type=_positive_int, default=20, help="rows shown at most")
         dl.add_argument("--json", action="store_true", help="print JSON")
+        dg = command("groups", f"{which} jobs grouped by type and cause, largest group first", dsub)
+        dg.add_argument("type", nargs="?", default=None, metavar="TYPE", help="only this type (default: all)")
+        dg.add_argument("--json", action="store_true", help="every group with its entry ids")
         for action in ("requeue", "purge"):
-            da = command(action, f"{action} {which} jobs of TYPE: by id (entry id or job id), or --all", dsub)
+            da = command(
+                action, f"{action} {which} jobs of TYPE: by id (entry id or job id), --all or --group KEY", dsub
+            )
             da.add_argument("type", metavar="TYPE", help="the job type")
             da.add_argument("ids", nargs="*", metavar="ID", help="entry ids or job ids, as the list shows them")
-            da.add_argument("--all", action="store_true", help=f"every {which} job of TYPE")
+            chosen = da.add_mutually_exclusive_group()
+            chosen.add_argument("--all", action="store_true", help=f"every {which} job of TYPE")
+            chosen.add_argument("--group", default=None, metavar="KEY", help=f"the group KEY `{which} groups` shows")
 
     sv = command("server", "the local server jobcore starts when no Redis is given or answers")
     sv.add_argument("action", nargs="?", choices=["status", "start", "stop"], default="status", help="what to do")
@@ -380,6 +403,8 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    if a.history:
+        return await _print_history(q, a.type, a.minutes, a.json)
     stats = await q.stats()
     if a.json:
         print(json.dumps(stats.to_dict(), indent=2))
@@ -441,6 +466,42 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
     if evicting:
         console.print(
             Text(f"Redis uses maxmemory-policy {evicting}: it may evict queued jobs; set noeviction", "bold red")
+        )
+    return 0
+
+
+def _ms(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.1f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
+
+
+async def _print_history(q: Queue, job_type: str | None, minutes: int, as_json: bool) -> int:
+    history = await q.history(job_type, minutes)
+    if as_json:
+        print(json.dumps(history.to_dict(), indent=2))
+        return 0
+    out = _Out()
+    types = sorted(history.types.values(), key=lambda h: h.job_type)
+    out.write(
+        f"last {minutes} minute(s) up to {history.until:%Y-%m-%d %H:%M} UTC (the current minute still counting)\n"
+    )
+    out.write(f"{'type':<16} {'processed':>10} {'failed':>8} {'dead':>6} {'runs':>8} {'p50':>9} {'p95':>9}\n")
+    for h in types:
+        out.write(
+            f"{printable(h.job_type):<16} {h.processed:>10} {h.failed:>8} {h.dead:>6} {h.runs:>8} "
+            f"{_ms(h.p50_ms):>9} {_ms(h.p95_ms):>9}\n"
+        )
+    busy = [(r, h.job_type) for h in types for r in h.rows if r.processed or r.failed or r.dead or r.runs]
+    if busy:
+        out.write("\nper minute (minutes with outcomes only):\n")
+        out.write(
+            f"{'minute':<7}{'type':<16} {'processed':>10} {'failed':>8} {'dead':>6} {'runs':>8} {'p50':>9} {'p95':>9}\n"
+        )
+    for r, name in sorted(busy, key=lambda x: (x[0].at, x[1])):
+        out.write(
+            f"{r.at:%H:%M}  {printable(name):<16} {r.processed:>10} {r.failed:>8} {r.dead:>6} {r.runs:>8} "
+            f"{_ms(r.p50_ms):>9} {_ms(r.p95_ms):>9}\n"
         )
     return 0
 
@@ -622,7 +683,13 @@ async def cmd_bad(q: Queue, a: argparse.Namespace) -> int:
             held = [t for t in stats.types.values() if a.type is None or t.job_type == a.type]
             _cut(len(rows), sum(t.dead if which == "dead" else t.failed_kept for t in held), f"{which} jobs")
         return 0
+    if a.action == "groups":
+        if a.type is not None:
+            await _known_type(q, a.type)
+        return await _print_groups(q, which, a.type, a.json)
     await _known_type(q, a.type)
+    if a.group is not None:
+        return await _act_on_group(q, which, a.action, a.type, a.group)
     ids = None if a.all else list(a.ids)
     if a.action == "requeue":
         n = await q.requeue(which, a.type, ids)
@@ -633,6 +700,38 @@ async def cmd_bad(q: Queue, a: argparse.Namespace) -> int:
     if ids is not None and n < len(ids):
         print(f"{len(ids) - n} id(s) were not found", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _print_groups(q: Queue, which: Literal["dead", "failed"], job_type: str | None, as_json: bool) -> int:
+    groups = await q.failure_groups(which, job_type)
+    if as_json:
+        print(json.dumps([g.to_dict() for g in groups], indent=2, default=str))
+        return 0
+    if not groups:
+        print("none")
+    for g in groups:
+        print(
+            f"{g.key}  {printable(g.job_type):<12} {g.count:>6}  newest {g.newest:%Y-%m-%d %H:%M:%S}  "
+            f"e.g. {printable(g.example.id)}  {printable(g.label)}"
+        )
+    return 0
+
+
+async def _act_on_group(q: Queue, which: Literal["dead", "failed"], action: str, job_type: str, key: str) -> int:
+    act = q.requeue_group if action == "requeue" else q.purge_group
+    n = await act(which, key, job_type)
+    print(f"{action}d {n} {which} {printable(job_type)} job(s) of group {printable(key)}")
+    return 0
+
+
+async def cmd_why(q: Queue, a: argparse.Namespace) -> int:
+    why = await q.why(a.type, job_id=a.job)
+    if a.json:
+        print(json.dumps(why.to_dict(), indent=2))
+        return 0
+    for sentence in why.sentences:
+        print(printable(sentence))
     return 0
 
 
@@ -721,6 +820,7 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "types": cmd_types,
     "dead": cmd_bad,
     "failed": cmd_bad,
+    "why": cmd_why,
 }
 
 
@@ -781,16 +881,21 @@ def _drop_stdout() -> None:
 def _check_usage(a: argparse.Namespace) -> None:
     """What argparse cannot say about the command line, said before any connection."""
     if a.command in ("dead", "failed") and a.action in ("requeue", "purge"):
-        if not a.ids and not a.all:
-            raise UsageError(f"name the {a.command} jobs to {a.action} (their ids or job ids), or pass --all")
-        if a.ids and a.all:
-            raise UsageError("give ids or --all, not both")
+        if not a.ids and not a.all and a.group is None:
+            raise UsageError(
+                f"name the {a.command} jobs to {a.action} (their ids or job ids), or pass --all or --group KEY"
+            )
+        if a.ids and (a.all or a.group is not None):
+            raise UsageError("give ids, --all or --group KEY: one of them")
     if a.command == "enqueue" and a.handlers and a.no_validate:
         raise UsageError("--handlers checks the args and --no-validate skips the check: give one of them")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.command == "why" and not a.type and not a.job:
+        parser.error("why: name a TYPE or a job with --job ID")
     try:
         _check_usage(a)
         code = cmd_server(a) if a.command == "server" else asyncio.run(_main(a))

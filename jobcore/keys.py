@@ -23,6 +23,7 @@ class TypeKeys:
     stats: str  # hash: processed, failed, dead counters
     dead: str  # stream of dead-lettered jobs with reason and raw bytes
     failed: str  # capped stream of jobs whose handler raised
+    history: str = ""  # hash: minute -> outcomes and run times (jobcore/history.py), a day of minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class Keys:
             stats=f"{tag}:stats",
             dead=f"{tag}:dead",
             failed=f"{tag}:failed",
+            history=f"{tag}:history",
         )
 
 

@@ -32,6 +32,7 @@ from .backend import (
     make_bad_job,
 )
 from .errors import WorkerIdTaken
+from .history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
 from .keys import entry_order, lanes, split_lane
 from .workerinfo import worker_info_from_record
 
@@ -80,6 +81,7 @@ class MemoryQueue(Queue):
         self._seq = 0
         self._cond: asyncio.Condition | None = None
         self._closed = False
+        self._history: dict[str, MinuteTable] = {}  # by type: what each type's history hash holds on Redis
 
     # ---- helpers ----------------------------------------------------------
 
@@ -215,7 +217,23 @@ class MemoryQueue(Queue):
                 released = True
         if released:
             await self._wake()
+        self._add_history(outcomes, stale)
         return stale
+
+    def _add_history(self, outcomes: Sequence[Outcome], stale: Sequence[Stale]) -> None:
+        """What settle.lua adds to each type's history: the outcomes settled, and
+        the run time of every job that ran (a stale one's too)."""
+        not_settled = {s.entry_id for s in stale}
+        by_type: dict[str, list[Outcome]] = {}
+        for o in outcomes:
+            if o.job_type in self._types:
+                by_type.setdefault(o.job_type, []).append(o)
+        minute = _now_ms() // MINUTE_MS
+        for job_type, done in by_type.items():
+            kinds = [o.kind for o in done if o.entry_id not in not_settled]
+            table = self._history.setdefault(job_type, MinuteTable({}))
+            runs = runs_arg(o.took for o in done if o.kind in TIMED)
+            table.add(minute, kinds.count("ack"), kinds.count("fail"), kinds.count("dead"), runs)
 
     async def heartbeat(self, info: dict[str, Any], lease_ms: int) -> Lease:
         self._check_open()
@@ -402,6 +420,15 @@ class MemoryQueue(Queue):
         for bid in chosen:
             del bad[bid]
         return len(chosen)
+
+    async def _history_read(
+        self, job_types: Sequence[str] | None, minutes: int
+    ) -> tuple[list[int], dict[str, list[dict[int, list[int]]]]]:
+        self._check_open()
+        span = window(_now_ms(), minutes)
+        types = sorted(self._types) if job_types is None else list(job_types)
+        stored = {t: [self._history[t].minutes] if t in self._history else [] for t in types}
+        return span, stored
 
     async def ping(self) -> None:
         self._check_open()

@@ -41,6 +41,7 @@ from .backend import (
 )
 from .display import printable
 from .errors import ConnectionFailed, EnqueueError, JobcoreError, PermissionDenied, WorkerIdTaken
+from .history import KEEP_MINUTES, TIMED, parse_minute, runs_arg, window
 from .inflight import InFlightCache, base_attempts
 from .keys import (
     DEFAULT_NAMESPACE,
@@ -228,7 +229,8 @@ class RedisQueue(Queue):
         return reply
 
     def _type_keys(self, job_type: str) -> list[str]:
-        return list(_read_keys(self.keys, job_type))
+        """The keys settle.lua takes: stream, stats, dead, failed, history."""
+        return [*_read_keys(self.keys, job_type), _history_key(self.keys, job_type)]
 
     # ---- writes -----------------------------------------------------------
 
@@ -564,7 +566,8 @@ class RedisQueue(Queue):
         calls: list[tuple[str, list[Any], list[Any]]] = []
         for name, group in by_lane.items():
             ids = sorted((i for i, _ in group), key=entry_order)
-            args: list[Any] = [GROUP, consumer, self.failed_keep, ids[0], ids[-1]]
+            runs = runs_arg(o.took for _, o in group if o.kind in TIMED)
+            args: list[Any] = [GROUP, consumer, self.failed_keep, ids[0], ids[-1], runs, KEEP_MINUTES]
             for entry_id, o in group:
                 args += (o.kind, entry_id, o.attempt, o.text)
             calls.append(("settle", self._type_keys(name), args))
@@ -999,6 +1002,29 @@ class RedisQueue(Queue):
                 total += int(await self._script("purge", "purge", [key], []))
         return total
 
+    async def _history_read(
+        self, job_types: Sequence[str] | None, minutes: int
+    ) -> tuple[list[int], dict[str, list[dict[int, list[int]]]]]:
+        async def run() -> tuple[list[int], dict[str, list[dict[int, list[int]]]]]:
+            t, members = await self._t.pipeline([["TIME"], ["SMEMBERS", self.keys.types]])
+            types = sorted({_s(m) for m in members}) if job_types is None else list(job_types)
+            span = window(_server_ms(t), minutes)
+            names = await self._lanes_of(types) if types else []
+            fields = [str(m) for m in span]
+            cmds: list[list[resp.Arg]] = [["HMGET", _history_key(self.keys, n), *fields] for n in names]
+            replies = await self._t.pipeline(cmds, raise_on_error=False) if cmds else []
+            stored: dict[str, list[dict[int, list[int]]]] = {t: [] for t in types}
+            for name, values in zip(names, replies, strict=True):
+                if isinstance(values, Exception):
+                    if _wrong_type(values):
+                        continue  # not a hash of ours (corrupt data): no history for that partition
+                    raise values
+                got = {m: parse_minute(v) for m, v in zip(span, values, strict=True) if v is not None}
+                stored[split_lane(name)[0]].append(got)
+            return span, stored
+
+        return await self._call("history", run)
+
     async def ping(self) -> None:
         await self._call("ping", lambda: self._t.call("PING"))
 
@@ -1074,6 +1100,11 @@ def _read_keys(keys: Keys, job_type: str) -> tuple[str, str, str, str]:
     """A type's stream, stats, dead and failed keys (as _type_keys), built once."""
     k = keys.of_type(job_type)
     return k.stream, k.stats, k.dead, k.failed
+
+
+@functools.lru_cache(maxsize=4096)
+def _history_key(keys: Keys, job_type: str) -> str:
+    return keys.of_type(job_type).history
 
 
 def _score_pairs(flat: Any) -> list[tuple[Any, float]]:

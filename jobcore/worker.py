@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue, Stale
 from .errors import ArgsError, ConnectionFailed, EvictionRisk, JobcoreError, PayloadError, WorkerIdTaken
 from .lease import LeaseKeeping
@@ -522,6 +524,9 @@ class Worker:
             if self._suspects.finished(d):
                 self._wake_runners()  # suspects may be waiting for this one
             self._slot_event.set()
+            took = time.perf_counter() - started
+            if outcome.kind == "ack" or outcome.kind == "fail":
+                outcome = msgspec.structs.replace(outcome, took=took)  # for the history
             self._outbox.append(outcome)
             self._outbox_event.set()
             if outcome.kind == "ack":
@@ -530,7 +535,6 @@ class Worker:
                 self.failed += 1
             elif outcome.kind == "dead":
                 self.dead += 1
-            took = time.perf_counter() - started
             avg = self._avg_run
             self._avg_run = took if avg == float("inf") else avg + (took - avg) * 0.1
             if self.observers:

@@ -291,3 +291,94 @@ def test_metrics_endpoint_serves_prometheus_text(cli_env: dict[str, str], redis_
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.communicate(timeout=30)
+
+
+def _fail_jobs(url: str, reasons: list[str]) -> None:
+    """Jobs of type "fail" failed with ``reasons``, one each, as a worker would settle them."""
+    import asyncio
+
+    from jobcore import Job
+    from jobcore.backend import Outcome
+    from jobcore.redis_backend import RedisQueue
+
+    async def run() -> None:
+        async with RedisQueue(url) as q:
+            await q.register_types({"fail": {"type": "object"}})
+            await q.enqueue_many([Job(type="fail", args={"n": i}) for i in range(len(reasons))])
+            got = await q.fetch("w", ["fail"], len(reasons), 0)
+            await q.settle("w", [Outcome("fail", d.entry_id, "fail", 1, r) for d, r in zip(got, reasons, strict=True)])
+
+    asyncio.run(run())
+
+
+def test_failed_groups_requeue_and_purge_by_group(cli_env: dict[str, str], redis_url: str) -> None:
+    _fail_jobs(
+        redis_url, [f"Traceback ...\nTimeoutError: account {i} took {30 + i}.5s" for i in range(3)] + ["KeyError: 'x'"]
+    )
+    res = jc(cli_env, "failed", "groups", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 and "TimeoutError: account <n> took <n>s" in lines[0] and "KeyError: <str>" in lines[1]
+    groups = json.loads(jc(cli_env, "failed", "groups", "fail", "--json", url=redis_url).stdout)
+    assert [(g["count"], g["key"]) for g in groups] == [(3, lines[0].split()[0]), (1, lines[1].split()[0])]
+    assert jc(cli_env, "dead", "groups", url=redis_url).stdout == "none\n"
+
+    res = jc(cli_env, "failed", "requeue", "fail", "--group", groups[0]["key"], url=redis_url)
+    assert res.returncode == 0 and f"requeued 3 failed fail job(s) of group {groups[0]['key']}" in res.stdout
+    assert stats(cli_env, redis_url)["types"]["fail"]["pending"] == 3
+    res = jc(cli_env, "failed", "purge", "fail", "--group", groups[1]["key"], url=redis_url)
+    assert res.returncode == 0 and "purged 1 failed fail job(s)" in res.stdout
+    assert stats(cli_env, redis_url)["types"]["fail"]["failed_kept"] == 0
+
+    gone = jc(cli_env, "failed", "purge", "fail", "--group", groups[1]["key"], url=redis_url)
+    assert gone.returncode == 1 and gone.stderr.count("\n") == 1
+    assert f"no failed group '{groups[1]['key']}' of type 'fail'" in gone.stderr and "Traceback" not in gone.stderr
+    both = jc(cli_env, "failed", "requeue", "fail", "1-0", "--group", "abc", url=redis_url)
+    assert both.returncode == 2 and "give ids, --all or --group KEY: one of them" in both.stderr
+    usage = jc(cli_env, "failed", "requeue", "fail", "--all", "--group", "abc", url=redis_url)
+    assert usage.returncode == 2 and "not allowed with argument" in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_stats_history_shows_what_a_worker_settled(cli_env: dict[str, str], redis_url: str) -> None:
+    jc(cli_env, "enqueue", "noop", "{}", "--count", "20", "--no-validate", url=redis_url)
+    jc(cli_env, "enqueue", "fail", '{"message": "no"}', "--count", "2", "--no-validate", url=redis_url)
+    worker = start_worker(cli_env, redis_url)
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["totals"]["processed"] == 20)
+        wait_for(lambda: stats(cli_env, redis_url)["totals"]["failed"] == 2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    res = jc(cli_env, "stats", "--history", "--json", "--minutes", "5", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    h = json.loads(res.stdout)
+    assert h["minutes"] == 5 and len(h["types"]["noop"]["minutes"]) == 5
+    noop, fail = h["types"]["noop"], h["types"]["fail"]
+    assert (noop["processed"], noop["failed"], noop["runs"]) == (20, 0, 20)
+    assert (fail["processed"], fail["failed"], fail["runs"]) == (0, 2, 2)
+    assert noop["p50_ms"] is not None and noop["p95_ms"] >= noop["p50_ms"]
+    text = jc(cli_env, "stats", "--history", "--type", "noop", url=redis_url).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("last 60 minute(s) up to ") and lines[2].split()[:5] == ["noop", "20", "0", "0", "20"]
+    assert not any(line.startswith("fail ") or " fail " in line for line in lines) and "per minute" in text
+    for bad in ("0", "1441", "x"):
+        res = jc(cli_env, "stats", "--history", "--minutes", bad, url=redis_url)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_why_explains_in_sentences(cli_env: dict[str, str], redis_url: str) -> None:
+    jc(cli_env, "enqueue", "launch", '{"reservation_id": 7}', "--count", "3", "--no-validate", url=redis_url)
+    res = jc(cli_env, "why", "launch", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("3 job(s) of launch wait, the oldest for ")
+    assert (
+        lines[1] == "no live worker serves launch: its jobs wait until one starts (jobcore worker ... --types launch)"
+    )
+    as_json = json.loads(jc(cli_env, "why", "launch", "--json", url=redis_url).stdout)
+    assert as_json["job_type"] == "launch" and as_json["sentences"][1] == lines[1]
+    job = jc(cli_env, "why", "--job", "0123abcd", url=redis_url)
+    assert job.returncode == 0 and "job 0123abcd is not in flight" in job.stdout
+    usage = jc(cli_env, "why", url=redis_url)
+    assert usage.returncode == 2 and "name a TYPE or a job with --job ID" in usage.stderr
+    assert usage.stderr.count("\n") == 1 and "Traceback" not in usage.stderr

@@ -49,7 +49,7 @@ def test_help_describes_each_command_and_says_each_default(cli_env: dict[str, st
     flat = " ".join(run(cli_env, "in-flight", "--help").stdout.split())
     assert "rows shown at most (default: 50)" in flat
     flat = " ".join(run(cli_env, "failed", "requeue", "--help").stdout.split())
-    assert "by id (entry id or job id), or --all" in flat
+    assert "by id (entry id or job id), --all or --group KEY" in flat
 
 
 async def test_requeue_and_purge_take_the_job_id_too(cli_env: dict[str, str], fresh: str) -> None:

@@ -423,3 +423,105 @@ async def test_scripts_reload_after_redis_forgets_them(redis_url: str) -> None:
         assert (await q.dashboard()).stats.types["launch"].processed == 3
     finally:
         await q.close()
+
+
+# ---- failure groups ------------------------------------------------------------
+
+
+async def test_failure_groups_group_by_cause_and_requeue_or_purge_a_group(queue: jobcore.Queue) -> None:
+    # Three partitions (on Redis three streams, with entry refs "ID@p"), nine accounts.
+    await queue.set_partitions("grp", 3)
+    await ready(queue, "grp")
+    await queue.enqueue_many([Job(type="grp", args={"n": i}, account_id=i) for i in range(9)])
+    got = await queue.fetch("w", ["grp"], 9, 0)
+    assert len(got) == 9
+    outcomes = []
+    for i, d in enumerate(got):
+        last = f"KeyError: 'k{i}'" if i % 3 == 2 else f"TimeoutError: account {i} took {30 + i}.{i}s"
+        outcomes.append(Outcome("grp", d.entry_id, "fail", d.attempt, f"Traceback (most recent call last):\n{last}"))
+    assert await queue.settle("w", outcomes) == []
+    groups = await queue.failure_groups("failed")
+    assert [(g.job_type, g.label, g.count) for g in groups] == [
+        ("grp", "TimeoutError: account <n> took <n>s", 6),
+        ("grp", "KeyError: <str>", 3),
+    ]
+    listed = await queue.failed("grp")
+    timeouts, keys = groups
+    assert set(timeouts.refs) == {b.id for b in listed if "TimeoutError" in b.reason}
+    assert timeouts.example.id == timeouts.refs[0] and timeouts.newest == timeouts.example.at
+    assert await queue.failure_groups("failed", "other") == [] and await queue.failure_groups("dead") == []
+
+    assert await queue.requeue_group("failed", timeouts.key) == 6
+    s = (await queue.stats()).types["grp"]
+    assert (s.pending, s.failed_kept) == (6, 3)
+    assert [g.key for g in await queue.failure_groups("failed", "grp")] == [keys.key]
+    with pytest.raises(jobcore.JobcoreError, match="no failed group"):
+        await queue.requeue_group("failed", timeouts.key)
+    with pytest.raises(LookupError):
+        await queue.purge_group("failed", keys.key, "other")
+    assert await queue.purge_group("failed", keys.key, "grp") == 3
+    assert await queue.failed("grp") == []
+
+
+async def test_dead_groups_keep_types_apart(queue: jobcore.Queue) -> None:
+    await ready(queue, "a", "b")
+    await queue.enqueue_many([Job(type=t, args={"n": i}) for t in ("a", "b") for i in range(2)])
+    got = await queue.fetch("w", ["a", "b"], 4, 0)
+    reason = "args do not fit Args: Expected `int`, got `str` - at `$.n`"
+    await queue.settle("w", [Outcome(d.job_type, d.entry_id, "dead", 1, reason) for d in got])
+    groups = await queue.failure_groups("dead")
+    assert sorted((g.job_type, g.count, g.which) for g in groups) == [("a", 2, "dead"), ("b", 2, "dead")]
+    assert len({g.key for g in groups}) == 2
+    assert all(g.exception is None and g.reason == reason for g in groups)
+
+
+# ---- history -------------------------------------------------------------------
+
+
+async def test_history_counts_settled_outcomes_per_minute_across_partitions(queue: jobcore.Queue) -> None:
+    await queue.set_partitions("hist", 2)
+    await ready(queue, "hist", "quiet")
+    await queue.enqueue_many([Job(type="hist", args={"n": i}, account_id=i) for i in range(6)])
+    got = await queue.fetch("w", ["hist"], 6, 0)
+    kinds = ["ack", "ack", "ack", "fail", "dead", "release"]
+    took = [0.004, 0.004, 0.2, 0.03, 0.0, 0.0]
+    outcomes = [Outcome("hist", d.entry_id, k, 1, "e", t) for d, k, t in zip(got, kinds, took, strict=True)]  # type: ignore[arg-type]
+    # One of them settled by a worker that does not hold it: its outcome is not counted.
+    stray = [Outcome("hist", got[0].entry_id, "ack", 1, "", 0.004)]
+    assert await queue.settle("other", stray) != []
+    assert await queue.settle("w", outcomes) == []
+    history = await queue.history("hist", minutes=2)
+    assert list(history.types) == ["hist"] and history.minutes == 2
+    h = history.types["hist"]
+    assert len(h.rows) == 2 and h.rows[-1].at == history.until
+    assert (h.processed, h.failed, h.dead) == (3, 1, 1)
+    assert h.runs == 5 and h.run_ms == 242  # four runs, plus the stray one's time: it ran
+    assert h.p50_ms is not None and 2 < h.p50_ms <= 5 and h.p95_ms is not None and 100 < h.p95_ms <= 250
+    every = await queue.history()
+    assert {"hist", "quiet"} <= set(every.types) and every.types["quiet"].processed == 0
+    assert len(every.types["hist"].rows) == 60 and every.types["hist"].processed == 3
+    with pytest.raises(ValueError):
+        await queue.history(minutes=0)
+
+
+# ---- why -----------------------------------------------------------------------
+
+
+async def test_why_reads_slots_prefetch_and_unserved_types(queue: jobcore.Queue) -> None:
+    await ready(queue, "busy", "alone")
+    await queue.enqueue_many([Job(type="busy", args={"n": i}) for i in range(5)] + [Job(type="alone", args={})])
+    info = {"id": "w1", "types": ["busy"], "concurrency": 2, "busy": 2, "heartbeat_interval_ms": 5000}
+    await queue.heartbeat(info, 15_000)
+    got = await queue.fetch("w1", ["busy"], 4, 0)  # two running, two held ahead
+    assert len(got) == 4
+    why = await queue.why("busy")
+    assert why.sentences[0] == "1 job(s) of busy wait, the oldest for " + why.sentences[0].rsplit(" ", 1)[-1]
+    assert any(s.startswith("all 2 slots busy on 1 worker(s): ") for s in why.sentences)
+    assert any(s.startswith("worker w1 holds 2 job(s) ahead in its prefetch buffer") for s in why.sentences)
+    assert [s for s in (await queue.why("alone")).sentences if "no live worker" in s] == [
+        "no live worker serves alone: its jobs wait until one starts (jobcore worker ... --types alone)"
+    ]
+    job_id = str(decode_envelope(got[0].raw or b"").id)
+    assert (await queue.why(job_id=job_id[:8])).job_id == job_id
+    with pytest.raises(ValueError):
+        await queue.why()

@@ -104,6 +104,9 @@ async def test_a_full_redis_still_settles_heartbeats_and_stops_in_time(full_serv
         assert await q.settle("w1", outcomes) == []
         stats = (await q.stats()).types["t"]
         assert (stats.processed, stats.dead, stats.in_flight, stats.pending) == (30, 5, 0, 5)
+        # The history is written after them, by the same script (allow-oom): it fails no settle.
+        h = (await q.history("t")).types["t"]
+        assert (h.processed, h.dead) == (30, 5)
         # The lease can still be renewed.
         assert await q.heartbeat({"id": "w1", "types": ["t"]}, 5000) in (Lease.NEW, Lease.HELD)
         assert await q.heartbeat({"id": "w1", "types": ["t"]}, 5000) == Lease.HELD
@@ -390,6 +393,8 @@ async def test_a_read_only_user_sees_everything_and_is_told_when_it_may_not_act(
         assert {r.job_id for r in dash.in_flight} == {r.job_id for r in await q.in_flight()}
         assert [w.id for w in dash.workers] == ["w1"]
         assert [b.id for b in await ro.dead("t")] == [b.id for b in await q.dead("t")]
+        seen, kept = (await ro.history("t")).types["t"], (await q.history("t")).types["t"]
+        assert (seen.processed, seen.dead, seen.runs) == (kept.processed, kept.dead, kept.runs) == (1, 1, 1)
         with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
             await ro.requeue("dead", "t")
         with pytest.raises(jobcore.EnqueueError):

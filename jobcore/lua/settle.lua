@@ -3,22 +3,24 @@
 -- but only while `consumer` still owns it (a stale worker changes nothing).
 -- Runs when Redis is full (allow-oom): settling is what frees memory, so acks
 -- and deletes come first and the records (counters, failed, dead) after.
--- KEYS: stream, stats, dead, failed
+-- KEYS: stream, stats, dead, failed, history
 -- ARGV: group, consumer, failed_keep, lowest id, highest id,
---       then (kind, entry_id, attempt, text) repeated
+--       the batch's run times ("SUM_MS bucket:count ...", or ""; jobcore/history.py),
+--       minutes of history kept, then (kind, entry_id, attempt, text) repeated
 -- A release with attempt 0 hands back a delivery that never started.
 -- Returns {the ids not settled: {id, current owner or false (in flight nowhere)},
 --          how many failed jobs the cap dropped}.
-local stream, stats, dead, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local stream, stats, dead, failed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local runs, keep_minutes = ARGV[6], tonumber(ARGV[7])
 -- Ownership for the whole batch in one read of this consumer's pending entries.
 local held = {}
 local ok, p = pcall(redis.call, 'XPENDING', stream, group, ARGV[4], ARGV[5], 1000000000, consumer)
 if ok then
   for _, row in ipairs(p) do held[row[1]] = row[4] end
 end
-local stale, done, records, acked, dropped = {}, {}, {}, 0, 0
-for i = 6, #ARGV, 4 do
+local stale, done, records, acked, dropped, nfailed, ndead = {}, {}, {}, 0, 0, 0, 0
+for i = 8, #ARGV, 4 do
   local kind, id, attempt, text = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local deliveries = held[id]
   if deliveries == nil then
@@ -68,7 +70,9 @@ for _, r in ipairs(records) do
     if redis.call('XLEN', failed) >= keep then dropped = dropped + 1 end
     redis.call('XADD', failed, 'MAXLEN', keep, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer)
     redis.call('HINCRBY', stats, 'failed', 1)
+    nfailed = nfailed + 1
   else
+    ndead = ndead + 1
     -- The entry's other fields follow as "o.NAME" (they cannot clash with ours).
     local kept = {}
     for j = 1, #extra, 2 do
@@ -78,4 +82,54 @@ for _, r in ipairs(records) do
     redis.call('XADD', dead, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer, unpack(kept))
   end
 end
+
+-- History last, so a full Redis has settled everything above first; in a pcall,
+-- so nothing here (a history key holding something else...) fails the settle.
+-- One field per minute of Redis time: "processed failed dead run_ms bucket counts...".
+local function add_history()
+  local minute = math.floor(tonumber(redis.call('TIME')[1]) / 60)
+  local field = tostring(minute)
+  local cur = redis.call('HGET', history, field)
+  local v = {}
+  if cur then
+    for n in string.gmatch(cur, '%d+') do v[#v + 1] = tonumber(n) end
+  end
+  for j = #v + 1, 4 do v[j] = 0 end
+  v[1], v[2], v[3] = v[1] + acked, v[2] + nfailed, v[3] + ndead
+  local first = true
+  for part in string.gmatch(runs, '%S+') do
+    if first then
+      v[4] = v[4] + tonumber(part)
+      first = false
+    else
+      local b, n = string.match(part, '^(%d+):(%d+)$')
+      local at = 5 + tonumber(b)
+      for j = #v + 1, at do v[j] = 0 end
+      v[at] = v[at] + tonumber(n)
+    end
+  end
+  while #v > 4 and v[#v] == 0 do v[#v] = nil end -- short values: a small hash stays compact
+  local value = table.concat(v, ' ')
+  if cur then
+    redis.call('HSET', history, field, value)
+    return
+  end
+  -- A new minute: drop those older than keep_minutes. Fields exist only from
+  -- lo to last, and lo is never older than keep_minutes before last, so this
+  -- deletes at most keep_minutes fields (each minute once).
+  local marks = redis.call('HMGET', history, 'lo', 'last')
+  local lo, last = tonumber(marks[1]), tonumber(marks[2])
+  local from = minute - keep_minutes + 1
+  if lo == nil or last == nil or last < from then
+    redis.call('DEL', history)
+    lo, last = minute, minute
+  elseif lo < from then
+    local old = {}
+    for m = math.max(lo, from - keep_minutes), from - 1 do old[#old + 1] = tostring(m) end
+    for j = 1, #old, 1000 do redis.call('HDEL', history, unpack(old, j, math.min(j + 999, #old))) end
+    lo = from
+  end
+  redis.call('HSET', history, field, value, 'lo', math.min(lo, minute), 'last', math.max(last, minute))
+end
+if acked + nfailed + ndead > 0 or runs ~= '' then pcall(add_history) end
 return {stale, dropped}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import signal
@@ -17,6 +18,7 @@ import pytest
 import redis
 
 from jobcore import Job
+from jobcore.history import KEEP_MINUTES
 from jobcore.redis_backend import RedisQueue
 
 from .audit import Audit
@@ -50,8 +52,11 @@ def keyspace(url: str, audit_url: str) -> dict[str, Any]:
                 break
             time.sleep(0.2)
             previous, stats = stats, r.memory_stats()
+        # A type's history hash: a field per minute with settles (and "lo", "last").
+        history = {k: int(r.hlen(k)) for k in sizes if k.endswith(":history")}
     return {
         "keys": sizes,
+        "history_fields": history,
         "dataset": int(stats["dataset.bytes"]),
         "allocated": int(stats["total.allocated"]),
         "stats": stats,
@@ -149,13 +154,24 @@ async def test_soak_with_random_kills(workers: Workers, queue: RedisQueue, audit
     )
     end = keyspace(url, workers.audit_url)
     assert set(end["keys"]) == set(start["keys"]), (start["keys"], end["keys"])
-    grown = {k: (v, end["keys"][k]) for k, v in start["keys"].items() if end["keys"][k] > v}
+    # A history hash grows by the minutes the soak took, not by its jobs: one
+    # field per minute in which jobs settled, at most a day of them (settle.lua
+    # drops older minutes). Every other key is back to its size.
+    history = set(start["history_fields"])
+    assert history, start["keys"]
+    grown = {k: (v, end["keys"][k]) for k, v in start["keys"].items() if end["keys"][k] > v and k not in history}
     assert not grown, grown
+    minutes = math.ceil(soak.seconds / 60) + 2  # the minutes it spanned, the warm-up's last one included
+    for k in history:
+        added = end["history_fields"][k] - start["history_fields"][k]
+        assert 0 <= added <= minutes and end["history_fields"][k] <= KEEP_MINUTES + 2, (k, start, end)
+    history_bytes = sum(end["keys"][k] - start["keys"][k] for k in history)
+    assert history_bytes <= 1024 + minutes * 512, history_bytes  # allocator size classes: not exact
     # The dataset: allocated memory minus Redis's own overhead (client buffers,
     # the AOF buffer, the script cache), so what the data takes.
     shown = ("dataset.bytes", "overhead.total", "clients.normal", "lua.caches", "aof.buffer", "keys.count")
     changed = {k: (start["stats"].get(k), end["stats"].get(k)) for k in shown}
-    assert end["dataset"] - start["dataset"] < 4 * 1024, changed
+    assert end["dataset"] - start["dataset"] - history_bytes < 4 * 1024, changed
     figures(
         "soak",
         jobs=N,
@@ -174,6 +190,7 @@ async def test_soak_with_random_kills(workers: Workers, queue: RedisQueue, audit
         max_runs=max(len(r) for r in report.runs.values()),
         dataset_bytes_start=start["dataset"],
         dataset_bytes_end=end["dataset"],
+        history_bytes=history_bytes,
         allocated_bytes_start=start["allocated"],
         allocated_bytes_end=end["allocated"],
         keys=sorted(end["keys"]),

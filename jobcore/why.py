@@ -1,0 +1,223 @@
+"""Why is it waiting? Plain sentences about a type (or one job in flight), composed
+from what a dashboard read and the history already hold.
+
+:func:`explain` is pure: ``Queue.why`` reads stats, every in-flight row, the
+workers and the last hour's history, and hands them here. Each sentence starts
+with the fact an operator would search for ("no live worker serves launch",
+"launch is paused", "all 10 slots busy on 2 workers", ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: the backend composes explain() into Queue.why
+    from .backend import InFlightJob, QueueStats, TypeStats, WorkerInfo
+    from .history import TypeHistory
+
+JOB_PREFIX_MIN = 8  # hex digits of a job id an operator may give instead of all of it
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What :func:`explain` found: sentences, most telling first."""
+
+    job_type: str
+    sentences: tuple[str, ...]
+    job_id: str | None = None  # the job asked about, whole, when it was found in flight
+    taken_at: datetime | None = None
+
+    def __str__(self) -> str:
+        return "\n".join(self.sentences)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_type": self.job_type,
+            "job_id": self.job_id,
+            "taken_at": self.taken_at.isoformat() if self.taken_at else None,
+            "sentences": list(self.sentences),
+        }
+
+
+def _secs(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{s / 60:.1f}m"
+    return f"{s / 3600:.1f}h"
+
+
+def _at(t: datetime) -> str:
+    return f"{t:%H:%M:%S} UTC"
+
+
+def _paused(t: TypeStats) -> bool:
+    # HOOK (pause): the pause feature adds TypeStats.paused on another branch;
+    # read it when it is there, so this works before and after the merge.
+    return bool(getattr(t, "paused", False))
+
+
+def _slot_estimate(rows: Sequence[InFlightJob], history: Mapping[str, TypeHistory]) -> str:
+    """When a slot should free, from how long each running job has run and its
+    type's run times over the last hour (p50, or p95 once past p50)."""
+    waits: list[float] = []
+    overdue = 0
+    for r in rows:
+        h = history.get(r.job_type)
+        p50 = h.p50_ms if h else None
+        p95 = h.p95_ms if h else None
+        if p50 is None or p95 is None:
+            continue
+        ran_ms = r.running_for * 1000
+        expected = p50 if ran_ms < p50 else p95
+        if ran_ms < expected:
+            waits.append((expected - ran_ms) / 1000)
+        else:
+            overdue += 1
+    if waits:
+        return f"a slot should free in about {_secs(min(waits))} (from the last hour's run times of the running jobs)"
+    if overdue:
+        return (
+            "the running jobs are all past their type's usual run time (p95 of the last hour): "
+            "a slot frees when one of them ends or times out"
+        )
+    return "no run times were recorded in the last hour to estimate when a slot frees"
+
+
+def explain(
+    job_type: str | None,
+    stats: QueueStats,
+    in_flight: Sequence[InFlightJob],
+    workers: Sequence[WorkerInfo],
+    history: Mapping[str, TypeHistory],
+    job_id: str | None = None,
+) -> Explanation:
+    """Why ``job_type``'s jobs (or job ``job_id``, whole or by its first 8+ hex
+    digits, when in flight) wait, from one consistent read: ``in_flight`` should
+    hold every in-flight row (all types: a worker's slots are shared)."""
+    now = stats.taken_at
+    out: list[str] = []
+    t = stats.types.get(job_type) if job_type else None
+    found: InFlightJob | None = None
+    if job_id:
+        want = job_id.lower().replace("-", "")
+        matches = [r for r in in_flight if r.job_id and r.job_id.replace("-", "").startswith(want)]
+        if len(want) < JOB_PREFIX_MIN:
+            out.append(f"job id {job_id} is too short: give at least {JOB_PREFIX_MIN} hex digits")
+        elif len(matches) > 1:
+            out.append(f"job id {job_id} matches {len(matches)} jobs in flight: give more of it")
+        elif matches:
+            found = matches[0]
+            job_type = found.job_type
+            t = stats.types.get(job_type)
+        elif job_type:
+            out.append(f"job {job_id} is not in flight: if it is pending, it waits for the reasons below")
+        else:
+            out.append(f"job {job_id} is not in flight: give its type to see why that type's jobs wait")
+    if not job_type:
+        return Explanation("", tuple(out), None, now)
+    name = job_type
+    if t is None:
+        return Explanation(job_type, (*out, f"no job of type {name} is known (never enqueued nor served)"), None, now)
+
+    serving = [w for w in workers if job_type in w.types and w.state != "lost"]
+    taking = [w for w in serving if not w.stopping]
+    by_worker: dict[str, list[InFlightJob]] = {}
+    for r in in_flight:
+        by_worker.setdefault(r.worker, []).append(r)
+    known = {w.id: w for w in workers}
+
+    if found is not None:
+        out.append(
+            f"job {found.job_id} of {name} is in flight on worker {found.worker} "
+            f"(attempt {found.attempt}, taken {_secs(found.running_for)} ago)"
+        )
+        w = known.get(found.worker)
+        held_rows = sorted(by_worker.get(found.worker, []), key=lambda r: r.running_for, reverse=True)
+        if w is not None and w.state == "alive" and len(held_rows) > w.busy:
+            rank = next(i for i, r in enumerate(held_rows) if r.entry_id == found.entry_id)
+            if rank >= w.busy:
+                out.append(
+                    f"it is probably held ahead in worker {w.id}'s prefetch buffer: the worker holds "
+                    f"{len(held_rows)} jobs and runs {w.busy} of its {w.concurrency} slots"
+                )
+        out += _lease_sentences(name, [found], known, taking, now)
+        return Explanation(job_type, tuple(out), found.job_id, now)
+
+    if _paused(t):
+        out.append(f"{name} is paused: its jobs wait until it is resumed (jobcore resume {name})")
+    if t.pending:
+        age = f", the oldest for {_secs(t.oldest_pending_age)}" if t.oldest_pending_age is not None else ""
+        out.append(f"{t.pending} job(s) of {name} wait{age}")
+    elif not t.in_flight:
+        out.append(f"nothing of {name} is waiting or running")
+    if not serving:
+        out.append(f"no live worker serves {name}: its jobs wait until one starts (jobcore worker ... --types {name})")
+    elif not taking:
+        out.append(f"every worker serving {name} is stopping: none takes new jobs")
+    else:
+        alive = [w for w in taking if w.state == "alive"]
+        stale = [w for w in taking if w.state == "stale"]
+        if not alive:
+            ages = ", ".join(f"{w.id} {_secs((now - w.heartbeat_at).total_seconds())}" for w in stale)
+            out.append(
+                f"the worker(s) serving {name} are stale (last heartbeat: {ages} ago): frozen or cut off from Redis"
+            )
+        slots = sum(w.concurrency for w in alive)
+        busy = sum(min(w.busy, w.concurrency) for w in alive)
+        if alive and busy >= slots:
+            running = [r for w in alive for r in by_worker.get(w.id, [])]
+            out.append(f"all {slots} slots busy on {len(alive)} worker(s): {_slot_estimate(running, history)}")
+        elif alive and t.pending:
+            out.append(
+                f"{slots - busy} of {slots} slots are free on {len(alive)} worker(s) serving {name}: "
+                "its jobs should start within a fetch"
+            )
+    for w in serving:
+        rows = by_worker.get(w.id, [])
+        held = len(rows) - w.busy
+        if w.state == "alive" and held > 0 and any(r.job_type == job_type for r in rows):
+            out.append(
+                f"worker {w.id} holds {held} job(s) ahead in its prefetch buffer "
+                f"(it runs {w.busy} of {w.concurrency} slots); they start there, not on an idle worker"
+            )
+    out += _lease_sentences(name, [r for r in in_flight if r.job_type == job_type], known, taking, now)
+    return Explanation(job_type, tuple(out), None, now)
+
+
+def _lease_sentences(
+    name: str,
+    rows: Sequence[InFlightJob],
+    known: Mapping[str, WorkerInfo],
+    taking: Sequence[WorkerInfo],
+    now: datetime,
+) -> list[str]:
+    """For each worker holding ``rows`` whose lease is stale or lapsed: when its
+    jobs are re-delivered (the lease's end, plus up to a third of a lease for a
+    live worker's next look)."""
+    out: list[str] = []
+    held: dict[str, int] = {}
+    for r in rows:
+        held[r.worker] = held.get(r.worker, 0) + 1
+    rescuers = [w for w in taking if w.state == "alive"]
+    for wid, n in sorted(held.items()):
+        w = known.get(wid)
+        if w is None:
+            out.append(f"{n} job(s) of {name} are held by {wid}, a worker with no record: taken back if none returns")
+            continue
+        if w.state == "alive":
+            continue
+        lapses = w.heartbeat_at + timedelta(seconds=w.lease)
+        look = max((r.lease / 3 for r in rescuers), default=w.lease / 3)
+        if not rescuers:
+            after = f"but no live worker serves {name} to take them over"
+        elif w.state == "stale":
+            after = f"if it does not come back they are re-delivered at about {_at(lapses + timedelta(seconds=look))}"
+        else:
+            after = f"they are re-delivered at about {_at(max(now, lapses) + timedelta(seconds=look))}"
+        state = "a stale lease" if w.state == "stale" else f"a lapsed lease (since {_at(lapses)})"
+        out.append(f"worker {wid} holding {n} job(s) of {name} has {state}: {after}")
+    return out
