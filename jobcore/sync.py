@@ -13,6 +13,9 @@ from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 from .backend import BadJob, InFlightJob, Queue, QueueStats, WorkerInfo
+from .history import History
+from .triage import FailureGroup
+from .why import Explanation
 from .connect import connect
 from .keys import DEFAULT_NAMESPACE
 from .model import Job
@@ -84,6 +87,21 @@ class SyncQueue:
 
     def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         return self._run(self._queue.purge(which, job_type, ids))
+
+    def failure_groups(self, which: Literal["dead", "failed"], job_type: str | None = None) -> list[FailureGroup]:
+        return self._run(self._queue.failure_groups(which, job_type))
+
+    def requeue_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
+        return self._run(self._queue.requeue_group(which, key, job_type))
+
+    def purge_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
+        return self._run(self._queue.purge_group(which, key, job_type))
+
+    def history(self, job_type: str | None = None, minutes: int = 60) -> History:
+        return self._run(self._queue.history(job_type, minutes))
+
+    def why(self, job_type: str | None = None, *, job_id: str | None = None) -> Explanation:
+        return self._run(self._queue.why(job_type, job_id=job_id))
 
     def ping(self) -> None:
         self._run(self._queue.ping())

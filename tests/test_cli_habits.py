@@ -185,3 +185,5 @@ def test_sync_queue_has_the_reads_and_actions_a_script_needs(fresh: str) -> None
         assert q.partitions(["t"]) == {"t": 1}
         q.ping()
         assert q.server_version()
+        assert q.failure_groups("dead") == [] and q.history("t").types["t"].processed == 0
+        assert "no live worker serves t" in " ".join(q.why("t").sentences)
