@@ -17,7 +17,8 @@ from . import __version__
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
 from .connect import connect
 from .display import printable, redacted_url, scrubbed
-from .errors import JobcoreError
+from .errors import BadQuery, JobcoreError
+from .find import FoundJob, parse_job_id, parse_query, parse_word
 from .keys import DEFAULT_NAMESPACE
 from .model import Identity, Job
 from .registry import Handlers
@@ -104,6 +105,22 @@ def _port(text: str) -> int:
     return value
 
 
+def _find_word(text: str) -> str:
+    try:
+        parse_word(text)
+    except BadQuery as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _job_ref(text: str) -> str:
+    try:
+        parse_job_id(text)
+    except BadQuery as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -185,6 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("types", help="known job types and their args schema")
     t.add_argument("--json", action="store_true")
+
+    for action in ("pause", "resume"):
+        pr = sub.add_parser(action, help=f"{action} TYPE: workers {'stop' if action == 'pause' else 'start again'} "
+                            "taking its jobs (running ones finish)")  # fmt: skip
+        pr.add_argument("type", metavar="TYPE")
+
+    fi = sub.add_parser("find", help="where jobs are: by job id (or its first 8+ hex), account:N, org:ID, acct:NUMBER, "
+                        "res:ID, type:TYPE")  # fmt: skip
+    fi.add_argument("words", nargs="+", metavar="WORD", type=_find_word)
+    fi.add_argument("--limit", type=_positive_int, default=100)
+    fi.add_argument("--json", action="store_true")
+
+    ca = sub.add_parser("cancel", help="cancel a running job (whole id or its first 8+ hex characters)")
+    ca.add_argument("id", metavar="ID", type=_job_ref)
+    ca.add_argument("--json", action="store_true")
 
     for which in ("dead", "failed"):
         d = sub.add_parser(which, help=f"list, requeue or purge {which} jobs")
@@ -317,8 +349,11 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
         )
     for t in sorted(stats.types.values(), key=lambda t: t.job_type):
         served = Text(str(t.served_by)) if t.served_by else (Text("none", "red") if t.pending else Text("0"))
+        type_cell = Text(printable(t.job_type))
+        if t.paused:
+            type_cell.append(" paused", "yellow")
         table.add_row(
-            Text(printable(t.job_type)),
+            type_cell,
             *([str(t.partitions)] if split else []),
             str(t.pending),
             str(t.in_flight),
@@ -606,6 +641,49 @@ async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_pause(q: Queue, a: argparse.Namespace) -> int:
+    name = printable(repr(a.type))
+    if a.command == "pause":
+        await q.pause(a.type)
+        print(f"paused {name}: workers take none of its jobs from their next fetch; running ones finish")
+    else:
+        await q.resume(a.type)
+        print(f"resumed {name}: workers take its jobs again")
+    return 0
+
+
+def _found_line(f: FoundJob) -> str:
+    fields = " ".join(f"{k}={printable('' if v is None else v)}" for k, v in f.log_fields().items())
+    extra = ""
+    if f.where in ("dead", "failed") and f.reason:
+        lines = f.reason.strip().splitlines()
+        extra = f" reason={printable(lines[-1] if lines else '')}"
+    return f"{printable(f.describe())}: {fields}{extra}"
+
+
+async def cmd_find(q: Queue, a: argparse.Namespace) -> int:
+    found = await q.find(parse_query(a.words), limit=a.limit)
+    if a.json:
+        print(json.dumps([f.to_dict() for f in found], indent=2, default=str))
+        return 0
+    if not found:
+        print("no job matches (in flight, dead and failed were searched; pending only by a whole job id)")
+    for f in found:
+        print(_found_line(f))
+    return 0
+
+
+async def cmd_cancel(q: Queue, a: argparse.Namespace) -> int:
+    result = await q.cancel(a.id)
+    if a.json:
+        job = result.job.to_dict() if result.job else None
+        print(json.dumps({"status": result.status, "message": result.message, "sync": result.sync, "job": job},
+                         indent=2, default=str))  # fmt: skip
+    else:
+        print(printable(result.message))
+    return 0 if result.status == "requested" else 1
+
+
 def _exit_now(code: int) -> NoReturn:
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -624,6 +702,10 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "types": cmd_types,
     "dead": cmd_bad,
     "failed": cmd_bad,
+    "pause": cmd_pause,
+    "resume": cmd_pause,
+    "find": cmd_find,
+    "cancel": cmd_cancel,
 }
 
 

@@ -24,28 +24,31 @@ VERSION_BYTE = bytes([ENVELOPE_VERSION])
 # another is corrupt, not a job that breaks whoever shows or runs it.
 _EnqueuedMs = Annotated[int, msgspec.Meta(ge=-62_135_596_800_000, le=253_402_300_799_999)]
 
-# Job ids: random version-4 UUIDs, as uuid.uuid4() makes them, but drawn from one
+# Job ids: version-7 UUIDs (RFC 9562): the Unix time in ms in the first 48 bits,
+# then 74 random bits, so an id says when its job was made and find() can look
+# for a pending job near that time in its stream. The random bits come from one
 # os.urandom() call per _ID_BATCH ids instead of one call (and a slow
 # UUID(bytes=...)) per id: uuid4() was most of what building a Job cost.
 _ID_BATCH = 256
 _ID_HALVES = struct.Struct(">QQ")
-_VERSION_4 = bytes(0x40 | (b & 0x0F) for b in range(256))  # byte 6: version 4
 _VARIANT_RFC_4122 = bytes(0x80 | (b & 0x3F) for b in range(256))  # byte 8: variant 10xx
-_ids: Iterator[tuple[Any, ...]] = iter(())  # (high, low) halves of the ids not handed out yet
+_VERSION_7 = 0x7000  # in the high half, under the 48 time bits
+_RAND_A = 0x0FFF
+_ids: Iterator[tuple[Any, ...]] = iter(())  # (high, low) random halves of the ids not handed out yet
 _new_object = object.__new__
 _set_attr = object.__setattr__
 _SAFE_UNKNOWN = uuid.SafeUUID.unknown
+_time_ns = time.time_ns
 
 
 def _id_batch() -> Iterator[tuple[Any, ...]]:
     raw = bytearray(os.urandom(16 * _ID_BATCH))
-    raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_VARIANT_RFC_4122)
     return _ID_HALVES.iter_unpack(raw)
 
 
 def new_job_id() -> uuid.UUID:
-    """A random version-4 UUID (the default ``Job.id``).
+    """A version-7 UUID (the default ``Job.id``): the time in ms, then random bits.
 
     Safe across threads (each id comes from one C-level ``next``; two threads that
     both find the batch used up each draw a fresh one) and across ``os.fork``: the
@@ -56,9 +59,10 @@ def new_job_id() -> uuid.UUID:
     if halves is None:
         _ids = batch = _id_batch()
         halves = next(batch)
+    high = (_time_ns() // 1_000_000) << 16 | _VERSION_7 | (halves[0] & _RAND_A)
     # What uuid.UUID(int=...) stores in its two slots, without its argument checks.
     u: uuid.UUID = _new_object(uuid.UUID)
-    _set_attr(u, "int", (halves[0] << 64) | halves[1])
+    _set_attr(u, "int", (high << 64) | halves[1])
     _set_attr(u, "is_safe", _SAFE_UNKNOWN)
     return u
 
