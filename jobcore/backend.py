@@ -775,7 +775,7 @@ class Queue(abc.ABC):
         In flight, dead and failed are searched in full (in flight is bounded by
         the workers' slots, failed by its cap; dead, the newest ``FIND_BAD_MAX``
         per type). Pending is searched only for a whole job id, and only near the
-        time the id carries (jobcore's ids are UUIDv7): the type's stream entries
+        time the id carries (jobcore's ids carry it: model.new_job_id): the type's stream entries
         from ``FIND_SKEW_MS`` before to ``FIND_SKEW_MS`` after it, scanned on the
         server 1,000 at a time for the id's bytes, so the cost is the number of
         jobs enqueued in that window, not the queue's length. A whole id found

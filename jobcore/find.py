@@ -147,9 +147,10 @@ def parse_query(words: Iterable[str]) -> JobQuery:
 
 
 def uuid_time_ms(job_id: uuid.UUID) -> int | None:
-    """The Unix time in ms a version-7 UUID (what jobcore makes) carries; None
-    for ids of other versions (given by the producer), which hold no time."""
-    return job_id.int >> 80 if job_id.version == 7 else None
+    """The Unix time in ms a job id made by jobcore carries (a version-8 UUID,
+    the time in its last 48 bits; jobcore.model.new_job_id); None for ids of other
+    versions (given by a producer), which hold no time."""
+    return job_id.int & 0xFFFF_FFFF_FFFF if job_id.version == 8 else None
 
 
 @dataclass(frozen=True, slots=True)
