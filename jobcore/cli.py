@@ -393,6 +393,11 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
             )
         if t.problem:
             console.print(Text(f"type {printable(repr(t.job_type))}: {printable(t.problem)}", "red"))
+        if t.paused:
+            console.print(
+                Text(f"type {printable(repr(t.job_type))} is paused: workers take none of its jobs until it is resumed",
+                     "yellow")
+            )  # fmt: skip
     evicting = ", ".join(sorted(await q.eviction_policies()))
     if evicting:
         console.print(
