@@ -381,8 +381,7 @@ def in_flight_job(
             None,
             error=str(exc),
         )
-    args = env.args_json()
-    reservation = args.get("reservation_id") if isinstance(args, dict) else None
+    args, reservation = _args_and_reservation(env)
     return InFlightJob(
         job_type,
         entry_id,
@@ -775,10 +774,12 @@ class Queue(abc.ABC):
         In flight, dead and failed are searched in full (in flight is bounded by
         the workers' slots, failed by its cap; dead, the newest ``FIND_BAD_MAX``
         per type). Pending is searched only for a whole job id, and only near the
-        time the id carries (jobcore's ids carry it: model.new_job_id): the type's stream entries
-        from ``FIND_SKEW_MS`` before to ``FIND_SKEW_MS`` after it, scanned on the
-        server 1,000 at a time for the id's bytes, so the cost is the number of
-        jobs enqueued in that window, not the queue's length. A whole id found
+        time the id carries (model.new_job_id puts it there): the type's stream
+        entries from ``FIND_SKEW_MS`` before to ``FIND_SKEW_MS`` after it, scanned
+        on the server 1,000 at a time for the id's bytes, so the cost is the
+        number of jobs enqueued in that window (about 2 ms per 1,000), not the
+        queue's length; a job put back on the queue since (requeued, handed back)
+        sits at the end, outside the window, and is not found there. A whole id found
         nowhere comes back as one ``not_found`` record (processed and not kept,
         or never enqueued). Raises BadQuery for words it cannot read."""
         q = query if isinstance(query, JobQuery) else parse_query([query] if isinstance(query, str) else query)
@@ -807,8 +808,7 @@ class Queue(abc.ABC):
             env = bad.envelope
             if env is None:
                 continue
-            args = env.args_json()
-            reservation = args.get("reservation_id") if isinstance(args, dict) else None
+            args, reservation = _args_and_reservation(env)
             if q.matches(
                 job_id=str(env.id),
                 job_type=bad.job_type,
@@ -834,8 +834,7 @@ class Queue(abc.ABC):
                 env = decode_envelope(raw)
             except PayloadError:
                 continue
-            args = env.args_json()
-            reservation = args.get("reservation_id") if isinstance(args, dict) else None
+            args, reservation = _args_and_reservation(env)
             if env.id == q.job_id:
                 out.append(
                     FoundJob(
@@ -902,6 +901,12 @@ class Queue(abc.ABC):
     async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
         """Take the (type, entry ref) cancel requests for ``consumer`` (a worker
         polls this every ``CANCEL_POLL_S``: no round trip per job)."""
+
+
+def _args_and_reservation(env: Envelope) -> tuple[Any, Any]:
+    """A job's args as plain data, and its reservation_id (None when it has none)."""
+    args = env.args_json()
+    return args, args.get("reservation_id") if isinstance(args, dict) else None
 
 
 def _found_in_flight(row: InFlightJob) -> FoundJob:

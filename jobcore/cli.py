@@ -105,20 +105,18 @@ def _port(text: str) -> int:
     return value
 
 
-def _find_word(text: str) -> str:
-    try:
-        parse_word(text)
-    except BadQuery as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that reads a word with ``parse`` (a find word, a job id),
+    so a bad one is a usage error of one line."""
 
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except BadQuery as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
 
-def _job_ref(text: str) -> str:
-    try:
-        parse_job_id(text)
-    except BadQuery as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+    return check
 
 
 class _Parser(argparse.ArgumentParser):
@@ -210,12 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fi = sub.add_parser("find", help="where jobs are: by job id (or its first 8+ hex), account:N, org:ID, acct:NUMBER, "
                         "res:ID, type:TYPE")  # fmt: skip
-    fi.add_argument("words", nargs="+", metavar="WORD", type=_find_word)
+    fi.add_argument("words", nargs="+", metavar="WORD", type=_checked(parse_word))
     fi.add_argument("--limit", type=_positive_int, default=100)
     fi.add_argument("--json", action="store_true")
 
     ca = sub.add_parser("cancel", help="cancel a running job (whole id or its first 8+ hex characters)")
-    ca.add_argument("id", metavar="ID", type=_job_ref)
+    ca.add_argument("id", metavar="ID", type=_checked(parse_job_id))
     ca.add_argument("--json", action="store_true")
 
     for which in ("dead", "failed"):

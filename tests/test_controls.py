@@ -18,7 +18,7 @@ from jobcore import Handlers, Job, Worker
 from jobcore.memory import MemoryQueue
 from jobcore.redis_backend import RedisQueue
 
-from .helpers import running, wait_until
+from .helpers import read_only_queue, running, wait_until
 
 
 class Work(msgspec.Struct, kw_only=True):
@@ -146,32 +146,22 @@ async def _in_flight(q: jobcore.Queue, n: int) -> bool:
 
 
 async def test_a_read_only_user_finds_jobs_but_may_not_pause_or_cancel(redis_url: str) -> None:
-    import redis
-
-    admin = redis.Redis.from_url(redis_url)
-    # The ACL lines README gives for a monitoring user.
-    admin.execute_command("ACL", "SETUSER", "watcher", "reset", "on", ">pw", "~*", "+@read", "+@connection", "+time",
-                          "+info")  # fmt: skip
     q = RedisQueue(redis_url)
-    port = redis_url.split(":")[-1].split("/")[0]
-    ro = RedisQueue(f"redis://watcher:pw@127.0.0.1:{port}/0")
     try:
-        await q.register_types({"work": {}})
-        jobs = [Job(type="work", args=Work(n=i), account_id=42) for i in range(3)]
-        await q.enqueue_many(jobs)
-        await q.heartbeat({"id": "w1", "types": ["work"]}, 15_000)
-        await q.fetch("w1", ["work"], 1, 0)
-        assert [h.where for h in await ro.find(str(jobs[0].id))] == ["in_flight"]
-        assert [h.where for h in await ro.find(str(jobs[2].id))] == ["pending"]
-        assert len(await ro.find("account:42")) == 1
-        with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
-            await ro.pause("work")
-        with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
-            await ro.cancel(str(jobs[0].id))
-        assert not (await q.stats()).types["work"].paused
-        assert await q.cancel_requests("w1") == []
+        async with read_only_queue(redis_url) as ro:
+            await q.register_types({"work": {}})
+            jobs = [Job(type="work", args=Work(n=i), account_id=42) for i in range(3)]
+            await q.enqueue_many(jobs)
+            await q.heartbeat({"id": "w1", "types": ["work"]}, 15_000)
+            await q.fetch("w1", ["work"], 1, 0)
+            assert [h.where for h in await ro.find(str(jobs[0].id))] == ["in_flight"]
+            assert [h.where for h in await ro.find(str(jobs[2].id))] == ["pending"]
+            assert len(await ro.find("account:42")) == 1
+            with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+                await ro.pause("work")
+            with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+                await ro.cancel(str(jobs[0].id))
+            assert not (await q.stats()).types["work"].paused
+            assert await q.cancel_requests("w1") == []
     finally:
-        admin.execute_command("ACL", "DELUSER", "watcher")
-        admin.close()
-        await ro.close()
         await q.close()
