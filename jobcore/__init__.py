@@ -11,13 +11,16 @@ from .backend import (
 from .connect import connect
 from .display import redacted_url
 from .errors import (
+    AmbiguousJobId,
     ArgsError,
+    BadQuery,
     ConnectionFailed,
     EnqueueError,
     JobcoreError,
     PayloadError,
     UnknownJobType,
 )
+from .find import CancelResult, FoundJob, JobQuery, parse_query
 from .model import Identity, Job
 from .registry import Handlers
 from .sync import SyncQueue
@@ -26,14 +29,19 @@ from .worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousJobId",
     "ArgsError",
     "BadJob",
+    "BadQuery",
+    "CancelResult",
     "ConnectionFailed",
     "EnqueueError",
+    "FoundJob",
     "Handlers",
     "Identity",
     "InFlightJob",
     "Job",
+    "JobQuery",
     "JobcoreError",
     "PayloadError",
     "Queue",
@@ -45,5 +53,6 @@ __all__ = [
     "WorkerInfo",
     "__version__",
     "connect",
+    "parse_query",
     "redacted_url",
 ]

@@ -21,7 +21,8 @@ from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from .errors import ArgsError, EnqueueError, PayloadError, UnknownJobType
+from .errors import AmbiguousJobId, ArgsError, EnqueueError, PayloadError, UnknownJobType
+from .find import CancelResult, FoundJob, JobQuery, parse_job_id, parse_query, uuid_time_ms
 from .history import History, build_history, window
 from .keys import partition_of
 from .model import (
@@ -50,6 +51,10 @@ GROUP_CHUNK = 1000  # jobs of a failure group requeued or purged per call
 WHY_IN_FLIGHT = 10_000  # in-flight rows `why` reads: every one, as workers hold concurrency + prefetch each
 _LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
 PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it read
+FIND_IN_FLIGHT_MAX = 100_000  # in-flight rows find() reads: every worker's slots and buffer
+FIND_BAD_MAX = 10_000  # dead and failed jobs find() reads per type, the newest
+FIND_SKEW_MS = 10_000  # how far from the time in a job id find() looks for it in a stream
+CANCEL_POLL_S = 0.5  # how often a worker takes its cancel requests
 
 
 def _utc(ms: float) -> datetime:
@@ -110,6 +115,7 @@ class TypeStats:
     pending_by_partition: tuple[int, ...] = ()  # pending per partition, when there are several
     problem: str | None = None  # corrupt data found where this type's keys are: its numbers are partial
     schema_versions: int = 0  # distinct args schemas among the live workers serving it (2+: they disagree)
+    paused: bool = False  # paused by an operator (Queue.pause): workers take none of its jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,7 @@ class QueueStats:
                     "partitions": t.partitions,
                     **({"problem": t.problem} if t.problem else {}),
                     "schema_versions": t.schema_versions,
+                    "paused": t.paused,
                     **({"pending_by_partition": list(t.pending_by_partition)} if t.partitions > 1 else {}),
                 }
                 for name, t in sorted(self.types.items())
@@ -187,6 +194,7 @@ class TypeCounts(NamedTuple):
     partitions: int = 1
     pending_by_partition: tuple[int, ...] = ()  # when partitions > 1 and counted apart
     problem: str | None = None
+    paused: bool = False
 
 
 def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
@@ -205,6 +213,7 @@ def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
         partitions=len(parts),
         pending_by_partition=tuple(c.pending for c in parts),
         problem="; ".join(c.problem for c in parts if c.problem) or None,
+        paused=any(c.paused for c in parts),
     )
 
 
@@ -237,6 +246,7 @@ def build_stats(
             problem=c.problem,
             schema_versions=len(versions.get(t, ())),
             pending_by_partition=c.pending_by_partition,
+            paused=c.paused,
         )
         for t, c in counts.items()
     }
@@ -290,6 +300,7 @@ class WorkerInfo:
     failed: int = 0
     schemas: dict[str, str] = field(default_factory=dict)  # served type -> args schema fingerprint
     stopping: bool = False  # it said it is stopping: its jobs, if left behind, count no death
+    sync_types: list[str] = field(default_factory=list)  # served types whose handler is sync (cannot be cancelled)
 
     @property
     def heartbeat_age(self) -> float:
@@ -380,8 +391,7 @@ def in_flight_job(
             None,
             error=str(exc),
         )
-    args = env.args_json()
-    reservation = args.get("reservation_id") if isinstance(args, dict) else None
+    args, reservation = _args_and_reservation(env)
     return InFlightJob(
         job_type,
         entry_id,
@@ -853,3 +863,203 @@ class Queue(abc.ABC):
         worker's lease from outside the worker, or None when this backend cannot
         be reached from another process."""
         return None
+
+    # ---- operator controls: pause, cancel, find ---------------------------
+
+    async def pause(self, job_type: str) -> None:
+        """Stop workers taking ``job_type``'s jobs: from the next fetch of every
+        worker on (the fetch checks the flag atomically, in the type's own slot:
+        every partition carries it). Running jobs finish; new jobs keep arriving
+        and wait; a lost worker's jobs of the type stay with it until resume.
+        Kept in Redis, so it outlives worker restarts. Raises UnknownJobType for a
+        type never enqueued or served, PermissionDenied for a read-only user."""
+        await self._check_known(job_type)
+        await self._set_paused(job_type, True)
+
+    async def resume(self, job_type: str) -> None:
+        """Let workers take ``job_type``'s jobs again (idle ones within a second)."""
+        await self._check_known(job_type)
+        await self._set_paused(job_type, False)
+
+    async def _check_known(self, job_type: str) -> None:
+        if job_type not in await self.job_types():
+            raise UnknownJobType(f"unknown job type {job_type!r}: no job of it was ever enqueued or served")
+
+    async def find(self, query: JobQuery | str | Sequence[str], limit: int = 100) -> list[FoundJob]:
+        """Where the jobs matching ``query`` are (words as in jobcore.find, e.g.
+        ``"account:42 type:launch"`` or a job id), at most ``limit``.
+
+        In flight, dead and failed are searched in full (in flight is bounded by
+        the workers' slots, failed by its cap; dead, the newest ``FIND_BAD_MAX``
+        per type). Pending is searched only for a whole job id, and only near the
+        time the id carries (model.new_job_id puts it there): the type's stream
+        entries from ``FIND_SKEW_MS`` before to ``FIND_SKEW_MS`` after it, scanned
+        on the server 1,000 at a time for the id's bytes, so the cost is the
+        number of jobs enqueued in that window (about 2 ms per 1,000), not the
+        queue's length; a job put back on the queue since (requeued, handed back)
+        sits at the end, outside the window, and is not found there. A whole id found
+        nowhere comes back as one ``not_found`` record (processed and not kept,
+        or never enqueued). Raises BadQuery for words it cannot read."""
+        q = query if isinstance(query, JobQuery) else parse_query([query] if isinstance(query, str) else query)
+        types = [q.job_type] if q.job_type else await self.job_types()
+        found: list[FoundJob] = []
+        for row in await self.in_flight(FIND_IN_FLIGHT_MAX):
+            if q.matches(
+                job_id=row.job_id,
+                job_type=row.job_type,
+                account_id=row.account_id,
+                account_number=row.account_number,
+                org_id=row.org_id,
+                reservation_id=row.reservation_id,
+            ):
+                found.append(_found_in_flight(row))
+        if q.job_id is not None and not found:
+            found += await self._find_pending(q, types)
+        lists = await asyncio.gather(
+            *(self.dead(t, FIND_BAD_MAX) for t in types), *(self.failed(t, FIND_BAD_MAX) for t in types)
+        )
+        n = len(types)
+        labelled: list[tuple[Literal["dead", "failed"], BadJob]] = [
+            ("dead" if i < n else "failed", b) for i, rows in enumerate(lists) for b in rows
+        ]
+        for which, bad in labelled:
+            env = bad.envelope
+            if env is None:
+                continue
+            args, reservation = _args_and_reservation(env)
+            if q.matches(
+                job_id=str(env.id),
+                job_type=bad.job_type,
+                account_id=env.account_id,
+                account_number=env.identity.account_number,
+                org_id=env.identity.org_id,
+                reservation_id=reservation,
+            ):
+                found.append(_found_bad(which, bad, args, reservation))
+        if q.job_id is not None and not found:
+            found.append(FoundJob("not_found", str(q.job_id), q.job_type))
+        return found[:limit]
+
+    async def _find_pending(self, q: JobQuery, types: Sequence[str]) -> list[FoundJob]:
+        """The pending job with ``q.job_id``, looked for near the time in its id."""
+        assert q.job_id is not None
+        at_ms = uuid_time_ms(q.job_id)
+        if at_ms is None:
+            return []  # not a time-ordered id: its place in a stream cannot be known
+        out = []
+        for job_type, ref, raw in await self._pending_by_id(q.job_id, types, at_ms, FIND_SKEW_MS):
+            try:
+                env = decode_envelope(raw)
+            except PayloadError:
+                continue
+            args, reservation = _args_and_reservation(env)
+            if env.id == q.job_id:
+                out.append(
+                    FoundJob(
+                        "pending",
+                        str(env.id),
+                        job_type,
+                        ref,
+                        env.account_id,
+                        env.identity.account_number,
+                        env.identity.org_id,
+                        reservation,
+                        at=_utc(env.enqueued_at_ms),
+                        args=args,
+                    )
+                )
+        return out
+
+    async def cancel(self, job_id: str | uuid.UUID) -> CancelResult:
+        """Ask the worker running job ``job_id`` (a whole id or its first 8+ hex
+        characters) to cancel it. The worker learns of it within a second
+        (``CANCEL_POLL_S``), cancels the handler (an async one at once; a sync
+        one cannot be interrupted, so it is recorded when it returns) and records
+        the job as failed with reason "cancelled by operator"; requeue it as any
+        failed job. No other job is touched. Raises BadQuery for an id it cannot
+        read, AmbiguousJobId for a prefix of several jobs, PermissionDenied for a
+        read-only user. The result says what happened (CancelResult.message)."""
+        ref = job_id if isinstance(job_id, uuid.UUID) else parse_job_id(job_id)
+        q = JobQuery(job_id=ref) if isinstance(ref, uuid.UUID) else JobQuery(id_prefix=ref)
+        hits = await self.find(q, limit=FIND_IN_FLIGHT_MAX)
+        ids = sorted({h.job_id for h in hits if h.job_id and h.where != "not_found"})
+        if len(ids) > 1:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise AmbiguousJobId(f"job id prefix {job_id!s} matches {len(ids)} jobs ({shown}): give more of it")
+        running = [h for h in hits if h.where == "in_flight"]
+        if not running:
+            if not hits:
+                return CancelResult("not_found")
+            return CancelResult("pending" if hits[0].where == "pending" else "finished", hits[0])
+        job = running[0]
+        assert job.worker is not None and job.job_type is not None and job.ref is not None
+        if not await self._request_cancel(job.worker, job.job_type, job.ref):
+            return CancelResult("worker_lost", job)
+        sync = any(w.id == job.worker and job.job_type in w.sync_types for w in await self.workers())
+        return CancelResult("requested", job, sync)
+
+    @abc.abstractmethod
+    async def _set_paused(self, job_type: str, paused: bool) -> None:
+        """Set or clear the paused flag on every partition of ``job_type``."""
+
+    @abc.abstractmethod
+    async def _pending_by_id(
+        self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
+    ) -> list[tuple[str, str, bytes]]:
+        """(type, entry ref, payload) of pending (undelivered) entries of
+        ``job_types`` whose payload holds ``job_id``'s bytes, among the entries
+        added from ``at_ms - skew_ms`` to ``at_ms + skew_ms``."""
+
+    @abc.abstractmethod
+    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
+        """Ask ``worker`` to cancel its job ``ref`` of ``job_type``, atomically
+        with a check that its lease is live; False (nothing asked) when it is not."""
+
+    @abc.abstractmethod
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
+        """Take the (type, entry ref) cancel requests for ``consumer`` (a worker
+        polls this every ``CANCEL_POLL_S``: no round trip per job)."""
+
+
+def _args_and_reservation(env: Envelope) -> tuple[Any, Any]:
+    """A job's args as plain data, and its reservation_id (None when it has none)."""
+    args = env.args_json()
+    return args, args.get("reservation_id") if isinstance(args, dict) else None
+
+
+def _found_in_flight(row: InFlightJob) -> FoundJob:
+    return FoundJob(
+        "in_flight",
+        row.job_id,
+        row.job_type,
+        row.entry_id,
+        row.account_id,
+        row.account_number,
+        row.org_id,
+        row.reservation_id,
+        row.worker,
+        row.attempt,
+        row.started_at,
+        row.error,
+        row.args,
+    )
+
+
+def _found_bad(where: Literal["dead", "failed"], bad: BadJob, args: Any, reservation: Any) -> FoundJob:
+    env = bad.envelope
+    assert env is not None
+    return FoundJob(
+        where,
+        str(env.id),
+        bad.job_type,
+        bad.id,
+        env.account_id,
+        env.identity.account_number,
+        env.identity.org_id,
+        reservation,
+        bad.worker,
+        bad.attempt,
+        bad.at,
+        bad.reason,
+        args,
+    )

@@ -18,7 +18,8 @@ from . import __version__
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
 from .connect import connect
 from .display import printable, redacted_url, scrubbed
-from .errors import JobcoreError
+from .errors import BadQuery, JobcoreError
+from .find import FoundJob, parse_job_id, parse_query, parse_word
 from .history import KEEP_MINUTES
 from .keys import DEFAULT_NAMESPACE
 from .local import URL_ENV, LocalServer, LocalServerError, resolve
@@ -129,6 +130,20 @@ class _Help(argparse.HelpFormatter):
         ):
             text += " (default: %(default)s)"
         return text
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that reads a word with ``parse`` (a find word, a job id),
+    so a bad one is a usage error of one line."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except BadQuery as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return check
 
 
 class _Parser(argparse.ArgumentParser):
@@ -257,6 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
     wy.add_argument("type", nargs="?", default=None, metavar="TYPE", help="the job type")
     wy.add_argument("--job", default=None, metavar="ID", help="a job id in flight, whole or its first 8+ hex digits")
     wy.add_argument("--json", action="store_true", help="print JSON")
+
+    for action in ("pause", "resume"):
+        what = "stop" if action == "pause" else "start again"
+        pr = command(action, f"{action} TYPE: workers {what} taking its jobs (running ones finish)")
+        pr.add_argument("type", metavar="TYPE", help="the job type")
+
+    fi = command(
+        "find", "where jobs are: by job id (or its first 8+ hex), account:N, org:ID, acct:NUMBER, res:ID, type:TYPE"
+    )
+    fi.add_argument(
+        "words", nargs="+", metavar="WORD", type=_checked(parse_word), help="all must match (e.g. account:42 type:t)"
+    )
+    fi.add_argument("--limit", type=_positive_int, default=100, help="matches shown at most")
+    fi.add_argument("--json", action="store_true", help="print JSON")
+
+    ca = command("cancel", "cancel a running job (whole id or its first 8+ hex characters)")
+    ca.add_argument("id", metavar="ID", type=_checked(parse_job_id), help="the job id")
+    ca.add_argument("--json", action="store_true", help="print JSON")
 
     for which in ("dead", "failed"):
         d = command(which, f"list, requeue or purge {which} jobs")
@@ -421,8 +454,11 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
         )
     for t in sorted(stats.types.values(), key=lambda t: t.job_type):
         served = Text(str(t.served_by)) if t.served_by else (Text("none", "red") if t.pending else Text("0"))
+        type_cell = Text(printable(t.job_type))
+        if t.paused:
+            type_cell.append(" paused", "yellow")
         table.add_row(
-            Text(printable(t.job_type)),
+            type_cell,
             *([str(t.partitions)] if split else []),
             str(t.pending),
             str(t.in_flight),
@@ -462,6 +498,11 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
             )
         if t.problem:
             console.print(Text(f"type {printable(repr(t.job_type))}: {printable(t.problem)}", "red"))
+        if t.paused:
+            console.print(
+                Text(f"type {printable(repr(t.job_type))} is paused: workers take none of its jobs until it is resumed",
+                     "yellow")
+            )  # fmt: skip
     evicting = ", ".join(sorted(await q.eviction_policies()))
     if evicting:
         console.print(
@@ -802,6 +843,49 @@ async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_pause(q: Queue, a: argparse.Namespace) -> int:
+    name = printable(repr(a.type))
+    if a.command == "pause":
+        await q.pause(a.type)
+        print(f"paused {name}: workers take none of its jobs from their next fetch; running ones finish")
+    else:
+        await q.resume(a.type)
+        print(f"resumed {name}: workers take its jobs again")
+    return 0
+
+
+def _found_line(f: FoundJob) -> str:
+    fields = " ".join(f"{k}={printable('' if v is None else v)}" for k, v in f.log_fields().items())
+    extra = ""
+    if f.where in ("dead", "failed") and f.reason:
+        lines = f.reason.strip().splitlines()
+        extra = f" reason={printable(lines[-1] if lines else '')}"
+    return f"{printable(f.describe())}: {fields}{extra}"
+
+
+async def cmd_find(q: Queue, a: argparse.Namespace) -> int:
+    found = await q.find(parse_query(a.words), limit=a.limit)
+    if a.json:
+        print(json.dumps([f.to_dict() for f in found], indent=2, default=str))
+        return 0
+    if not found:
+        print("no job matches (in flight, dead and failed were searched; pending only by a whole job id)")
+    for f in found:
+        print(_found_line(f))
+    return 0
+
+
+async def cmd_cancel(q: Queue, a: argparse.Namespace) -> int:
+    result = await q.cancel(a.id)
+    if a.json:
+        job = result.job.to_dict() if result.job else None
+        print(json.dumps({"status": result.status, "message": result.message, "sync": result.sync, "job": job},
+                         indent=2, default=str))  # fmt: skip
+    else:
+        print(printable(result.message))
+    return 0 if result.status == "requested" else 1
+
+
 def _exit_now(code: int) -> NoReturn:
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -821,6 +905,10 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "dead": cmd_bad,
     "failed": cmd_bad,
     "why": cmd_why,
+    "pause": cmd_pause,
+    "resume": cmd_pause,
+    "find": cmd_find,
+    "cancel": cmd_cancel,
 }
 
 

@@ -34,7 +34,7 @@ class PayloadError(JobcoreError):
 
 
 class UnknownJobType(JobcoreError):
-    """No args type is known for a job type."""
+    """No args type is known for a job type (or, for pause and resume, no such type exists)."""
 
 
 class NotFound(JobcoreError):
@@ -51,3 +51,11 @@ class EvictionRisk(JobcoreError):
 
 class PermissionDenied(JobcoreError):
     """The Redis user may not run this command (ACL: NOPERM)."""
+
+
+class AmbiguousJobId(JobcoreError):
+    """A job id prefix matches more than one job."""
+
+
+class BadQuery(JobcoreError, ValueError):
+    """A find word (or a job id given to cancel) that cannot be read."""

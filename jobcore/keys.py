@@ -60,6 +60,11 @@ class Keys:
         """Hash: job type -> its number of partitions (absent: 1). It only grows."""
         return f"{self._global}:partitions"
 
+    def cancels(self, worker_id: str) -> str:
+        """List: cancel requests for one worker ("type\nentry ref"), taken by its
+        poll; beside ``leases`` (one slot), so a request checks the lease atomically."""
+        return f"{self._global}:cancel:{worker_id}"
+
     def of_type(self, job_type: str) -> TypeKeys:
         tag = f"{self.namespace}:{{{job_type}}}"
         return TypeKeys(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class _Type:
     failed_total: int = 0
     dead: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     failed: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
+    paused: bool = False
 
 
 class MemoryQueue(Queue):
@@ -82,6 +84,7 @@ class MemoryQueue(Queue):
         self._cond: asyncio.Condition | None = None
         self._closed = False
         self._history: dict[str, MinuteTable] = {}  # by type: what each type's history hash holds on Redis
+        self._cancels: dict[str, list[tuple[str, str]]] = {}  # worker id -> cancel requests
 
     # ---- helpers ----------------------------------------------------------
 
@@ -179,7 +182,7 @@ class MemoryQueue(Queue):
                 break
             job_type = types[(self._fetch_turn + k) % len(types)]
             t = self._types.get(job_type)
-            if t is None:
+            if t is None or t.paused:
                 continue
             for _ in range(min(left, len(t.waiting))):
                 entry_id = t.waiting.popleft()
@@ -268,8 +271,8 @@ class MemoryQueue(Queue):
     ) -> tuple[list[Delivery], int]:
         self._check_open()
         t = self._types.get(job_type)
-        if t is None:
-            return [], 0
+        if t is None or t.paused:
+            return [], 0  # a paused type's jobs stay with the lost worker until resume
         step = 1 if died else 0
         if ids:
             chosen = [e for e in ids if e in t.pel and t.pel[e].consumer == owner][:count]
@@ -338,6 +341,7 @@ class MemoryQueue(Queue):
                 dead=len(t.dead),
                 failed_kept=len(t.failed),
                 partitions=self._partitions.get(job_type, 1),
+                paused=t.paused,
             )
             for job_type, t in self._types.items()
         }
@@ -444,3 +448,37 @@ class MemoryQueue(Queue):
 
     def __repr__(self) -> str:
         return f"MemoryQueue({json.dumps(self.url)})"
+
+    # ---- operator controls: pause, cancel, find ---------------------------
+
+    async def _set_paused(self, job_type: str, paused: bool) -> None:
+        self._check_open()
+        self._type(job_type).paused = paused
+        if not paused:
+            await self._wake()
+
+    async def _pending_by_id(
+        self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
+    ) -> list[tuple[str, str, bytes]]:
+        self._check_open()
+        needle = job_id.bytes
+        out = []
+        for job_type in job_types:
+            t = self._types.get(job_type)
+            for entry_id in t.waiting if t else ():
+                raw = t.data[entry_id][0] if t else None
+                # The same window as on Redis: an entry's id is the time it was added.
+                if raw and needle in raw and abs(entry_order(entry_id)[0] - at_ms) <= skew_ms:
+                    out.append((job_type, entry_id, raw))
+        return out
+
+    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
+        self._check_open()
+        if self._leases.get(worker, 0) < _now_ms():
+            return False
+        self._cancels.setdefault(worker, []).append((job_type, ref))
+        return True
+
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
+        self._check_open()
+        return self._cancels.pop(consumer, [])

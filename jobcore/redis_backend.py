@@ -79,9 +79,13 @@ _SCRIPTS = (
     "partitions",
     "drop_consumer",
     "orphans",
+    "cancel",
+    "find_pending",
 )
 CORRUPT_LANE_S = 60.0  # how long a lane whose stream key holds something else is left out
 ORPHANS_LOOKED_AT = 1000  # entries delivered to no one put back per lane and call
+FIND_CHUNK = 1000  # stream entries find_pending.lua looks at per call: keeps each call short
+CANCEL_REQUEST_TTL_MS = 60_000  # a cancel request no worker took is dropped after this
 
 
 @functools.cache
@@ -175,6 +179,7 @@ class RedisQueue(Queue):
         self._plain_reads = False  # set once scripts are refused to this user (read-only ACL)
         self._bad_lanes: dict[str, float] = {}  # lanes left out of fetches (corrupt keys), until when
         self._groups_ready: set[str] = set()
+        self._paused_lanes: set[str] = set()  # lanes the last fetch found paused: no blocking read on them
 
     def clone(self) -> RedisQueue:
         # A clone of a queue on its own connections gets its own transport.
@@ -301,7 +306,9 @@ class RedisQueue(Queue):
             slots = await self._t.slot_owners()
             flat = [x for t, n in grow.items() for x in (t, "\n".join(placed_lanes(t, found[t], n, slots)))]
             (stored,) = await self._run_scripts([("partitions", [self.keys.partitions], flat)])
+            before = {t: found[t] for t in grow}
             found.update((t, _lanes_from(t, r)) for t, r in zip(grow, stored, strict=True))
+            await self._inherit_pause(before, {t: found[t] for t in grow})
         self._lanes_cache.clear()
         return found
 
@@ -414,10 +421,12 @@ class RedisQueue(Queue):
         slot), sent to every node at once, each taking its share, in passes
         until ``count`` or every type gave what it had."""
         streams = [self.keys.of_type(t).stream for t in types]
+        stats = [self.keys.of_type(t).stats for t in types]
         self._fetch_turn = (self._fetch_turn + 1) % len(streams)
         if not self._t.single_slot:
-            take = ("fetch", streams, [GROUP, consumer, count, self._fetch_turn + 1])
-            (taken,) = await self._run_scripts([take])
+            take = ("fetch", [*streams, *stats], [GROUP, consumer, count, self._fetch_turn + 1])
+            ((taken, paused),) = await self._run_scripts([take])
+            self._note_paused(types, {types[int(i) - 1] for i in paused})
             return [(types[int(i) - 1], entries) for i, entries in taken]
         order = [(self._fetch_turn + k) % len(types) for k in range(len(types))]
         pairs: list[tuple[str, Any]] = []
@@ -426,10 +435,12 @@ class RedisQueue(Queue):
             share, extra = divmod(left, len(active))
             asks = [(i, share + (1 if k < extra else 0)) for k, i in enumerate(active)]
             asks = [(i, n) for i, n in asks if n > 0]
-            calls = [("fetch", [streams[i]], [GROUP, consumer, n, 1]) for i, n in asks]
+            calls = [("fetch", [streams[i], stats[i]], [GROUP, consumer, n, 1]) for i, n in asks]
             replies = await self._run_scripts(calls)
             active = []
-            for (i, n), taken in zip(asks, replies, strict=True):
+            paused = {types[i] for (i, _), (_, p) in zip(asks, replies, strict=True) if p}
+            self._note_paused([types[i] for i, _ in asks], paused)
+            for (i, n), (taken, _) in zip(asks, replies, strict=True):
                 got = sum(len(entries) for _, entries in taken)
                 if got:
                     pairs.extend((types[i], entries) for _, entries in taken)
@@ -437,6 +448,10 @@ class RedisQueue(Queue):
                 if got == n:
                     active.append(i)  # it may have more
         return pairs
+
+    def _note_paused(self, looked_at: Sequence[str], paused: set[str]) -> None:
+        self._paused_lanes.difference_update(looked_at)
+        self._paused_lanes.update(paused)
 
     async def _served_lanes(self, what: str, types: Sequence[str]) -> list[str]:
         """The lanes of ``types`` a worker may touch now (corrupt ones left out)."""
@@ -497,6 +512,10 @@ class RedisQueue(Queue):
         or on a cluster one per type (a blocking read cannot span slots), each on
         its own connection. The first to get a job ends the wait; the others
         go on blocking, and what they take comes with the next fetch."""
+        types = [t for t in types if t not in self._paused_lanes]
+        if not types:  # every lane paused: look again (with the fetch script) after the wait
+            await asyncio.sleep(block_ms / 1000)
+            return []
         groups = [(t,) for t in types] if self._t.single_slot else [tuple(types)]
         for group in groups:
             if group not in self._waiters:
@@ -529,8 +548,14 @@ class RedisQueue(Queue):
         # A blocked read answers within block_ms; only then does the socket timeout start.
         wait = self._socket_timeout + block_ms / 1000
         command: list[resp.Arg] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", 1, "BLOCK", block_ms, "STREAMS"]
+        # Each lane's paused flag, read on the same connection right after the read
+        # takes its entry (no extra round trip): a pause that landed while this
+        # read was blocked hands the entry straight back, unstarted.
+        flags: list[list[resp.Arg]] = [["HEXISTS", self.keys.of_type(t).stats, "paused"] for t in types]
         try:
-            reply = await reader.call(*command, *streams, *([">"] * len(streams)), timeout=wait)
+            reply, *paused = await reader.pipeline(
+                [[*command, *streams, *([">"] * len(streams))], *flags], timeout=wait
+            )
         except BaseException:
             # Closing the connection is what ends a blocked read on the server.
             del self._readers[types]
@@ -540,7 +565,26 @@ class RedisQueue(Queue):
         by_stream = {s.encode(): t for s, t in zip(streams, types, strict=True)}
         if isinstance(reply, list) and reply and not isinstance(reply[0], list):
             reply = _pairs(reply)  # fakeredis answers a map (flattened by the adapter)
-        return [(by_stream[_b(stream)], entries) for stream, entries in reply or []]
+        got = [(by_stream[_b(stream)], entries) for stream, entries in reply or []]
+        stopped = {t for t, p in zip(types, paused, strict=True) if p}
+        if stopped and got:
+            got = await self._hand_back_paused(consumer, got, stopped)
+        return got
+
+    async def _hand_back_paused(
+        self, consumer: str, got: list[tuple[str, Any]], paused: set[str]
+    ) -> list[tuple[str, Any]]:
+        """Put entries a blocking read took from paused lanes back on their queue
+        (not started, no attempt counted); keep the others."""
+        self._paused_lanes.update(paused)
+        back = [
+            Outcome(split_lane(name)[0], _s(entry_id) + split_lane(name)[1], "release", 0)
+            for name, entries in got
+            if name in paused
+            for entry_id, _ in entries
+        ]
+        await self.settle(consumer, back)
+        return [(name, entries) for name, entries in got if name not in paused]
 
     async def stop_fetching(self) -> None:
         waiters, self._waiters = list(self._waiters.values()), {}
@@ -628,16 +672,17 @@ class RedisQueue(Queue):
             res = await self._script(
                 "claim",
                 "claim",
-                [self.keys.of_type(name).stream],
+                [self.keys.of_type(name).stream, self.keys.of_type(name).stats],
                 [GROUP, consumer, owner, take, limit, suspect_deaths, 1 if died else 0, *asked],
             )
-            entries, still = res
+            entries, still, paused = res
             suffix = split_lane(name)[1]
             got = [Delivery(job_type, _s(e[0]) + suffix, e[1], int(e[2]), int(e[3])) for e in entries]
             if limit > 0:
                 limit = max(0, limit - sum(1 for d in got if d.deaths >= suspect_deaths))
             out += got
-            left += int(still)
+            if not int(paused):  # a paused type's jobs wait for resume: nothing to come back for
+                left += int(still)
         return out, left
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
@@ -717,6 +762,7 @@ class RedisQueue(Queue):
                     failed=int(c.get(b"failed", 0)),
                     dead=int(dead),
                     failed_kept=int(failed_kept),
+                    paused=b"paused" in c,
                 )
             )
         counts = {t: add_counts(p) for t, p in parts.items()}
@@ -1052,6 +1098,90 @@ class RedisQueue(Queue):
     async def close(self) -> None:
         await self.stop_fetching()
         await self._t.close()
+
+    # ---- operator controls: pause, cancel, find ---------------------------
+
+    async def _set_paused(self, job_type: str, paused: bool) -> None:
+        names = await self._call("pause", lambda: self._lanes_of([job_type]))
+        stats = [self.keys.of_type(n).stats for n in names]
+        cmds: list[list[resp.Arg]] = [["HSET", k, "paused", 1] if paused else ["HDEL", k, "paused"] for k in stats]
+        await self._call("pause" if paused else "resume", lambda: self._t.pipeline(cmds))
+
+    async def _inherit_pause(self, before: dict[str, tuple[str, ...]], after: dict[str, tuple[str, ...]]) -> None:
+        """New partitions of a paused type are paused too (partition 0 says)."""
+        grown = [t for t in after if len(after[t]) > len(before.get(t, (t,)))]
+        if not grown:
+            return
+        flags = await self._t.pipeline([["HEXISTS", self.keys.of_type(t).stats, "paused"] for t in grown])
+        cmds: list[list[resp.Arg]] = [
+            ["HSET", self.keys.of_type(n).stats, "paused", 1]
+            for t, flag in zip(grown, flags, strict=True)
+            if flag
+            for n in after[t][len(before.get(t, (t,))) :]
+        ]
+        if cmds:
+            await self._t.pipeline(cmds)
+
+    async def _pending_by_id(
+        self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
+    ) -> list[tuple[str, str, bytes]]:
+        names = await self._call("find", lambda: self._lanes_of(job_types))
+        # The likely stretch first (an entry is added after its id is made), then the rest.
+        stretches = [(max(0, at_ms - 1000), at_ms + skew_ms), (max(0, at_ms - skew_ms), max(0, at_ms - 1000) - 1)]
+        out: list[tuple[str, str, bytes]] = []
+        for low, high in stretches:
+            todo = {n: f"{low}-0" for n in names} if high >= low else {}
+            while todo and not out:
+                replies = await self._find_chunks(todo, f"{high}-{2**64 - 1}", job_id.bytes)
+                nxt: dict[str, str] = {}
+                for name, (more, found) in zip(todo, replies, strict=True):
+                    job_type, suffix = split_lane(name)
+                    out += [(job_type, _s(e) + suffix, d) for e, d in found]
+                    if more:
+                        nxt[name] = f"({_s(more)}"
+                todo = nxt
+            if out:
+                break
+        return out
+
+    async def _find_chunks(self, starts: dict[str, str], end: str, needle: bytes) -> list[Any]:
+        """find_pending.lua's replies for each lane from its start; for a user
+        without scripts (read-only), the same from plain reads (the entries travel)."""
+        if not self._plain_reads:
+            calls = [
+                ("find_pending", [self.keys.of_type(n).stream], [GROUP, start, end, FIND_CHUNK, needle])
+                for n, start in starts.items()
+            ]
+            try:
+                return await self._call("find", lambda: self._run_scripts(calls))
+            except PermissionDenied:
+                self._plain_reads = True
+        cmds = [["XRANGE", self.keys.of_type(n).stream, start, end, "COUNT", FIND_CHUNK] for n, start in starts.items()]
+        out: list[Any] = []
+        for name, entries in zip(starts, await self._read_pipeline("find", cmds), strict=True):
+            if isinstance(entries, Exception):  # not a stream (corrupt data): nothing to find there
+                out.append((None, []))
+                continue
+            stream = self.keys.of_type(name).stream
+            hits = [(e, d) for e, f in entries if needle in (d := _fields(f or []).get(b"d", b""))]
+            asks: list[list[Any]] = [["XPENDING", stream, GROUP, e, e, 1] for e, _ in hits]
+            held = await self._read_pipeline("find", asks) if asks else []
+            more = entries[-1][0] if len(entries) == FIND_CHUNK else None
+            out.append((more, [h for h, p in zip(hits, held, strict=True) if not p]))
+        return out
+
+    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
+        request = f"{job_type}\n{ref}"
+        keys = [self.keys.leases, self.keys.cancels(worker)]
+        return bool(int(await self._script("cancel", "cancel", keys, [worker, request, CANCEL_REQUEST_TTL_MS])))
+
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
+        got = await self._call("cancel requests", lambda: self._t.call("LPOP", self.keys.cancels(consumer), 100))
+        out = []
+        for item in got or []:
+            job_type, _, ref = _s(item).partition("\n")
+            out.append((job_type, ref))
+        return out
 
 
 # ---- read-side helpers ------------------------------------------------------

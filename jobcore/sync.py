@@ -13,12 +13,13 @@ from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 from .backend import BadJob, InFlightJob, Queue, QueueStats, WorkerInfo
-from .history import History
-from .triage import FailureGroup
-from .why import Explanation
 from .connect import connect
+from .find import CancelResult, FoundJob, JobQuery
+from .history import History
 from .keys import DEFAULT_NAMESPACE
 from .model import Job
+from .triage import FailureGroup
+from .why import Explanation
 
 T = TypeVar("T")
 
@@ -102,6 +103,18 @@ class SyncQueue:
 
     def why(self, job_type: str | None = None, *, job_id: str | None = None) -> Explanation:
         return self._run(self._queue.why(job_type, job_id=job_id))
+
+    def pause(self, job_type: str) -> None:
+        self._run(self._queue.pause(job_type))
+
+    def resume(self, job_type: str) -> None:
+        self._run(self._queue.resume(job_type))
+
+    def find(self, query: JobQuery | str | Sequence[str], limit: int = 100) -> list[FoundJob]:
+        return self._run(self._queue.find(query, limit))
+
+    def cancel(self, job_id: str | uuid.UUID) -> CancelResult:
+        return self._run(self._queue.cancel(job_id))
 
     def ping(self) -> None:
         self._run(self._queue.ping())

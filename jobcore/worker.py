@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue, Stale
+from .backend import CANCEL_POLL_S, DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue, Stale
 from .errors import ArgsError, ConnectionFailed, EvictionRisk, JobcoreError, PayloadError, WorkerIdTaken
 from .lease import LeaseKeeping
 from .logs import enter_job, install_record_factory, leave_job
@@ -41,6 +41,7 @@ QUICK_JOB_S = 0.01
 ORPHANS_EVERY_S = 60.0
 STOP_REDIS_S = 5.0  # what a graceful stop gives Redis after the grace period: settle, hand back, unregister
 HARD_STOP_REDIS_S = 2.0  # what a stop at once gives Redis to take back the interrupted jobs
+CANCELLED = "cancelled by operator"  # the failed reason of a job cancelled with Queue.cancel
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +69,14 @@ class _Backoff:
 class _Slot:
     """One of the worker's ``concurrency`` long-lived runner tasks and the job it runs."""
 
-    __slots__ = ("job", "started", "task", "timed_out")
+    __slots__ = ("cancelled", "job", "started", "task", "timed_out")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
         self.job: Delivery | None = None
         self.started = 0.0
         self.timed_out = False
+        self.cancelled = False  # an operator cancelled its job (Queue.cancel)
 
 
 class Worker:
@@ -207,6 +209,7 @@ class Worker:
             "heartbeat_interval_ms": int(self.heartbeat_interval * 1000),
             "schemas": self._schema_hashes,
             "stopping": self._stopping.is_set(),
+            "sync_types": [t for t in self.types if not self.handlers.get(t).is_async],
         }
 
     async def run(self) -> None:
@@ -243,9 +246,11 @@ class Worker:
             settler = asyncio.create_task(self._settle_loop(), name="jobcore-settle")
             self._start_runners()
             watchdog = asyncio.create_task(self._watchdog(), name="jobcore-watchdog")
+            cancels = asyncio.create_task(self._cancel_watch(), name="jobcore-cancels")
             try:
                 await self._fetch_loop()
             finally:
+                cancels.cancel()
                 await self._drain()
                 watchdog.cancel()
                 await self._end_runners()
@@ -430,6 +435,7 @@ class Worker:
             slot.job = d
             slot.started = time.monotonic()
             slot.timed_out = False
+            slot.cancelled = False
             self._active[d.job_type, d.entry_id] = slot
             try:
                 await self._run_one(d, slot)
@@ -603,6 +609,10 @@ class Worker:
                 await loop.run_in_executor(self._executor, self._in_thread, ctx, reg.handler, job)
         except asyncio.CancelledError:
             task = slot.task
+            if slot.cancelled and not self._cancelling_all and task is not None and task.cancelling() == 1:
+                task.uncancel()  # the operator's cancel alone (a stop's would be one more)
+                log.warning("job cancelled by operator")
+                return Outcome(d.job_type, d.entry_id, "fail", d.attempt, CANCELLED)
             # The watchdog's cancel alone: a timeout. Any other cancel is a stop.
             if slot.timed_out and not self._cancelling_all and task is not None and task.cancelling() == 1:
                 task.uncancel()
@@ -612,6 +622,8 @@ class Worker:
                 log.warning("job interrupted by stop; handing it back to the queue")
             raise
         except Exception as exc:
+            if slot.cancelled:  # a handler that could not be interrupted (sync) ended
+                return self._cancelled_late(d, slot, f"raised {exc!r}")
             log.exception("job failed: %s", exc)
             return Outcome(
                 d.job_type,
@@ -620,10 +632,65 @@ class Worker:
                 d.attempt,
                 "".join(traceback.format_exception(exc)).rstrip(),
             )
+        if slot.cancelled:
+            return self._cancelled_late(d, slot, "returned")
         if slot.timed_out and slot.task is not None and slot.task.cancelling():
             slot.task.uncancel()  # the handler swallowed the timeout's cancel and finished
         log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
         return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
+
+    def _cancelled_late(self, d: Delivery, slot: _Slot, how: str) -> Outcome:
+        """The outcome of a job cancelled while its handler ran on (a sync handler
+        cannot be interrupted; an async one may swallow the cancel): what the
+        handler did is said beside the operator's reason."""
+        if slot.task is not None and slot.task.cancelling():
+            slot.task.uncancel()  # an async handler swallowed the cancel
+        log.warning("job cancelled by operator; its handler could not be interrupted and %s", how)
+        text = f"{CANCELLED} (the handler could not be interrupted: it ran on and {how})"
+        return Outcome(d.job_type, d.entry_id, "fail", d.attempt, text)
+
+    async def _cancel_watch(self) -> None:
+        """Take this worker's cancel requests every CANCEL_POLL_S: one small read
+        per poll, whatever the number of jobs."""
+        while True:
+            await asyncio.sleep(CANCEL_POLL_S)
+            try:
+                requests = await self.queue.cancel_requests(self.id)
+            except JobcoreError as exc:
+                log.debug("reading cancel requests failed: %s", exc)
+                continue
+            for job_type, ref in requests:
+                self._cancel(job_type, ref)
+
+    def _cancel(self, job_type: str, ref: str) -> None:
+        """Cancel one job of this worker: the handler running it, or the job held
+        ahead in the buffer (failed without starting). Nothing else is touched."""
+        slot = self._active.get((job_type, ref))
+        if slot is not None and slot.job is not None and slot.task is not None:
+            if slot.cancelled:
+                return
+            slot.cancelled = True
+            if self.handlers.get(job_type).is_async:
+                log.warning("cancelling job entry %s of type %s: asked by an operator", ref, job_type)
+                slot.task.cancel()
+            else:
+                log.warning(
+                    "job entry %s of type %s is cancelled by an operator, but its synchronous handler cannot be "
+                    "interrupted: it is recorded as cancelled when the handler returns",
+                    ref,
+                    job_type,
+                )
+            return
+        held = next((d for d in self._buffer if d.job_type == job_type and d.entry_id == ref), None)
+        if held is not None:
+            self._buffer.remove(held)
+            log.warning("job entry %s of type %s cancelled by an operator before it started", ref, job_type)
+            self._outbox.append(Outcome(job_type, ref, "fail", held.attempt, f"{CANCELLED} (before it started)"))
+            self._outbox_event.set()
+            self.failed += 1
+            self._slot_event.set()
+            return
+        log.info("cancel of job entry %s of type %s: not running here (it finished meanwhile)", ref, job_type)
 
     def _in_thread(self, ctx: contextvars.Context, handler: Callable[..., Any], job: Any) -> Any:
         with self._threads_lock:

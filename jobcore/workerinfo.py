@@ -62,6 +62,7 @@ def worker_info_from_record(rec: Any, lease_deadline_ms: int, now_ms: int) -> Wo
         failed=_int(rec.get("failed")),
         schemas=_schemas(rec.get("schemas")),
         stopping=rec.get("stopping") is True,
+        sync_types=[str(t) for t in sync] if isinstance(sync := rec.get("sync_types"), list) else [],
     )
 
 

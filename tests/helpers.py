@@ -44,3 +44,21 @@ async def running(worker: Worker) -> AsyncIterator[Worker]:
 
 async def _value(value: bool) -> bool:
     return value
+
+
+@asynccontextmanager
+async def read_only_queue(redis_url: str) -> AsyncIterator[RedisQueue]:
+    """A queue as a monitoring user with the ACL lines README gives (reads only)."""
+    import redis
+
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command("ACL", "SETUSER", "watcher", "reset", "on", ">pw", "~*", "+@read", "+@connection", "+time",
+                          "+info")  # fmt: skip
+    port = redis_url.split(":")[-1].split("/")[0]
+    ro = RedisQueue(f"redis://watcher:pw@127.0.0.1:{port}/0")
+    try:
+        yield ro
+    finally:
+        admin.execute_command("ACL", "DELUSER", "watcher")
+        admin.close()
+        await ro.close()

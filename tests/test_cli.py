@@ -382,3 +382,90 @@ def test_why_explains_in_sentences(cli_env: dict[str, str], redis_url: str) -> N
     usage = jc(cli_env, "why", url=redis_url)
     assert usage.returncode == 2 and "name a TYPE or a job with --job ID" in usage.stderr
     assert usage.stderr.count("\n") == 1 and "Traceback" not in usage.stderr
+
+
+# ---- operator controls: pause / resume, find, cancel --------------------------
+
+
+def _one_line_error(res: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    assert res.returncode == code, (res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in res.stderr, res.stderr
+
+
+def test_pause_and_resume_show_in_stats_and_unknown_types_are_refused(cli_env: dict[str, str], redis_url: str) -> None:
+    jc(cli_env, "enqueue", "noop", "{}", "--count", "3", "--no-validate", url=redis_url)
+    res = jc(cli_env, "pause", "noop", url=redis_url)
+    assert res.returncode == 0 and "paused 'noop'" in res.stdout, res.stderr
+    shown = jc(cli_env, "stats", url=redis_url).stdout
+    assert "type 'noop' is paused: workers take none of its jobs until it is resumed" in shown
+    assert stats(cli_env, redis_url)["types"]["noop"]["paused"] is True
+    worker = start_worker(cli_env, redis_url, "--types", "noop")
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
+        time.sleep(1.5)
+        assert stats(cli_env, redis_url)["types"]["noop"]["pending"] == 3
+        res = jc(cli_env, "resume", "noop", url=redis_url)
+        assert res.returncode == 0 and "resumed 'noop'" in res.stdout, res.stderr
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["noop"]["processed"] == 3)
+        assert "paused" not in jc(cli_env, "stats", url=redis_url).stdout
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    _one_line_error(jc(cli_env, "pause", "nope", url=redis_url), 1, "unknown job type 'nope'")
+    _one_line_error(jc(cli_env, "resume", "nope", url=redis_url), 1, "unknown job type 'nope'")
+
+
+def test_find_prints_where_each_job_is_with_its_six_fields(cli_env: dict[str, str], redis_url: str) -> None:
+    res = jc(cli_env, "enqueue", "noop", "{}", "--account-id", "42", "--org-id", "org-9", "--account-number", "000123",
+             "--no-validate", "--json", url=redis_url)  # fmt: skip
+    (job_id,) = json.loads(res.stdout)
+    res = jc(cli_env, "find", job_id, url=redis_url)
+    assert res.returncode == 0, res.stderr
+    (line,) = res.stdout.strip().splitlines()
+    assert line.startswith("pending (entry ")
+    for part in ("account_id=42", "account_number=000123", "org_id=org-9", f"job_id={job_id}", "job_type=noop"):
+        assert part in line
+    # Pending jobs are searched by job id only.
+    assert json.loads(jc(cli_env, "find", "account:42", "type:noop", "--json", url=redis_url).stdout) == []
+    assert jc(cli_env, "find", "account:42", url=redis_url).stdout.startswith("no job matches")
+    (hit,) = json.loads(jc(cli_env, "find", job_id, "org:org-9", "--json", url=redis_url).stdout)
+    assert (hit["where"], hit["account_number"], hit["job_id"]) == ("pending", "000123", job_id)
+    res = jc(cli_env, "find", "0000000000008000800000000000000a", url=redis_url)
+    assert res.returncode == 0 and "not found: processed and not kept, or never enqueued" in res.stdout
+    _one_line_error(jc(cli_env, "find", "colour:red", url=redis_url), 2, "unknown find word 'colour:red'")
+    _one_line_error(jc(cli_env, "find", "account:x", url=redis_url), 2, "account: takes a whole number")
+    _one_line_error(jc(cli_env, "find", "xyz", url=redis_url), 2, "not a job id")
+
+
+def test_cancel_a_60s_sleep_job_and_say_so_for_others(cli_env: dict[str, str], redis_url: str) -> None:
+    worker = start_worker(cli_env, redis_url, "--types", "sleep", "--concurrency", "3", "--grace", "0.5")
+    try:
+        res = jc(cli_env, "enqueue", "sleep", '{"seconds": 60}', "--count", "2", "--no-validate", "--json",
+                 url=redis_url)  # fmt: skip
+        stuck, other = json.loads(res.stdout)
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["in_flight"] == 2)
+        asked = time.monotonic()
+        res = jc(cli_env, "cancel", stuck[:8], url=redis_url)
+        assert res.returncode == 0 and "cancel requested of worker " in res.stdout, res.stderr
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["failed"] == 1, timeout=10)
+        assert time.monotonic() - asked < 10
+        (failed,) = json.loads(jc(cli_env, "failed", "list", "--type", "sleep", "--json", url=redis_url).stdout)
+        assert (failed["job_id"], failed["reason"]) == (stuck, "cancelled by operator")
+        running = json.loads(jc(cli_env, "in-flight", "--json", url=redis_url).stdout)
+        assert [r["job_id"] for r in running] == [other]
+        res = jc(cli_env, "cancel", stuck, url=redis_url)
+        assert res.returncode == 1 and "finished meanwhile and is failed" in res.stdout
+        res = jc(cli_env, "find", stuck, url=redis_url)
+        assert res.stdout.startswith("failed (id ") and "reason=cancelled by operator" in res.stdout
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    res = jc(cli_env, "enqueue", "noop", "{}", "--no-validate", "--json", url=redis_url)
+    (pending,) = json.loads(res.stdout)
+    res = jc(cli_env, "cancel", pending, url=redis_url)
+    assert res.returncode == 1 and "it is pending (not started yet)" in res.stdout
+    res = jc(cli_env, "cancel", "0000000000008000800000000000000a", url=redis_url)
+    assert res.returncode == 1 and "was never enqueued" in res.stdout
+    _one_line_error(jc(cli_env, "cancel", "xyz", url=redis_url), 2, "not a job id")
+    _one_line_error(jc(cli_env, "cancel", "0190c4e", url=redis_url), 2, "too short")

@@ -178,7 +178,7 @@ async def test_a_handlers_queue_refuses_an_undeclared_type_unless_allowed(fresh:
 
 def test_sync_queue_has_the_reads_and_actions_a_script_needs(fresh: str) -> None:
     with jobcore.SyncQueue(fresh) as q:
-        q.enqueue_many([Job(type="t", args={"n": i}) for i in range(2)])
+        ids = q.enqueue_many([Job(type="t", args={"n": i}) for i in range(2)])
         assert q.job_types() == ["t"] and q.stats().pending == 2
         assert q.failed() == [] and q.dead() == [] and q.in_flight() == [] and q.workers() == []
         assert q.schemas() == {}
@@ -187,3 +187,9 @@ def test_sync_queue_has_the_reads_and_actions_a_script_needs(fresh: str) -> None
         assert q.server_version()
         assert q.failure_groups("dead") == [] and q.history("t").types["t"].processed == 0
         assert "no live worker serves t" in " ".join(q.why("t").sentences)
+        q.pause("t")
+        assert q.stats().types["t"].paused
+        q.resume("t")
+        (found,) = q.find(str(ids[0]))
+        assert found.where == "pending"
+        assert q.cancel(str(ids[1])).status == "pending"

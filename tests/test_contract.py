@@ -525,3 +525,158 @@ async def test_why_reads_slots_prefetch_and_unserved_types(queue: jobcore.Queue)
     assert (await queue.why(job_id=job_id[:8])).job_id == job_id
     with pytest.raises(ValueError):
         await queue.why()
+
+
+# ---- operator controls: pause / resume, find, cancel --------------------------
+
+
+async def test_a_paused_type_is_not_fetched_nor_claimed_and_stats_say_paused(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch", "other")
+    await queue.enqueue_many([launch(1), launch(2), Job(type="other", args={"x": 1})])
+    await queue.pause("launch")
+    assert (await queue.stats()).types["launch"].paused
+    assert not (await queue.stats()).types["other"].paused
+    assert (await queue.stats()).to_dict()["types"]["launch"]["paused"] is True
+    got = await queue.fetch("w1", ["launch", "other"], 10, 0)
+    assert [d.job_type for d in got] == ["other"]
+    assert await queue.fetch("w1", ["launch"], 10, 200) == []
+    await queue.enqueue(launch(3))  # jobs keep arriving, and wait
+    assert (await queue.stats()).types["launch"].pending == 3
+    await queue.resume("launch")
+    assert not (await queue.stats()).types["launch"].paused
+    got = await queue.fetch("w1", ["launch"], 10, 0)
+    assert len(got) == 3
+    # A lost worker's jobs of a paused type stay with it until resume.
+    await queue.pause("launch")
+    taken, left = await queue.claim("w2", "launch", "w1", 10)
+    assert taken == [] and left == 0
+    await queue.resume("launch")
+    taken, left = await queue.claim("w2", "launch", "w1", 10)
+    assert len(taken) == 3 and left == 0
+
+
+async def test_pause_of_an_unknown_type_is_an_error(queue: jobcore.Queue) -> None:
+    with pytest.raises(jobcore.UnknownJobType, match="unknown job type 'nope'"):
+        await queue.pause("nope")
+    with pytest.raises(jobcore.UnknownJobType):
+        await queue.resume("nope")
+
+
+async def test_pause_covers_every_partition_even_ones_added_later(queue: jobcore.Queue) -> None:
+    queue.declare("launch", partitions=2)
+    await queue.enqueue_many([launch(i, account_id=a) for i, a in enumerate(range(20))])
+    await ready(queue, "launch")
+    await queue.pause("launch")
+    await queue.set_partitions("launch", 3)
+    await queue.enqueue_many([launch(i, account_id=a) for i, a in enumerate(range(20, 40))])
+    await ready(queue, "launch")
+    assert await queue.fetch("w1", ["launch"], 100, 0) == []
+    await queue.resume("launch")
+    assert len(await queue.fetch("w1", ["launch"], 100, 0)) == 40
+
+
+async def test_find_tells_where_each_job_is_with_its_six_fields(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    running, failing, waiting = launch(1, account_id=42), launch(2, account_id=42), launch(3, account_id=7)
+    await queue.enqueue_many([running, failing])
+    (d1, d2) = await queue.fetch("w1", ["launch"], 2, 0)
+    await queue.settle("w1", [Outcome("launch", d2.entry_id, "fail", 1, "ValueError: boom")])
+    await queue.enqueue(waiting)
+
+    (hit,) = await queue.find(str(running.id))
+    assert (hit.where, hit.worker, hit.ref, hit.job_type) == ("in_flight", "w1", d1.entry_id, "launch")
+    assert hit.log_fields() == {
+        "account_id": 42,
+        "account_number": "acct-42",
+        "org_id": "org-9",
+        "job_id": str(running.id),
+        "job_type": "launch",
+        "reservation_id": 1,
+    }
+    (hit,) = await queue.find(str(running.id)[:8] + str(running.id)[9:13])
+    assert hit.where == "in_flight"
+    (hit,) = await queue.find(str(failing.id))
+    assert (hit.where, hit.reason, hit.attempt) == ("failed", "ValueError: boom", 1)
+    (hit,) = await queue.find([str(waiting.id)])
+    assert (hit.where, hit.account_id, hit.reservation_id) == ("pending", 7, 3)
+    assert (await queue.fetch("w1", ["launch"], 1, 0))[0].entry_id == hit.ref
+    (gone,) = await queue.find(str(uuid.uuid4()))
+    assert gone.where == "not_found"
+    by_account = await queue.find("account:42")
+    assert sorted(h.where for h in by_account) == ["failed", "in_flight"]
+    assert [h.where for h in await queue.find("account:42 res:2")] == ["failed"]
+    assert await queue.find("account:42 type:other") == []
+    assert [h.where for h in await queue.find("org:org-9 acct:acct-7")] == ["in_flight"]
+    with pytest.raises(jobcore.BadQuery):
+        await queue.find("colour:red")
+
+
+async def test_find_looks_for_a_pending_id_in_every_partition(queue: jobcore.Queue) -> None:
+    queue.declare("launch", partitions=3)
+    jobs = [launch(i, account_id=i) for i in range(12)]
+    await queue.enqueue_many(jobs)
+    for j in jobs:
+        (hit,) = await queue.find(str(j.id))
+        assert (hit.where, hit.account_id, hit.reservation_id) == ("pending", j.account_id, j.args.reservation_id)
+
+
+async def test_cancel_asks_the_owning_worker_and_says_what_else_happened(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.heartbeat({"id": "w1", "types": ["launch"], "sync_types": ["launch"]}, 10_000)
+    a, b, c = launch(1), launch(2), launch(3)
+    await queue.enqueue_many([a, b])
+    (da, db) = await queue.fetch("w1", ["launch"], 2, 0)
+    await queue.enqueue(c)
+
+    res = await queue.cancel(str(a.id))
+    assert (res.status, res.sync, res.job and res.job.worker) == ("requested", True, "w1")
+    assert "cancel requested of worker w1" in res.message
+    assert await queue.cancel_requests("w1") == [("launch", da.entry_id)]
+    assert await queue.cancel_requests("w1") == []  # taken once
+    assert await queue.cancel_requests("w2") == []
+
+    assert (await queue.cancel(str(c.id))).status == "pending"
+    await queue.settle("w1", [Outcome("launch", db.entry_id, "ack")])
+    res = await queue.cancel(str(b.id))
+    assert res.status == "finished" and "processed and not kept" in res.message
+    assert (await queue.cancel("ffffffff")).status == "not_found"
+    with pytest.raises(jobcore.BadQuery):
+        await queue.cancel("abc")
+
+
+async def test_cancel_of_an_ambiguous_prefix_or_a_lost_worker_changes_nothing(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.heartbeat({"id": "w1", "types": ["launch"]}, 10_000)
+    await queue.heartbeat({"id": "gone", "types": ["launch"]}, 1)
+    jobs = [
+        Job(type="launch", args=Launch(reservation_id=i), id=uuid.UUID(f"0190c4e2-0000-8000-8000-00000000000{i}"))
+        for i in range(2)
+    ]
+    await queue.enqueue_many(jobs)
+    await queue.fetch("w1", ["launch"], 1, 0)
+    await queue.fetch("gone", ["launch"], 1, 0)
+    with pytest.raises(jobcore.AmbiguousJobId, match="matches 2 jobs"):
+        await queue.cancel("0190c4e2")
+    await asyncio.sleep(0.01)
+    res = await queue.cancel(str(jobs[1].id))
+    assert res.status == "worker_lost" and "lost" in res.message
+    assert await queue.cancel_requests("gone") == []
+
+
+async def test_a_fetch_blocked_before_a_pause_does_not_take_a_job_that_arrives_after_it(queue: jobcore.Queue) -> None:
+    await ready(queue, "launch")
+    await queue.enqueue(launch(0))
+    await queue.fetch("w1", ["launch"], 10, 0)  # the type is known to be unpaused
+    waiting = asyncio.ensure_future(queue.fetch("w1", ["launch"], 10, 1500))
+    await asyncio.sleep(0.2)
+    await queue.pause("launch")
+    job = launch(1)
+    await queue.enqueue(job)
+    assert await waiting == []
+    stats = (await queue.stats()).types["launch"]
+    assert (stats.pending, stats.in_flight) == (1, 1)
+    (hit,) = await queue.find(str(job.id))
+    assert hit.where == "pending"
+    await queue.resume("launch")
+    (got,) = await queue.fetch("w2", ["launch"], 10, 1000)
+    assert (got.attempt, decode_envelope(got.raw or b"").id) == (1, job.id)

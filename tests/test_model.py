@@ -10,6 +10,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 import jobcore
 from jobcore import ArgsError, Handlers, Identity, Job, PayloadError, SyncQueue, UnknownJobType
+from jobcore.find import uuid_time_ms
 from jobcore.logs import JsonFormatter, TextFormatter, install_record_factory, job_context
 from jobcore.model import (
     _Wire,
@@ -226,19 +228,24 @@ async def test_unix_socket_url(tmp_path: Path) -> None:
 # ---- job ids, Job construction and the enqueue encoding fast paths ----------
 
 
-def test_default_job_ids_are_unique_random_version_4_uuids() -> None:
+def test_default_job_ids_are_random_first_version_8_uuids_ending_in_their_time() -> None:
+    before = int(time.time() * 1000)
     ids = [Job(type="t", args=None).id for _ in range(3000)] + [new_job_id() for _ in range(3000)]
+    after = int(time.time() * 1000)
     assert len(set(ids)) == len(ids)
+    assert len({str(u)[:8] for u in ids}) > len(ids) * 0.99  # the first 8 hex digits tell jobs apart
     for u in ids[:600] + ids[-600:]:
         assert type(u) is uuid.UUID
-        assert (u.version, u.variant) == (4, uuid.RFC_4122)
+        assert (u.version, u.variant) == (8, uuid.RFC_4122)
+        assert before <= (uuid_time_ms(u) or 0) <= after
+        assert int(str(u)[-12:], 16) == uuid_time_ms(u)
         same = uuid.UUID(str(u))
         assert u == same and hash(u) == hash(same) and u.bytes == same.bytes and u.is_safe == same.is_safe
         assert pickle.loads(pickle.dumps(u)) == u
-    # Random bits everywhere but the version and variant bits (128 - 6 of them).
+    # Random bits everywhere above the time but the version and variant bits (74 of them).
     ones = [sum((u.int >> bit) & 1 for u in ids) for bit in range(128)]
-    fixed = {76, 77, 78, 79, 62, 63}  # version nibble (0100) and variant (10)
-    assert all(0.4 < ones[bit] / len(ids) < 0.6 for bit in range(128) if bit not in fixed)
+    fixed = {76, 77, 78, 79, 62, 63}  # version nibble (1000) and variant (10)
+    assert all(0.4 < ones[bit] / len(ids) < 0.6 for bit in range(48, 128) if bit not in fixed)
 
 
 def test_job_ids_are_unique_across_threads() -> None:

@@ -24,7 +24,7 @@ from jobcore.redis_backend import RedisQueue
 from jobcore.testing import RedisCluster, RedisServer
 
 from .faults.procs import figures
-from .helpers import running, wait_until
+from .helpers import read_only_queue, running, wait_until
 
 
 class N(msgspec.Struct):
@@ -368,42 +368,36 @@ async def test_a_full_redis_refuses_whole_calls_and_says_none_landed(full_server
 
 
 async def test_a_read_only_user_sees_everything_and_is_told_when_it_may_not_act(redis_url: str) -> None:
-    admin = redis.Redis.from_url(redis_url)
-    # The ACL lines README gives for a monitoring user.
-    admin.execute_command("ACL", "SETUSER", "watcher", "reset", "on", ">pw", "~*", "+@read", "+@connection", "+time",
-                          "+info")  # fmt: skip
     q = RedisQueue(redis_url)
-    port = redis_url.split(":")[-1].split("/")[0]
-    ro = RedisQueue(f"redis://watcher:pw@127.0.0.1:{port}/0")
     try:
-        await q.set_partitions("t", 2)
-        await q.register_types({"t": {}})
-        await q.enqueue_many(jobs(10))
-        got = await q.fetch("w1", ["t"], 4, 0)
-        await q.settle("w1", [Outcome("t", got[0].entry_id, "ack", 1), Outcome("t", got[1].entry_id, "dead", 1, "bad")])
-        await q.heartbeat({"id": "w1", "types": ["t"]}, 15_000)
-        want = (await q.stats()).types["t"]
-        dash = await ro.dashboard(100)
-        t = dash.stats.types["t"]
-        assert (t.pending, t.in_flight, t.processed, t.dead, t.partitions) == (
-            want.pending, want.in_flight, want.processed, want.dead, 2,
-        )  # fmt: skip
-        assert t.oldest_pending_age is not None and t.pending_by_partition == want.pending_by_partition
-        assert sorted(r.entry_id for r in dash.in_flight) == sorted(d.entry_id for d in got[2:])
-        assert {r.job_id for r in dash.in_flight} == {r.job_id for r in await q.in_flight()}
-        assert [w.id for w in dash.workers] == ["w1"]
-        assert [b.id for b in await ro.dead("t")] == [b.id for b in await q.dead("t")]
-        seen, kept = (await ro.history("t")).types["t"], (await q.history("t")).types["t"]
-        assert (seen.processed, seen.dead, seen.runs) == (kept.processed, kept.dead, kept.runs) == (1, 1, 1)
-        with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
-            await ro.requeue("dead", "t")
-        with pytest.raises(jobcore.EnqueueError):
-            await ro.enqueue(jobs(1)[0])
-        assert await ro.eviction_policies() == set()  # INFO is allowed
+        async with read_only_queue(redis_url) as ro:
+            await q.set_partitions("t", 2)
+            await q.register_types({"t": {}})
+            await q.enqueue_many(jobs(10))
+            got = await q.fetch("w1", ["t"], 4, 0)
+            await q.settle(
+                "w1", [Outcome("t", got[0].entry_id, "ack", 1), Outcome("t", got[1].entry_id, "dead", 1, "bad")]
+            )
+            await q.heartbeat({"id": "w1", "types": ["t"]}, 15_000)
+            want = (await q.stats()).types["t"]
+            dash = await ro.dashboard(100)
+            t = dash.stats.types["t"]
+            assert (t.pending, t.in_flight, t.processed, t.dead, t.partitions) == (
+                want.pending, want.in_flight, want.processed, want.dead, 2,
+            )  # fmt: skip
+            assert t.oldest_pending_age is not None and t.pending_by_partition == want.pending_by_partition
+            assert sorted(r.entry_id for r in dash.in_flight) == sorted(d.entry_id for d in got[2:])
+            assert {r.job_id for r in dash.in_flight} == {r.job_id for r in await q.in_flight()}
+            assert [w.id for w in dash.workers] == ["w1"]
+            assert [b.id for b in await ro.dead("t")] == [b.id for b in await q.dead("t")]
+            seen, kept = (await ro.history("t")).types["t"], (await q.history("t")).types["t"]
+            assert (seen.processed, seen.dead, seen.runs) == (kept.processed, kept.dead, kept.runs) == (1, 1, 1)
+            with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+                await ro.requeue("dead", "t")
+            with pytest.raises(jobcore.EnqueueError):
+                await ro.enqueue(jobs(1)[0])
+            assert await ro.eviction_policies() == set()  # INFO is allowed
     finally:
-        admin.execute_command("ACL", "DELUSER", "watcher")
-        admin.close()
-        await ro.close()
         await q.close()
 
 

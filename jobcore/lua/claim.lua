@@ -6,12 +6,18 @@
 -- count is 1 + the deaths it lived through); 0: owner said it was stopping, so
 -- the move keeps the delivery count (a stop is not a death, nor an attempt).
 -- Removes owner's consumer once it holds nothing (unless owner is consumer).
--- KEYS: stream
+-- A paused type (its stats hash holds `paused`) moves nothing: recovery waits
+-- for resume, as new jobs do.
+-- KEYS: stream, stats
 -- ARGV: group, consumer, owner, count, suspects, suspect_deaths, counted, ids...
--- Returns {{id, payload or false, attempt, deaths}, ...}, number still held by owner
+-- Returns {{id, payload or false, attempt, deaths}, ...}, number still held by owner, 1 if paused
 local stream, group, me, owner = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local count, suspects, suspect_deaths = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local step = tonumber(ARGV[7])
+local paused = 0
+if KEYS[2] and redis.call('HEXISTS', KEYS[2], 'paused') == 1 then
+  paused, count = 1, 0
+end
 
 local ids, counts = {}, {}
 if #ARGV > 7 then
@@ -28,7 +34,7 @@ elseif count > 0 then
   local window = count
   if suspects >= 0 then window = count + 1000 end
   local ok, p = pcall(redis.call, 'XPENDING', stream, group, '-', '+', window, owner)
-  if not ok then return {{}, 0} end
+  if not ok then return {{}, 0, paused} end
   for _, row in ipairs(p) do
     if #ids >= count then break end
     local take = true
@@ -76,4 +82,4 @@ end
 if left == 0 and owner ~= me then
   pcall(redis.call, 'XGROUP', 'DELCONSUMER', stream, group, owner)
 end
-return {out, left}
+return {out, left, paused}

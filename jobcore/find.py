@@ -1,0 +1,255 @@
+"""Finding jobs by what an operator holds: a job id from a log line, or a tenant.
+
+The query language is a few ``key:value`` words, combined with AND:
+
+=================  =============================================
+``account:42``     account_id (a whole number)
+``org:org-9``      org_id
+``acct:000123``    account_number
+``res:777``        reservation_id (compared as text)
+``type:launch``    job type
+``0190c4e2-...``   a whole job id, or its first 8 or more hex characters
+=================  =============================================
+
+Everything here is pure (no I/O): :func:`parse_query` turns words into a
+:class:`JobQuery`, whose :meth:`JobQuery.matches` says whether a job's six log
+fields fit it. :meth:`jobcore.Queue.find` does the searching and returns
+:class:`FoundJob` records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from .errors import BadQuery
+
+MIN_PREFIX = 8  # hex characters of a job id prefix: fewer would match too much
+_HEX = frozenset("0123456789abcdef")
+_KEYS = {  # word key -> JobQuery field
+    "account": "account_id",
+    "org": "org_id",
+    "acct": "account_number",
+    "res": "reservation_id",
+    "type": "job_type",
+}
+_WORDS_HELP = "account:N, org:ID, acct:NUMBER, res:ID, type:TYPE or a job id (its first 8+ hex characters)"
+
+Where = Literal["pending", "in_flight", "dead", "failed", "not_found"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """What to look for; every field given must match (AND). ``job_id`` is a
+    whole id; ``id_prefix`` the lowercase hex digits (no dashes) an id starts with."""
+
+    job_id: uuid.UUID | None = None
+    id_prefix: str | None = None
+    account_id: int | None = None
+    org_id: str | None = None
+    account_number: str | None = None
+    reservation_id: str | None = None
+    job_type: str | None = None
+
+    @property
+    def by_id_only(self) -> bool:
+        """Whether the query names a job by its id and nothing else about it but maybe its type."""
+        return (self.job_id is not None or self.id_prefix is not None) and all(
+            v is None for v in (self.account_id, self.org_id, self.account_number, self.reservation_id)
+        )
+
+    def matches(
+        self,
+        *,
+        job_id: str | None,
+        job_type: str | None,
+        account_id: int | None,
+        account_number: str | None,
+        org_id: str | None,
+        reservation_id: Any,
+    ) -> bool:
+        """Whether a job with these log fields fits every word of the query."""
+        if self.job_id is not None and job_id != str(self.job_id):
+            return False
+        if self.id_prefix is not None and (job_id is None or not job_id.replace("-", "").startswith(self.id_prefix)):
+            return False
+        if self.job_type is not None and job_type != self.job_type:
+            return False
+        if self.account_id is not None and account_id != self.account_id:
+            return False
+        if self.org_id is not None and org_id != self.org_id:
+            return False
+        if self.account_number is not None and account_number != self.account_number:
+            return False
+        if self.reservation_id is None:
+            return True
+        return reservation_id is not None and str(reservation_id) == self.reservation_id
+
+    def __str__(self) -> str:
+        words = [str(self.job_id)] if self.job_id else [self.id_prefix] if self.id_prefix else []
+        for key, name in _KEYS.items():
+            value = getattr(self, name)
+            if value is not None:
+                words.append(f"{key}:{value}")
+        return " ".join(w for w in words if w)
+
+
+def parse_job_id(text: str) -> uuid.UUID | str:
+    """A whole job id (with or without dashes) as a UUID, or a prefix of at least
+    ``MIN_PREFIX`` hex characters as its lowercase digits. Raises BadQuery."""
+    digits = text.strip().lower().replace("-", "")
+    if not digits or not set(digits) <= _HEX:
+        raise BadQuery(f"not a job id: {text[:60]!r} (want hex digits, a whole id or its first {MIN_PREFIX}+)")
+    if len(digits) == 32:
+        return uuid.UUID(hex=digits)
+    if len(digits) > 32:
+        raise BadQuery(f"not a job id: {text[:60]!r} (longer than a whole id)")
+    if len(digits) < MIN_PREFIX:
+        raise BadQuery(f"job id prefix {text!r} is too short: give at least {MIN_PREFIX} hex characters")
+    return digits
+
+
+def parse_word(word: str) -> tuple[str, Any]:
+    """One word as (JobQuery field, value). Raises BadQuery with a one-line reason."""
+    key, colon, value = word.partition(":")
+    if not colon:
+        found = parse_job_id(word)
+        return ("job_id", found) if isinstance(found, uuid.UUID) else ("id_prefix", found)
+    name = _KEYS.get(key.strip().lower())
+    if name is None:
+        raise BadQuery(f"unknown find word {word[:60]!r}: use {_WORDS_HELP}")
+    if not value:
+        raise BadQuery(f"{key}: needs a value, as in {key}:VALUE")
+    if name == "account_id":
+        try:
+            return name, int(value)
+        except ValueError:
+            raise BadQuery(f"account: takes a whole number (the account id), got {value[:40]!r}") from None
+    return name, value
+
+
+def parse_query(words: Iterable[str]) -> JobQuery:
+    """Words (``account:42 type:launch``, or a job id) as one JobQuery.
+    Raises BadQuery for a word that cannot be read, a key given twice, or none."""
+    fields: dict[str, Any] = {}
+    for word in words:
+        for part in word.split():
+            name, value = parse_word(part)
+            if name in fields or (name in ("job_id", "id_prefix") and ({"job_id", "id_prefix"} & fields.keys())):
+                raise BadQuery(f"{part[:60]!r}: a job id or key may be given once")
+            fields[name] = value
+    if not fields:
+        raise BadQuery(f"nothing to find: give {_WORDS_HELP}")
+    return JobQuery(**fields)
+
+
+def uuid_time_ms(job_id: uuid.UUID) -> int | None:
+    """The Unix time in ms a job id made by jobcore carries (a version-8 UUID,
+    the time in its last 48 bits; jobcore.model.new_job_id); None for ids of other
+    versions (given by a producer), which hold no time."""
+    return job_id.int & 0xFFFF_FFFF_FFFF if job_id.version == 8 else None
+
+
+@dataclass(frozen=True, slots=True)
+class FoundJob:
+    """Where one job is now, with its six log fields.
+
+    ``where``: ``pending`` (waiting in its queue), ``in_flight`` (taken by
+    ``worker``: running, or held ahead in its buffer), ``dead``, ``failed``, or
+    ``not_found`` (a whole id found nowhere: processed and not kept, or never
+    enqueued). ``ref`` is the entry id (in flight, pending: ``ENTRY@p`` in
+    partition p >= 1) or the dead/failed id that requeue and purge take."""
+
+    where: Where
+    job_id: str | None
+    job_type: str | None = None
+    ref: str | None = None
+    account_id: int | None = None
+    account_number: str | None = None
+    org_id: str | None = None
+    reservation_id: Any = None
+    worker: str | None = None
+    attempt: int | None = None
+    at: datetime | None = None  # in flight: started; dead/failed: filed; pending: enqueued
+    reason: str | None = None  # dead/failed: why
+    args: Any = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """Where it is, in a few words (for a line of output)."""
+        if self.where == "in_flight":
+            return f"in flight on worker {self.worker} (entry {self.ref})"
+        if self.where == "pending":
+            return f"pending (entry {self.ref})"
+        if self.where in ("dead", "failed"):
+            return f"{self.where} (id {self.ref})"
+        return "not found: processed and not kept, or never enqueued"
+
+    def log_fields(self) -> dict[str, Any]:
+        """The six fields every log line of the job carries."""
+        return {
+            "account_id": self.account_id,
+            "account_number": self.account_number,
+            "org_id": self.org_id,
+            "job_id": self.job_id,
+            "job_type": self.job_type,
+            "reservation_id": self.reservation_id,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "where": self.where,
+            "description": self.describe(),
+            **self.log_fields(),
+            "ref": self.ref,
+            "worker": self.worker,
+            "attempt": self.attempt,
+            "at": self.at.isoformat() if self.at else None,
+            "reason": self.reason,
+            "args": self.args,
+        }
+
+
+CancelStatus = Literal["requested", "worker_lost", "pending", "finished", "not_found"]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """What :meth:`jobcore.Queue.cancel` did.
+
+    ``requested``: the worker holding the job was asked and cancels it within a
+    second (``sync``: its handler runs in a thread and cannot be interrupted, so
+    the job is recorded as cancelled when the handler returns). ``worker_lost``:
+    the worker holding it has lost its lease (it runs nowhere; another worker
+    takes it over). ``pending``: it has not started (nothing was done).
+    ``finished``: not in flight any more (``job`` says where it is, if kept).
+    ``not_found``: no job in flight, dead or failed has that id prefix."""
+
+    status: CancelStatus
+    job: FoundJob | None = None
+    sync: bool = False
+
+    @property
+    def message(self) -> str:
+        j = self.job
+        what = f"job {j.job_id} ({j.job_type})" if j and j.job_id else "job"
+        if self.status == "requested":
+            tail = (
+                ": its handler is synchronous and cannot be interrupted; the job is recorded as cancelled by "
+                "operator when it returns"
+                if self.sync
+                else "; it is cancelled within a second and recorded as failed"
+            )
+            return f"cancel requested of worker {j.worker if j else '?'} for {what}{tail}"
+        if self.status == "worker_lost":
+            who = j.worker if j else "?"
+            return f"{what} is held by worker {who}, which is lost: not cancelled (another worker takes it over)"
+        if self.status == "pending":
+            return f"{what} is not in flight: it is pending (not started yet); nothing was cancelled"
+        if self.status == "finished":
+            if j is None or j.where == "not_found":
+                return f"{what} is not in flight: it finished (processed and not kept) or was never enqueued"
+            return f"{what} is not in flight: it finished meanwhile and is {j.where} (id {j.ref})"
+        return "no job with that id is in flight, dead or failed"

@@ -1,0 +1,167 @@
+"""Operator controls driven against running workers: pause under load, cancel
+one running job among several (async and sync handlers). Memory and a real
+private redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+
+import jobcore
+from jobcore import Handlers, Job, Worker
+from jobcore.memory import MemoryQueue
+from jobcore.redis_backend import RedisQueue
+
+from .helpers import read_only_queue, running, wait_until
+
+
+class Work(msgspec.Struct, kw_only=True):
+    n: int
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def q(request: pytest.FixtureRequest) -> AsyncIterator[jobcore.Queue]:
+    queue: jobcore.Queue = (
+        MemoryQueue() if request.param == "memory" else RedisQueue(request.getfixturevalue("redis_url"))
+    )
+    yield queue
+    await queue.close()
+
+
+async def test_no_job_of_a_paused_type_starts_after_pause_returns(q: jobcore.Queue) -> None:
+    handlers = Handlers()
+    started: list[tuple[float, int]] = []
+
+    @handlers.handler("work", Work)
+    async def work(job: Job[Work]) -> None:
+        started.append((time.monotonic(), job.args.n))
+        await asyncio.sleep(0.005)
+
+    # Every fetch, with when it began: what a fetch begun after the pause took.
+    fetches: list[tuple[float, list[str]]] = []
+    fetch = q.fetch
+
+    async def watched(consumer: str, types: Any, count: int, block_ms: int) -> Any:
+        began = time.monotonic()
+        got = await fetch(consumer, types, count, block_ms)
+        fetches.append((began, [d.job_type for d in got]))
+        return got
+
+    q.fetch = watched  # type: ignore[method-assign]
+    await q.enqueue_many([Job(type="work", args=Work(n=i)) for i in range(3000)])
+    async with running(Worker(q, handlers, concurrency=8, prefetch=0, lease=3)):
+        await wait_until(lambda: _true(len(started) >= 200), timeout=20)
+        await q.pause("work")
+        paused_at = time.monotonic()
+        n_at_pause = len(started)
+        await q.enqueue_many([Job(type="work", args=Work(n=i)) for i in range(3000, 3100)])  # they arrive, and wait
+        await asyncio.sleep(1.5)
+        assert not any(began > paused_at and "work" in taken for began, taken in fetches)
+        late = [n for at, n in started if at > paused_at]
+        assert len(late) <= 8  # only jobs taken before pause() returned, at most one per slot
+        assert not [n for at, n in started if at > paused_at + 0.2]
+        stats = (await q.stats()).types["work"]
+        assert stats.paused and stats.in_flight == 0 and stats.pending == 3100 - len(started)
+        assert n_at_pause < 3000
+        await q.resume("work")
+        await wait_until(lambda: _processed(q, "work", 3100), timeout=60)
+    assert sorted(n for _, n in started) == list(range(3100))
+
+
+async def test_cancel_stops_only_the_one_running_job_async_and_sync(q: jobcore.Queue) -> None:
+    handlers = Handlers()
+    release = asyncio.Event()
+    sync_release = threading.Event()
+    cancelled: list[int] = []
+
+    @handlers.handler("slow", Work)
+    async def slow(job: Job[Work]) -> None:
+        try:
+            await asyncio.wait_for(release.wait(), 30)
+        except asyncio.CancelledError:
+            cancelled.append(job.args.n)
+            raise
+
+    @handlers.handler("blocking", Work)
+    def blocking(job: Job[Work]) -> None:
+        sync_release.wait(30)
+
+    jobs = [Job(type="slow", args=Work(n=i)) for i in range(4)]
+    jobs += [Job(type="blocking", args=Work(n=i)) for i in range(2)]
+    await q.enqueue_many(jobs)
+    async with running(Worker(q, handlers, concurrency=10, prefetch=0, lease=3)) as worker:
+        await wait_until(lambda: _in_flight(q, 6), timeout=10)
+        asked = time.monotonic()
+        res = await q.cancel(str(jobs[1].id)[:8])
+        assert res.status == "requested" and not res.sync and res.job and res.job.worker == worker.id
+        await wait_until(lambda: _failed(q, "slow", 1), timeout=5)
+        assert time.monotonic() - asked < 1.5
+        assert cancelled == [1]
+        (failed,) = await q.failed("slow")
+        assert failed.reason == "cancelled by operator" and failed.job_id == str(jobs[1].id)
+        assert len(await q.in_flight()) == 5
+
+        res = await q.cancel(str(jobs[4].id))
+        assert res.status == "requested" and res.sync and "cannot be interrupted" in res.message
+        await asyncio.sleep(1.2)  # the worker has taken the request; the thread runs on
+        assert len(await q.in_flight()) == 5
+        sync_release.set()
+        release.set()
+        await wait_until(lambda: _failed(q, "blocking", 1), timeout=10)
+        await wait_until(lambda: _processed(q, "slow", 3), timeout=10)
+        await wait_until(lambda: _processed(q, "blocking", 1), timeout=10)
+        (failed,) = await q.failed("blocking")
+        assert failed.reason.startswith("cancelled by operator (the handler could not be interrupted")
+        assert failed.job_id == str(jobs[4].id)
+        assert cancelled == [1]
+        # The cancel of a job that finished says so; requeue works as for any failed job.
+        res = await q.cancel(str(jobs[0].id))
+        assert res.status == "finished"
+        assert await q.requeue("failed", "slow") == 1
+        await wait_until(lambda: _processed(q, "slow", 4), timeout=10)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _processed(q: jobcore.Queue, job_type: str, n: int) -> bool:
+    t = (await q.stats()).types.get(job_type)
+    return t is not None and t.processed >= n
+
+
+async def _failed(q: jobcore.Queue, job_type: str, n: int) -> bool:
+    t = (await q.stats()).types.get(job_type)
+    return t is not None and t.failed >= n
+
+
+async def _in_flight(q: jobcore.Queue, n: int) -> bool:
+    return len(await q.in_flight()) >= n
+
+
+async def test_a_read_only_user_finds_jobs_but_may_not_pause_or_cancel(redis_url: str) -> None:
+    q = RedisQueue(redis_url)
+    try:
+        async with read_only_queue(redis_url) as ro:
+            await q.register_types({"work": {}})
+            jobs = [Job(type="work", args=Work(n=i), account_id=42) for i in range(3)]
+            await q.enqueue_many(jobs)
+            await q.heartbeat({"id": "w1", "types": ["work"]}, 15_000)
+            await q.fetch("w1", ["work"], 1, 0)
+            assert [h.where for h in await ro.find(str(jobs[0].id))] == ["in_flight"]
+            assert [h.where for h in await ro.find(str(jobs[2].id))] == ["pending"]
+            assert len(await ro.find("account:42")) == 1
+            with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+                await ro.pause("work")
+            with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+                await ro.cancel(str(jobs[0].id))
+            assert not (await q.stats()).types["work"].paused
+            assert await q.cancel_requests("w1") == []
+    finally:
+        await q.close()
