@@ -124,6 +124,8 @@ def explain(
         return Explanation(job_type, (*out, f"no job of type {name} is known (never enqueued nor served)"), None, now)
 
     serving = [w for w in workers if job_type in w.types and w.state != "lost"]
+    # A worker's busy count is as of its last heartbeat; jobs it took since may be
+    # running already, so only the ones it held then are weighed against it.
     taking = [w for w in serving if not w.stopping]
     by_worker: dict[str, list[InFlightJob]] = {}
     for r in in_flight:
@@ -136,8 +138,10 @@ def explain(
             f"(attempt {found.attempt}, taken {_secs(found.running_for)} ago)"
         )
         w = known.get(found.worker)
-        held_rows = sorted(by_worker.get(found.worker, []), key=lambda r: r.running_for, reverse=True)
-        if w is not None and w.state == "alive" and len(held_rows) > w.busy:
+        held_rows = sorted(
+            _seen_by_record(by_worker.get(found.worker, []), w), key=lambda r: r.running_for, reverse=True
+        )
+        if w is not None and w.state == "alive" and len(held_rows) > w.busy and found in held_rows:
             rank = next(i for i, r in enumerate(held_rows) if r.entry_id == found.entry_id)
             if rank >= w.busy:
                 out.append(
@@ -177,7 +181,7 @@ def explain(
                 "its jobs should start within a fetch"
             )
     for w in serving:
-        rows = by_worker.get(w.id, [])
+        rows = _seen_by_record(by_worker.get(w.id, []), w)
         held = len(rows) - w.busy
         if w.state == "alive" and held > 0 and any(r.job_type == job_type for r in rows):
             out.append(
@@ -221,3 +225,10 @@ def _lease_sentences(
         state = "a stale lease" if w.state == "stale" else f"a lapsed lease (since {_at(lapses)})"
         out.append(f"worker {wid} holding {n} job(s) of {name} has {state}: {after}")
     return out
+
+
+def _seen_by_record(rows: list[InFlightJob], w: WorkerInfo | None) -> list[InFlightJob]:
+    """The rows ``w`` held when it last published its record (and its busy count)."""
+    if w is None:
+        return rows
+    return [r for r in rows if r.started_at <= w.heartbeat_at]

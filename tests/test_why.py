@@ -142,7 +142,7 @@ def test_stale_and_lapsed_leases_say_when_the_jobs_come_back() -> None:
 def test_a_job_in_flight_by_its_id_or_prefix() -> None:
     s = stats(launch=TypeStats("launch", in_flight=4))
     rows = [row("w1", running_for=9 - i, n=i) for i in range(3)] + [row("w1", running_for=0.1, n=3, job_id=JOB)]
-    ws = [worker("w1", ["launch"], concurrency=2, busy=2)]
+    ws = [worker("w1", ["launch"], concurrency=2, busy=2, beat_s=0.05)]
     why = explain(None, s, rows, ws, {}, job_id=JOB[:8])
     assert why.job_id == JOB and why.job_type == "launch"
     assert why.sentences[0] == f"job {JOB} of launch is in flight on worker w1 (attempt 1, taken 0.1s ago)"
@@ -199,3 +199,17 @@ async def test_why_on_redis_with_a_busy_worker_and_an_unserved_type(redis_url: s
             release.set()
             await w.stop()
             await task
+
+
+def test_jobs_taken_since_the_workers_last_heartbeat_are_not_called_held_ahead() -> None:
+    """A worker's busy count is as old as its record: three jobs it took after
+    its last heartbeat (busy 0 then) are probably running, not buffered."""
+    s = stats(launch=TypeStats("launch", in_flight=3))
+    rows = [row("w1", running_for=2.8, n=i) for i in range(3)]
+    ws = [worker("w1", ["launch"], concurrency=10, busy=0, beat_s=4.0)]
+    why = explain("launch", s, rows, ws, {})
+    assert not any("prefetch" in x for x in why.sentences), why.sentences
+    # Held when it last said it ran none of them: those are held ahead.
+    ws = [worker("w1", ["launch"], concurrency=10, busy=0, beat_s=1.0)]
+    why = explain("launch", s, rows, ws, {})
+    assert any("holds 3 job(s) ahead in its prefetch buffer" in x for x in why.sentences), why.sentences
