@@ -510,10 +510,11 @@ async def test_history_counts_settled_outcomes_per_minute_across_partitions(queu
 async def test_why_reads_slots_prefetch_and_unserved_types(queue: jobcore.Queue) -> None:
     await ready(queue, "busy", "alone")
     await queue.enqueue_many([Job(type="busy", args={"n": i}) for i in range(5)] + [Job(type="alone", args={})])
-    info = {"id": "w1", "types": ["busy"], "concurrency": 2, "busy": 2, "heartbeat_interval_ms": 5000}
-    await queue.heartbeat(info, 15_000)
     got = await queue.fetch("w1", ["busy"], 4, 0)  # two running, two held ahead
     assert len(got) == 4
+    await asyncio.sleep(0.002)  # its record, published after it took them, counts them
+    info = {"id": "w1", "types": ["busy"], "concurrency": 2, "busy": 2, "heartbeat_interval_ms": 5000}
+    await queue.heartbeat(info, 15_000)
     why = await queue.why("busy")
     assert why.sentences[0] == "1 job(s) of busy wait, the oldest for " + why.sentences[0].rsplit(" ", 1)[-1]
     assert any(s.startswith("all 2 slots busy on 1 worker(s): ") for s in why.sentences)
