@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import __version__
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
 from .connect import connect
-from .display import printable, redacted_url, scrubbed
+from .display import field_text, printable, redacted_url, scrubbed
 from .errors import JobcoreError
 from .keys import DEFAULT_NAMESPACE
 from .model import Identity, Job
@@ -432,7 +432,7 @@ async def cmd_in_flight(q: Queue, a: argparse.Namespace) -> int:
         problem = f" undecodable: {printable(r.error)}" if r.error else ""
         print(
             f"{printable(r.job_type):<12} {r.job_id or '?':<36} account={r.account_id} "
-            f"reservation={printable(r.reservation_id)} worker={printable(r.worker)} running={_age(r.running_for)} "
+            f"reservation={field_text(r.reservation_id)} worker={printable(r.worker)} running={_age(r.running_for)} "
             f"attempt={r.attempt}{problem}"
         )
     return 0

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from jobcore import BadJob, InFlightJob
-from jobcore.display import printable
+from jobcore.display import field_text, printable
 
 from ..format import duration, pretty_json, stamp
 from ..snapshot import Snapshot
@@ -28,7 +28,7 @@ def _grid(rows: list[tuple[str, Any]]) -> Table:
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     for name, v in rows:
-        grid.add_row(name, v if isinstance(v, Text) else Text("" if v is None else printable(v)))
+        grid.add_row(name, v if isinstance(v, Text) else Text(field_text(v)))
     return grid
 
 
