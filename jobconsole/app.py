@@ -50,6 +50,7 @@ class JobConsole(App[None]):
     TITLE = "jobconsole"
     ENABLE_COMMAND_PALETTE = False
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)

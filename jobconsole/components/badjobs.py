@@ -59,6 +59,19 @@ def describe_bad(job: BadJob, which: str) -> Text:
     return t
 
 
+def name_bad(job: BadJob, which: str) -> str:
+    """The one job a confirmation is about, in words an operator can check against the list."""
+    env = job.envelope
+    who = f"job {job.job_id}" if env else f"undecodable entry, {which} id {printable(job.id)}"
+    lines = [f"  {printable(job.job_type)} {who}"]
+    if env is not None:
+        lines.append(f"  account_id {env.account_id} · attempt {job.attempt} · {which} at {clock(job.at)}Z")
+    reason = last_line(job.reason)
+    if reason:
+        lines.append(f"  {clip(printable(reason), 58)}")
+    return "\n".join(lines)
+
+
 class BadTable(LiveTable):
     COLUMNS = (
         ("at", "at"),
@@ -66,8 +79,8 @@ class BadTable(LiveTable):
         ("job_id", "job_id"),
         ("account_id", "account_id"),
         ("attempt", "attempt"),
-        ("reason", "reason"),
         ("worker", "worker"),
+        ("reason", "reason"),  # last: the one column allowed to run off the edge (the pane shows it all)
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -93,6 +106,7 @@ class BadJobsScreen(Screen[None]):
         self.job_type: str | None = None
         self.rows: dict[str, BadJob] = {}
         self._loaded_marker: tuple[int, int] | None = None
+        self._shown_worker_width = 0
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -157,6 +171,7 @@ class BadJobsScreen(Screen[None]):
 
     def _show(self, jobs: Sequence[BadJob]) -> None:
         table = self.query_one(BadTable)
+        self._shown_worker_width = self._worker_width
         self.rows = {f"{j.job_type}\x1f{j.id}": j for j in jobs}
         rows: list[tuple[str, Cells]] = []
         for key, j in self.rows.items():
@@ -170,17 +185,26 @@ class BadJobsScreen(Screen[None]):
                         Text(short_id(j.job_id), style="" if env else "red"),
                         Text("" if env is None else str(env.account_id), justify="right"),
                         Text(str(j.attempt), justify="right"),
+                        Text(clip(printable(j.worker), self._worker_width), style="dim"),
                         Text(
                             clip(printable(last_line(j.reason)), 70),
                             style="red" if self.which == "dead" else "yellow",
                         ),
-                        Text(clip(printable(j.worker), 28), style="dim"),
                     ),
                 )
             )
         table.sync(rows)
         self._titles()
         self._preview()
+
+    @property
+    def _worker_width(self) -> int:
+        return max(10, min(28, self.app.size.width // 6))
+
+    def on_resize(self) -> None:
+        if self._shown_worker_width != self._worker_width and self.rows:
+            self.query_one(BadTable).reset()  # auto-width columns only grow: start over
+            self._show(list(self.rows.values()))
 
     def _titles(self) -> None:
         table = self.query_one(BadTable)
@@ -282,7 +306,7 @@ class BadJobsScreen(Screen[None]):
             elif what == "requeue":
                 self._run("requeue", {job.job_type: [job.id]})
             else:
-                self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]})
+                self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]}, job)
             return
         targets = self._targets()
         if not targets:
@@ -290,12 +314,18 @@ class BadJobsScreen(Screen[None]):
             return
         self._confirm(what, targets)
 
-    def _confirm(self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None) -> None:
+    def _confirm(
+        self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None, job: BadJob | None = None
+    ) -> None:
         from .confirm import ConfirmScreen
 
         total = sum(counts.values())
         per_type = ", ".join(f"{printable(t)} {count(n)}" for t, n in counts.items())
-        if what == "purge":
+        if job is not None:
+            question = f"{what.capitalize()} this {self.which} job?\n{name_bad(job, self.which)}"
+            if what == "purge":
+                question += "\nIt is deleted for good: this cannot be undone."
+        elif what == "purge":
             question = (
                 f"Purge {count(total)} {self.which} job(s) ({per_type})?\n"
                 "They are deleted for good: this cannot be undone."

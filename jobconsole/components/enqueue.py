@@ -196,7 +196,10 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
         send = self.query_one("#send", Button)
         send.disabled = bool(problem) or self.sending
         n = self._count()
-        send.label = f"Enqueue {n:,} job{'s' if n != 1 else ''} (ctrl+s)" if n else "Enqueue (ctrl+s)"
+        label = f"Enqueue {n:,} job{'s' if n != 1 else ''} (ctrl+s)" if n else "Enqueue (ctrl+s)"
+        if str(send.label) != label:
+            send.label = label
+            send.refresh(layout=True)  # a Button sizes itself to its label only at layout
         return jobs, problem
 
     def _count(self) -> int:

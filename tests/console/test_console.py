@@ -718,3 +718,121 @@ async def test_the_queues_table_shows_workers_that_disagree_on_a_schema(url: str
         table = queues(app)
         assert cell(table, "type:t", "type").endswith("≠")
         assert "live workers disagree on the args schema of: t" in str(table.border_subtitle)
+
+
+# ---- polish seen live (issue 12) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+async def test_help_always_shows_how_to_close_it(size: tuple[int, int]) -> None:
+    async with console("memory://", size=size) as (pilot, app, _):
+        await press(pilot, "question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        assert "escape to close" in screen_text(pilot)
+
+
+async def test_the_worker_log_rewraps_on_resize_and_drops_its_hint_once_the_worker_runs() -> None:
+    from jobconsole.embedded import LogLine
+
+    async with console("memory://", size=(100, 30)) as (pilot, app, _):
+        log = app.screen.query_one(WorkerLog)
+        assert "press s to run a worker" in str(log.kept[0])
+        line = LogLine(time.time(), 20, "INFO", "jobcore.demo", "word " * 60, (("job_type", "sleep"),))
+        log.add([line], 0)
+        await pilot.pause()
+
+        def widths() -> list[int]:
+            return [strip.cell_length for strip in log.lines]
+
+        narrow = len(log.lines)
+        assert max(widths()) <= log.scrollable_content_region.width
+        await pilot.resize_terminal(150, 30)
+        await wait_for(pilot, lambda: len(log.lines) < narrow, what="the log re-wrapped wider")
+        assert max(widths()) <= log.scrollable_content_region.width
+        await pilot.resize_terminal(100, 30)
+        await wait_for(pilot, lambda: len(log.lines) == narrow, what="the log re-wrapped narrower")
+        await press(pilot, "s")
+        await wait_for(pilot, lambda: app.embedded.running)
+        await wait_for(pilot, lambda: not any("press s" in str(k) for k in log.kept), what="the hint gone")
+        assert "press s" not in screen_text(pilot)
+        assert "word word" in screen_text(pilot)  # what the log said stays
+
+
+async def test_the_workers_panel_shows_the_embedded_worker_as_it_is_now() -> None:
+    async with console("memory://", size=(120, 40), concurrency=3) as (pilot, app, q):
+        await q.enqueue_many([Job(type="noop", args={}) for _ in range(10)])
+        await press(pilot, "s")
+        await wait_for(pilot, lambda: app.embedded.status().processed == 10, what="10 jobs done")
+        await fresh_snapshot(pilot)
+        status = app.embedded.status()
+        table = app.screen.query_one(WorkersTable)
+        # The heartbeat record says what it said up to one interval ago; the row says now.
+        assert cell(table, status.worker_id, "processed") == "10"
+        assert cell(table, status.worker_id, "busy") == "0/3"
+        log = app.screen.query_one(WorkerLog)
+        await wait_for(pilot, lambda: str(log.border_subtitle).startswith("this run: 10 done · 0 failed · 0 dead-"))
+
+
+async def test_the_enqueue_button_label_fits_whatever_the_count() -> None:
+    async with console("memory://", size=(80, 24)) as (pilot, app, _):
+        await press(pilot, "e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+        app.screen.query_one("#count", Input).value = "20"
+        await pilot.pause()
+        await pilot.pause()
+        assert "Enqueue 20 jobs (ctrl+s)" in screen_text(pilot)
+
+
+async def test_purging_one_job_names_it_in_the_question() -> None:
+    async with console("memory://", size=(120, 40)) as (pilot, app, q):
+        await dead_jobs(q, 2)
+        await fresh_snapshot(pilot)
+        await press(pilot, "d")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        screen = app.screen
+        assert isinstance(screen, BadJobsScreen)
+        await wait_for(pilot, lambda: screen.query_one(BadTable).row_count == 2)
+        job = screen.selected()
+        assert job is not None and job.envelope is not None
+        await press(pilot, "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = screen_text(pilot)
+        assert "Purge this dead job?" in question
+        assert f"sleep job {job.job_id}" in question
+        assert f"account_id {job.envelope.account_id} · attempt {job.attempt}" in question
+        assert job.reason in question
+        await press(pilot, "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await wait_for(pilot, lambda: screen.query_one(BadTable).row_count == 1)
+        assert [d.job_id for d in await q.dead()] != [job.job_id]
+
+
+async def test_at_120_columns_every_worker_column_and_the_dead_jobs_worker_show() -> None:
+    async with console("memory://", size=(120, 40)) as (pilot, app, q):
+        info = {
+            "id": "billing-7f3a-1",
+            "host": "billing-host",
+            "pid": 4242,
+            "concurrency": 4,
+            "busy": 1,
+            "types": ["launch", "sleep"],
+            "started_ms": int(time.time() * 1000),
+            "processed": 1234,
+            "failed": 56,
+            "heartbeat_interval_ms": 5000,
+        }
+        await q.heartbeat(info, 60_000)
+        await dead_jobs(q, 1, consumer="console-vm-9149-00ad")
+        await fresh_snapshot(pilot)
+        lines = screen_text(pilot).splitlines()
+        header = next(line for line in lines if " worker " in line and " state " in line)
+        for column in ("processed", "failed", "host", "pid", "types"):
+            assert f" {column}" in header
+        row = next(line for line in lines if "billing-7f3a-1" in line)
+        assert "1,234" in row and " 56 " in row and "billing-host" in row and "4242" in row and "launch,sleep" in row
+        await press(pilot, "d")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await wait_for(pilot, lambda: app.screen.query_one(BadTable).row_count == 1)
+        await pilot.pause()
+        assert "console-vm-9149-00ad" in screen_text(pilot)

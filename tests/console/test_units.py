@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -87,3 +88,43 @@ def test_log_lines_carry_the_six_job_fields() -> None:
         "job_type": "launch",
         "reservation_id": 42,
     }
+
+
+def test_an_empty_field_reads_the_same_in_the_console_the_worker_logs_and_the_cli() -> None:
+    from jobconsole.components.panels import render_line
+    from jobconsole.embedded import LogLine
+    from jobcore.display import field_text
+    from jobcore.logs import TextFormatter
+
+    assert field_text(None) == field_text("") == ""
+    assert field_text(0) == "0" and field_text("r\x1b") == "r\\x1b"
+    fields = (("org_id", ""), ("reservation_id", None), ("account_id", 7))
+    shown = render_line(LogLine(0.0, 20, "INFO", "x", "done", fields)).plain  # type: ignore[union-attr]
+    assert shown.endswith("done org_id= reservation_id= account_id=7")
+    record = logging.LogRecord("jobcore.demo", logging.INFO, __file__, 1, "done", None, None)
+    record.org_id, record.reservation_id, record.account_id = "", None, 7
+    assert TextFormatter().format(record).endswith("done account_id=7 org_id= reservation_id=")
+
+
+def test_the_screenshots_draw_sparkline_blocks_as_cells() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "screenshots.py"
+    spec = importlib.util.spec_from_file_location("screenshots", path)
+    assert spec is not None and spec.loader is not None
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    svg = (
+        '<text class="t-r1" x="97.6" y="44.4" textLength="48.8" clip-path="url(#l1)">&#160;▁&lt;█</text>'
+        '<text class="t-r2" x="0" y="44.4" textLength="24.4" clip-path="url(#l1)">ok</text>'
+    )
+    out = shots.blocks_as_cells(svg)
+    assert "▁" not in out and "█" not in out
+    assert ">&#160;&#160;&lt;&#160;</text>" in out  # the other characters stay where they were
+    assert '<text class="t-r2" x="0" y="44.4" textLength="24.4" clip-path="url(#l1)">ok</text>' in out
+    rects = [dict(re.findall(r'(\w+)="([^"]+)"', r)) for r in re.findall(r"<rect [^>]+/>", out)]
+    assert [(r["x"], r["width"]) for r in rects] == [("109.8", "12.2"), ("134.2", "12.2")]
+    for r in rects:  # both sit on the bottom of their row (y - 20 + 1.5 + 24.4)
+        assert float(r["y"]) + float(r["height"]) == pytest.approx(50.3, abs=0.1)
+    assert [float(r["height"]) for r in rects] == pytest.approx([24.4 / 8, 24.4], abs=0.05)  # ▁ and █
