@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 import jobcore
 from jobcore.display import printable
 
+from .components.palette import ScreenActions
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
 from .messages import Link, PollFailed, SnapshotReady
 from .runner import Runner, runner_for
@@ -48,7 +49,7 @@ class JobConsole(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "jobconsole"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {ScreenActions}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
@@ -250,6 +251,10 @@ class JobConsole(App[None]):
         self.embedded_status = self.embedded.status()
 
     # ---- the embedded worker and its log --------------------------------
+
+    def action_refuse(self, what: str) -> None:
+        """A mutating key pressed in read-only (keys.bindings' hidden twin): say why nothing happens."""
+        self.refuse_if_read_only(what)
 
     def refuse_if_read_only(self, what: str) -> bool:
         if self.settings.read_only:

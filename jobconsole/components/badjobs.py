@@ -9,7 +9,6 @@ from typing import Literal
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -19,8 +18,9 @@ from jobcore import BadJob
 from jobcore.display import printable
 
 from ..format import clip, clock, count, short_id
+from ..keys import BAD, bindings, hint
 from ..snapshot import Snapshot
-from .base import console_of
+from .base import Keyed, console_of
 from .status import StatusBar
 from .tables import Cells, LiveTable
 
@@ -87,18 +87,9 @@ class BadTable(LiveTable):
         super().__init__(self.COLUMNS, id=id)
 
 
-class BadJobsScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("tab", "switch", "Dead⇄failed", priority=True),
-        Binding("t", "filter", "Type"),
-        Binding("r", "requeue(False)", "Requeue"),
-        Binding("R", "requeue(True)", "Requeue all"),
-        Binding("x,delete", "purge(False)", "Purge"),
-        Binding("X", "purge(True)", "Purge all"),
-        Binding("ctrl+r", "reload", "Reload", show=False),
-    ]
+class BadJobsScreen(Keyed, Screen[None]):
+    KEYS = BAD
+    BINDINGS = bindings(BAD)
 
     def __init__(self, which: Which = "dead") -> None:
         super().__init__()
@@ -213,8 +204,8 @@ class BadJobsScreen(Screen[None]):
         shown = len(self.rows)
         what = "Dead jobs" if self.which == "dead" else "Failed jobs (most recent kept per type)"
         table.border_title = Text(f"{what} · {scope} · {count(total) if total is not None else '?'}")
-        ro = console_of(self).settings.read_only
-        actions = "" if ro else " · r requeue · x purge"
+        actions = hint(BAD, console_of(self).settings.read_only, ["requeue(False)", "purge(False)"])
+        actions = f" · {actions}" if actions else ""
         more = f"newest {count(shown)} shown" if total is not None and total > shown else "newest first"
         table.border_subtitle = f"{more} · tab: {'failed' if self.which == 'dead' else 'dead'}{actions}"
 
@@ -240,7 +231,7 @@ class BadJobsScreen(Screen[None]):
     def action_help(self) -> None:
         from .help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(console_of(self).settings.read_only))
 
     def action_reload(self) -> None:
         self.reload()

@@ -9,7 +9,6 @@ from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -18,8 +17,9 @@ from jobcore import BadJob, InFlightJob
 from jobcore.display import field_text, printable
 
 from ..format import duration, pretty_json, stamp
+from ..keys import DETAIL, bindings, hint
 from ..snapshot import Snapshot
-from .base import console_of
+from .base import Keyed, console_of
 
 
 def _grid(rows: list[tuple[str, Any]]) -> Table:
@@ -37,14 +37,11 @@ def _json(data: Any) -> RenderableType:
     return JSONHighlighter()(Text(pretty_json(data)))
 
 
-class JobDetailScreen(ModalScreen[str | None]):
+class JobDetailScreen(Keyed, ModalScreen[str | None]):
     """Dismisses with "requeue" or "purge" when asked from a dead/failed job, else None."""
 
-    BINDINGS = [
-        Binding("escape,q", "close", "Close"),
-        Binding("r", "act('requeue')", "Requeue", show=False),
-        Binding("x", "act('purge')", "Purge", show=False),
-    ]
+    KEYS = DETAIL
+    BINDINGS = bindings(DETAIL)
 
     def __init__(self, job: InFlightJob | BadJob, which: str = "") -> None:
         super().__init__()
@@ -81,9 +78,8 @@ class JobDetailScreen(ModalScreen[str | None]):
         )
 
     def _hint(self) -> Text:
-        if isinstance(self.job, BadJob) and not console_of(self).settings.read_only:
-            return Text("r: requeue  x: purge  escape: close", style="dim")
-        return Text("escape: close  ↑/↓: scroll", style="dim")
+        actions = ["act('requeue')", "act('purge')", "close"] if isinstance(self.job, BadJob) else ["close"]
+        return Text(f"{hint(DETAIL, console_of(self).settings.read_only, actions)} · ↑/↓: scroll", style="dim")
 
     def _args(self) -> RenderableType:
         job = self.job

@@ -8,7 +8,6 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
@@ -18,7 +17,8 @@ from jobcore import Identity, Job
 from jobcore.display import printable
 from jobcore.schema import check_args, describe
 
-from .base import console_of
+from ..keys import ENQUEUE, bindings
+from .base import Keyed, console_of
 
 MAX_COUNT = 100_000
 INT64 = 2**63
@@ -67,13 +67,11 @@ def schema_hint(schema: dict[str, Any] | None) -> str:
     return "fields: " + ", ".join(parts)
 
 
-class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
+class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
     """Dismisses with (job type, count) once the jobs are sent."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "send", "Send", priority=True),
-    ]
+    KEYS = ENQUEUE
+    BINDINGS = bindings(ENQUEUE)
 
     def __init__(self, job_type: str | None = None) -> None:
         super().__init__()

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from .base import console_of
+from ..keys import MAIN, bindings
+from .base import Keyed, console_of
 from .panels import InFlightTable, QueuesTable, WorkerLog, WorkersTable
 from .status import StatusBar
 
 
-class MainScreen(Screen[None]):
-    BINDINGS = [
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("e", "enqueue", "Enqueue"),
-        Binding("s", "worker", "Worker"),
-        Binding("d", "bad('dead')", "Dead"),
-        Binding("f", "bad('failed')", "Failed"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("p", "pause", "Pause"),
-        Binding("q", "quit", "Quit"),
-        Binding("right_square_bracket", "page(1)", "Next page", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
-        Binding("plus,equals_sign", "concurrency(1)", "More slots", show=False),
-        Binding("minus", "concurrency(-1)", "Fewer slots", show=False),
-        Binding("z", "screen.maximize", "Zoom", show=False),
-    ]
+class MainScreen(Keyed, Screen[None]):
+    KEYS = MAIN
+    BINDINGS = bindings(MAIN)
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -57,7 +44,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from .help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(console_of(self).settings.read_only))
 
     def action_enqueue(self) -> None:
         queues = self.query_one(QueuesTable)

@@ -568,10 +568,91 @@ async def test_help_lists_the_keys() -> None:
         await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(pilot)
-        for words in ("enqueue test jobs", "start / stop the embedded worker", "dead jobs / failed jobs"):
+        for words in ("enqueue test jobs", "start / stop the embedded worker", "dead jobs", "failed jobs"):
             assert words in text
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+# ---- one bindings table (issue 11, item 7) ----------------------------------------
+
+
+def footer_line(pilot: Pilot[Any]) -> str:
+    return screen_text(pilot).splitlines()[-1]
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> None:
+    from jobconsole.keys import BAD, MAIN, SECTIONS, visible
+
+    async with console("memory://", size=(160, 90), read_only=read_only) as (pilot, app, q):
+        await dead_jobs(q, 1)
+        await fresh_snapshot(pilot)
+        footer = footer_line(pilot)
+        for k in MAIN:
+            if k.action and k.show:
+                assert (k.label in footer) is not (read_only and k.mutating), (k.label, footer)
+        await press(pilot, "question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = screen_text(pilot)  # 90 rows: all of the help, unscrolled
+        for _, table in SECTIONS:
+            for k in table:
+                if k.action != "help" or table is SECTIONS[0][1]:
+                    assert (k.help[:40] in text) is not (read_only and k.mutating), k.help  # wider ones wrap
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await press(pilot, "d")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await wait_for(pilot, lambda: app.screen.query_one(BadTable).row_count == 1)
+        footer = footer_line(pilot)
+        for k in visible(BAD, read_only=False):
+            if k.action and k.show:
+                assert (k.label in footer) is not (read_only and k.mutating), (k.label, footer)
+        # A hidden key still answers, saying why it does nothing.
+        await press(pilot, "X")
+        await pilot.pause()
+        if read_only:
+            assert isinstance(app.screen, BadJobsScreen)
+            assert any("read-only: purge is disabled" in n.message for n in app._notifications)
+        else:
+            assert isinstance(app.screen, ConfirmScreen)  # destructive: asks first
+            await press(pilot, "n")
+        assert (await q.stats()).types["sleep"].dead == 1
+
+
+async def test_the_command_palette_runs_any_action_by_name() -> None:
+    from textual.command import CommandPalette
+
+    async with console("memory://", size=(120, 40)) as (pilot, app, q):
+        await dead_jobs(q, 1)
+        await fresh_snapshot(pilot)
+        await press(pilot, "ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"dead jobs")
+        await wait_for(pilot, lambda: "Dead: dead jobs" in screen_text(pilot), what="the hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen), what="the dead jobs view")
+        await press(pilot, "ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"purge all")
+        await wait_for(pilot, lambda: "Purge all" in screen_text(pilot), what="the hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="purge asks first")
+        await press(pilot, "n")
+        assert (await q.stats()).types["sleep"].dead == 1
+
+
+async def test_in_read_only_the_palette_offers_no_mutating_action() -> None:
+    from textual.command import CommandPalette
+
+    async with console("memory://", size=(120, 40), read_only=True) as (pilot, app, _):
+        await press(pilot, "ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"enqueue")
+        await pilot.pause(0.5)
+        assert "Enqueue: enqueue test jobs" not in screen_text(pilot)
+        await pilot.press(*["backspace"] * 7, *"refresh")
+        await wait_for(pilot, lambda: "Refresh: refresh now" in screen_text(pilot), what="a read-only action")
 
 
 async def test_quit_with_busy_embedded_worker_asks_and_hands_jobs_back(redis_url: str) -> None:

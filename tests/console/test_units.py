@@ -128,3 +128,20 @@ def test_the_screenshots_draw_sparkline_blocks_as_cells() -> None:
     for r in rects:  # both sit on the bottom of their row (y - 20 + 1.5 + 24.4)
         assert float(r["y"]) + float(r["height"]) == pytest.approx(50.3, abs=0.1)
     assert [float(r["height"]) for r in rects] == pytest.approx([24.4 / 8, 24.4], abs=0.05)  # ▁ and █
+
+
+def test_destructive_keys_are_uppercase_or_ask_first_and_every_mutating_key_has_a_refusal() -> None:
+    from textual.binding import Binding
+
+    from jobconsole.keys import SECTIONS, bindings
+
+    for _, table in SECTIONS:
+        for k in table:
+            if k.action_name in ("purge",) or (k.mutating and k.action and k.action.endswith("(True)")):
+                assert k.confirms or k.keys.isupper(), k
+        made = bindings(table)
+        for k in table:
+            if k.mutating and k.action:
+                twins = [b for b in made if isinstance(b, Binding) and b.key == k.keys]
+                assert len(twins) == 2 and twins[0].action == k.action
+                assert twins[1].action.startswith("app.refuse(") and not twins[1].show
