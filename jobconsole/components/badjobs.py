@@ -13,18 +13,20 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-import jobcore
 from jobcore import BadJob
 from jobcore.display import printable
 
+from ..context import Which
 from ..format import clip, clock, count, short_id
 from ..keys import BAD, bindings, hint
+from ..messages import PollNow
 from ..snapshot import Snapshot
 from .base import Keyed, console_of
+from .confirm import ConfirmScreen
+from .detail import JobDetailScreen
+from .help import HelpScreen
 from .status import StatusBar
 from .tables import Cells, LiveTable
-
-Which = Literal["dead", "failed"]
 
 
 def last_line(reason: str) -> str:
@@ -110,7 +112,7 @@ class BadJobsScreen(Keyed, Screen[None]):
     def on_mount(self) -> None:
         self.query_one(BadTable).focus()
         self.query_one("#reason-pane").border_title = "reason"
-        self.watch(console_of(self), "snapshot", self._counts_changed, init=False)
+        self.watch(self.app, "snapshot", self._counts_changed, init=False)
         self._titles()
         self.reload()
 
@@ -145,13 +147,9 @@ class BadJobsScreen(Keyed, Screen[None]):
 
     @work(exclusive=True, group="bad-load", exit_on_error=False)
     async def _load(self, which: Which, job_type: str | None) -> None:
-        limit = console_of(self).settings.dead_limit
-
-        async def fetch(q: jobcore.Queue) -> list[BadJob]:
-            return await (q.dead(job_type, limit) if which == "dead" else q.failed(job_type, limit))
-
+        ctx = console_of(self)
         try:
-            jobs = await console_of(self).runner.call(fetch)
+            jobs = await ctx.bad_jobs(which, job_type, ctx.settings.dead_limit)
         except Exception as exc:
             self.notify(f"cannot list {which} jobs: {printable(exc)}", severity="error", markup=False)
             return
@@ -229,8 +227,6 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.dismiss()
 
     def action_help(self) -> None:
-        from .help import HelpScreen
-
         self.app.push_screen(HelpScreen(console_of(self).settings.read_only))
 
     def action_reload(self) -> None:
@@ -258,7 +254,6 @@ class BadJobsScreen(Keyed, Screen[None]):
         job = self.selected()
         if job is None:
             return
-        from .detail import JobDetailScreen
 
         def after(result: str | None) -> None:
             if result == "requeue":
@@ -308,8 +303,6 @@ class BadJobsScreen(Keyed, Screen[None]):
     def _confirm(
         self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None, job: BadJob | None = None
     ) -> None:
-        from .confirm import ConfirmScreen
-
         total = sum(counts.values())
         per_type = ", ".join(f"{printable(t)} {count(n)}" for t, n in counts.items())
         if job is not None:
@@ -337,22 +330,12 @@ class BadJobsScreen(Keyed, Screen[None]):
     @work(group="bad-action", exit_on_error=False)
     async def _run(self, what: str, plan: dict[str, list[str]] | dict[str, list[str] | None]) -> None:
         which = self.which
-
-        async def act(q: jobcore.Queue) -> int:
-            n = 0
-            for job_type, ids in plan.items():
-                if what == "requeue":
-                    n += await q.requeue(which, job_type, ids)
-                else:
-                    n += await q.purge(which, job_type, ids)
-            return n
-
         try:
-            n = await console_of(self).runner.call(act)
+            n = await console_of(self).act_on_bad(what, which, dict(plan))
         except Exception as exc:
             self.notify(f"{what} failed: {printable(exc)}", severity="error", markup=False)
             return
         done = "requeued" if what == "requeue" else "purged"
         self.notify(f"{done} {count(n)} {which} job(s)", title=done.capitalize())
-        console_of(self).poll_now()
+        self.post_message(PollNow())
         self.reload()

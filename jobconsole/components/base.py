@@ -1,19 +1,18 @@
-"""Typed access to the console app from widgets and screens, and what every screen shares."""
+"""What every widget and screen shares: the console as a ConsoleContext (never the
+concrete app), and the read-only rule for screens whose keys come from keys.py."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual.dom import DOMNode
 
+from ..context import ConsoleContext
 from ..keys import Key, mutating_actions
 
-if TYPE_CHECKING:
-    from ..app import JobConsole
 
-
-def console_of(node: DOMNode) -> JobConsole:
-    return cast("JobConsole", node.app)
+def console_of(node: DOMNode) -> ConsoleContext:
+    return cast(ConsoleContext, node.app)
 
 
 class Keyed:

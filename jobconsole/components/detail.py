@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import RenderableType
@@ -64,7 +65,7 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
         if isinstance(self.job, InFlightJob):
-            self.watch(console_of(self), "snapshot", self._follow, init=True)
+            self.watch(self.app, "snapshot", self._follow, init=True)
         else:
             self.query_one("#fields", Static).update(_grid(self._bad_rows(self.job)))
 
@@ -156,6 +157,4 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
 
 
 def stamp_ms(ms: int) -> str:
-    from datetime import UTC, datetime
-
     return stamp(datetime.fromtimestamp(ms / 1000, tz=UTC))

@@ -118,11 +118,8 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
     async def _load_types(self) -> None:
         """Types and schemas as Redis knows them; workers' published schemas win over local ones."""
 
-        async def fetch(q: jobcore.Queue) -> tuple[list[str], dict[str, dict[str, Any]]]:
-            return await q.job_types(), await q.schemas()
-
         try:
-            types, schemas = await console_of(self).runner.call(fetch)
+            types, schemas = await console_of(self).job_types_and_schemas()
         except Exception as exc:
             self._show_error(f"cannot read job types from the server: {printable(exc)}")
             return
@@ -267,19 +264,12 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
         self.query_one("#send", Button).disabled = True
         self.query_one("#error", Static).update(Text(f"sending {n:,} job(s)…", style="bold"))
 
-        async def send(q: jobcore.Queue) -> list[Any]:
-            jobs = (
-                Job(type=template.type, args=template.args, account_id=template.account_id, identity=template.identity)
-                for _ in range(n)
-            )
-            return await q.enqueue_many(jobs)
-
         try:
-            ids = await console_of(self).runner.call(send)
+            sent = await console_of(self).enqueue_copies(template, n)
         except Exception as exc:  # EnqueueError, ArgsError, a dropped connection: say so, keep the form
             self.sending = False
             self._show_error(f"not enqueued: {exc}")
             self.query_one("#send", Button).disabled = False
             return
         self.sending = False
-        self.dismiss((template.type, len(ids)))
+        self.dismiss((template.type, sent))

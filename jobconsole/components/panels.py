@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import RenderableType
@@ -54,7 +55,7 @@ class QueuesTable(LiveTable):
 
     def on_mount(self) -> None:
         self.border_title = "Queues"
-        self.watch(console_of(self), "snapshot", self.show, init=True)
+        self.watch(self.app, "snapshot", self.show, init=True)
 
     def on_resize(self, event: Resize) -> None:
         width = 24 if self.app.size.width >= 110 else 12
@@ -164,7 +165,7 @@ class InFlightTable(LiveTable):
 
     def on_mount(self) -> None:
         self.border_title = "In flight"
-        self.watch(console_of(self), "snapshot", self.show, init=True)
+        self.watch(self.app, "snapshot", self.show, init=True)
 
     @staticmethod
     def key_of(job: InFlightJob) -> str:
@@ -234,8 +235,8 @@ class WorkersTable(LiveTable):
     def on_mount(self) -> None:
         self.border_title = "Workers"
         app = console_of(self)
-        self.watch(app, "snapshot", self.show, init=True)
-        self.watch(app, "embedded_status", lambda _: self.show(app.snapshot), init=False)
+        self.watch(self.app, "snapshot", self.show, init=True)
+        self.watch(self.app, "embedded_status", lambda _: self.show(app.snapshot), init=False)
 
     @staticmethod
     def _row(w: WorkerInfo, snap: Snapshot, own: str) -> Cells:
@@ -268,7 +269,7 @@ class WorkersTable(LiveTable):
     def show(self, snap: Snapshot | None) -> None:
         if snap is None:
             return
-        status = console_of(self).embedded.status()  # read now: the reactive copy is up to a tick old
+        status = console_of(self).embedded_now()  # the reactive copy is up to a tick old
         own = status.worker_id
         workers = [self.live(w, status) for w in snap.workers]
         self.sync([(w.id, self._row(w, snap, own)) for w in workers])
@@ -297,7 +298,7 @@ class WorkerLog(RichLog):
 
     def on_mount(self) -> None:
         app = console_of(self)
-        self.watch(app, "embedded_status", self.show_status, init=True)
+        self.watch(self.app, "embedded_status", self.show_status, init=True)
         if app.settings.read_only:
             self._put(Text("read-only: the embedded worker is disabled", style="dim"))
         else:
@@ -371,8 +372,6 @@ class WorkerLog(RichLog):
 
 
 def render_line(line: LogLine) -> RenderableType:
-    from datetime import UTC, datetime
-
     t = Text()
     t.append(datetime.fromtimestamp(line.created, tz=UTC).strftime("%H:%M:%S "), "dim")
     t.append(f"{line.levelname:<7} ", LEVEL_STYLES.get(line.levelname, ""))

@@ -145,3 +145,20 @@ def test_destructive_keys_are_uppercase_or_ask_first_and_every_mutating_key_has_
                 twins = [b for b in made if isinstance(b, Binding) and b.key == k.keys]
                 assert len(twins) == 2 and twins[0].action == k.action
                 assert twins[1].action.startswith("app.refuse(") and not twins[1].show
+
+
+def test_widgets_know_the_console_only_as_a_context_and_do_no_queue_io() -> None:
+    import ast
+    from pathlib import Path
+
+    components = Path(__file__).resolve().parents[2] / "jobconsole" / "components"
+    for path in components.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module not in ("app", "jobconsole.app", "runner", "jobconsole.runner"), path.name
+            if isinstance(node, ast.Attribute):
+                # The queue, the runner and the concrete app's helpers are the app's business.
+                assert node.attr not in ("runner", "queue", "embedded", "JobConsole"), (path.name, node.lineno)
+            if isinstance(node, ast.Name):
+                assert node.id != "JobConsole", path.name
