@@ -76,7 +76,9 @@ async def feed(url: str, seconds: float, rng: random.Random) -> None:
                     "step_seconds": rng.choice([3, 4, 6]),
                 }
                 jobs.append(Job(type="launch", args=args, account_id=account, identity=ident))
-            burst = int(40 + 35 * (1 + math.sin(tick / 6)))
+            # Busy spells and quiet ones (about a minute apart), as traffic goes: a steady feed
+            # draws every sparkline as one flat bar at full height.
+            burst = int(5 + 110 * max(0.0, math.sin(tick / 9)) ** 2)
             jobs.extend(Job(type="noop", args={}, account_id=1) for _ in range(burst))
             if tick % 9 == 4:
                 account, ident = identity(rng)

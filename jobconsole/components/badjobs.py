@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from jobcore import BadJob
 from jobcore.display import printable
@@ -21,7 +21,7 @@ from ..format import clip, clock, count, short_id
 from ..keys import BAD, bindings, hint
 from ..messages import PollNow
 from ..snapshot import Snapshot
-from .base import Keyed, console_of
+from .base import ConsoleFooter, Keyed, console_of
 from .confirm import ConfirmScreen
 from .detail import JobDetailScreen
 from .help import HelpScreen
@@ -107,7 +107,7 @@ class BadJobsScreen(Keyed, Screen[None]):
             yield BadTable(id="bad")
             with VerticalScroll(id="reason-pane"):
                 yield Static(id="reason")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one(BadTable).focus()

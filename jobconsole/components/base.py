@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import ClassVar, cast
 
 from textual.dom import DOMNode
+from textual.events import Resize
+from textual.widgets import Footer
 
 from ..context import ConsoleContext
 from ..keys import Key, mutating_actions
@@ -13,6 +15,14 @@ from ..keys import Key, mutating_actions
 
 def console_of(node: DOMNode) -> ConsoleContext:
     return cast(ConsoleContext, node.app)
+
+
+class ConsoleFooter(Footer):
+    """The footer; below 100 columns it leaves out "^p palette" so q Quit keeps its place
+    (ctrl+p still opens the palette, and ? says so)."""
+
+    def on_resize(self, event: Resize) -> None:
+        self.show_command_palette = event.size.width >= 100
 
 
 class Keyed:

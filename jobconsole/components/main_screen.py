@@ -6,7 +6,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from ..keys import MAIN, bindings
 from ..messages import (
@@ -19,7 +19,7 @@ from ..messages import (
     TogglePause,
     ToggleWorker,
 )
-from .base import Keyed, console_of
+from .base import ConsoleFooter, Keyed, console_of
 from .detail import JobDetailScreen
 from .help import HelpScreen
 from .panels import InFlightTable, QueuesTable, WorkerLog, WorkersTable
@@ -38,7 +38,7 @@ class MainScreen(Keyed, Screen[None]):
             with Horizontal(id="bottom"):
                 yield WorkersTable(id="workers")
                 yield WorkerLog(id="log")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one(InFlightTable).focus()
