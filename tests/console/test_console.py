@@ -81,6 +81,16 @@ async def dead_jobs(q: jobcore.Queue, n: int, consumer: str = "test-worker") -> 
     )
 
 
+async def open_dead(pilot: Pilot[Any], rows: int) -> BadJobsScreen:
+    """Press d and wait for the dead list to show ``rows`` rows."""
+    await press(pilot, "d")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, BadJobsScreen), what="the dead jobs view")
+    screen = pilot.app.screen
+    assert isinstance(screen, BadJobsScreen)
+    await wait_for(pilot, lambda: screen.query_one(BadTable).row_count == rows, what=f"{rows} dead rows")
+    return screen
+
+
 # ---- queues ------------------------------------------------------------------
 
 
@@ -601,9 +611,7 @@ async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> N
                     assert (k.help[:40] in text) is not (read_only and k.mutating), k.help  # wider ones wrap
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        await press(pilot, "d")
-        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
-        await wait_for(pilot, lambda: app.screen.query_one(BadTable).row_count == 1)
+        await open_dead(pilot, 1)
         footer = footer_line(pilot)
         for k in visible(BAD, read_only=False):
             if k.action and k.show:
@@ -869,11 +877,7 @@ async def test_purging_one_job_names_it_in_the_question() -> None:
     async with console("memory://", size=(120, 40)) as (pilot, app, q):
         await dead_jobs(q, 2)
         await fresh_snapshot(pilot)
-        await press(pilot, "d")
-        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
-        screen = app.screen
-        assert isinstance(screen, BadJobsScreen)
-        await wait_for(pilot, lambda: screen.query_one(BadTable).row_count == 2)
+        screen = await open_dead(pilot, 2)
         job = screen.selected()
         assert job is not None and job.envelope is not None
         await press(pilot, "x")
@@ -890,7 +894,7 @@ async def test_purging_one_job_names_it_in_the_question() -> None:
 
 
 async def test_at_120_columns_every_worker_column_and_the_dead_jobs_worker_show() -> None:
-    async with console("memory://", size=(120, 40)) as (pilot, app, q):
+    async with console("memory://", size=(120, 40)) as (pilot, _, q):
         info = {
             "id": "billing-7f3a-1",
             "host": "billing-host",
@@ -912,8 +916,6 @@ async def test_at_120_columns_every_worker_column_and_the_dead_jobs_worker_show(
             assert f" {column}" in header
         row = next(line for line in lines if "billing-7f3a-1" in line)
         assert "1,234" in row and " 56 " in row and "billing-host" in row and "4242" in row and "launch,sleep" in row
-        await press(pilot, "d")
-        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
-        await wait_for(pilot, lambda: app.screen.query_one(BadTable).row_count == 1)
+        await open_dead(pilot, 1)
         await pilot.pause()
         assert "console-vm-9149-00ad" in screen_text(pilot)
