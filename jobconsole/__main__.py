@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -22,6 +23,7 @@ from .settings import (
     default_url,
     load_handlers,
 )
+from .snapshot import take_snapshot
 
 
 def _number(text: str, low: float, high: float) -> float:
@@ -97,13 +99,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def check_reachable(url: str, namespace: str | None) -> None:
-    """Raise ConnectionFailed/JobcoreError before any screen is drawn."""
+async def check_server(url: str, namespace: str | None) -> None:
+    """Raise JobcoreError before any screen is drawn: the server answers, accepts our
+    credentials and lets this user run what one poll runs (a user allowed PING alone
+    would otherwise open a console that calls the server unreachable)."""
     queue = jobcore.connect(url) if namespace is None else jobcore.connect(url, namespace=namespace)
     try:
         await queue.ping()
+        await take_snapshot(queue, seq=0, in_flight_limit=1, want_version=True)
     finally:
         await queue.close()
+
+
+# Redis's own reply codes: stable across Redis and Valkey, whatever words wrap them.
+_REFUSALS = {
+    "WRONGPASS": "refused the user name or password",
+    "NOAUTH": "asks for a password and none was given",
+    "NOPERM": "does not let this user run what the console needs",
+}
+_REFUSAL_HINTS = {
+    "WRONGPASS": "check the user and password in the URL (redis://USER:PASSWORD@HOST:PORT/DB)",
+    "NOAUTH": "put the password in the URL (redis://:PASSWORD@HOST:PORT/DB)",
+    "NOPERM": "grant the user jobcore's keys and commands (see README), or connect as another user",
+}
+
+
+def startup_error(exc: BaseException, url: str, source: str) -> str:
+    """One line naming why the console cannot start on ``url``; ``source`` is where the
+    URL came from ("--url", "JOBCORE_URL" or "default"), so the hint never asks for what was given."""
+    where = printable(jobcore.redacted_url(url))
+    text = scrubbed(str(exc), url)
+    for code, what in _REFUSALS.items():
+        if code in text:
+            reply = text[text.index(code) :].split(")")[0].rstrip(". ")
+            return f"{where} {what} ({printable(reply)}); {_REFUSAL_HINTS[code]}"
+    if source == "--url":
+        hint = "check the URL and that the server runs"
+    elif source == "JOBCORE_URL":
+        hint = "check JOBCORE_URL and that the server runs, or pass --url"
+    else:
+        hint = "start Redis or pass --url"
+    return f"cannot reach {where}: {printable(_reason(text))}; {hint}, or try the console with --memory"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handlers = load_handlers(settings.handlers)
         if not settings.is_memory:
-            asyncio.run(check_reachable(url, settings.namespace))
+            asyncio.run(check_server(url, settings.namespace))
     except SettingsError as exc:
         print(f"jobconsole: error: {printable(exc)}", file=sys.stderr)
         return 2
@@ -129,11 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jobconsole: error: {printable(scrubbed(str(exc), url))}", file=sys.stderr)
         return 2
     except jobcore.JobcoreError as exc:
-        print(
-            f"jobconsole: error: cannot reach {printable(jobcore.redacted_url(url))}: {printable(_reason(exc))}; "
-            "start Redis or pass --url, or try the console with --memory",
-            file=sys.stderr,
-        )
+        source = "--url" if a.url else ("JOBCORE_URL" if os.environ.get("JOBCORE_URL") else "default")
+        print(f"jobconsole: error: {startup_error(exc, url, source)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -144,13 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(text: str) -> str:
     """The cause inside jobcore's "...: Redis at URL is unreachable (cause)" message."""
-    text = str(exc)
     marker = "is unreachable ("
     if marker in text and text.endswith(")"):
         return text.split(marker, 1)[1][:-1].rstrip(".")
-    return text.split(": ", 1)[1] if text.startswith("ping: ") else text
+    return text
 
 
 if __name__ == "__main__":

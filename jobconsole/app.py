@@ -22,10 +22,30 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 import jobcore
+from jobcore import BadJob, Job
 from jobcore.display import printable
 
+from .components.badjobs import BadJobsScreen
+from .components.confirm import ConfirmScreen
+from .components.enqueue import EnqueueScreen
+from .components.main_screen import MainScreen
+from .components.palette import ScreenActions
+from .components.panels import WorkerLog
+from .context import ConsoleContext, Which
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
-from .messages import Link, PollFailed, SnapshotReady
+from .messages import (
+    ChangeConcurrency,
+    InFlightPage,
+    Link,
+    OpenBad,
+    OpenEnqueue,
+    PollFailed,
+    PollNow,
+    QuitRequested,
+    SnapshotReady,
+    TogglePause,
+    ToggleWorker,
+)
 from .runner import Runner, runner_for
 from .settings import Settings, load_handlers
 from .snapshot import RateHistory, Snapshot, take_snapshot
@@ -48,8 +68,9 @@ class JobConsole(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "jobconsole"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {ScreenActions}
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
@@ -86,9 +107,7 @@ class JobConsole(App[None]):
         self._root_level: int | None = None
         self._shutting_down = False
 
-    def get_default_screen(self) -> Any:
-        from .components.main_screen import MainScreen
-
+    def get_default_screen(self) -> MainScreen:
         return MainScreen()
 
     # ---- lifecycle --------------------------------------------------------
@@ -131,7 +150,6 @@ class JobConsole(App[None]):
         if not busy:
             self._quit()
             return
-        from .components.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -250,6 +268,10 @@ class JobConsole(App[None]):
 
     # ---- the embedded worker and its log --------------------------------
 
+    def action_refuse(self, what: str) -> None:
+        """A mutating key pressed in read-only (keys.bindings' hidden twin): say why nothing happens."""
+        self.refuse_if_read_only(what)
+
     def refuse_if_read_only(self, what: str) -> bool:
         if self.settings.read_only:
             self.notify(f"read-only: {what} is disabled (started with --read-only)", severity="warning")
@@ -297,8 +319,6 @@ class JobConsole(App[None]):
         lines, dropped = self.log_bridge.drain(LOG_LINES_PER_DRAIN)
         if not lines and not dropped:
             return
-        from .components.panels import WorkerLog
-
         logs = self.query(WorkerLog)
         if logs:
             logs.first().add(lines, dropped)
@@ -308,7 +328,6 @@ class JobConsole(App[None]):
     def open_enqueue(self, job_type: str | None = None) -> None:
         if self.refuse_if_read_only("enqueue"):
             return
-        from .components.enqueue import EnqueueScreen
 
         def done(result: tuple[str, int] | None) -> None:
             if result:
@@ -320,9 +339,84 @@ class JobConsole(App[None]):
         self.push_screen(EnqueueScreen(job_type), done)
 
     def open_bad(self, which: str) -> None:
-        from .components.badjobs import BadJobsScreen
-
         self.push_screen(BadJobsScreen("failed" if which == "failed" else "dead"))
+
+    # ---- what widgets ask for: Messages up, queue I/O here (ConsoleContext) ---------
+
+    @on(PollNow)
+    def _poll_asked(self) -> None:
+        self.poll_now()
+
+    @on(TogglePause)
+    def _pause_asked(self) -> None:
+        self.toggle_pause()
+
+    @on(ToggleWorker)
+    async def _worker_asked(self) -> None:
+        await self.toggle_worker()
+
+    @on(ChangeConcurrency)
+    def _concurrency_asked(self, message: ChangeConcurrency) -> None:
+        self.change_concurrency(message.step)
+
+    @on(InFlightPage)
+    def _page_asked(self, message: InFlightPage) -> None:
+        self.set_in_flight_page(message.page)
+
+    @on(OpenEnqueue)
+    def _enqueue_asked(self, message: OpenEnqueue) -> None:
+        self.open_enqueue(message.job_type)
+
+    @on(OpenBad)
+    def _bad_asked(self, message: OpenBad) -> None:
+        self.open_bad(message.which)
+
+    @on(QuitRequested)
+    def _quit_asked(self) -> None:
+        self.request_quit()
+
+    def embedded_now(self) -> EmbeddedStatus:
+        return self.embedded.status()
+
+    async def bad_jobs(self, which: Which, job_type: str | None, limit: int) -> list[BadJob]:
+        async def fetch(q: jobcore.Queue) -> list[BadJob]:
+            return await (q.dead(job_type, limit) if which == "dead" else q.failed(job_type, limit))
+
+        return await self.runner.call(fetch)
+
+    async def act_on_bad(self, what: str, which: Which, plan: dict[str, list[str] | None]) -> int:
+        """Requeue or purge dead/failed jobs: per type, the listed ids or (None) all."""
+
+        async def act(q: jobcore.Queue) -> int:
+            n = 0
+            for job_type, ids in plan.items():
+                if what == "requeue":
+                    n += await q.requeue(which, job_type, ids)
+                else:
+                    n += await q.purge(which, job_type, ids)
+            return n
+
+        return await self.runner.call(act)
+
+    async def job_types_and_schemas(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        async def fetch(q: jobcore.Queue) -> tuple[list[str], dict[str, dict[str, Any]]]:
+            return await q.job_types(), await q.schemas()
+
+        return await self.runner.call(fetch)
+
+    async def enqueue_copies(self, template: Job[Any], n: int) -> int:
+        """n copies of template (each its own id), in one enqueue_many; how many landed."""
+
+        async def send(q: jobcore.Queue) -> int:
+            t = template
+            jobs = (Job(type=t.type, args=t.args, account_id=t.account_id, identity=t.identity) for _ in range(n))
+            return len(await q.enqueue_many(jobs))
+
+        return await self.runner.call(send)
+
+
+def _is_a_context(app: JobConsole) -> ConsoleContext:
+    return app  # mypy checks here that the app gives widgets all the protocol promises
 
 
 def make_app(

@@ -57,13 +57,6 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def value(v: Any) -> str:
-    """A log field as shown in a table: empty for missing, escapes shown escaped."""
-    if v is None or v == "":
-        return ""
-    return printable(v)
-
-
 def pretty_json(data: Any) -> str:
     """Indented JSON, with what json leaves raw (DEL, C1 controls, bidi overrides) escaped."""
     return printable(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False), multiline=True)

@@ -22,6 +22,46 @@ class PollFailed(Message):
         self.error = error
 
 
+class PollNow(Message):
+    """Read the queue now (after a change the screen made, or r)."""
+
+
+class TogglePause(Message):
+    """Freeze / unfreeze the live numbers."""
+
+
+class ToggleWorker(Message):
+    """Start the embedded worker, or ask it to stop."""
+
+
+class ChangeConcurrency(Message):
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+
+class InFlightPage(Message):
+    def __init__(self, page: int) -> None:
+        super().__init__()
+        self.page = page
+
+
+class OpenEnqueue(Message):
+    def __init__(self, job_type: str | None) -> None:
+        super().__init__()
+        self.job_type = job_type
+
+
+class OpenBad(Message):
+    def __init__(self, which: str) -> None:
+        super().__init__()
+        self.which = which
+
+
+class QuitRequested(Message):
+    """Quit, asking first while the embedded worker runs jobs."""
+
+
 @dataclass(frozen=True, slots=True)
 class Link:
     """The connection as the header shows it."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from . import __version__
 from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
 from .connect import connect
-from .display import printable, redacted_url, scrubbed
+from .display import field_text, printable, redacted_url, scrubbed
 from .errors import BadQuery, JobcoreError
 from .find import FoundJob, parse_job_id, parse_query, parse_word
 from .history import KEEP_MINUTES
@@ -613,7 +613,7 @@ async def cmd_in_flight(q: Queue, a: argparse.Namespace) -> int:
         problem = f" undecodable: {printable(r.error)}" if r.error else ""
         print(
             f"{printable(r.job_type):<12} {r.job_id or '?':<36} account={r.account_id} "
-            f"reservation={printable(r.reservation_id)} worker={printable(r.worker)} running={_age(r.running_for)} "
+            f"reservation={field_text(r.reservation_id)} worker={printable(r.worker)} running={_age(r.running_for)} "
             f"attempt={r.attempt}{problem}"
         )
     if len(rows) == a.limit:
@@ -855,7 +855,7 @@ async def cmd_pause(q: Queue, a: argparse.Namespace) -> int:
 
 
 def _found_line(f: FoundJob) -> str:
-    fields = " ".join(f"{k}={printable('' if v is None else v)}" for k, v in f.log_fields().items())
+    fields = " ".join(f"{k}={field_text(v)}" for k, v in f.log_fields().items())
     extra = ""
     if f.where in ("dead", "failed") and f.reason:
         lines = f.reason.strip().splitlines()

@@ -46,6 +46,13 @@ def printable(text: object, *, multiline: bool = False) -> str:
     return "".join(out)
 
 
+def field_text(value: object) -> str:
+    """A job's field (account_number, org_id, reservation_id, ...) as every view shows it:
+    empty when the job has none (None or ""), else printable. One rendering for the
+    console, the CLI and the text logs (``reservation_id=``, logfmt's empty value)."""
+    return "" if value is None or value == "" else printable(value)
+
+
 def redacted_url(url: str) -> str:
     """A queue URL as it may be printed or logged: whatever comes before the
     host's ``@`` (user:password) and the value of every query field whose name

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from .display import printable
+from .display import field_text, printable
 from .model import Job
 
 LOG_FIELDS = ("account_id", "account_number", "org_id", "job_id", "job_type", "reservation_id")
@@ -107,7 +107,7 @@ class JsonFormatter(logging.Formatter):
 def _field(value: Any) -> str:
     """A key=value value: escaped, and quoted (logfmt style) when it holds a space,
     a quote or an "=", so no value can pass for a field of its own."""
-    text = printable(value)
+    text = field_text(value)
     if text and not any(c.isspace() or c in '"=' for c in text):
         return text
     return '"' + text.replace('"', '\\"') + '"' if text else ""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import math
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -74,7 +76,9 @@ async def feed(url: str, seconds: float, rng: random.Random) -> None:
                     "step_seconds": rng.choice([3, 4, 6]),
                 }
                 jobs.append(Job(type="launch", args=args, account_id=account, identity=ident))
-            burst = int(40 + 35 * (1 + math.sin(tick / 6)))
+            # Busy spells and quiet ones (about a minute apart), as traffic goes: a steady feed
+            # draws every sparkline as one flat bar at full height.
+            burst = int(5 + 110 * max(0.0, math.sin(tick / 9)) ** 2)
             jobs.extend(Job(type="noop", args={}, account_id=1) for _ in range(burst))
             if tick % 9 == 4:
                 account, ident = identity(rng)
@@ -113,6 +117,42 @@ async def plant_bad_data(url: str) -> None:
         await q.close()
 
 
+# Rich's SVG geometry (console.export_svg): a text's y is its row's top + 20 - 1.5.
+CHAR_HEIGHT = 20.0
+LINE_HEIGHT = CHAR_HEIGHT * 1.22
+BLOCKS = {ch: (i + 1) / 8 for i, ch in enumerate("▁▂▃▄▅▆▇█")}
+TEXT = re.compile(
+    r'<text class="(?P<cls>[^"]+)" x="(?P<x>[\d.]+)" y="(?P<y>[\d.]+)" textLength="(?P<len>[\d.]+)"'
+    r' clip-path="(?P<clip>[^"]+)">(?P<body>[^<]*)</text>'
+)
+
+
+def blocks_as_cells(svg: str) -> str:
+    """Draw the block elements (the sparklines' ▁▂▃▄▅▆▇█) as rectangles filling their cell
+    from the bottom, as a terminal draws them. Left to a font, the viewer's fallback font
+    (no Fira Code installed) sets them off the line, as tall blocks bleeding into the next row."""
+
+    def cells(m: re.Match[str]) -> str:
+        text = html.unescape(m["body"])
+        if not any(ch in BLOCKS for ch in text):
+            return m[0]
+        x, y, width = float(m["x"]), float(m["y"]), float(m["len"]) / len(text)
+        bottom = y - CHAR_HEIGHT + 1.5 + LINE_HEIGHT
+        rects = []
+        for i, ch in enumerate(text):
+            if ch in BLOCKS:
+                height = LINE_HEIGHT * BLOCKS[ch]
+                rects.append(
+                    f'<rect class="{m["cls"]}" x="{x + i * width:.1f}" y="{bottom - height:.1f}" '
+                    f'width="{width:.1f}" height="{height:.1f}" shape-rendering="crispEdges" clip-path="{m["clip"]}"/>'
+                )
+        rest = "".join("\u00a0" if ch in BLOCKS else ch for ch in text)
+        body = html.escape(rest, quote=False).replace("\u00a0", "&#160;")
+        return "".join(rects) + m[0].replace(f">{m['body']}</text>", f">{body}</text>")
+
+    return TEXT.sub(cells, svg)
+
+
 def to_png(svg: Path) -> Path | None:
     """rsvg-convert collapses the SVG's leading spaces unless told to keep them."""
     rsvg = shutil.which("rsvg-convert")
@@ -126,6 +166,11 @@ def to_png(svg: Path) -> Path | None:
     finally:
         fixed.unlink()
     return png
+
+
+def finish(svg: Path) -> Path | None:
+    svg.write_text(blocks_as_cells(svg.read_text()))
+    return to_png(svg)
 
 
 def start_external_worker(url: str) -> subprocess.Popen[bytes]:
@@ -162,7 +207,7 @@ async def wait(pilot: Any, check: Any, timeout: float = 20.0) -> None:
 
 async def shoot(app: JobConsole, name: str) -> None:
     path = app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
-    png = to_png(Path(path))
+    png = finish(Path(path))
     say(f"saved {Path(path).relative_to(ROOT)}" + (f" and {png.name}" if png else " (no rsvg-convert: no PNG)"))
 
 

@@ -9,22 +9,24 @@ from typing import Literal
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
-import jobcore
 from jobcore import BadJob
 from jobcore.display import printable
 
+from ..context import Which
 from ..format import clip, clock, count, short_id
+from ..keys import BAD, bindings, hint
+from ..messages import PollNow
 from ..snapshot import Snapshot
-from .base import console_of
+from .base import ConsoleFooter, Keyed, console_of
+from .confirm import ConfirmScreen
+from .detail import JobDetailScreen
+from .help import HelpScreen
 from .status import StatusBar
 from .tables import Cells, LiveTable
-
-Which = Literal["dead", "failed"]
 
 
 def last_line(reason: str) -> str:
@@ -59,6 +61,19 @@ def describe_bad(job: BadJob, which: str) -> Text:
     return t
 
 
+def name_bad(job: BadJob, which: str) -> str:
+    """The one job a confirmation is about, in words an operator can check against the list."""
+    env = job.envelope
+    who = f"job {job.job_id}" if env else f"undecodable entry, {which} id {printable(job.id)}"
+    lines = [f"  {printable(job.job_type)} {who}"]
+    if env is not None:
+        lines.append(f"  account_id {env.account_id} · attempt {job.attempt} · {which} at {clock(job.at)}Z")
+    reason = last_line(job.reason)
+    if reason:
+        lines.append(f"  {clip(printable(reason), 58)}")
+    return "\n".join(lines)
+
+
 class BadTable(LiveTable):
     COLUMNS = (
         ("at", "at"),
@@ -66,26 +81,17 @@ class BadTable(LiveTable):
         ("job_id", "job_id"),
         ("account_id", "account_id"),
         ("attempt", "attempt"),
-        ("reason", "reason"),
         ("worker", "worker"),
+        ("reason", "reason"),  # last: the one column allowed to run off the edge (the pane shows it all)
     )
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(self.COLUMNS, id=id)
 
 
-class BadJobsScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("tab", "switch", "Dead⇄failed", priority=True),
-        Binding("t", "filter", "Type"),
-        Binding("r", "requeue(False)", "Requeue"),
-        Binding("R", "requeue(True)", "Requeue all"),
-        Binding("x,delete", "purge(False)", "Purge"),
-        Binding("X", "purge(True)", "Purge all"),
-        Binding("ctrl+r", "reload", "Reload", show=False),
-    ]
+class BadJobsScreen(Keyed, Screen[None]):
+    KEYS = BAD
+    BINDINGS = bindings(BAD)
 
     def __init__(self, which: Which = "dead") -> None:
         super().__init__()
@@ -93,6 +99,7 @@ class BadJobsScreen(Screen[None]):
         self.job_type: str | None = None
         self.rows: dict[str, BadJob] = {}
         self._loaded_marker: tuple[int, int] | None = None
+        self._shown_worker_width = 0
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -100,12 +107,12 @@ class BadJobsScreen(Screen[None]):
             yield BadTable(id="bad")
             with VerticalScroll(id="reason-pane"):
                 yield Static(id="reason")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one(BadTable).focus()
         self.query_one("#reason-pane").border_title = "reason"
-        self.watch(console_of(self), "snapshot", self._counts_changed, init=False)
+        self.watch(self.app, "snapshot", self._counts_changed, init=False)
         self._titles()
         self.reload()
 
@@ -140,13 +147,9 @@ class BadJobsScreen(Screen[None]):
 
     @work(exclusive=True, group="bad-load", exit_on_error=False)
     async def _load(self, which: Which, job_type: str | None) -> None:
-        limit = console_of(self).settings.dead_limit
-
-        async def fetch(q: jobcore.Queue) -> list[BadJob]:
-            return await (q.dead(job_type, limit) if which == "dead" else q.failed(job_type, limit))
-
+        ctx = console_of(self)
         try:
-            jobs = await console_of(self).runner.call(fetch)
+            jobs = await ctx.bad_jobs(which, job_type, ctx.settings.dead_limit)
         except Exception as exc:
             self.notify(f"cannot list {which} jobs: {printable(exc)}", severity="error", markup=False)
             return
@@ -157,6 +160,7 @@ class BadJobsScreen(Screen[None]):
 
     def _show(self, jobs: Sequence[BadJob]) -> None:
         table = self.query_one(BadTable)
+        self._shown_worker_width = self._worker_width
         self.rows = {f"{j.job_type}\x1f{j.id}": j for j in jobs}
         rows: list[tuple[str, Cells]] = []
         for key, j in self.rows.items():
@@ -170,17 +174,26 @@ class BadJobsScreen(Screen[None]):
                         Text(short_id(j.job_id), style="" if env else "red"),
                         Text("" if env is None else str(env.account_id), justify="right"),
                         Text(str(j.attempt), justify="right"),
+                        Text(clip(printable(j.worker), self._worker_width), style="dim"),
                         Text(
                             clip(printable(last_line(j.reason)), 70),
                             style="red" if self.which == "dead" else "yellow",
                         ),
-                        Text(clip(printable(j.worker), 28), style="dim"),
                     ),
                 )
             )
         table.sync(rows)
         self._titles()
         self._preview()
+
+    @property
+    def _worker_width(self) -> int:
+        return max(10, min(28, self.app.size.width // 6))
+
+    def on_resize(self) -> None:
+        if self._shown_worker_width != self._worker_width and self.rows:
+            self.query_one(BadTable).reset()  # auto-width columns only grow: start over
+            self._show(list(self.rows.values()))
 
     def _titles(self) -> None:
         table = self.query_one(BadTable)
@@ -189,8 +202,8 @@ class BadJobsScreen(Screen[None]):
         shown = len(self.rows)
         what = "Dead jobs" if self.which == "dead" else "Failed jobs (most recent kept per type)"
         table.border_title = Text(f"{what} · {scope} · {count(total) if total is not None else '?'}")
-        ro = console_of(self).settings.read_only
-        actions = "" if ro else " · r requeue · x purge"
+        actions = hint(BAD, console_of(self).settings.read_only, ["requeue(False)", "purge(False)"])
+        actions = f" · {actions}" if actions else ""
         more = f"newest {count(shown)} shown" if total is not None and total > shown else "newest first"
         table.border_subtitle = f"{more} · tab: {'failed' if self.which == 'dead' else 'dead'}{actions}"
 
@@ -214,9 +227,7 @@ class BadJobsScreen(Screen[None]):
         self.dismiss()
 
     def action_help(self) -> None:
-        from .help import HelpScreen
-
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(console_of(self).settings.read_only))
 
     def action_reload(self) -> None:
         self.reload()
@@ -243,7 +254,6 @@ class BadJobsScreen(Screen[None]):
         job = self.selected()
         if job is None:
             return
-        from .detail import JobDetailScreen
 
         def after(result: str | None) -> None:
             if result == "requeue":
@@ -282,7 +292,7 @@ class BadJobsScreen(Screen[None]):
             elif what == "requeue":
                 self._run("requeue", {job.job_type: [job.id]})
             else:
-                self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]})
+                self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]}, job)
             return
         targets = self._targets()
         if not targets:
@@ -290,12 +300,16 @@ class BadJobsScreen(Screen[None]):
             return
         self._confirm(what, targets)
 
-    def _confirm(self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None) -> None:
-        from .confirm import ConfirmScreen
-
+    def _confirm(
+        self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None, job: BadJob | None = None
+    ) -> None:
         total = sum(counts.values())
         per_type = ", ".join(f"{printable(t)} {count(n)}" for t, n in counts.items())
-        if what == "purge":
+        if job is not None:
+            question = f"{what.capitalize()} this {self.which} job?\n{name_bad(job, self.which)}"
+            if what == "purge":
+                question += "\nIt is deleted for good: this cannot be undone."
+        elif what == "purge":
             question = (
                 f"Purge {count(total)} {self.which} job(s) ({per_type})?\n"
                 "They are deleted for good: this cannot be undone."
@@ -316,22 +330,12 @@ class BadJobsScreen(Screen[None]):
     @work(group="bad-action", exit_on_error=False)
     async def _run(self, what: str, plan: dict[str, list[str]] | dict[str, list[str] | None]) -> None:
         which = self.which
-
-        async def act(q: jobcore.Queue) -> int:
-            n = 0
-            for job_type, ids in plan.items():
-                if what == "requeue":
-                    n += await q.requeue(which, job_type, ids)
-                else:
-                    n += await q.purge(which, job_type, ids)
-            return n
-
         try:
-            n = await console_of(self).runner.call(act)
+            n = await console_of(self).act_on_bad(what, which, dict(plan))
         except Exception as exc:
             self.notify(f"{what} failed: {printable(exc)}", severity="error", markup=False)
             return
         done = "requeued" if what == "requeue" else "purged"
         self.notify(f"{done} {count(n)} {which} job(s)", title=done.capitalize())
-        console_of(self).poll_now()
+        self.post_message(PollNow())
         self.reload()

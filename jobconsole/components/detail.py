@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import RenderableType
@@ -9,17 +10,17 @@ from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from jobcore import BadJob, InFlightJob
-from jobcore.display import printable
+from jobcore.display import field_text, printable
 
 from ..format import duration, pretty_json, stamp
+from ..keys import DETAIL, bindings, hint
 from ..snapshot import Snapshot
-from .base import console_of
+from .base import Keyed, console_of
 
 
 def _grid(rows: list[tuple[str, Any]]) -> Table:
@@ -28,7 +29,7 @@ def _grid(rows: list[tuple[str, Any]]) -> Table:
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     for name, v in rows:
-        grid.add_row(name, v if isinstance(v, Text) else Text("" if v is None else printable(v)))
+        grid.add_row(name, v if isinstance(v, Text) else Text(field_text(v)))
     return grid
 
 
@@ -37,14 +38,11 @@ def _json(data: Any) -> RenderableType:
     return JSONHighlighter()(Text(pretty_json(data)))
 
 
-class JobDetailScreen(ModalScreen[str | None]):
+class JobDetailScreen(Keyed, ModalScreen[str | None]):
     """Dismisses with "requeue" or "purge" when asked from a dead/failed job, else None."""
 
-    BINDINGS = [
-        Binding("escape,q", "close", "Close"),
-        Binding("r", "act('requeue')", "Requeue", show=False),
-        Binding("x", "act('purge')", "Purge", show=False),
-    ]
+    KEYS = DETAIL
+    BINDINGS = bindings(DETAIL)
 
     def __init__(self, job: InFlightJob | BadJob, which: str = "") -> None:
         super().__init__()
@@ -67,7 +65,7 @@ class JobDetailScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
         if isinstance(self.job, InFlightJob):
-            self.watch(console_of(self), "snapshot", self._follow, init=True)
+            self.watch(self.app, "snapshot", self._follow, init=True)
         else:
             self.query_one("#fields", Static).update(_grid(self._bad_rows(self.job)))
 
@@ -81,9 +79,8 @@ class JobDetailScreen(ModalScreen[str | None]):
         )
 
     def _hint(self) -> Text:
-        if isinstance(self.job, BadJob) and not console_of(self).settings.read_only:
-            return Text("r: requeue  x: purge  escape: close", style="dim")
-        return Text("escape: close  ↑/↓: scroll", style="dim")
+        actions = ["act('requeue')", "act('purge')", "close"] if isinstance(self.job, BadJob) else ["close"]
+        return Text(f"{hint(DETAIL, console_of(self).settings.read_only, actions)} · ↑/↓: scroll", style="dim")
 
     def _args(self) -> RenderableType:
         job = self.job
@@ -160,6 +157,4 @@ class JobDetailScreen(ModalScreen[str | None]):
 
 
 def stamp_ms(ms: int) -> str:
-    from datetime import UTC, datetime
-
     return stamp(datetime.fromtimestamp(ms / 1000, tz=UTC))

@@ -8,7 +8,6 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
@@ -18,7 +17,8 @@ from jobcore import Identity, Job
 from jobcore.display import printable
 from jobcore.schema import check_args, describe
 
-from .base import console_of
+from ..keys import ENQUEUE, bindings
+from .base import Keyed, console_of
 
 MAX_COUNT = 100_000
 INT64 = 2**63
@@ -67,13 +67,11 @@ def schema_hint(schema: dict[str, Any] | None) -> str:
     return "fields: " + ", ".join(parts)
 
 
-class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
+class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
     """Dismisses with (job type, count) once the jobs are sent."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "send", "Send", priority=True),
-    ]
+    KEYS = ENQUEUE
+    BINDINGS = bindings(ENQUEUE)
 
     def __init__(self, job_type: str | None = None) -> None:
         super().__init__()
@@ -120,11 +118,8 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
     async def _load_types(self) -> None:
         """Types and schemas as Redis knows them; workers' published schemas win over local ones."""
 
-        async def fetch(q: jobcore.Queue) -> tuple[list[str], dict[str, dict[str, Any]]]:
-            return await q.job_types(), await q.schemas()
-
         try:
-            types, schemas = await console_of(self).runner.call(fetch)
+            types, schemas = await console_of(self).job_types_and_schemas()
         except Exception as exc:
             self._show_error(f"cannot read job types from the server: {printable(exc)}")
             return
@@ -196,7 +191,10 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
         send = self.query_one("#send", Button)
         send.disabled = bool(problem) or self.sending
         n = self._count()
-        send.label = f"Enqueue {n:,} job{'s' if n != 1 else ''} (ctrl+s)" if n else "Enqueue (ctrl+s)"
+        label = f"Enqueue {n:,} job{'s' if n != 1 else ''} (ctrl+s)" if n else "Enqueue (ctrl+s)"
+        if str(send.label) != label:
+            send.label = label
+            send.refresh(layout=True)  # a Button sizes itself to its label only at layout
         return jobs, problem
 
     def _count(self) -> int:
@@ -266,19 +264,12 @@ class EnqueueScreen(ModalScreen[tuple[str, int] | None]):
         self.query_one("#send", Button).disabled = True
         self.query_one("#error", Static).update(Text(f"sending {n:,} job(s)…", style="bold"))
 
-        async def send(q: jobcore.Queue) -> list[Any]:
-            jobs = (
-                Job(type=template.type, args=template.args, account_id=template.account_id, identity=template.identity)
-                for _ in range(n)
-            )
-            return await q.enqueue_many(jobs)
-
         try:
-            ids = await console_of(self).runner.call(send)
+            sent = await console_of(self).enqueue_copies(template, n)
         except Exception as exc:  # EnqueueError, ArgsError, a dropped connection: say so, keep the form
             self.sending = False
             self._show_error(f"not enqueued: {exc}")
             self.query_one("#send", Button).disabled = False
             return
         self.sending = False
-        self.dismiss((template.type, len(ids)))
+        self.dismiss((template.type, sent))

@@ -4,32 +4,31 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
-from .base import console_of
+from ..keys import MAIN, bindings
+from ..messages import (
+    ChangeConcurrency,
+    InFlightPage,
+    OpenBad,
+    OpenEnqueue,
+    PollNow,
+    QuitRequested,
+    TogglePause,
+    ToggleWorker,
+)
+from .base import ConsoleFooter, Keyed, console_of
+from .detail import JobDetailScreen
+from .help import HelpScreen
 from .panels import InFlightTable, QueuesTable, WorkerLog, WorkersTable
 from .status import StatusBar
 
 
-class MainScreen(Screen[None]):
-    BINDINGS = [
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("e", "enqueue", "Enqueue"),
-        Binding("s", "worker", "Worker"),
-        Binding("d", "bad('dead')", "Dead"),
-        Binding("f", "bad('failed')", "Failed"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("p", "pause", "Pause"),
-        Binding("q", "quit", "Quit"),
-        Binding("right_square_bracket", "page(1)", "Next page", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
-        Binding("plus,equals_sign", "concurrency(1)", "More slots", show=False),
-        Binding("minus", "concurrency(-1)", "Fewer slots", show=False),
-        Binding("z", "screen.maximize", "Zoom", show=False),
-    ]
+class MainScreen(Keyed, Screen[None]):
+    KEYS = MAIN
+    BINDINGS = bindings(MAIN)
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -39,13 +38,12 @@ class MainScreen(Screen[None]):
             with Horizontal(id="bottom"):
                 yield WorkersTable(id="workers")
                 yield WorkerLog(id="log")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one(InFlightTable).focus()
-        app = console_of(self)
-        self.watch(app, "link", self._mark_stale, init=True)
-        self.watch(app, "poll_wait", self._mark_stale, init=False)
+        self.watch(self.app, "link", self._mark_stale, init=True)
+        self.watch(self.app, "poll_wait", self._mark_stale, init=False)
 
     def _mark_stale(self) -> None:
         # Last known numbers stay visible but dimmed: nobody should trust them as live.
@@ -55,49 +53,45 @@ class MainScreen(Screen[None]):
     # ---- actions ----------------------------------------------------------
 
     def action_help(self) -> None:
-        from .help import HelpScreen
-
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(console_of(self).settings.read_only))
 
     def action_enqueue(self) -> None:
         queues = self.query_one(QueuesTable)
-        console_of(self).open_enqueue(queues.job_type_at_cursor() if queues.has_focus else None)
+        self.post_message(OpenEnqueue(queues.job_type_at_cursor() if queues.has_focus else None))
 
-    async def action_worker(self) -> None:
-        await console_of(self).toggle_worker()
+    def action_worker(self) -> None:
+        self.post_message(ToggleWorker())
 
     def action_bad(self, which: str) -> None:
-        console_of(self).open_bad(which)
+        self.post_message(OpenBad(which))
 
     def action_refresh(self) -> None:
-        console_of(self).poll_now()
+        self.post_message(PollNow())
 
     def action_pause(self) -> None:
-        console_of(self).toggle_pause()
+        self.post_message(TogglePause())
 
     def action_quit(self) -> None:
-        console_of(self).request_quit()
+        self.post_message(QuitRequested())
 
     def action_page(self, step: int) -> None:
         table = self.query_one(InFlightTable)
         page = max(0, min(table.page + step, table.pages() - 1))
         if page != table.page:
             table.page = page
-            console_of(self).set_in_flight_page(page)
+            self.post_message(InFlightPage(page))
 
     def action_concurrency(self, step: int) -> None:
-        console_of(self).change_concurrency(step)
+        self.post_message(ChangeConcurrency(step))
 
     @on(DataTable.RowSelected, "#in-flight")
     def _open_in_flight(self) -> None:
         job = self.query_one(InFlightTable).selected_job()
         if job is not None:
-            from .detail import JobDetailScreen
-
             self.app.push_screen(JobDetailScreen(job))
 
     @on(DataTable.RowSelected, "#queues")
     def _queue_selected(self) -> None:
         job_type = self.query_one(QueuesTable).job_type_at_cursor()
         if job_type is not None:
-            console_of(self).open_enqueue(job_type)
+            self.post_message(OpenEnqueue(job_type))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import RenderableType
@@ -10,14 +13,15 @@ from textual.events import Resize
 from textual.widgets import RichLog
 
 from jobcore import InFlightJob, TypeStats, WorkerInfo
-from jobcore.display import printable
+from jobcore.display import field_text, printable
 
 from ..embedded import EmbeddedStatus, LogLine
-from ..format import clip, clock, count, duration, rate, short_id, sparkline, value
+from ..format import clip, clock, count, duration, rate, short_id, sparkline
 from ..snapshot import Snapshot
 from .base import console_of
 from .tables import Cells, LiveTable
 
+LOG_LINES = 2000  # lines the worker log keeps
 TOTAL_KEY = "\x00total"  # no job type can contain a NUL... and it sorts nowhere: we place it
 
 
@@ -51,7 +55,7 @@ class QueuesTable(LiveTable):
 
     def on_mount(self) -> None:
         self.border_title = "Queues"
-        self.watch(console_of(self), "snapshot", self.show, init=True)
+        self.watch(self.app, "snapshot", self.show, init=True)
 
     def on_resize(self, event: Resize) -> None:
         width = 24 if self.app.size.width >= 110 else 12
@@ -161,7 +165,7 @@ class InFlightTable(LiveTable):
 
     def on_mount(self) -> None:
         self.border_title = "In flight"
-        self.watch(console_of(self), "snapshot", self.show, init=True)
+        self.watch(self.app, "snapshot", self.show, init=True)
 
     @staticmethod
     def key_of(job: InFlightJob) -> str:
@@ -173,10 +177,10 @@ class InFlightTable(LiveTable):
         return (
             Text(printable(job.job_type), style="bold"),
             Text(short_id(job.job_id), style="red" if job.error else ""),
-            _right(value(job.account_id)),
-            Text(value(job.account_number)),
-            Text(value(job.org_id)),
-            Text(value(job.reservation_id)),
+            _right(field_text(job.account_id)),
+            Text(field_text(job.account_number)),
+            Text(field_text(job.org_id)),
+            Text(field_text(job.reservation_id)),
             _right(duration(job.running_for), "bold red" if job.running_for >= 300 else "cyan"),
             _right(str(job.attempt), attempt_style),
             Text(clock(job.started_at)),
@@ -230,7 +234,9 @@ class WorkersTable(LiveTable):
 
     def on_mount(self) -> None:
         self.border_title = "Workers"
-        self.watch(console_of(self), "snapshot", self.show, init=True)
+        app = console_of(self)
+        self.watch(self.app, "snapshot", self.show, init=True)
+        self.watch(self.app, "embedded_status", lambda _: self.show(app.snapshot), init=False)
 
     @staticmethod
     def _row(w: WorkerInfo, snap: Snapshot, own: str) -> Cells:
@@ -252,11 +258,21 @@ class WorkersTable(LiveTable):
             Text(printable(",".join(w.types)), style=row_style or "dim"),
         )
 
+    @staticmethod
+    def live(w: WorkerInfo, status: EmbeddedStatus) -> WorkerInfo:
+        """The console's own worker as it is now, not as of its last heartbeat (which
+        is seconds old: 10/10 busy there while it sits idle here)."""
+        if not status.worker_id or w.id != status.worker_id or status.state == "stopped":
+            return w
+        return replace(w, busy=status.busy, processed=status.processed, failed=status.failed)
+
     def show(self, snap: Snapshot | None) -> None:
         if snap is None:
             return
-        own = console_of(self).embedded.worker_id
-        self.sync([(w.id, self._row(w, snap, own)) for w in snap.workers])
+        status = console_of(self).embedded_now()  # the reactive copy is up to a tick old
+        own = status.worker_id
+        workers = [self.live(w, status) for w in snap.workers]
+        self.sync([(w.id, self._row(w, snap, own)) for w in workers])
         alive = sum(1 for w in snap.workers if w.state == "alive")
         stale = sum(1 for w in snap.workers if w.state != "alive")
         self.border_title = f"Workers {alive}" + (f" · {stale} not heartbeating" if stale else "")
@@ -267,28 +283,67 @@ LEVEL_STYLES = {"DEBUG": "dim", "INFO": "green", "WARNING": "yellow", "ERROR": "
 
 
 class WorkerLog(RichLog):
-    """The embedded worker's log lines, each with its job's six fields."""
+    """The embedded worker's log lines, each with its job's six fields.
+
+    RichLog wraps a line once, when written; the lines are kept (as many as the log
+    holds) and written again when the width changes, so a resize re-wraps them."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
-            id=id, max_lines=2000, min_width=20, wrap=True, markup=False, highlight=False, auto_scroll=True
+            id=id, max_lines=LOG_LINES, min_width=20, wrap=True, markup=False, highlight=False, auto_scroll=True
         )
+        self._kept: deque[RenderableType] = deque(maxlen=LOG_LINES)
+        self._placeholder: Text | None = None
+        self._wrapped_at = 0
 
     def on_mount(self) -> None:
         app = console_of(self)
-        self.watch(app, "embedded_status", self.show_status, init=True)
+        self.watch(self.app, "embedded_status", self.show_status, init=True)
         if app.settings.read_only:
-            self.write(Text("read-only: the embedded worker is disabled", style="dim"))
+            self._put(Text("read-only: the embedded worker is disabled", style="dim"))
         else:
-            self.write(
-                Text(
-                    f"press s to run a worker in this console ({app.settings.handlers}); its log lines appear here",
-                    style="dim",
-                )
+            self._placeholder = Text(
+                f"press s to run a worker in this console ({app.settings.handlers}); its log lines appear here",
+                style="dim",
             )
+            self._put(self._placeholder)
+
+    def _put(self, line: RenderableType) -> None:
+        self._kept.append(line)
+        self._write(line)
+
+    def _write(self, line: RenderableType, scroll_end: bool | None = None) -> None:
+        # At the width of the panel: left to measure itself, RichLog wraps at the
+        # console's width, which is not the panel's.
+        width = self.scrollable_content_region.width if self._size_known else None
+        self.write(line, width=max(self.min_width, width) if width else None, scroll_end=scroll_end)
+
+    def on_resize(self, event: Resize) -> None:
+        # After RichLog's own handler has laid out the first size: re-wrap for the new one.
+        self.call_after_refresh(self._rewrap)
+
+    def _rewrap(self) -> None:
+        width = self.scrollable_content_region.width
+        if not self._size_known or width == self._wrapped_at:
+            return
+        self._wrapped_at = width
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        at_end = self.is_vertical_scroll_end
+        self.clear()
+        for line in self._kept:
+            self._write(line, scroll_end=False)
+        if at_end:
+            self.scroll_end(animate=False, immediate=True)
 
     def show_status(self, status: EmbeddedStatus) -> None:
         app = console_of(self)
+        if status.state != "stopped" and self._placeholder is not None:
+            # The hint to press s is done with once the worker runs.
+            self._kept.remove(self._placeholder)
+            self._placeholder = None
+            self._rewrite()
         if status.state == "stopped":
             self.border_title = "Embedded worker ■ stopped"
             hint = "" if app.settings.read_only else " · s: start"
@@ -297,27 +352,33 @@ class WorkerLog(RichLog):
         else:
             self.border_title = f"Embedded worker ▶ {status.state} · {status.busy}/{status.concurrency} busy"
             tail = "s: stop" if status.state != "stopping" else "finishing running jobs…"
+            # Counted as this run settles jobs, so not the queues' dead column (what the
+            # dead list holds now: a requeued or purged job leaves it, a job can die twice).
             self.border_subtitle = (
-                f"{count(status.processed)} done · {count(status.failed)} failed · {count(status.dead)} dead · {tail}"
+                f"this run: {count(status.processed)} done · {count(status.failed)} failed · "
+                f"{count(status.dead)} dead-lettered · {tail}"
             )
 
     def add(self, lines: list[LogLine], dropped: int) -> None:
         if dropped:
-            self.write(Text(f"… {count(dropped)} log lines dropped (too many to show)", style="bold yellow"))
+            self._put(Text(f"… {count(dropped)} log lines dropped (too many to show)", style="bold yellow"))
         for line in lines:
-            self.write(render_line(line))
+            self._put(render_line(line))
+
+    @property
+    def kept(self) -> list[RenderableType]:
+        """The lines as written, oldest first (what a re-wrap writes again)."""
+        return list(self._kept)
 
 
 def render_line(line: LogLine) -> RenderableType:
-    from datetime import UTC, datetime
-
     t = Text()
     t.append(datetime.fromtimestamp(line.created, tz=UTC).strftime("%H:%M:%S "), "dim")
     t.append(f"{line.levelname:<7} ", LEVEL_STYLES.get(line.levelname, ""))
     t.append(printable(line.message))
     for key, v in line.fields:
         t.append(f" {key}=", "dim")
-        t.append('""' if v is None or v == "" else printable(v), "cyan")
+        t.append(field_text(v), "cyan")
     if line.exc:
         t.append("\n" + printable(line.exc, multiline=True), "red")
     return t

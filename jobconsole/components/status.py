@@ -20,9 +20,8 @@ class StatusBar(Static):
     """One line; redrawn only when one of the app states it shows changes."""
 
     def on_mount(self) -> None:
-        app = console_of(self)
         for attr in ("link", "snapshot", "server_version", "evicting", "paused", "poll_wait"):
-            self.watch(app, attr, self._redraw, init=False)
+            self.watch(self.app, attr, self._redraw, init=False)
         self._redraw()
 
     def _redraw(self, *_: Any) -> None:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import jobconsole.app
+import jobconsole.settings
 from jobconsole.__main__ import main
 from jobconsole.app import make_app
 from jobconsole.settings import Settings
+from jobcore.testing import RedisServer
+
+SECRET = "hunter2-s3cret"
 
 
 def test_unreachable_redis_is_one_line_suggesting_memory(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,7 +48,88 @@ def test_the_installed_command_exits_1_without_a_traceback(cli_env: dict[str, st
 def test_jobcore_url_from_the_environment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOBCORE_URL", "redis://127.0.0.1:2/0")
     assert main([]) == 1
-    assert "cannot reach redis://127.0.0.1:2/0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot reach redis://127.0.0.1:2/0" in err and "check JOBCORE_URL" in err
+
+
+def test_the_hint_asks_for_url_only_when_none_was_given(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JOBCORE_URL", raising=False)
+    monkeypatch.setattr(jobconsole.settings, "DEFAULT_URL", "redis://127.0.0.1:1/0")
+    assert main([]) == 1
+    assert "start Redis or pass --url" in capsys.readouterr().err
+    assert main(["--url", "redis://127.0.0.1:1/0"]) == 1
+    err = capsys.readouterr().err
+    assert "pass --url" not in err and "check the URL and that the server runs" in err
+
+
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("auth"), password=SECRET)
+    server.start()
+    client = server.client()
+    # A user that may PING and nothing else: the start-up check must not stop at PING.
+    client.execute_command("ACL", "SETUSER", "pinger", "on", ">pingpw", "~*", "+ping", "+hello", "+client")
+    client.execute_command("ACL", "SETUSER", "nobody", "on", ">nobodypw", "~*")
+    client.close()
+    yield server
+    server.cleanup()
+
+
+def _start_expecting_failure(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the CLI; fail if it would open the UI."""
+
+    def no_ui(*_: Any, **__: Any) -> None:
+        raise AssertionError("the console UI was opened")
+
+    monkeypatch.setattr(jobconsole.app, "make_app", no_ui)
+    assert main(argv) == 1
+
+
+@pytest.mark.parametrize(
+    ("user", "cause", "hint"),
+    [
+        (f":wrong-{SECRET[:3]}", "refused the user name or password (WRONGPASS", "check the user and password"),
+        ("", "asks for a password and none was given (NOAUTH", "put the password in the URL"),
+        ("nobody:nobodypw", "does not let this user run what the console needs (NOPERM", "grant the user"),
+        ("pinger:pingpw", "does not let this user run what the console needs (NOPERM", "grant the user"),
+    ],
+)
+def test_a_refused_login_or_permission_exits_with_one_line_naming_it(
+    password_server: RedisServer,
+    user: str,
+    cause: str,
+    hint: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"redis://{user + '@' if user else ''}127.0.0.1:{password_server.port}/0"
+    _start_expecting_failure(["--url", url], monkeypatch)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("jobconsole: error: redis://")
+    assert cause in lines[0] and hint in lines[0]
+    assert "unreachable" not in lines[0] and "cannot reach" not in lines[0]
+    assert SECRET[:3] not in lines[0] and "pingpw" not in lines[0] and "nobodypw" not in lines[0]
+
+
+def test_the_right_password_opens_the_console(password_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[Settings] = []
+
+    class FakeApp:
+        def run(self) -> None:
+            pass
+
+    def fake_make_app(settings: Settings, **_: Any) -> FakeApp:
+        opened.append(settings)
+        return FakeApp()
+
+    monkeypatch.setattr(jobconsole.app, "make_app", fake_make_app)
+    assert main(["--url", password_server.url]) == 0
+    assert [s.url for s in opened] == [password_server.url]
 
 
 def test_a_password_in_the_url_is_not_printed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,7 +163,7 @@ def test_bad_flags_give_one_clear_line_and_exit_2(
     [
         (["--memory", "--handlers", "nope"], "handlers must be MODULE:ATTRIBUTE"),
         (["--memory", "--handlers", "no_such_module_xyz:handlers"], "cannot import handlers module"),
-        (["--memory", "--handlers", "jobcore.demo:log"], "jobcore.demo:log is not a jobcore.Handlers registry"),
+        (["--memory", "--handlers", "jobcore.demo:log"], "jobcore.demo:log is a Logger, not a jobcore.Handlers registry"),
         (["--url", "http://example.com"], "unsupported queue URL"),
     ],
 )

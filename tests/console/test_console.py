@@ -81,6 +81,16 @@ async def dead_jobs(q: jobcore.Queue, n: int, consumer: str = "test-worker") -> 
     )
 
 
+async def open_dead(pilot: Pilot[Any], rows: int) -> BadJobsScreen:
+    """Press d and wait for the dead list to show ``rows`` rows."""
+    await press(pilot, "d")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, BadJobsScreen), what="the dead jobs view")
+    screen = pilot.app.screen
+    assert isinstance(screen, BadJobsScreen)
+    await wait_for(pilot, lambda: screen.query_one(BadTable).row_count == rows, what=f"{rows} dead rows")
+    return screen
+
+
 # ---- queues ------------------------------------------------------------------
 
 
@@ -568,10 +578,89 @@ async def test_help_lists_the_keys() -> None:
         await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(pilot)
-        for words in ("enqueue test jobs", "start / stop the embedded worker", "dead jobs / failed jobs"):
+        for words in ("enqueue test jobs", "start / stop the embedded worker", "dead jobs", "failed jobs"):
             assert words in text
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+# ---- one bindings table (issue 11, item 7) ----------------------------------------
+
+
+def footer_line(pilot: Pilot[Any]) -> str:
+    return screen_text(pilot).splitlines()[-1]
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> None:
+    from jobconsole.keys import BAD, MAIN, SECTIONS, visible
+
+    async with console("memory://", size=(160, 90), read_only=read_only) as (pilot, app, q):
+        await dead_jobs(q, 1)
+        await fresh_snapshot(pilot)
+        footer = footer_line(pilot)
+        for k in MAIN:
+            if k.action and k.show:
+                assert (k.label in footer) is not (read_only and k.mutating), (k.label, footer)
+        await press(pilot, "question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = screen_text(pilot)  # 90 rows: all of the help, unscrolled
+        for _, table in SECTIONS:
+            for k in table:
+                if k.action != "help" or table is SECTIONS[0][1]:
+                    assert (k.help[:40] in text) is not (read_only and k.mutating), k.help  # wider ones wrap
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await open_dead(pilot, 1)
+        footer = footer_line(pilot)
+        for k in visible(BAD, read_only=False):
+            if k.action and k.show:
+                assert (k.label in footer) is not (read_only and k.mutating), (k.label, footer)
+        # A hidden key still answers, saying why it does nothing.
+        await press(pilot, "X")
+        await pilot.pause()
+        if read_only:
+            assert isinstance(app.screen, BadJobsScreen)
+            assert any("read-only: purge is disabled" in n.message for n in app._notifications)
+        else:
+            assert isinstance(app.screen, ConfirmScreen)  # destructive: asks first
+            await press(pilot, "n")
+        assert (await q.stats()).types["sleep"].dead == 1
+
+
+async def test_the_command_palette_runs_any_action_by_name() -> None:
+    from textual.command import CommandPalette
+
+    async with console("memory://", size=(120, 40)) as (pilot, app, q):
+        await dead_jobs(q, 1)
+        await fresh_snapshot(pilot)
+        await press(pilot, "ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"dead jobs")
+        await wait_for(pilot, lambda: "Dead: dead jobs" in screen_text(pilot), what="the hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen), what="the dead jobs view")
+        await press(pilot, "ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"purge all")
+        await wait_for(pilot, lambda: "Purge all" in screen_text(pilot), what="the hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="purge asks first")
+        await press(pilot, "n")
+        assert (await q.stats()).types["sleep"].dead == 1
+
+
+async def test_in_read_only_the_palette_offers_no_mutating_action() -> None:
+    from textual.command import CommandPalette
+
+    async with console("memory://", size=(120, 40), read_only=True) as (pilot, app, _):
+        await press(pilot, "ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"enqueue")
+        await pilot.pause(0.5)
+        assert "Enqueue: enqueue test jobs" not in screen_text(pilot)
+        await pilot.press(*["backspace"] * 7, *"refresh")
+        await wait_for(pilot, lambda: "Refresh: refresh now" in screen_text(pilot), what="a read-only action")
 
 
 async def test_quit_with_busy_embedded_worker_asks_and_hands_jobs_back(redis_url: str) -> None:
@@ -718,3 +807,115 @@ async def test_the_queues_table_shows_workers_that_disagree_on_a_schema(url: str
         table = queues(app)
         assert cell(table, "type:t", "type").endswith("≠")
         assert "live workers disagree on the args schema of: t" in str(table.border_subtitle)
+
+
+# ---- polish seen live (issue 12) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+async def test_help_always_shows_how_to_close_it(size: tuple[int, int]) -> None:
+    async with console("memory://", size=size) as (pilot, app, _):
+        await press(pilot, "question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        assert "escape to close" in screen_text(pilot)
+
+
+async def test_the_worker_log_rewraps_on_resize_and_drops_its_hint_once_the_worker_runs() -> None:
+    from jobconsole.embedded import LogLine
+
+    async with console("memory://", size=(100, 30)) as (pilot, app, _):
+        log = app.screen.query_one(WorkerLog)
+        assert "press s to run a worker" in str(log.kept[0])
+        line = LogLine(time.time(), 20, "INFO", "jobcore.demo", "word " * 60, (("job_type", "sleep"),))
+        log.add([line], 0)
+        await pilot.pause()
+
+        def widths() -> list[int]:
+            return [strip.cell_length for strip in log.lines]
+
+        narrow = len(log.lines)
+        assert max(widths()) <= log.scrollable_content_region.width
+        await pilot.resize_terminal(150, 30)
+        await wait_for(pilot, lambda: len(log.lines) < narrow, what="the log re-wrapped wider")
+        assert max(widths()) <= log.scrollable_content_region.width
+        await pilot.resize_terminal(100, 30)
+        await wait_for(pilot, lambda: len(log.lines) == narrow, what="the log re-wrapped narrower")
+        await press(pilot, "s")
+        await wait_for(pilot, lambda: app.embedded.running)
+        await wait_for(pilot, lambda: not any("press s" in str(k) for k in log.kept), what="the hint gone")
+        assert "press s" not in screen_text(pilot)
+        assert "word word" in screen_text(pilot)  # what the log said stays
+
+
+async def test_the_workers_panel_shows_the_embedded_worker_as_it_is_now() -> None:
+    async with console("memory://", size=(120, 40), concurrency=3) as (pilot, app, q):
+        await q.enqueue_many([Job(type="noop", args={}) for _ in range(10)])
+        await press(pilot, "s")
+        await wait_for(pilot, lambda: app.embedded.status().processed == 10, what="10 jobs done")
+        await fresh_snapshot(pilot)
+        status = app.embedded.status()
+        table = app.screen.query_one(WorkersTable)
+        # The heartbeat record says what it said up to one interval ago; the row says now.
+        assert cell(table, status.worker_id, "processed") == "10"
+        assert cell(table, status.worker_id, "busy") == "0/3"
+        log = app.screen.query_one(WorkerLog)
+        await wait_for(pilot, lambda: str(log.border_subtitle).startswith("this run: 10 done · 0 failed · 0 dead-"))
+
+
+async def test_the_enqueue_button_label_fits_whatever_the_count() -> None:
+    async with console("memory://", size=(80, 24)) as (pilot, app, _):
+        await press(pilot, "e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+        app.screen.query_one("#count", Input).value = "20"
+        await pilot.pause()
+        await pilot.pause()
+        assert "Enqueue 20 jobs (ctrl+s)" in screen_text(pilot)
+
+
+async def test_purging_one_job_names_it_in_the_question() -> None:
+    async with console("memory://", size=(120, 40)) as (pilot, app, q):
+        await dead_jobs(q, 2)
+        await fresh_snapshot(pilot)
+        screen = await open_dead(pilot, 2)
+        job = screen.selected()
+        assert job is not None and job.envelope is not None
+        await press(pilot, "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = screen_text(pilot)
+        assert "Purge this dead job?" in question
+        assert f"sleep job {job.job_id}" in question
+        assert f"account_id {job.envelope.account_id} · attempt {job.attempt}" in question
+        assert job.reason in question
+        await press(pilot, "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await wait_for(pilot, lambda: screen.query_one(BadTable).row_count == 1)
+        assert [d.job_id for d in await q.dead()] != [job.job_id]
+
+
+async def test_at_120_columns_every_worker_column_and_the_dead_jobs_worker_show() -> None:
+    async with console("memory://", size=(120, 40)) as (pilot, _, q):
+        info = {
+            "id": "billing-7f3a-1",
+            "host": "billing-host",
+            "pid": 4242,
+            "concurrency": 4,
+            "busy": 1,
+            "types": ["launch", "sleep"],
+            "started_ms": int(time.time() * 1000),
+            "processed": 1234,
+            "failed": 56,
+            "heartbeat_interval_ms": 5000,
+        }
+        await q.heartbeat(info, 60_000)
+        await dead_jobs(q, 1, consumer="console-vm-9149-00ad")
+        await fresh_snapshot(pilot)
+        lines = screen_text(pilot).splitlines()
+        header = next(line for line in lines if " worker " in line and " state " in line)
+        for column in ("processed", "failed", "host", "pid", "types"):
+            assert f" {column}" in header
+        row = next(line for line in lines if "billing-7f3a-1" in line)
+        assert "1,234" in row and " 56 " in row and "billing-host" in row and "4242" in row and "launch,sleep" in row
+        await open_dead(pilot, 1)
+        await pilot.pause()
+        assert "console-vm-9149-00ad" in screen_text(pilot)

@@ -94,3 +94,14 @@ def test_help(snap_compare: Any, frozen_clock: FrozenClock, size: tuple[int, int
         await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_read_only_main_screen(snap_compare: Any, frozen_clock: FrozenClock, size: tuple[int, int]) -> None:
+    """No key that changes the queue in the footer, and none in the help."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _main(pilot, frozen_clock)
+
+    app = make_app(Settings(url="memory://", refresh=3600, read_only=True))
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

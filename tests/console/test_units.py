@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -87,3 +88,77 @@ def test_log_lines_carry_the_six_job_fields() -> None:
         "job_type": "launch",
         "reservation_id": 42,
     }
+
+
+def test_an_empty_field_reads_the_same_in_the_console_the_worker_logs_and_the_cli() -> None:
+    from jobconsole.components.panels import render_line
+    from jobconsole.embedded import LogLine
+    from jobcore.display import field_text
+    from jobcore.logs import TextFormatter
+
+    assert field_text(None) == field_text("") == ""
+    assert field_text(0) == "0" and field_text("r\x1b") == "r\\x1b"
+    fields = (("org_id", ""), ("reservation_id", None), ("account_id", 7))
+    shown = render_line(LogLine(0.0, 20, "INFO", "x", "done", fields)).plain  # type: ignore[union-attr]
+    assert shown.endswith("done org_id= reservation_id= account_id=7")
+    record = logging.LogRecord("jobcore.demo", logging.INFO, __file__, 1, "done", None, None)
+    record.org_id, record.reservation_id, record.account_id = "", None, 7
+    assert TextFormatter().format(record).endswith("done account_id=7 org_id= reservation_id=")
+
+
+def test_the_screenshots_draw_sparkline_blocks_as_cells() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "screenshots.py"
+    spec = importlib.util.spec_from_file_location("screenshots", path)
+    assert spec is not None and spec.loader is not None
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    svg = (
+        '<text class="t-r1" x="97.6" y="44.4" textLength="48.8" clip-path="url(#l1)">&#160;▁&lt;█</text>'
+        '<text class="t-r2" x="0" y="44.4" textLength="24.4" clip-path="url(#l1)">ok</text>'
+    )
+    out = shots.blocks_as_cells(svg)
+    assert "▁" not in out and "█" not in out
+    assert ">&#160;&#160;&lt;&#160;</text>" in out  # the other characters stay where they were
+    assert '<text class="t-r2" x="0" y="44.4" textLength="24.4" clip-path="url(#l1)">ok</text>' in out
+    rects = [dict(re.findall(r'(\w+)="([^"]+)"', r)) for r in re.findall(r"<rect [^>]+/>", out)]
+    assert [(r["x"], r["width"]) for r in rects] == [("109.8", "12.2"), ("134.2", "12.2")]
+    for r in rects:  # both sit on the bottom of their row (y - 20 + 1.5 + 24.4)
+        assert float(r["y"]) + float(r["height"]) == pytest.approx(50.3, abs=0.1)
+    assert [float(r["height"]) for r in rects] == pytest.approx([24.4 / 8, 24.4], abs=0.05)  # ▁ and █
+
+
+def test_destructive_keys_are_uppercase_or_ask_first_and_every_mutating_key_has_a_refusal() -> None:
+    from textual.binding import Binding
+
+    from jobconsole.keys import SECTIONS, bindings
+
+    for _, table in SECTIONS:
+        for k in table:
+            if k.action_name in ("purge",) or (k.mutating and k.action and k.action.endswith("(True)")):
+                assert k.confirms or k.keys.isupper(), k
+        made = bindings(table)
+        for k in table:
+            if k.mutating and k.action:
+                twins = [b for b in made if isinstance(b, Binding) and b.key == k.keys]
+                assert len(twins) == 2 and twins[0].action == k.action
+                assert twins[1].action.startswith("app.refuse(") and not twins[1].show
+
+
+def test_widgets_know_the_console_only_as_a_context_and_do_no_queue_io() -> None:
+    import ast
+    from pathlib import Path
+
+    components = Path(__file__).resolve().parents[2] / "jobconsole" / "components"
+    for path in components.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module not in ("app", "jobconsole.app", "runner", "jobconsole.runner"), path.name
+            if isinstance(node, ast.Attribute):
+                # The queue, the runner and the concrete app's helpers are the app's business.
+                assert node.attr not in ("runner", "queue", "embedded", "JobConsole"), (path.name, node.lineno)
+            if isinstance(node, ast.Name):
+                assert node.id != "JobConsole", path.name

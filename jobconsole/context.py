@@ -1,0 +1,62 @@
+"""What the console's widgets and screens may depend on: a small protocol, not the App.
+
+Widgets read state (the latest Snapshot, the link, the embedded worker's status) and
+ask for queue I/O through the query methods, which the app runs off the UI loop;
+actions that change the console leave a widget as a Message (messages.py). Only the
+app (app.py) implements this, and nothing here imports it, so there is no import circle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import jobcore
+from jobcore import BadJob, Job
+
+from .embedded import EmbeddedStatus
+from .messages import Link
+from .settings import Settings
+from .snapshot import RateHistory, Snapshot
+
+Which = Literal["dead", "failed"]
+
+
+class ConsoleContext(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def handlers(self) -> jobcore.Handlers: ...
+    @property
+    def display_url(self) -> str: ...
+    @property
+    def rates(self) -> RateHistory: ...
+
+    # Watchable state (Textual reactives on the app): widgets watch these by name.
+    @property
+    def snapshot(self) -> Snapshot | None: ...
+    @property
+    def link(self) -> Link: ...
+    @property
+    def server_version(self) -> str: ...
+    @property
+    def evicting(self) -> str: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def poll_wait(self) -> float: ...
+    @property
+    def embedded_status(self) -> EmbeddedStatus: ...
+
+    def embedded_now(self) -> EmbeddedStatus:
+        """The embedded worker's numbers at this instant (the reactive is up to a tick old)."""
+        ...
+
+    def refuse_if_read_only(self, what: str) -> bool:
+        """True, after telling the operator, when the console is read-only."""
+        ...
+
+    # ---- queue I/O, run by the app off the UI loop ------------------------------
+    async def bad_jobs(self, which: Which, job_type: str | None, limit: int) -> list[BadJob]: ...
+    async def act_on_bad(self, what: str, which: Which, plan: dict[str, list[str] | None]) -> int: ...
+    async def job_types_and_schemas(self) -> tuple[list[str], dict[str, dict[str, Any]]]: ...
+    async def enqueue_copies(self, template: Job[Any], n: int) -> int: ...

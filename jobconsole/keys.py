@@ -1,0 +1,184 @@
+"""Every key of the console, in one table per screen: the screens' BINDINGS, the footer,
+the ``?`` help and the command palette are all made from it, so they cannot disagree.
+
+A ``mutating`` key changes the queue or runs jobs: with ``--read-only`` it is hidden from
+the footer, the help and the palette, and pressing it says why it does nothing.
+Destructive keys are uppercase or ask first (``confirms``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    keys: str  # Textual key names, comma-separated: "x,delete"
+    action: str | None  # None: handled by a widget (enter on a row, tab between panels); help only
+    label: str  # footer and palette
+    help: str  # the help line
+    show: bool = True  # in the footer
+    mutating: bool = False
+    confirms: bool = False  # asks y/n first
+    display: str | None = None  # how the key is written, when Textual's own way reads badly
+    priority: bool = False
+    what: str = ""  # what read-only refuses ("the embedded worker"); the label by default
+
+    @property
+    def action_name(self) -> str:
+        return (self.action or "").split("(", 1)[0]
+
+    @property
+    def shown_keys(self) -> str:
+        if self.display:
+            return self.display
+        return " / ".join(_KEY_NAMES.get(k, k) for k in self.keys.split(","))
+
+
+_KEY_NAMES = {
+    "question_mark": "?",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "plus": "+",
+    "minus": "-",
+    "equals_sign": "=",
+}
+
+EVERYWHERE: tuple[Key, ...] = (
+    Key("question_mark,f1", "help", "Help", "these keys, and what the numbers mean", display="? / f1"),
+    Key("ctrl+p", None, "Commands", "the command palette: every action by name"),
+    Key("ctrl+q", None, "Quit", "quit (a running embedded worker hands its jobs back)"),
+)
+
+MAIN: tuple[Key, ...] = (
+    Key("question_mark,f1", "help", "Help", "these keys, and what the numbers mean", display="?"),
+    Key("e", "enqueue", "Enqueue", "enqueue test jobs (on a queue row: that type)", mutating=True),
+    Key(
+        "s",
+        "worker",
+        "Worker",
+        "start / stop the embedded worker (stop lets running jobs finish)",
+        mutating=True,
+        what="the embedded worker",
+    ),
+    Key("d", "bad('dead')", "Dead", "dead jobs"),
+    Key("f", "bad('failed')", "Failed", "failed jobs"),
+    Key("r", "refresh", "Refresh", "refresh now"),
+    Key("p", "pause", "Pause", "pause / resume live updates (the numbers freeze)"),
+    Key("q", "quit", "Quit", "quit (asks first while the embedded worker runs jobs)"),
+    Key("enter", None, "Details", "details of the selected in-flight job; on a queue row: enqueue that type"),
+    Key("right_square_bracket", "page(1)", "Next page", "next page of in-flight jobs", show=False),
+    Key("left_square_bracket", "page(-1)", "Previous page", "previous page of in-flight jobs", show=False),
+    Key(
+        "plus,equals_sign",
+        "concurrency(1)",
+        "More slots",
+        "embedded worker concurrency +1 (applies on start)",
+        show=False,
+        mutating=True,
+        what="the embedded worker",
+    ),
+    Key(
+        "minus",
+        "concurrency(-1)",
+        "Fewer slots",
+        "embedded worker concurrency -1",
+        show=False,
+        mutating=True,
+        what="the embedded worker",
+    ),
+    Key("tab", None, "Next panel", "move between panels"),
+    Key("z", "screen.maximize", "Zoom", "zoom the focused panel (escape to restore)", show=False),
+)
+
+BAD: tuple[Key, ...] = (
+    Key("escape", "back", "Back", "back to the main screen"),
+    Key("question_mark,f1", "help", "Help", "these keys", display="?"),
+    Key("tab", "switch", "Dead⇄failed", "switch between dead and failed", priority=True),
+    Key("t", "filter", "Type", "show one job type, the next on each press, then all"),
+    Key("enter", None, "Details", "details: reason, traceback, args"),
+    Key("r", "requeue(False)", "Requeue", "requeue the selected job", mutating=True),
+    Key(
+        "R",
+        "requeue(True)",
+        "Requeue all",
+        "requeue every listed type's jobs (asks first)",
+        mutating=True,
+        confirms=True,
+        what="requeue",
+    ),
+    Key("x,delete", "purge(False)", "Purge", "purge the selected job (asks first)", mutating=True, confirms=True),
+    Key(
+        "X",
+        "purge(True)",
+        "Purge all",
+        "purge every listed type's jobs (asks first)",
+        mutating=True,
+        confirms=True,
+        what="purge",
+    ),
+    Key("ctrl+r", "reload", "Reload", "read the list again", show=False),
+)
+
+DETAIL: tuple[Key, ...] = (
+    Key("escape,q", "close", "Close", "close"),
+    Key("r", "act('requeue')", "Requeue", "requeue this dead or failed job", show=False, mutating=True),
+    Key(
+        "x",
+        "act('purge')",
+        "Purge",
+        "purge this dead or failed job (asks first)",
+        show=False,
+        mutating=True,
+        confirms=True,
+    ),
+)
+
+ENQUEUE: tuple[Key, ...] = (
+    Key("escape", "cancel", "Cancel", "cancel"),
+    Key("ctrl+s", "send", "Send", "send (one enqueue_many round trip)", priority=True),
+    Key("tab", None, "Next field", "next field; args are checked against the type's schema as you type"),
+)
+
+SECTIONS: tuple[tuple[str, tuple[Key, ...]], ...] = (
+    ("Everywhere", EVERYWHERE),
+    ("Main screen", MAIN),
+    ("Dead and failed jobs", BAD),
+    ("Job details", DETAIL),
+    ("Enqueue", ENQUEUE),
+)
+
+
+def bindings(table: Iterable[Key]) -> list[BindingType]:
+    """A screen's BINDINGS. Each mutating key gets a hidden twin on the same keys that
+    runs when read-only disables the first (``check_action``): it says why."""
+    out: list[BindingType] = []
+    for k in table:
+        if k.action is None:
+            continue
+        shown = k.display if k.display and "/" not in k.display else None
+        out.append(Binding(k.keys, k.action, k.label, show=k.show, key_display=shown, priority=k.priority))
+        if k.mutating:
+            what = k.what or k.label.lower()
+            out.append(Binding(k.keys, f"app.refuse({what!r})", k.label, show=False, priority=k.priority))
+    return out
+
+
+def hint(table: Sequence[Key], read_only: bool, actions: Iterable[str]) -> str:
+    """ "r: requeue · x: purge" for the named actions, as a subtitle or a dialog's last line."""
+    wanted = list(actions)
+    keys = [k for k in visible(table, read_only) if k.action in wanted]
+    keys.sort(key=lambda k: wanted.index(k.action or ""))
+    return " · ".join(f"{k.keys.split(',')[0]}: {k.label.lower()}" for k in keys)
+
+
+def mutating_actions(table: Iterable[Key]) -> frozenset[str]:
+    return frozenset(k.action_name for k in table if k.mutating and k.action)
+
+
+def visible(table: Sequence[Key], read_only: bool) -> list[Key]:
+    """The keys a person can use here: the mutating ones are gone in read-only."""
+    return [k for k in table if not (read_only and k.mutating)]
