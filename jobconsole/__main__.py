@@ -11,16 +11,15 @@ from typing import NoReturn
 
 import jobcore
 from jobcore.display import printable, scrubbed
+from jobcore.local import LocalServerError, resolve
 
 from .settings import (
     DEFAULT_CONCURRENCY,
     DEFAULT_GRACE,
     DEFAULT_HANDLERS,
     DEFAULT_REFRESH,
-    DEFAULT_URL,
     Settings,
     SettingsError,
-    default_url,
     load_handlers,
 )
 from .snapshot import take_snapshot
@@ -66,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"jobconsole {jobcore.__version__}")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--url", default=None, help=f"queue URL (env JOBCORE_URL, default {DEFAULT_URL})")
+    where.add_argument(
+        "--url",
+        default=None,
+        help="queue URL (default: $JOBCORE_URL, else a Redis on localhost:6379 if one answers, else the local server)",
+    )
     where.add_argument("--memory", action="store_true", help="an in-memory queue in this process (try it out)")
     p.add_argument(
         "--refresh",
@@ -144,9 +147,18 @@ def startup_error(exc: BaseException, url: str, source: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    url = "memory://" if a.memory else (a.url or default_url())
+    where = None
+    if not a.memory:
+        try:
+            where = resolve(a.url)
+        except LocalServerError as exc:
+            print(f"jobconsole: error: {printable(exc)}", file=sys.stderr)
+            return 1
+    url = where.url if where else "memory://"
     settings = Settings(
         url=url,
+        origin=where.brief if where else "",
+        origin_note=where.why if where and where.implicit else "",
         refresh=a.refresh,
         read_only=a.read_only,
         handlers=a.handlers,

@@ -122,6 +122,8 @@ class JobConsole(App[None]):
         self.set_interval(LOG_DRAIN_EVERY, self._drain_logs)
         self.set_interval(0.5, self._tick)
         self.poll_now()
+        if self.settings.origin_note:
+            self.notify(self.settings.origin_note, title="Server", markup=False, timeout=10)
 
     async def on_unmount(self) -> None:
         await self.close_resources()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from jobcore import Handlers
 from jobcore.registry import load_handlers as jobcore_load_handlers
 
-DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_HANDLERS = "jobcore.demo:handlers"
 DEFAULT_REFRESH = 1.0
 DEFAULT_CONCURRENCY = 10
@@ -17,10 +15,6 @@ DEFAULT_GRACE = 5.0
 
 class SettingsError(Exception):
     """A bad option value: printed as one line by the CLI."""
-
-
-def default_url() -> str:
-    return os.environ.get("JOBCORE_URL") or DEFAULT_URL
 
 
 def load_handlers(spec: str) -> Handlers:
@@ -40,6 +34,8 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     grace: float = DEFAULT_GRACE  # seconds running jobs get to finish when the embedded worker stops
     namespace: str | None = None
+    origin: str = ""  # why this server, when no URL was given (jobcore.local): shown in the header
+    origin_note: str = ""  # the same in a sentence, said once at start
     in_flight_page: int = 100  # rows per in-flight page
     dead_limit: int = 500  # newest dead/failed jobs listed
 

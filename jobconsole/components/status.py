@@ -46,6 +46,8 @@ class StatusBar(Static):
             t.append(f"  waiting for server {app.poll_wait:.0f}s", "bold yellow")
         t.append(*SEP)
         rest = Text()
+        if app.settings.origin:  # no URL was given: say which server was picked, and why
+            rest.append(f" ({printable(app.settings.origin)})", "dim")
         if app.server_version:
             rest.append(*SEP)
             rest.append(printable(app.server_version))

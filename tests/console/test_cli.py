@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,11 +11,13 @@ from typing import Any
 
 import pytest
 
+import jobconsole.__main__
 import jobconsole.app
 import jobconsole.settings
 from jobconsole.__main__ import main
 from jobconsole.app import make_app
 from jobconsole.settings import Settings
+from jobcore.local import Resolved, resolve, state_dir
 from jobcore.testing import RedisServer
 
 SECRET = "hunter2-s3cret"
@@ -56,7 +59,9 @@ def test_the_hint_asks_for_url_only_when_none_was_given(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("JOBCORE_URL", raising=False)
-    monkeypatch.setattr(jobconsole.settings, "DEFAULT_URL", "redis://127.0.0.1:1/0")
+    # The default pick (a Redis that answered on localhost:6379) has gone away.
+    gone = Resolved("redis://127.0.0.1:1/0", "a Redis answers on localhost:6379", True, "default")
+    monkeypatch.setattr(jobconsole.__main__, "resolve", lambda url: gone if url is None else resolve(url))
     assert main([]) == 1
     assert "start Redis or pass --url" in capsys.readouterr().err
     assert main(["--url", "redis://127.0.0.1:1/0"]) == 1
@@ -163,7 +168,7 @@ def test_bad_flags_give_one_clear_line_and_exit_2(
     [
         (["--memory", "--handlers", "nope"], "handlers must be MODULE:ATTRIBUTE"),
         (["--memory", "--handlers", "no_such_module_xyz:handlers"], "cannot import handlers module"),
-        (["--memory", "--handlers", "jobcore.demo:log"], "jobcore.demo:log is a Logger, not a jobcore.Handlers registry"),
+        (["--memory", "--handlers", "jobcore.demo:log"], "jobcore.demo:log is a Logger, not a jobcore.Handlers"),
         (["--url", "http://example.com"], "unsupported queue URL"),
     ],
 )
@@ -189,3 +194,36 @@ async def test_memory_console_starts_and_quits() -> None:
         await pilot.press("q")
         await pilot.pause(0.2)
     assert app.return_code == 0
+
+
+async def test_with_no_url_the_console_opens_on_the_local_server_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's install-and-run command on a machine with nothing on localhost:6379
+    (the suite probes a port where nothing listens): the console starts the local
+    server, opens on it, and its header and first notice say which server and why."""
+    monkeypatch.delenv("JOBCORE_URL", raising=False)
+    opened: list[Settings] = []
+
+    class Opened:
+        def __init__(self, settings: Settings) -> None:
+            opened.append(settings)
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(jobconsole.app, "make_app", lambda settings, handlers=None: Opened(settings))
+    assert await asyncio.to_thread(main, []) == 0  # main() runs its own event loop
+    (settings,) = opened
+    assert settings.url == f"unix://{state_dir()}/server.sock"
+    assert settings.origin == "local server: nothing on 127.0.0.1:1"
+    assert "a local Valkey 9." in settings.origin_note and "`jobcore server stop` stops it" in settings.origin_note
+    app = make_app(settings)
+    async with app.run_test(size=(140, 30)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.server_version:
+                break
+        await pilot.pause(0.2)
+        header = app.screen.query_one("#status").render()
+        text = str(header)
+        assert "(local server: nothing on 127.0.0.1:1)" in text and "Valkey 9." in text, text
+        assert any("a local Valkey 9." in n.message for n in app._notifications)
