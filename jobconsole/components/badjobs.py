@@ -288,10 +288,8 @@ class BadJobsScreen(Keyed, Screen[None]):
         what = "Dead jobs" if self.which == "dead" else "Failed jobs (most recent kept per type)"
         title = Text(f"{what} · {scope} · ")
         if query is not None:
-            title.append(
-                f"{count(len(self.listed) if self.group is None else sum(g.count for g in self.groups.values()))}"
-            )
-            title.append(f" of {count(total) if total is not None else '?'} match ")
+            matching = sum(g.count for g in self.groups.values())  # every loaded job that fits the filter
+            title.append(f"{count(matching)} of {count(total) if total is not None else '?'} match ")
             title.append(printable(str(query)), "bold yellow")
         else:
             title.append(count(total) if total is not None else "?")
@@ -303,9 +301,11 @@ class BadJobsScreen(Keyed, Screen[None]):
             sub = f"largest first · enter: its jobs · g: every job · tab: {other}"
         else:
             shown = len(self.rows)
-            if self.group is not None:
-                label = clip(printable(self.group.label), 40)
-                title.append(f" · group {self.group.key}: {label} ({count(len(self.listed))})", "bold")
+            if self.group is not None:  # the group says it all: its type, its cause, how many
+                label = clip(printable(self.group.label), 50)
+                kind = "Dead" if self.which == "dead" else "Failed"
+                title = Text(f"{kind} jobs of group {self.group.key} · {printable(self.group.job_type)} · ")
+                title.append(f"{label} ({count(len(self.listed))})", "bold")
             actions = hint(BAD, read_only, ["requeue(False)", "purge(False)"])
             more = f"newest {count(shown)} shown" if len(self.listed) > shown else "newest first"
             back = "escape: the groups" if self.group is not None else "g: by cause"

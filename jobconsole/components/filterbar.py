@@ -56,7 +56,9 @@ class FilterBar(Horizontal):
         if scope.text and not self.display:
             self.display = True
         inp = self.query_one(Input)
-        if inp.value != scope.text:
+        if inp.value != scope.text and not inp.has_focus:
+            # Changed on another screen's filter line. Never while typing here: the answer to an
+            # earlier keystroke would overwrite the later ones.
             inp.value = scope.text
 
     def open(self) -> None:

@@ -142,10 +142,13 @@ class FindScreen(Keyed, ModalScreen[None]):
             pane.update("")
             return
         t = Text(printable(job.describe()), style=WHERE_STYLE[job.where])
-        if job.job_id:
-            t.append(f"\njob_id {job.job_id}", "dim")
         if job.where == "in_flight" and job.at is not None:
             t.append(f" · started {job.at:%H:%M:%S}Z · attempt {job.attempt}", "dim")
+        # The six log fields in full (the table above may be cut at 80 columns).
+        for i, (name, value) in enumerate(job.log_fields().items()):
+            t.append("\n" if i % 3 == 0 else " · ")
+            t.append(f"{name} ", "dim")
+            t.append(field_text(value), "bold")
         if job.reason and job.where in ("dead", "failed"):
             t.append(f"\n{clip(printable(job.reason.strip().splitlines()[-1]), 200)}", "red")
         pane.update(t)

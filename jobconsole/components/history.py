@@ -4,6 +4,7 @@ opens (the app reads it at start and every ``history_refresh`` seconds)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 from rich.table import Table
@@ -47,7 +48,9 @@ class HistoryChart(Static):
         if history is None or history.minutes < minutes:
             self.update(Text(f"reading {_span(minutes)} of history from the server…", style="dim"))
             return
-        width = max(10, min(minutes, self.size.width - SIDE - 1 if self.size.width else HOUR))
+        room = max(10, self.size.width - SIDE - 1 if self.size.width else HOUR)
+        # Whole minutes per column: the widest chart that divides the span evenly.
+        width = max(w for w in range(1, min(minutes, room) + 1) if minutes % w == 0)
         if not history.types:
             self.update(Text("no job type has any history yet: workers add to it as they settle jobs", style="dim"))
             return
@@ -57,10 +60,13 @@ class HistoryChart(Static):
         for name in sorted(history.types):
             th = history.types[name]
             values = per_minute(history, name, minutes, width)
-            chart = Text("\n".join(bars(values, CHART_ROWS)), style="green")
-            failures = _failures(th, minutes, width)
-            chart.append("\n")
-            chart.append_text(failures)
+            chart = Text()
+            for line in bars(values, CHART_ROWS):
+                # Blanks unstyled, bars green: each run is its own span (an SVG export places each at its cell).
+                for blank, run in itertools.groupby(line, key=lambda ch: ch == " "):
+                    chart.append("".join(run), "" if blank else "green")
+                chart.append("\n")
+            chart.append_text(_failures(th, minutes, width))
             grid.add_row(chart, _side(name, th, minutes, max((v or 0.0 for v in values), default=0.0), width))
         grid.add_row(_axis(history, minutes, width), Text(""))
         self.update(grid)
@@ -78,7 +84,7 @@ def _failures(th: TypeHistory, minutes: int, width: int) -> Text:
 
 
 def _side(name: str, th: TypeHistory, minutes: int, top: float, width: int) -> Text:
-    per = "min" if width >= minutes else f"{minutes // width}min"
+    per = "min" if minutes == width else f"{minutes // width} min"
     t = Text()
     t.append(printable(name), "bold")
     t.append(f"  top {count(int(top))}/{per}\n", "dim")
@@ -87,9 +93,9 @@ def _side(name: str, th: TypeHistory, minutes: int, top: float, width: int) -> T
     t.append(f"{count(th.failed)} failed", "yellow" if th.failed else "dim")
     t.append(" · ")
     t.append(f"{count(th.dead)} dead\n", "bold red" if th.dead else "dim")
-    t.append("run time p50 ")
+    t.append("run time p50 ", "dim")
     t.append(millis(th.p50_ms), "bold cyan")
-    t.append(" · p95 ")
+    t.append(" · p95 ", "dim")
     t.append(millis(th.p95_ms), "bold cyan")
     t.append("\n")
     return t
@@ -119,7 +125,7 @@ class HistoryScreen(Keyed, Screen[None]):
 
     def _titles(self, minutes: int) -> None:
         body = self.query_one("#history-body")
-        body.border_title = f"History · jobs settled per minute over {_span(minutes)}, kept in Redis by the workers"
+        body.border_title = f"History · jobs settled over {_span(minutes)} (kept in Redis)"
         keys = hint(HISTORY, console_of(self).settings.read_only, ["span", "close"])
         body.border_subtitle = f"✖ failed or dead in that slice · {keys} · jobcore stats --history"
         self.query_one(HistoryChart).redraw()

@@ -369,7 +369,7 @@ async def test_read_only_filters_finds_and_explains_but_refuses_pause_cancel_req
         await q.fetch("w-1", ["sleep"], 2, 0)
         await fresh_snapshot(pilot)
         footer = screen_text(pilot).splitlines()[-1]
-        assert "Filter" in footer and "Pause type" not in footer and "Cancel job" not in footer
+        assert "Filter" in footer and "Pause" not in footer and "Cancel" not in footer
         await press(pilot, "slash")
         await type_in(pilot, "account:2")
         await wait_for(pilot, lambda: in_flight(app).row_count == 1, what="the filter works")
