@@ -216,21 +216,24 @@ async def on_row(pilot: Any, table: Any, key: str) -> None:
     await pilot.pause()
 
 
-async def more_shots(pilot: Any, app: JobConsole) -> None:
-    """The incident controls: filter, find, pause, cancel, history, why."""
+async def more_shots(pilot: Any, app: JobConsole, url: str) -> None:
+    """The incident controls: filter, find, pause, cancel, history, why. The incident: one
+    account's job stuck in a 10-minute sleep (account 1042 also owns the bad data above)."""
     in_flight = app.screen.query_one(InFlightTable)
     queues = app.screen.query_one(QueuesTable)
-    await wait(pilot, lambda: any(j.job_type == "launch" for j in in_flight.jobs.values()))
-    launch = next(j for j in in_flight.jobs.values() if j.job_type == "launch")
+    async with jobcore.connect(url) as q:
+        ident = Identity(account_number="ACC-1042", org_id="org-3")
+        [stuck] = await q.enqueue_many([Job(type="sleep", args={"seconds": 600}, account_id=1042, identity=ident)])
+    await wait(pilot, lambda: any(j.job_id == str(stuck) for j in in_flight.jobs.values()), timeout=180)
 
-    await pilot.press("slash", *f"org:{launch.org_id}", "enter")  # the filter, as you type
+    await pilot.press("slash", *"account:1042", "enter")  # the filter, as you type
     await wait(pilot, lambda: app.snapshot is not None and app.snapshot.query is not None)
     await pilot.pause(0.5)
     await shoot(app, "filter")
     await pilot.press("slash", "escape")  # clears it
 
-    # Find by an id as a worker's log line prints it (the whole id).
-    await pilot.press("j", *str(launch.job_id), "enter")
+    # Find it by its id as the worker's log line prints it (the whole id).
+    await pilot.press("j", *str(stuck), "enter")
     await wait(pilot, lambda: isinstance(app.screen, JobDetailScreen))
     await pilot.press("escape")
     await wait(pilot, lambda: isinstance(app.screen, FindScreen) and app.screen.query_one(FoundTable).row_count == 1)
@@ -253,8 +256,8 @@ async def more_shots(pilot: Any, app: JobConsole) -> None:
     await pilot.press("y")
     await wait(pilot, lambda: app.snapshot is not None and not app.snapshot.stats.types["launch"].paused)
 
-    sleep = next(k for k, j in in_flight.jobs.items() if j.job_type == "sleep")
-    await on_row(pilot, in_flight, sleep)
+    stuck_row = next(k for k, j in in_flight.jobs.items() if j.job_id == str(stuck))
+    await on_row(pilot, in_flight, stuck_row)
     await pilot.press("c")
     await wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
     await shoot(app, "cancel")
@@ -328,8 +331,8 @@ async def run(warmup: float) -> None:
                 await shoot(app, "failed-group")
                 await pilot.press("escape", "escape")
                 await wait(pilot, lambda: isinstance(app.screen, MainScreen))
-                await more_shots(pilot, app)
-                feeder.cancel()
+                feeder.cancel()  # the afternoon calms down: the stuck job gets a slot
+                await more_shots(pilot, app, url)
         finally:
             if external is not None:
                 external.terminate()
