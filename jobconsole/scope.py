@@ -8,6 +8,7 @@ from typing import Literal
 
 from jobcore import BadJob, BadQuery, InFlightJob, JobQuery, parse_query
 from jobcore.backend import found_bad
+from jobcore.backend import in_flight_matches as matches_in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +35,7 @@ class Scope:
 
 
 def in_flight_matches(query: JobQuery | None, job: InFlightJob) -> bool:
-    if query is None:
-        return True
-    return query.matches(
-        job_id=job.job_id,
-        job_type=job.job_type,
-        account_id=job.account_id,
-        account_number=job.account_number,
-        org_id=job.org_id,
-        reservation_id=job.reservation_id,
-    )
+    return query is None or matches_in_flight(query, job)
 
 
 def bad_matches(query: JobQuery | None, which: Literal["dead", "failed"], job: BadJob) -> bool:

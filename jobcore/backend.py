@@ -904,14 +904,7 @@ class Queue(abc.ABC):
         types = [q.job_type] if q.job_type else await self.job_types()
         found: list[FoundJob] = []
         for row in await self.in_flight(FIND_IN_FLIGHT_MAX):
-            if q.matches(
-                job_id=row.job_id,
-                job_type=row.job_type,
-                account_id=row.account_id,
-                account_number=row.account_number,
-                org_id=row.org_id,
-                reservation_id=row.reservation_id,
-            ):
+            if in_flight_matches(q, row):
                 found.append(found_in_flight(row))
         if q.job_id is not None and not found:
             found += await self._find_pending(q, types)
@@ -1015,6 +1008,18 @@ def _args_and_reservation(env: Envelope) -> tuple[Any, Any]:
     """A job's args as plain data, and its reservation_id (None when it has none)."""
     args = env.args_json()
     return args, args.get("reservation_id") if isinstance(args, dict) else None
+
+
+def in_flight_matches(q: JobQuery, row: InFlightJob) -> bool:
+    """Whether a job in flight fits the query (find's rule; a console's filter uses it too)."""
+    return q.matches(
+        job_id=row.job_id,
+        job_type=row.job_type,
+        account_id=row.account_id,
+        account_number=row.account_number,
+        org_id=row.org_id,
+        reservation_id=row.reservation_id,
+    )
 
 
 def found_in_flight(row: InFlightJob) -> FoundJob:

@@ -19,6 +19,7 @@ from ..keys import FIND, bindings, hint
 from ..messages import CancelJob, OpenWhy
 from .base import Keyed, console_of
 from .detail import JobDetailScreen
+from .panels import LOG_FIELD_COLUMNS
 from .tables import Cells, LiveTable
 
 PLACEHOLDER = "a job id from a log line (or its first 8+ hex), or account:42 org:… acct:… res:… type:…"
@@ -37,15 +38,7 @@ def where_text(job: FoundJob) -> Text:
 
 
 class FoundTable(LiveTable):
-    COLUMNS = (
-        ("where", "where"),
-        ("job_type", "job_type"),
-        ("job_id", "job_id"),
-        ("account_id", "account_id"),
-        ("account_number", "account_number"),
-        ("org_id", "org_id"),
-        ("reservation_id", "reservation_id"),
-    )
+    COLUMNS = (("where", "where"), *LOG_FIELD_COLUMNS)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(self.COLUMNS, right=("account_id",), id=id)

@@ -149,16 +149,22 @@ def _sum(values: Any) -> float | None:
     return sum(known) if known else None
 
 
+# The six log fields every job line carries, as columns (job_type first: it reads best).
+LOG_FIELD_COLUMNS = (
+    ("job_type", "job_type"),
+    ("job_id", "job_id"),
+    ("account_id", "account_id"),
+    ("account_number", "account_number"),
+    ("org_id", "org_id"),
+    ("reservation_id", "reservation_id"),
+)
+
+
 class InFlightTable(LiveTable):
     """The jobs being processed now, longest running first, one page at a time."""
 
     COLUMNS = (
-        ("job_type", "job_type"),
-        ("job_id", "job_id"),
-        ("account_id", "account_id"),
-        ("account_number", "account_number"),
-        ("org_id", "org_id"),
-        ("reservation_id", "reservation_id"),
+        *LOG_FIELD_COLUMNS,
         ("running", "running"),
         ("attempt", "attempt"),
         ("started", "started"),
