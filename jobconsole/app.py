@@ -22,31 +22,44 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 import jobcore
-from jobcore import BadJob, Job
+from jobcore import BadJob, FoundJob, Job
+from jobcore.backend import GROUP_CHUNK
 from jobcore.display import printable
+from jobcore.history import History
 
 from .components.badjobs import BadJobsScreen
 from .components.confirm import ConfirmScreen
 from .components.enqueue import EnqueueScreen
+from .components.find import FindScreen
+from .components.history import HistoryScreen
 from .components.main_screen import MainScreen
 from .components.palette import ScreenActions
 from .components.panels import WorkerLog
+from .components.why import WhyScreen
 from .context import ConsoleContext, Which
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
 from .messages import (
+    CancelJob,
     ChangeConcurrency,
     InFlightPage,
     Link,
     OpenBad,
     OpenEnqueue,
+    OpenFind,
+    OpenHistory,
+    OpenWhy,
+    PauseType,
     PollFailed,
     PollNow,
     QuitRequested,
+    SetFilter,
+    SetHistorySpan,
     SnapshotReady,
     TogglePause,
     ToggleWorker,
 )
 from .runner import Runner, runner_for
+from .scope import Scope
 from .settings import Settings, load_handlers
 from .snapshot import RateHistory, Snapshot, take_snapshot
 
@@ -80,6 +93,9 @@ class JobConsole(App[None]):
     paused: reactive[bool] = reactive(False)
     poll_wait: reactive[float] = reactive(0.0)
     embedded_status: reactive[EmbeddedStatus] = reactive(EmbeddedStatus())
+    scope: reactive[Scope] = reactive(Scope())  # the filter (/), shared by every list view
+    history: reactive[History | None] = reactive(None)
+    history_minutes: reactive[int] = reactive(60)  # 60, or 1440 while the history view shows a day
 
     def __init__(self, settings: Settings, queue: jobcore.Queue, handlers: jobcore.Handlers) -> None:
         super().__init__()
@@ -106,6 +122,9 @@ class JobConsole(App[None]):
         self._failures = 0
         self._root_level: int | None = None
         self._shutting_down = False
+        self._poll_again = False  # the filter changed while a poll ran: poll once more at its end
+        self._history_timer: Timer | None = None
+        self._history_reading = False
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -122,6 +141,7 @@ class JobConsole(App[None]):
         self.set_interval(LOG_DRAIN_EVERY, self._drain_logs)
         self.set_interval(0.5, self._tick)
         self.poll_now()
+        self.read_history()
         if self.settings.origin_note:
             self.notify(self.settings.origin_note, title="Server", markup=False, timeout=10)
 
@@ -133,9 +153,11 @@ class JobConsole(App[None]):
         if self._shutting_down:
             return
         self._shutting_down = True
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
+        for timer in (self._poll_timer, self._history_timer):
+            if timer is not None:
+                timer.stop()
         self.workers.cancel_group(self, "poll")
+        self.workers.cancel_group(self, "history")
         if self.embedded.running:
             # Unreachable server: nothing can be handed back, so do not wait to try.
             await self.embedded.stop(hard=True, abandon=self.link.state == "disconnected", timeout=5)
@@ -183,7 +205,10 @@ class JobConsole(App[None]):
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
-        if self._polling or self._shutting_down:
+        if self._shutting_down:
+            return
+        if self._polling:
+            self._poll_again = True
             return
         self._polling = True
         self._poll_started = time.monotonic()
@@ -193,7 +218,11 @@ class JobConsole(App[None]):
     async def _poll(self) -> None:
         want_version = self.link.state != "connected" or not self.server_version
         call = partial(
-            take_snapshot, seq=self._seq + 1, in_flight_limit=self.in_flight_limit, want_version=want_version
+            take_snapshot,
+            seq=self._seq + 1,
+            in_flight_limit=self.in_flight_limit,
+            want_version=want_version,
+            query=self.scope.query,
         )
         try:
             snap = await self.runner.call(call)
@@ -221,6 +250,9 @@ class JobConsole(App[None]):
         self.rates.add(snap.stats)
         self.snapshot = snap
         self._arm(self.settings.refresh)
+        if self._poll_again:
+            self._poll_again = False
+            self.poll_now()
 
     @on(PollFailed)
     def _poll_failed(self, message: PollFailed) -> None:
@@ -239,6 +271,38 @@ class JobConsole(App[None]):
             error = event.worker.error
             self.post_message(PollFailed(describe_error(error) if error else "poll cancelled"))
 
+    # ---- the history kept in Redis: its own, slower cadence -----------------
+
+    def read_history(self) -> None:
+        """Read the per-minute history now (unless a read is running), then every
+        ``history_refresh`` seconds. Two round trips whatever the queue's length."""
+        if self._history_timer is not None:
+            self._history_timer.stop()
+            self._history_timer = None
+        if self._history_reading or self._shutting_down:
+            return
+        self._history_reading = True
+        self._read_history(self.history_minutes)
+
+    @work(group="history", exit_on_error=False)
+    async def _read_history(self, minutes: int) -> None:
+        try:
+            history = await self.runner.call(lambda q: q.history(minutes=minutes))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            history = None  # the poll's link state says what is wrong; keep what we had
+        self._history_reading = False
+        if history is not None:
+            self.history = history
+        if not self._shutting_down and not self.paused:
+            self._history_timer = self.set_timer(self.settings.history_refresh, self.read_history)
+
+    def set_history_span(self, minutes: int) -> None:
+        if minutes != self.history_minutes:
+            self.history_minutes = minutes
+            self.read_history()
+
     def _arm(self, delay: float) -> None:
         if self.paused or self._shutting_down:
             return
@@ -252,8 +316,18 @@ class JobConsole(App[None]):
             if self._poll_timer is not None:
                 self._poll_timer.stop()
                 self._poll_timer = None
-            self.notify("live updates paused: numbers are frozen (p to resume)", timeout=3)
+            self.notify("live updates frozen: the numbers stand still (p to unfreeze)", timeout=3)
         else:
+            self.poll_now()
+            self.read_history()
+
+    def set_filter(self, text: str) -> None:
+        scope = self.scope.with_text(text)
+        if scope == self.scope:
+            return
+        changed = scope.query != self.scope.query
+        self.scope = scope
+        if changed:
             self.poll_now()
 
     def set_in_flight_page(self, page: int) -> None:
@@ -343,7 +417,118 @@ class JobConsole(App[None]):
     def open_bad(self, which: str) -> None:
         self.push_screen(BadJobsScreen("failed" if which == "failed" else "dead"))
 
+    def open_find(self, text: str = "") -> None:
+        self.push_screen(FindScreen(text))
+
+    def open_history(self) -> None:
+        self.read_history()  # what settled since the last read (it runs every history_refresh s)
+        self.push_screen(HistoryScreen())
+
+    @work(group="why", exclusive=True, exit_on_error=False)
+    async def open_why(self, job_type: str | None, job_id: str | None = None) -> None:
+        """Why it waits, read now (a dashboard read and the last hour's history), in a dialog."""
+        try:
+            explanation = await self.runner.call(lambda q: q.why(job_type, job_id=job_id))
+        except Exception as exc:
+            self.notify(f"why: {printable(describe_error(exc))}", severity="error", markup=False)
+            return
+        self.push_screen(WhyScreen(explanation))
+
+    def ask_pause(self, job_type: str, pause: bool) -> None:
+        """Pause or resume a type after a y/n question (the queue's flag in Redis, not the display)."""
+        if self.refuse_if_read_only("pause / resume"):
+            return
+        name = printable(job_type)
+        if pause:
+            question = (
+                f"Pause {name}?\nWorkers take none of its jobs from their next fetch; running jobs finish; "
+                f"new jobs keep arriving and wait. It stays paused, whoever restarts, until resumed "
+                f"(P again, or jobcore resume {name})."
+            )
+        else:
+            question = f"Resume {name}?\nWorkers take its jobs again (idle ones within a second)."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._set_paused(job_type, pause)
+
+        verb = "Pause" if pause else "Resume"
+        self.push_screen(ConfirmScreen(question, confirm=verb, danger=pause), answered)
+
+    @work(group="control", exit_on_error=False)
+    async def _set_paused(self, job_type: str, pause: bool) -> None:
+        try:
+            await self.runner.call(lambda q: q.pause(job_type) if pause else q.resume(job_type))
+        except Exception as exc:
+            what = "pause" if pause else "resume"
+            self.notify(f"{what} failed: {printable(describe_error(exc))}", severity="error", markup=False)
+            return
+        done = "paused: workers take none of its jobs" if pause else "resumed: workers take its jobs again"
+        self.notify(f"{printable(job_type)} {done}", title="Paused" if pause else "Resumed", markup=False)
+        self.poll_now()
+
+    def ask_cancel(self, job_id: str, about: str) -> None:
+        """Cancel one running job after a y/n question; the result says what happened."""
+        if self.refuse_if_read_only("cancel"):
+            return
+        question = (
+            f"Cancel this running job?\n{about}\n"
+            "Its worker cancels the handler within a second and records the job as failed "
+            '("cancelled by operator"); its other jobs go on.'
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel(job_id)
+
+        self.push_screen(ConfirmScreen(question, confirm="Cancel job"), answered)
+
+    @work(group="control", exit_on_error=False)
+    async def _cancel(self, job_id: str) -> None:
+        try:
+            result = await self.runner.call(lambda q: q.cancel(job_id))
+        except Exception as exc:
+            self.notify(f"cancel failed: {printable(describe_error(exc))}", severity="error", markup=False)
+            return
+        ok = result.status == "requested" and not result.sync
+        self.notify(
+            printable(result.message),
+            title="Cancel requested" if result.status == "requested" else "Not cancelled",
+            severity="information" if ok else "warning",
+            timeout=10,
+            markup=False,
+        )
+        self.poll_now()
+
     # ---- what widgets ask for: Messages up, queue I/O here (ConsoleContext) ---------
+
+    @on(SetFilter)
+    def _filter_asked(self, message: SetFilter) -> None:
+        self.set_filter(message.text)
+
+    @on(OpenFind)
+    def _find_asked(self, message: OpenFind) -> None:
+        self.open_find(message.text)
+
+    @on(OpenWhy)
+    def _why_asked(self, message: OpenWhy) -> None:
+        self.open_why(message.job_type, message.job_id)
+
+    @on(OpenHistory)
+    def _history_asked(self) -> None:
+        self.open_history()
+
+    @on(SetHistorySpan)
+    def _span_asked(self, message: SetHistorySpan) -> None:
+        self.set_history_span(message.minutes)
+
+    @on(PauseType)
+    def _pause_type_asked(self, message: PauseType) -> None:
+        self.ask_pause(message.job_type, message.pause)
+
+    @on(CancelJob)
+    def _cancel_asked(self, message: CancelJob) -> None:
+        self.ask_cancel(message.job_id, message.about)
 
     @on(PollNow)
     def _poll_asked(self) -> None:
@@ -391,11 +576,13 @@ class JobConsole(App[None]):
 
         async def act(q: jobcore.Queue) -> int:
             n = 0
+            do = q.requeue if what == "requeue" else q.purge
             for job_type, ids in plan.items():
-                if what == "requeue":
-                    n += await q.requeue(which, job_type, ids)
-                else:
-                    n += await q.purge(which, job_type, ids)
+                if ids is None:
+                    n += await do(which, job_type, None)
+                    continue
+                for i in range(0, len(ids), GROUP_CHUNK):  # a big group in several calls, as jobcore does
+                    n += await do(which, job_type, ids[i : i + GROUP_CHUNK])
             return n
 
         return await self.runner.call(act)
@@ -415,6 +602,9 @@ class JobConsole(App[None]):
             return len(await q.enqueue_many(jobs))
 
         return await self.runner.call(send)
+
+    async def find(self, text: str) -> list[FoundJob]:
+        return await self.runner.call(lambda q: q.find(text))
 
 
 def _is_a_context(app: JobConsole) -> ConsoleContext:

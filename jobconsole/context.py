@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 import jobcore
-from jobcore import BadJob, Job
+from jobcore import BadJob, FoundJob, Job
+from jobcore.history import History
 
 from .embedded import EmbeddedStatus
 from .messages import Link
+from .scope import Scope
 from .settings import Settings
 from .snapshot import RateHistory, Snapshot
 
@@ -46,6 +48,12 @@ class ConsoleContext(Protocol):
     def poll_wait(self) -> float: ...
     @property
     def embedded_status(self) -> EmbeddedStatus: ...
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def history(self) -> History | None: ...
+    @property
+    def history_minutes(self) -> int: ...
 
     def embedded_now(self) -> EmbeddedStatus:
         """The embedded worker's numbers at this instant (the reactive is up to a tick old)."""
@@ -60,3 +68,4 @@ class ConsoleContext(Protocol):
     async def act_on_bad(self, what: str, which: Which, plan: dict[str, list[str] | None]) -> int: ...
     async def job_types_and_schemas(self) -> tuple[list[str], dict[str, dict[str, Any]]]: ...
     async def enqueue_copies(self, template: Job[Any], n: int) -> int: ...
+    async def find(self, text: str) -> list[FoundJob]: ...

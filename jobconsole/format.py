@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobcore.display import printable
+from jobcore.history import History
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 
@@ -75,3 +76,42 @@ def sparkline(values: Sequence[float | None]) -> str:
         else:
             out.append(SPARK_CHARS[min(len(SPARK_CHARS) - 1, int(v / top * (len(SPARK_CHARS) - 1) + 0.5))])
     return "".join(out)
+
+
+def per_minute(history: History | None, job_type: str, minutes: int, width: int) -> list[float | None]:
+    """Jobs settled (processed + failed + dead) in the last ``minutes`` minutes of
+    ``history``, added up into ``width`` equal slices, oldest first; None before
+    the first read, zeros for a type with nothing kept."""
+    if history is None:
+        return [None] * width
+    th = history.types.get(job_type)
+    rows = th.rows[-minutes:] if th else ()
+    values = [float(r.processed + r.failed + r.dead) for r in rows]
+    values = [0.0] * (minutes - len(values)) + values
+    return [sum(values[i * minutes // width : (i + 1) * minutes // width]) for i in range(width)]
+
+
+def millis(ms: float | None) -> str:
+    """A run time: 0.4ms, 12ms, 1.2s, 4m05s; "-" when nothing ran."""
+    if ms is None:
+        return "-"
+    if ms < 10:
+        return f"{ms:.1f}ms"
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    return duration(ms / 1000)
+
+
+BAR_CHARS = " ▁▂▃▄▅▆▇█"
+
+
+def bars(values: Sequence[float | None], height: int) -> list[str]:
+    """A bar chart ``height`` rows high, one column per value scaled to the largest
+    (eighths of a row), top row first; a value above zero shows at least a sliver."""
+    top = max((v for v in values if v is not None), default=0.0)
+    levels = [0 if not v or top <= 0 else max(1, round(v / top * height * 8)) for v in values]
+    rows = []
+    for r in range(height):
+        floor = (height - 1 - r) * 8
+        rows.append("".join(BAR_CHARS[min(8, max(0, lv - floor))] for lv in levels))
+    return rows

@@ -45,7 +45,10 @@ _KEY_NAMES = {
     "plus": "+",
     "minus": "-",
     "equals_sign": "=",
+    "slash": "/",
 }
+
+FILTER_HELP = "account:42 org:ORG acct:NUMBER res:ID type:TYPE or a job id (8+ hex), combined; escape clears"
 
 EVERYWHERE: tuple[Key, ...] = (
     Key("question_mark,f1", "help", "Help", "these keys, and what the numbers mean", display="? / f1"),
@@ -55,6 +58,30 @@ EVERYWHERE: tuple[Key, ...] = (
 
 MAIN: tuple[Key, ...] = (
     Key("question_mark,f1", "help", "Help", "these keys, and what the numbers mean", display="?"),
+    Key("slash", "filter", "Filter", f"filter the in-flight jobs (and the dead / failed lists): {FILTER_HELP}"),
+    Key("j", "find", "Find", "find a job by an id copied from a log line (or account:42 ...): where it is"),
+    Key("d", "bad('dead')", "Dead", "dead jobs, grouped by cause"),
+    Key("f", "bad('failed')", "Failed", "failed jobs, grouped by cause"),
+    Key("w", "why", "Why", "on a queue row: why its jobs wait, in words (jobcore why)", show=False),
+    Key("h", "history", "History", "per-minute history kept in Redis: last hour, 24 h on h; p50/p95 run time"),
+    Key(
+        "P",
+        "pause_type",
+        "Pause",
+        "on a queue row: pause / resume that job type in Redis (jobcore pause|resume)",
+        mutating=True,
+        confirms=True,
+        what="pause / resume",
+    ),
+    Key(
+        "c",
+        "cancel",
+        "Cancel",
+        "on an in-flight row: cancel that running job (jobcore cancel)",
+        mutating=True,
+        confirms=True,
+        what="cancel",
+    ),
     Key("e", "enqueue", "Enqueue", "enqueue test jobs (on a queue row: that type)", mutating=True),
     Key(
         "s",
@@ -64,10 +91,8 @@ MAIN: tuple[Key, ...] = (
         mutating=True,
         what="the embedded worker",
     ),
-    Key("d", "bad('dead')", "Dead", "dead jobs"),
-    Key("f", "bad('failed')", "Failed", "failed jobs"),
-    Key("r", "refresh", "Refresh", "refresh now"),
-    Key("p", "pause", "Pause", "pause / resume live updates (the numbers freeze)"),
+    Key("r", "refresh", "Refresh", "refresh now", show=False),
+    Key("p", "freeze", "Freeze", "freeze / unfreeze the live numbers (P pauses a job type)", show=False),
     Key("q", "quit", "Quit", "quit (asks first while the embedded worker runs jobs)"),
     Key("enter", None, "Details", "details of the selected in-flight job; on a queue row: enqueue that type"),
     Key("right_square_bracket", "page(1)", "Next page", "next page of in-flight jobs", show=False),
@@ -95,27 +120,42 @@ MAIN: tuple[Key, ...] = (
 )
 
 BAD: tuple[Key, ...] = (
-    Key("escape", "back", "Back", "back to the main screen"),
+    Key("escape", "back", "Back", "back (from a group's jobs: to the groups)"),
     Key("question_mark,f1", "help", "Help", "these keys", display="?"),
     Key("tab", "switch", "Dead⇄failed", "switch between dead and failed", priority=True),
-    Key("t", "filter", "Type", "show one job type, the next on each press, then all"),
-    Key("enter", None, "Details", "details: reason, traceback, args"),
-    Key("r", "requeue(False)", "Requeue", "requeue the selected job", mutating=True),
+    Key("slash", "filter", "Filter", f"filter the jobs (groups count the matching ones): {FILTER_HELP}"),
+    Key("g", "grouping", "Groups⇄jobs", "failures grouped by type and cause, or every job"),
+    Key("t", "type_filter", "Type", "show one job type, the next on each press, then all"),
+    Key("enter", None, "Open", "on a group: its jobs; on a job: details (reason, traceback, args)"),
+    Key(
+        "r",
+        "requeue(False)",
+        "Requeue",
+        "requeue the selected job, or every job of the selected group (asks first for a group)",
+        mutating=True,
+    ),
     Key(
         "R",
         "requeue(True)",
         "Requeue all",
-        "requeue every listed type's jobs (asks first)",
+        "requeue every listed job (asks first)",
         mutating=True,
         confirms=True,
         what="requeue",
     ),
-    Key("x,delete", "purge(False)", "Purge", "purge the selected job (asks first)", mutating=True, confirms=True),
+    Key(
+        "x,delete",
+        "purge(False)",
+        "Purge",
+        "purge the selected job, or every job of the selected group (asks first)",
+        mutating=True,
+        confirms=True,
+    ),
     Key(
         "X",
         "purge(True)",
         "Purge all",
-        "purge every listed type's jobs (asks first)",
+        "purge every listed job (asks first)",
         mutating=True,
         confirms=True,
         what="purge",
@@ -137,6 +177,28 @@ DETAIL: tuple[Key, ...] = (
     ),
 )
 
+FIND: tuple[Key, ...] = (
+    Key("escape", "close", "Close", "close"),
+    Key("enter", None, "Find / open", "in the box: find; on a result: its details"),
+    Key("w", "why", "Why", "why the selected job (or its type) waits"),
+    Key(
+        "c",
+        "cancel",
+        "Cancel job",
+        "cancel the selected job when it runs (asks first)",
+        mutating=True,
+        confirms=True,
+        what="cancel",
+    ),
+)
+
+HISTORY: tuple[Key, ...] = (
+    Key("escape,q", "close", "Back", "back to the main screen"),
+    Key("h", "span", "1h⇄24h", "the last hour or the last 24 hours"),
+)
+
+WHY: tuple[Key, ...] = (Key("escape,q,enter", "close", "Close", "close"),)
+
 ENQUEUE: tuple[Key, ...] = (
     Key("escape", "cancel", "Cancel", "cancel"),
     Key("ctrl+s", "send", "Send", "send (one enqueue_many round trip)", priority=True),
@@ -148,6 +210,9 @@ SECTIONS: tuple[tuple[str, tuple[Key, ...]], ...] = (
     ("Main screen", MAIN),
     ("Dead and failed jobs", BAD),
     ("Job details", DETAIL),
+    ("Find a job", FIND),
+    ("History", HISTORY),
+    ("Why is it waiting?", WHY),
     ("Enqueue", ENQUEUE),
 )
 

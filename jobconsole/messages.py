@@ -58,6 +58,59 @@ class OpenBad(Message):
         self.which = which
 
 
+class SetFilter(Message):
+    """The filter's words changed (``/``): every list view narrows to them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class OpenFind(Message):
+    """Ask where a job is, by an id from a log line or a tenant's words."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.text = text
+
+
+class OpenWhy(Message):
+    """Why a type's jobs (or one job in flight) wait, in sentences."""
+
+    def __init__(self, job_type: str | None, job_id: str | None = None) -> None:
+        super().__init__()
+        self.job_type = job_type
+        self.job_id = job_id
+
+
+class OpenHistory(Message):
+    """The per-minute history kept in Redis, as a chart."""
+
+
+class SetHistorySpan(Message):
+    def __init__(self, minutes: int) -> None:
+        super().__init__()
+        self.minutes = minutes
+
+
+class PauseType(Message):
+    """Pause (or resume) a job type in Redis: asks first."""
+
+    def __init__(self, job_type: str, pause: bool) -> None:
+        super().__init__()
+        self.job_type = job_type
+        self.pause = pause
+
+
+class CancelJob(Message):
+    """Cancel a running job: asks first. ``about`` names it in the question."""
+
+    def __init__(self, job_id: str, about: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.about = about
+
+
 class QuitRequested(Message):
     """Quit, asking first while the embedded worker runs jobs."""
 

@@ -11,6 +11,7 @@ DEFAULT_HANDLERS = "jobcore.demo:handlers"
 DEFAULT_REFRESH = 1.0
 DEFAULT_CONCURRENCY = 10
 DEFAULT_GRACE = 5.0
+HISTORY_REFRESH = 12.0  # seconds between reads of the per-minute history: it moves by the minute
 
 
 class SettingsError(Exception):
@@ -38,6 +39,7 @@ class Settings:
     origin_note: str = ""  # the same in a sentence, said once at start
     in_flight_page: int = 100  # rows per in-flight page
     dead_limit: int = 500  # newest dead/failed jobs listed
+    history_refresh: float = HISTORY_REFRESH
 
     @property
     def is_memory(self) -> bool:

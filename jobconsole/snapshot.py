@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import jobcore
-from jobcore import InFlightJob, QueueStats, WorkerInfo
+from jobcore import InFlightJob, JobQuery, QueueStats, WorkerInfo
+
+from .scope import in_flight_matches
+
+FILTER_IN_FLIGHT = 10_000  # in-flight rows a filtered poll reads and matches: all of them, as workers hold few
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,8 @@ class Snapshot:
     server_version: str | None = None  # only fetched on the first poll after (re)connecting
     evicting: str | None = None  # evicting maxmemory policies, read with the version ("" when none)
     topology: str = ""  # standalone / cluster / sentinel, as of this poll (it follows a failover)
+    query: JobQuery | None = None  # the filter this poll matched in-flight jobs against
+    in_flight_matches: int = 0  # with a query: how many in-flight jobs matched (in_flight holds a page's worth)
 
     @property
     def taken_at(self) -> datetime:
@@ -39,15 +45,28 @@ class Snapshot:
         return max(0.0, (self.taken_at - worker.heartbeat_at).total_seconds())
 
 
-async def take_snapshot(queue: jobcore.Queue, seq: int, in_flight_limit: int, want_version: bool = False) -> Snapshot:
+async def take_snapshot(
+    queue: jobcore.Queue,
+    seq: int,
+    in_flight_limit: int,
+    want_version: bool = False,
+    query: JobQuery | None = None,
+) -> Snapshot:
     """One poll: stats, one page of in-flight jobs and the workers (one round trip on Redis).
 
     Each call's cost is bounded by the number of types and the page size, never by
-    queue length (jobcore's stats and in_flight(limit) guarantee that).
+    queue length (jobcore's stats and in_flight(limit) guarantee that). With a filter
+    it reads every in-flight job (up to FILTER_IN_FLIGHT: bounded by the workers'
+    slots and buffers, not by what is pending) and keeps the matches, here, off the UI.
     """
     started = time.perf_counter()
-    dash = await queue.dashboard(in_flight_limit)
+    dash = await queue.dashboard(FILTER_IN_FLIGHT if query is not None else in_flight_limit)
     stats, in_flight, workers = dash.stats, dash.in_flight, dash.workers
+    matches = 0
+    if query is not None:
+        in_flight = [j for j in in_flight if in_flight_matches(query, j)]
+        matches = len(in_flight)
+        in_flight = in_flight[:in_flight_limit]
     version = await queue.server_version() if want_version else None
     evicting = ", ".join(sorted(await queue.eviction_policies())) if want_version else None
     return Snapshot(
@@ -60,6 +79,8 @@ async def take_snapshot(queue: jobcore.Queue, seq: int, in_flight_limit: int, wa
         server_version=version,
         evicting=evicting,
         topology=queue.topology(),
+        query=query,
+        in_flight_matches=matches,
     )
 
 

@@ -904,15 +904,8 @@ class Queue(abc.ABC):
         types = [q.job_type] if q.job_type else await self.job_types()
         found: list[FoundJob] = []
         for row in await self.in_flight(FIND_IN_FLIGHT_MAX):
-            if q.matches(
-                job_id=row.job_id,
-                job_type=row.job_type,
-                account_id=row.account_id,
-                account_number=row.account_number,
-                org_id=row.org_id,
-                reservation_id=row.reservation_id,
-            ):
-                found.append(_found_in_flight(row))
+            if in_flight_matches(q, row):
+                found.append(found_in_flight(row))
         if q.job_id is not None and not found:
             found += await self._find_pending(q, types)
         lists = await asyncio.gather(
@@ -923,19 +916,9 @@ class Queue(abc.ABC):
             ("dead" if i < n else "failed", b) for i, rows in enumerate(lists) for b in rows
         ]
         for which, bad in labelled:
-            env = bad.envelope
-            if env is None:
-                continue
-            args, reservation = _args_and_reservation(env)
-            if q.matches(
-                job_id=str(env.id),
-                job_type=bad.job_type,
-                account_id=env.account_id,
-                account_number=env.identity.account_number,
-                org_id=env.identity.org_id,
-                reservation_id=reservation,
-            ):
-                found.append(_found_bad(which, bad, args, reservation))
+            hit = found_bad(which, bad)
+            if hit is not None and q.matches(**hit.log_fields()):
+                found.append(hit)
         if q.job_id is not None and not found:
             found.append(FoundJob("not_found", str(q.job_id), q.job_type))
         return found[:limit]
@@ -1027,7 +1010,20 @@ def _args_and_reservation(env: Envelope) -> tuple[Any, Any]:
     return args, args.get("reservation_id") if isinstance(args, dict) else None
 
 
-def _found_in_flight(row: InFlightJob) -> FoundJob:
+def in_flight_matches(q: JobQuery, row: InFlightJob) -> bool:
+    """Whether a job in flight fits the query (find's rule; a console's filter uses it too)."""
+    return q.matches(
+        job_id=row.job_id,
+        job_type=row.job_type,
+        account_id=row.account_id,
+        account_number=row.account_number,
+        org_id=row.org_id,
+        reservation_id=row.reservation_id,
+    )
+
+
+def found_in_flight(row: InFlightJob) -> FoundJob:
+    """An in-flight row as find returns it (what a console's filter matches and shows)."""
     return FoundJob(
         "in_flight",
         row.job_id,
@@ -1045,9 +1041,13 @@ def _found_in_flight(row: InFlightJob) -> FoundJob:
     )
 
 
-def _found_bad(where: Literal["dead", "failed"], bad: BadJob, args: Any, reservation: Any) -> FoundJob:
+def found_bad(where: Literal["dead", "failed"], bad: BadJob) -> FoundJob | None:
+    """A dead or failed job as find returns it; None when its payload does not decode
+    (it has no log fields to match or show)."""
     env = bad.envelope
-    assert env is not None
+    if env is None:
+        return None
+    args, reservation = _args_and_reservation(env)
     return FoundJob(
         where,
         str(env.id),

@@ -29,11 +29,15 @@ from textual.widgets import TextArea  # noqa: E402
 
 import jobcore  # noqa: E402
 from jobconsole.app import JobConsole, make_app  # noqa: E402
-from jobconsole.components.badjobs import BadJobsScreen  # noqa: E402
+from jobconsole.components.badjobs import BadJobsScreen, BadTable, GroupTable  # noqa: E402
+from jobconsole.components.confirm import ConfirmScreen  # noqa: E402
 from jobconsole.components.detail import JobDetailScreen  # noqa: E402
 from jobconsole.components.enqueue import EnqueueScreen  # noqa: E402
+from jobconsole.components.find import FindScreen, FoundTable  # noqa: E402
+from jobconsole.components.history import HistoryScreen  # noqa: E402
 from jobconsole.components.main_screen import MainScreen  # noqa: E402
-from jobconsole.components.panels import InFlightTable  # noqa: E402
+from jobconsole.components.panels import InFlightTable, QueuesTable  # noqa: E402
+from jobconsole.components.why import WhyScreen  # noqa: E402
 from jobconsole.settings import Settings  # noqa: E402
 from jobcore import Identity, Job  # noqa: E402
 from jobcore.testing import RedisServer  # noqa: E402
@@ -82,14 +86,9 @@ async def feed(url: str, seconds: float, rng: random.Random) -> None:
             jobs.extend(Job(type="noop", args={}, account_id=1) for _ in range(burst))
             if tick % 9 == 4:
                 account, ident = identity(rng)
-                jobs.append(
-                    Job(
-                        type="fail",
-                        args={"message": "quota exceeded for instance family m5"},
-                        account_id=account,
-                        identity=ident,
-                    )
-                )
+                # One cause, different numbers in each message: the failed view groups them as one.
+                message = f"quota exceeded for account {account}: {rng.randint(11, 19)} of 10 m5 instances"
+                jobs.append(Job(type="fail", args={"message": message}, account_id=account, identity=ident))
             if tick % 5 == 0:
                 jobs.append(Job(type="report", args={"month": "2025-12"}, account_id=1))
             await q.enqueue_many(jobs)
@@ -211,6 +210,68 @@ async def shoot(app: JobConsole, name: str) -> None:
     say(f"saved {Path(path).relative_to(ROOT)}" + (f" and {png.name}" if png else " (no rsvg-convert: no PNG)"))
 
 
+async def on_row(pilot: Any, table: Any, key: str) -> None:
+    table.focus()
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.pause()
+
+
+async def more_shots(pilot: Any, app: JobConsole, url: str) -> None:
+    """The incident controls: filter, find, pause, cancel, history, why. The incident: one
+    account's job stuck in a 10-minute sleep (account 1042 also owns the bad data above)."""
+    in_flight = app.screen.query_one(InFlightTable)
+    queues = app.screen.query_one(QueuesTable)
+    async with jobcore.connect(url) as q:
+        ident = Identity(account_number="ACC-1042", org_id="org-3")
+        [stuck] = await q.enqueue_many([Job(type="sleep", args={"seconds": 600}, account_id=1042, identity=ident)])
+    await wait(pilot, lambda: any(j.job_id == str(stuck) for j in in_flight.jobs.values()), timeout=180)
+
+    await pilot.press("slash", *"account:1042", "enter")  # the filter, as you type
+    await wait(pilot, lambda: app.snapshot is not None and app.snapshot.query is not None)
+    await pilot.pause(0.5)
+    await shoot(app, "filter")
+    await pilot.press("slash", "escape")  # clears it
+
+    # Find it by its id as the worker's log line prints it (the whole id).
+    await pilot.press("j", *str(stuck), "enter")
+    await wait(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+    await pilot.press("escape")
+    await wait(pilot, lambda: isinstance(app.screen, FindScreen) and app.screen.query_one(FoundTable).row_count == 1)
+    await shoot(app, "find")
+    await pilot.press("escape")
+    await wait(pilot, lambda: isinstance(app.screen, MainScreen))
+
+    await on_row(pilot, queues, "type:launch")  # pause: confirmed, then shown on the row
+    await pilot.press("P")
+    await wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await pilot.press("y")
+    await wait(pilot, lambda: app.snapshot is not None and app.snapshot.stats.types["launch"].paused)
+    await on_row(pilot, queues, "type:launch")
+    await shoot(app, "paused")
+    await pilot.press("w")  # why: the row's type, in words (paused among them)
+    await wait(pilot, lambda: isinstance(app.screen, WhyScreen))
+    await shoot(app, "why")
+    await pilot.press("escape", "P")
+    await wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await pilot.press("y")
+    await wait(pilot, lambda: app.snapshot is not None and not app.snapshot.stats.types["launch"].paused)
+
+    stuck_row = next(k for k, j in in_flight.jobs.items() if j.job_id == str(stuck))
+    await on_row(pilot, in_flight, stuck_row)
+    await pilot.press("c")
+    await wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await shoot(app, "cancel")
+    await pilot.press("y")
+    await wait(pilot, lambda: isinstance(app.screen, MainScreen))
+    await pilot.pause(1.5)
+
+    await pilot.press("h")
+    await wait(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.history is not None)
+    await pilot.pause(0.5)
+    await shoot(app, "history")
+    await pilot.press("escape")
+
+
 async def run(warmup: float) -> None:
     OUT.mkdir(exist_ok=True)
     rng = random.Random(7)
@@ -257,16 +318,21 @@ async def run(warmup: float) -> None:
                 await pilot.press("escape")
                 await wait(pilot, lambda: isinstance(app.screen, MainScreen))
 
-                await pilot.press("d")
+                await pilot.press("d")  # grouped by cause
                 await wait(pilot, lambda: isinstance(app.screen, BadJobsScreen))
-                await wait(pilot, lambda: app.screen.query_one("#bad").row_count >= 4)
+                await wait(pilot, lambda: app.screen.query_one(GroupTable).row_count >= 3)
                 await shoot(app, "dead")
                 await pilot.press("tab")
                 await wait(pilot, lambda: isinstance(app.screen, BadJobsScreen) and app.screen.which == "failed")
-                await wait(pilot, lambda: app.screen.query_one("#bad").row_count >= 1)
+                await wait(pilot, lambda: app.screen.query_one(GroupTable).row_count >= 1)
                 await shoot(app, "failed")
-                await pilot.press("escape")
-                feeder.cancel()
+                await pilot.press("enter")  # into the largest group
+                await wait(pilot, lambda: app.screen.query_one(BadTable).row_count >= 1)
+                await shoot(app, "failed-group")
+                await pilot.press("escape", "escape")
+                await wait(pilot, lambda: isinstance(app.screen, MainScreen))
+                feeder.cancel()  # the afternoon calms down: the stuck job gets a slot
+                await more_shots(pilot, app, url)
         finally:
             if external is not None:
                 external.terminate()

@@ -14,16 +14,20 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from jobcore import BadJob
+from jobcore.backend import BAD_ALL
 from jobcore.display import printable
+from jobcore.triage import FailureGroup, group_failures
 
 from ..context import Which
 from ..format import clip, clock, count, short_id
 from ..keys import BAD, bindings, hint
 from ..messages import PollNow
+from ..scope import bad_matches
 from ..snapshot import Snapshot
 from .base import ConsoleFooter, Keyed, console_of
 from .confirm import ConfirmScreen
 from .detail import JobDetailScreen
+from .filterbar import FilterBar
 from .help import HelpScreen
 from .status import StatusBar
 from .tables import Cells, LiveTable
@@ -89,32 +93,73 @@ class BadTable(LiveTable):
         super().__init__(self.COLUMNS, id=id)
 
 
+class GroupTable(LiveTable):
+    """Failures grouped by type and normalised cause (jobcore.triage), the largest first."""
+
+    COLUMNS = (
+        ("jobs", "count"),
+        ("job_type", "job_type"),
+        ("newest", "newest"),
+        ("group", "key"),
+        ("cause", "cause"),  # last: may run off the edge (the pane shows an example in full)
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self.COLUMNS, right=("count",), id=id)
+
+
 class BadJobsScreen(Keyed, Screen[None]):
+    """Dead or failed jobs: grouped by cause (enter: a group's jobs), or every job (g).
+    The filter (/) narrows both; requeue and purge act on what is listed."""
+
     KEYS = BAD
     BINDINGS = bindings(BAD)
+    AUTO_FOCUS = ""  # _mode() focuses the table in view (the filter line comes first)
 
     def __init__(self, which: Which = "dead") -> None:
         super().__init__()
         self.which: Which = which
         self.job_type: str | None = None
-        self.rows: dict[str, BadJob] = {}
+        self.loaded: list[BadJob] = []  # the whole list as last read, newest first
+        self.grouped = True
+        self.group: FailureGroup | None = None  # the group drilled into
+        self.groups: dict[str, FailureGroup] = {}
+        self.listed: list[BadJob] = []  # the jobs in view: filtered, and of the group when drilled in
+        self.rows: dict[str, BadJob] = {}  # the rows the jobs table shows (the newest dead_limit of listed)
         self._loaded_marker: tuple[int, int] | None = None
         self._shown_worker_width = 0
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         with Vertical(id="bad-body"):
+            yield FilterBar("#groups", id="filter")
+            yield GroupTable(id="groups")
             yield BadTable(id="bad")
             with VerticalScroll(id="reason-pane"):
                 yield Static(id="reason")
         yield ConsoleFooter()
 
     def on_mount(self) -> None:
-        self.query_one(BadTable).focus()
         self.query_one("#reason-pane").border_title = "reason"
         self.watch(self.app, "snapshot", self._counts_changed, init=False)
+        self.watch(self.app, "scope", lambda _: self._relist(), init=False)
+        self._mode()
         self._titles()
         self.reload()
+
+    @property
+    def showing_groups(self) -> bool:
+        return self.grouped and self.group is None
+
+    def _mode(self) -> None:
+        """Show the groups table or the jobs table, and send focus (and the filter's enter) there."""
+        groups, jobs = self.query_one(GroupTable), self.query_one(BadTable)
+        groups.display = self.showing_groups
+        jobs.display = not self.showing_groups
+        target = groups if self.showing_groups else jobs
+        self.query_one(FilterBar).target = f"#{target.id}"
+        if not self.query_one(FilterBar).editing:
+            target.focus()
 
     # ---- data -------------------------------------------------------------
 
@@ -149,14 +194,54 @@ class BadJobsScreen(Keyed, Screen[None]):
     async def _load(self, which: Which, job_type: str | None) -> None:
         ctx = console_of(self)
         try:
-            jobs = await ctx.bad_jobs(which, job_type, ctx.settings.dead_limit)
+            # The whole list: groups count every job (as jobcore's failure_groups reads it).
+            jobs = await ctx.bad_jobs(which, job_type, BAD_ALL)
         except Exception as exc:
             self.notify(f"cannot list {which} jobs: {printable(exc)}", severity="error", markup=False)
             return
         if (which, job_type) != (self.which, self.job_type):
             return  # switched meanwhile; the newer load will show
         self._loaded_marker = self._marker(console_of(self).snapshot)
-        self._show(jobs)
+        self.loaded = jobs
+        self._relist()
+
+    def _relist(self) -> None:
+        """Filter, group (jobcore's rule) and show what was loaded; no I/O."""
+        query = console_of(self).scope.query
+        matching = [j for j in self.loaded if bad_matches(query, self.which, j)]
+        groups = group_failures(self.which, matching)
+        self.groups = {g.key: g for g in groups}
+        if self.group is not None:
+            group = self.groups.get(self.group.key)
+            if group is None:
+                self.notify("that group has no jobs any more (requeued, purged, or filtered out)", timeout=3)
+                self.group = None
+                self._mode()
+            else:
+                self.group = group
+        if self.group is not None:
+            refs = set(self.group.refs)
+            matching = [j for j in matching if j.id in refs and j.job_type == self.group.job_type]
+        self.listed = matching
+        self._show_groups(groups)
+        self._show(matching[: console_of(self).settings.dead_limit])
+
+    def _show_groups(self, groups: Sequence[FailureGroup]) -> None:
+        style = "red" if self.which == "dead" else "yellow"
+        rows: list[tuple[str, Cells]] = [
+            (
+                g.key,
+                (
+                    Text(count(g.count), style="bold", justify="right"),
+                    Text(printable(g.job_type), style="bold"),
+                    Text(clock(g.newest)),
+                    Text(g.key, style="dim"),
+                    Text(clip(printable(g.label), 90), style=style),
+                ),
+            )
+            for g in groups
+        ]
+        self.query_one(GroupTable).sync(rows)
 
     def _show(self, jobs: Sequence[BadJob]) -> None:
         table = self.query_one(BadTable)
@@ -196,34 +281,81 @@ class BadJobsScreen(Keyed, Screen[None]):
             self._show(list(self.rows.values()))
 
     def _titles(self) -> None:
-        table = self.query_one(BadTable)
+        ctx = console_of(self)
         scope = printable(self.job_type) if self.job_type else "all types"
-        total = self._total(console_of(self).snapshot)
-        shown = len(self.rows)
+        total = self._total(ctx.snapshot)
+        query = ctx.scope.query
         what = "Dead jobs" if self.which == "dead" else "Failed jobs (most recent kept per type)"
-        table.border_title = Text(f"{what} · {scope} · {count(total) if total is not None else '?'}")
-        actions = hint(BAD, console_of(self).settings.read_only, ["requeue(False)", "purge(False)"])
-        actions = f" · {actions}" if actions else ""
-        more = f"newest {count(shown)} shown" if total is not None and total > shown else "newest first"
-        table.border_subtitle = f"{more} · tab: {'failed' if self.which == 'dead' else 'dead'}{actions}"
+        title = Text(f"{what} · {scope} · ")
+        if query is not None:
+            matching = sum(g.count for g in self.groups.values())  # every loaded job that fits the filter
+            title.append(f"{count(matching)} of {count(total) if total is not None else '?'} match ")
+            title.append(printable(str(query)), "bold yellow")
+        else:
+            title.append(count(total) if total is not None else "?")
+        other = "failed" if self.which == "dead" else "dead"
+        read_only = ctx.settings.read_only
+        if self.showing_groups:
+            title.append(f" · {count(len(self.groups))} cause(s)" if self.groups else "")
+            actions = hint(BAD, read_only, ["requeue(False)", "purge(False)"])
+            sub = f"largest first · enter: its jobs · g: every job · tab: {other}"
+        else:
+            shown = len(self.rows)
+            if self.group is not None:  # the group says it all: its type, its cause, how many
+                label = clip(printable(self.group.label), 50)
+                kind = "Dead" if self.which == "dead" else "Failed"
+                title = Text(f"{kind} jobs of group {self.group.key} · {printable(self.group.job_type)} · ")
+                title.append(f"{label} ({count(len(self.listed))})", "bold")
+            actions = hint(BAD, read_only, ["requeue(False)", "purge(False)"])
+            more = f"newest {count(shown)} shown" if len(self.listed) > shown else "newest first"
+            back = "escape: the groups" if self.group is not None else "g: by cause"
+            sub = f"{more} · {back} · tab: {other}"
+        for table in (self.query_one(GroupTable), self.query_one(BadTable)):
+            table.border_title = title
+            table.border_subtitle = sub + (f" · {actions}" if actions else "")
 
     @on(DataTable.RowHighlighted, "#bad")
+    @on(DataTable.RowHighlighted, "#groups")
     def _preview(self) -> None:
-        job = self.selected()
         pane = self.query_one("#reason", Static)
+        if self.showing_groups:
+            group = self.selected_group()
+            if group is None:
+                pane.update(Text(self._nothing(), "dim"))
+                return
+            t = Text(f"group {group.key} · {count(group.count)} job(s) · newest {clock(group.newest)}Z · ", "bold")
+            t.append(f"{printable(group.label)}\n", "bold")
+            t.append("the newest of them:\n", "dim")
+            t.append_text(describe_bad(group.example, self.which))
+            pane.update(t)
+            return
+        job = self.selected()
         if job is None:
-            of_type = f" of type {printable(self.job_type)}" if self.job_type else ""
-            pane.update(Text(f"no {self.which} jobs{of_type}", "dim"))
+            pane.update(Text(self._nothing(), "dim"))
             return
         pane.update(describe_bad(job, self.which))
+
+    def _nothing(self) -> str:
+        of_type = f" of type {printable(self.job_type)}" if self.job_type else ""
+        matching = " matching the filter" if console_of(self).scope.query is not None else ""
+        return f"no {self.which} jobs{of_type}{matching}"
 
     def selected(self) -> BadJob | None:
         key = self.query_one(BadTable).selected_key
         return self.rows.get(key) if key else None
 
+    def selected_group(self) -> FailureGroup | None:
+        key = self.query_one(GroupTable).selected_key
+        return self.groups.get(key) if key else None
+
     # ---- actions ----------------------------------------------------------
 
     def action_back(self) -> None:
+        if self.group is not None:
+            self.group = None
+            self._mode()
+            self._relist()
+            return
         self.dismiss()
 
     def action_help(self) -> None:
@@ -232,22 +364,45 @@ class BadJobsScreen(Keyed, Screen[None]):
     def action_reload(self) -> None:
         self.reload()
 
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open()
+
+    def action_grouping(self) -> None:
+        self.grouped = not self.grouped
+        self.group = None
+        self._mode()
+        self._relist()
+
     def action_switch(self) -> None:
         self.which = "failed" if self.which == "dead" else "dead"
+        self.group = None
+        self.loaded = []
         self.query_one(BadTable).sync([])
+        self.query_one(GroupTable).sync([])
         self.rows = {}
-        self._titles()
+        self._mode()
+        self._relist()
         self.reload()
 
-    def action_filter(self) -> None:
+    def action_type_filter(self) -> None:
         snap = console_of(self).snapshot
         names = sorted(snap.stats.types) if snap else []
         options: list[str | None] = [None, *names]
         i = options.index(self.job_type) if self.job_type in options else 0
         self.job_type = options[(i + 1) % len(options)]
+        self.group = None
+        self._mode()
         scope = printable(self.job_type) if self.job_type else "all types"
         self.notify(f"showing {self.which} jobs of {scope}", timeout=2, markup=False)
         self.reload()
+
+    @on(DataTable.RowSelected, "#groups")
+    def _drill(self) -> None:
+        group = self.selected_group()
+        if group is not None:
+            self.group = group
+            self._mode()
+            self._relist()
 
     @on(DataTable.RowSelected, "#bad")
     def _open(self) -> None:
@@ -264,7 +419,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.app.push_screen(JobDetailScreen(job, self.which), after)
 
     def _targets(self) -> dict[str, int]:
-        """Types to act on for 'all', with how many jobs each holds."""
+        """Types to act on for 'all' (no filter, no group), with how many jobs each holds."""
         snap = console_of(self).snapshot
         if snap is None:
             return {}
@@ -282,8 +437,15 @@ class BadJobsScreen(Keyed, Screen[None]):
         self._act("purge", everything)
 
     def _act(self, what: Literal["requeue", "purge"], everything: bool) -> None:
-        """Requeue one job at once; purge one, or either for all, after a confirmation."""
+        """Requeue one job at once; purge one, or act on a group or everything listed, after a confirmation."""
         if console_of(self).refuse_if_read_only(what):
+            return
+        if not everything and self.showing_groups:
+            group = self.selected_group()
+            if group is None:
+                self.notify(f"no {self.which} group selected", severity="warning")
+            else:
+                self._confirm(what, {group.job_type: group.count}, {group.job_type: list(group.refs)}, group=group)
             return
         if not everything:
             job = self.selected()
@@ -294,6 +456,16 @@ class BadJobsScreen(Keyed, Screen[None]):
             else:
                 self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]}, job)
             return
+        if console_of(self).scope.query is not None or self.group is not None:
+            # Narrowed: exactly the jobs listed, by id (not whole types).
+            ids: dict[str, list[str]] = {}
+            for j in self.listed:
+                ids.setdefault(j.job_type, []).append(j.id)
+            if not ids:
+                self.notify(f"no {self.which} jobs listed to {what}", severity="warning")
+                return
+            self._confirm(what, {t: len(v) for t, v in ids.items()}, ids)
+            return
         targets = self._targets()
         if not targets:
             self.notify(f"no {self.which} jobs to {what}", severity="warning")
@@ -301,21 +473,29 @@ class BadJobsScreen(Keyed, Screen[None]):
         self._confirm(what, targets)
 
     def _confirm(
-        self, what: str, counts: dict[str, int], ids: dict[str, list[str]] | None = None, job: BadJob | None = None
+        self,
+        what: str,
+        counts: dict[str, int],
+        ids: dict[str, list[str]] | None = None,
+        job: BadJob | None = None,
+        group: FailureGroup | None = None,
     ) -> None:
         total = sum(counts.values())
         per_type = ", ".join(f"{printable(t)} {count(n)}" for t, n in counts.items())
         if job is not None:
             question = f"{what.capitalize()} this {self.which} job?\n{name_bad(job, self.which)}"
-            if what == "purge":
-                question += "\nIt is deleted for good: this cannot be undone."
-        elif what == "purge":
+        elif group is not None:
             question = (
-                f"Purge {count(total)} {self.which} job(s) ({per_type})?\n"
-                "They are deleted for good: this cannot be undone."
+                f"{what.capitalize()} the {count(total)} {self.which} {printable(group.job_type)} job(s) "
+                f"of group {group.key}?\n  {clip(printable(group.label), 58)}\n"
+                f"  newest {clock(group.newest)}Z"
             )
         else:
-            question = f"Requeue {count(total)} {self.which} job(s) ({per_type})?\nThey go back on their queues."
+            question = f"{what.capitalize()} {count(total)} {self.which} job(s) ({per_type})?"
+        if what == "purge":
+            question += f"\n{'It is' if job else 'They are'} deleted for good: this cannot be undone."
+        elif job is None:
+            question += "\nThey go back on their queues."
         plan: dict[str, list[str] | None] = dict(ids) if ids else dict.fromkeys(counts)
 
         def answered(yes: bool | None) -> None:

@@ -14,7 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from jobcore import BadJob, InFlightJob
+from jobcore import BadJob, FoundJob, InFlightJob
 from jobcore.display import field_text, printable
 
 from ..format import duration, pretty_json, stamp
@@ -44,7 +44,7 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
     KEYS = DETAIL
     BINDINGS = bindings(DETAIL)
 
-    def __init__(self, job: InFlightJob | BadJob, which: str = "") -> None:
+    def __init__(self, job: InFlightJob | BadJob | FoundJob, which: str = "") -> None:
         super().__init__()
         self.job = job
         self.which = which  # "dead" or "failed" for a BadJob
@@ -66,14 +66,23 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
         self.query_one("#detail-body").focus()
         if isinstance(self.job, InFlightJob):
             self.watch(self.app, "snapshot", self._follow, init=True)
+        elif isinstance(self.job, FoundJob):
+            self.query_one("#fields", Static).update(_grid(self._found_rows(self.job)))
         else:
             self.query_one("#fields", Static).update(_grid(self._bad_rows(self.job)))
 
     def _title(self) -> Text:
         job = self.job
-        name = printable(job.job_type)
+        name = printable(job.job_type or "?")
         if isinstance(job, InFlightJob):
             return Text.assemble(("In-flight job  ", "bold"), (name, "bold cyan"), f"  {job.job_id or '?'}")
+        if isinstance(job, FoundJob):
+            where = {"in_flight": "In-flight", "pending": "Pending", "dead": "Dead", "failed": "Failed"}
+            return Text.assemble(
+                (f"{where.get(job.where, 'Found')} job  ", "bold"),
+                (printable(job.job_type or "?"), "bold cyan"),
+                f"  {job.job_id or '?'}",
+            )
         return Text.assemble(
             (f"{self.which.capitalize()} job  ", "bold"), (name, "bold cyan"), f"  {job.job_id or '?'}"
         )
@@ -84,6 +93,8 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
 
     def _args(self) -> RenderableType:
         job = self.job
+        if isinstance(job, FoundJob):
+            return _json(job.args)
         if isinstance(job, InFlightJob):
             if job.error:
                 return Text(f"cannot decode the payload: {printable(job.error)}", style="red")
@@ -126,6 +137,20 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
             ("attempt", job.attempt),
             ("entry id", job.entry_id),
             *([("error", Text(printable(job.error), style="red"))] if job.error else []),
+        ]
+
+    @staticmethod
+    def _found_rows(job: FoundJob) -> list[tuple[str, Any]]:
+        """Where find found it, with its six log fields."""
+        at = {"in_flight": "started", "pending": "enqueued at"}.get(job.where, f"{job.where} at")
+        reason = job.reason.strip().splitlines()[-1] if job.reason and job.reason.strip() else None
+        return [
+            ("where", Text(printable(job.describe()), style="bold")),
+            *[(name, value) for name, value in job.log_fields().items()],
+            ("worker", job.worker),
+            ("attempt", job.attempt),
+            (at, stamp(job.at) if job.at else None),
+            *([("reason", Text(printable(reason), style="red"))] if reason else []),
         ]
 
     def _bad_rows(self, job: BadJob) -> list[tuple[str, Any]]:

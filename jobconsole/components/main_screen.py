@@ -8,12 +8,20 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable
 
+from jobcore.display import field_text, printable
+
+from ..format import duration
 from ..keys import MAIN, bindings
 from ..messages import (
+    CancelJob,
     ChangeConcurrency,
     InFlightPage,
     OpenBad,
     OpenEnqueue,
+    OpenFind,
+    OpenHistory,
+    OpenWhy,
+    PauseType,
     PollNow,
     QuitRequested,
     TogglePause,
@@ -21,6 +29,7 @@ from ..messages import (
 )
 from .base import ConsoleFooter, Keyed, console_of
 from .detail import JobDetailScreen
+from .filterbar import FilterBar
 from .help import HelpScreen
 from .panels import InFlightTable, QueuesTable, WorkerLog, WorkersTable
 from .status import StatusBar
@@ -34,6 +43,7 @@ class MainScreen(Keyed, Screen[None]):
         yield StatusBar(id="status")
         with Vertical(id="body"):
             yield QueuesTable(id="queues")
+            yield FilterBar("#in-flight", id="filter")
             yield InFlightTable(id="in-flight")
             with Horizontal(id="bottom"):
                 yield WorkersTable(id="workers")
@@ -68,8 +78,49 @@ class MainScreen(Keyed, Screen[None]):
     def action_refresh(self) -> None:
         self.post_message(PollNow())
 
-    def action_pause(self) -> None:
+    def action_freeze(self) -> None:
         self.post_message(TogglePause())
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open()
+
+    def action_find(self) -> None:
+        self.post_message(OpenFind())
+
+    def action_history(self) -> None:
+        self.post_message(OpenHistory())
+
+    def _queue_row(self, what: str) -> str | None:
+        """The type of the selected queue row, or None after saying how to pick one."""
+        job_type = self.query_one(QueuesTable).job_type_at_cursor()
+        if job_type is None:
+            self.notify(f"{what}: select a job type's row in the queues table first (tab to it)", severity="warning")
+        return job_type
+
+    def action_why(self) -> None:
+        job_type = self._queue_row("why")
+        if job_type is not None:
+            self.post_message(OpenWhy(job_type))
+
+    def action_pause_type(self) -> None:
+        job_type = self._queue_row("pause")
+        snap = console_of(self).snapshot
+        if job_type is None or snap is None:
+            return
+        stats = snap.stats.types.get(job_type)
+        self.post_message(PauseType(job_type, pause=not (stats is not None and stats.paused)))
+
+    def action_cancel(self) -> None:
+        job = self.query_one(InFlightTable).selected_job()
+        if job is None or not job.job_id:
+            self.notify("cancel: select a running job in the in-flight table first", severity="warning")
+            return
+        about = (
+            f"  {printable(job.job_type)} job {job.job_id}\n"
+            f"  account_id {field_text(job.account_id)} · worker {printable(job.worker)}\n"
+            f"  running {duration(job.running_for)} · attempt {job.attempt}"
+        )
+        self.post_message(CancelJob(job.job_id, about))
 
     def action_quit(self) -> None:
         self.post_message(QuitRequested())

@@ -16,8 +16,9 @@ from jobcore import InFlightJob, TypeStats, WorkerInfo
 from jobcore.display import field_text, printable
 
 from ..embedded import EmbeddedStatus, LogLine
-from ..format import clip, clock, count, duration, rate, short_id, sparkline
-from ..snapshot import Snapshot
+from ..format import clip, clock, count, duration, per_minute, rate, short_id, sparkline
+from ..scope import in_flight_matches
+from ..snapshot import FILTER_IN_FLIGHT, Snapshot
 from .base import console_of
 from .tables import Cells, LiveTable
 
@@ -45,7 +46,7 @@ class QueuesTable(LiveTable):
         ("dead", "dead"),
         ("oldest", "oldest"),
         ("proc/s", "rate"),
-        ("last 2m", "trend"),
+        ("last 1h", "trend"),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -56,6 +57,7 @@ class QueuesTable(LiveTable):
     def on_mount(self) -> None:
         self.border_title = "Queues"
         self.watch(self.app, "snapshot", self.show, init=True)
+        self.watch(self.app, "history", lambda _: self.show(console_of(self).snapshot), init=False)
 
     def on_resize(self, event: Resize) -> None:
         width = 24 if self.app.size.width >= 110 else 12
@@ -75,12 +77,15 @@ class QueuesTable(LiveTable):
             name.append(" ✖", style="bold red")  # corrupt data where its keys are; the subtitle says so
         if t.schema_versions > 1:
             name.append(" ≠", style="bold yellow")  # its live workers disagree on the args schema
+        if t.paused:
+            name.append(" paused", style="bold black on yellow")
         failed = _num(t.failed, "yellow" if t.failed else "dim")
         if t.failed_kept != t.failed:
             failed = _right(f"{count(t.failed)} ({count(t.failed_kept)} kept)", "yellow")
         age = t.oldest_pending_age
         age_style = "bold red" if age and age >= 300 else "yellow" if age and age >= 60 else ""
-        trend = app.rates.trend(t.job_type, self.trend_width)
+        # The last hour from the history kept in Redis: there from the first read, whoever restarted.
+        trend = per_minute(app.history, t.job_type, 60, self.trend_width)
         return (
             name,
             _num(t.pending, "bold" if t.pending else "dim"),
@@ -120,11 +125,14 @@ class QueuesTable(LiveTable):
         unserved = s.unserved
         corrupt = sorted(t.job_type for t in types if t.problem)
         skewed = sorted(t.job_type for t in types if t.schema_versions > 1)
+        paused = sorted(t.job_type for t in types if t.paused)
         # Text, not a str: a border title would read a type named "report[/]" as markup.
         if corrupt:
             subtitle = f"✖ not what jobcore wrote in the keys of: {', '.join(printable(n) for n in corrupt)}"
         elif skewed:
             subtitle = f"≠ live workers disagree on the args schema of: {', '.join(printable(n) for n in skewed)}"
+        elif paused:
+            subtitle = f"paused (workers take none of their jobs; P resumes): {', '.join(printable(n) for n in paused)}"
         elif unserved:
             subtitle = f"⚠ no live worker serves: {', '.join(printable(n) for n in sorted(unserved))}"
         else:
@@ -141,16 +149,22 @@ def _sum(values: Any) -> float | None:
     return sum(known) if known else None
 
 
+# The six log fields every job line carries, as columns (job_type first: it reads best).
+LOG_FIELD_COLUMNS = (
+    ("job_type", "job_type"),
+    ("job_id", "job_id"),
+    ("account_id", "account_id"),
+    ("account_number", "account_number"),
+    ("org_id", "org_id"),
+    ("reservation_id", "reservation_id"),
+)
+
+
 class InFlightTable(LiveTable):
     """The jobs being processed now, longest running first, one page at a time."""
 
     COLUMNS = (
-        ("job_type", "job_type"),
-        ("job_id", "job_id"),
-        ("account_id", "account_id"),
-        ("account_number", "account_number"),
-        ("org_id", "org_id"),
-        ("reservation_id", "reservation_id"),
+        *LOG_FIELD_COLUMNS,
         ("running", "running"),
         ("attempt", "attempt"),
         ("started", "started"),
@@ -166,6 +180,7 @@ class InFlightTable(LiveTable):
     def on_mount(self) -> None:
         self.border_title = "In flight"
         self.watch(self.app, "snapshot", self.show, init=True)
+        self.watch(self.app, "scope", lambda _: self.show(console_of(self).snapshot), init=False)
 
     @staticmethod
     def key_of(job: InFlightJob) -> str:
@@ -196,14 +211,28 @@ class InFlightTable(LiveTable):
             return
         app = console_of(self)
         size = app.settings.in_flight_page
+        query = app.scope.query
+        rows = snap.in_flight
         self.total = snap.stats.in_flight
+        if query is not None:
+            # The poll matched every in-flight job against the filter it was taken with; narrow
+            # to the one in force now, at once, while the next poll reads with it.
+            rows = tuple(j for j in rows if in_flight_matches(query, j))
+            self.total = snap.in_flight_matches if snap.query == query else len(rows)
         self.page = min(self.page, self.pages() - 1)
-        page_jobs = snap.in_flight[self.page * size : (self.page + 1) * size]
+        page_jobs = rows[self.page * size : (self.page + 1) * size]
         self.jobs = {self.key_of(j): j for j in page_jobs}
         self.sync([(self.key_of(j), self._row(j)) for j in page_jobs])
-        self.border_title = f"In flight {count(self.total)}"
+        if query is not None:
+            title = Text(f"In flight {count(self.total)} of {count(snap.stats.in_flight)} · ")
+            title.append(printable(str(query)), "bold yellow")
+            if snap.stats.in_flight > FILTER_IN_FLIGHT:
+                title.append(f" (the first {count(FILTER_IN_FLIGHT)} searched)")
+            self.border_title = title
+        else:
+            self.border_title = f"In flight {count(self.total)}"
         if not page_jobs:
-            self.border_subtitle = "nothing in flight"
+            self.border_subtitle = "no in-flight job matches the filter" if query is not None else "nothing in flight"
         else:
             first = self.page * size + 1
             pages = f"page {self.page + 1}/{self.pages()}  [ ] to page  · " if self.pages() > 1 else ""

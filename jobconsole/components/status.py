@@ -41,7 +41,7 @@ class StatusBar(Static):
             t.append("✖ disconnected, retrying", "bold white on red")
             t.append(f" (attempt {link.failures}, every {duration(link.retry_in)})", "red")
         if app.paused:
-            t.append("  ⏸ paused (p)", "bold yellow")
+            t.append("  ⏸ frozen (p)", "bold yellow")
         if app.poll_wait:
             t.append(f"  waiting for server {app.poll_wait:.0f}s", "bold yellow")
         t.append(*SEP)

@@ -52,6 +52,14 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenClock]:
     yield clock
 
 
+@pytest.fixture(params=["memory", "redis"])
+def url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs on memory:// and on a real private redis-server."""
+    if request.param == "memory":
+        return "memory://"
+    return str(request.getfixturevalue("redis_url"))
+
+
 def job_id(n: int) -> uuid.UUID:
     """Fixed, but as varied as real ids."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"https://jobcore.test/job/{n}")

@@ -76,6 +76,7 @@ async def test_markup_in_type_names_is_text(url: str) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await press(pilot, "d")
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await press(pilot, "g")  # every job, not grouped by cause
         table = app.screen.query_one(BadTable)
         await wait_for(pilot, lambda: table.row_count == 3, what="three dead rows")
         assert "[red]not markup[/red]" in shown(pilot)
@@ -120,6 +121,7 @@ async def test_escapes_from_redis_never_reach_the_terminal(url: str) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await press(pilot, "f")
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await press(pilot, "g")  # every job, not grouped by cause
         bad = app.screen.query_one(BadTable)
         await wait_for(pilot, lambda: bad.row_count == 1, what="the failed row")
         await pilot.pause()
@@ -155,6 +157,7 @@ async def test_poison_shows_as_undecodable_and_the_link_stays_up(url: str) -> No
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await press(pilot, "d")
         await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await press(pilot, "g")  # every job, not grouped by cause
         dead = app.screen.query_one(BadTable)
         await wait_for(pilot, lambda: dead.row_count == len(bad), what="the dead rows")
         reasons = []
