@@ -63,12 +63,19 @@ MAIN: tuple[Key, ...] = (
     Key("d", "bad('dead')", "Dead", "dead jobs, grouped by cause"),
     Key("f", "bad('failed')", "Failed", "failed jobs, grouped by cause"),
     Key("w", "why", "Why", "on a queue row: why its jobs wait, in words (jobcore why)", show=False),
-    Key("h", "history", "History", "per-minute history kept in Redis: last hour, 24 h on h; p50/p95 run time"),
+    Key(
+        "h",
+        "history",
+        "History",
+        "per-minute history kept in Redis: last hour, 24 h on h; p50/p95 run time",
+        show=False,
+    ),
     Key(
         "P",
         "pause_type",
         "Pause",
         "on a queue row: pause / resume that job type in Redis (jobcore pause|resume)",
+        show=False,  # a row's action, in help and the palette: the footer keeps q Quit at 80 columns
         mutating=True,
         confirms=True,
         what="pause / resume",
@@ -78,6 +85,7 @@ MAIN: tuple[Key, ...] = (
         "cancel",
         "Cancel",
         "on an in-flight row: cancel that running job (jobcore cancel)",
+        show=False,  # a row's action, in help and the palette: the footer keeps q Quit at 80 columns
         mutating=True,
         confirms=True,
         what="cancel",

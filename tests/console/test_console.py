@@ -555,7 +555,7 @@ async def test_polls_never_pile_up() -> None:
         await pilot.pause(0.5)
         elapsed = time.monotonic() - started
         assert runner.most == 1  # never two polls at once, however often r is pressed
-        assert 3 <= runner.calls <= elapsed / 0.3 + 1
+        assert 3 <= runner.calls <= elapsed / 0.3 + 2  # one poll at a time, each 0.3 s: none queued up
         assert app.snapshot is not None
 
 
