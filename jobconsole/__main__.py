@@ -7,11 +7,11 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 import jobcore
+from jobcore.cli import CommandLineParser
 from jobcore.display import printable, scrubbed
-from jobcore.local import LocalServerError, resolve
+from jobcore.local import URL_HELP, LocalServerError, resolve
 
 from .settings import (
     DEFAULT_CONCURRENCY,
@@ -53,13 +53,8 @@ def _concurrency(text: str) -> int:
     return value
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = CommandLineParser(
         prog="jobconsole",
         description="The jobcore operations console: live queues, in-flight jobs, enqueue, an embedded worker.",
     )
@@ -68,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--url",
         default=None,
-        help="queue URL (default: $JOBCORE_URL, else a Redis on localhost:6379 if one answers, else the local server)",
+        help=URL_HELP,
     )
     where.add_argument("--memory", action="store_true", help="an in-memory queue in this process (try it out)")
     p.add_argument(

@@ -22,7 +22,7 @@ from .errors import BadQuery, JobcoreError
 from .find import FoundJob, parse_job_id, parse_query, parse_word
 from .history import KEEP_MINUTES
 from .keys import DEFAULT_NAMESPACE
-from .local import URL_ENV, LocalServer, LocalServerError, resolve
+from .local import URL_HELP, LocalServer, LocalServerError, resolve
 from .model import Identity, Job
 from .registry import Handlers
 from .registry import load_handlers as registry_load_handlers
@@ -146,7 +146,9 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
     return check
 
 
-class _Parser(argparse.ArgumentParser):
+class CommandLineParser(argparse.ArgumentParser):
+    """jobcore's and jobconsole's parser: help with defaults, usage errors in one line, exit 2."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
@@ -161,7 +163,7 @@ def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
     p.add_argument(
         "--url",
         default=unset,
-        help=f"queue URL (default: ${URL_ENV}, else a Redis on localhost:6379 if one answers, else the local server)",
+        help=URL_HELP,
     )
     p.add_argument(
         "--namespace",
@@ -171,11 +173,11 @@ def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="jobcore", description="A typed, at-least-once job queue on Redis.")
+    p = CommandLineParser(prog="jobcore", description="A typed, at-least-once job queue on Redis.")
     p.add_argument("--version", action="version", version=f"jobcore {__version__}")
     _where_options(p, after_command=False)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    where = _Parser(add_help=False)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandLineParser)
+    where = CommandLineParser(add_help=False)
     _where_options(where, after_command=True)
 
     def command(name: str, text: str, parent: Any = sub) -> argparse.ArgumentParser:
@@ -293,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for which in ("dead", "failed"):
         d = command(which, f"list, requeue or purge {which} jobs")
-        dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+        dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=CommandLineParser)
         dl = command("list", f"list {which} jobs, newest first", dsub)
         dl.add_argument("--type", default=None, help="only this type (default: all)")
         dl.add_argument("--limit", type=_positive_int, default=20, help="rows shown at most")

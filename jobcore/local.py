@@ -28,6 +28,7 @@ from pathlib import Path
 URL_ENV = "JOBCORE_URL"
 PROBE_ENV = "JOBCORE_DEFAULT_REDIS"
 DEFAULT_PROBE = "localhost:6379"
+URL_HELP = f"queue URL (default: ${URL_ENV}, else a Redis on localhost:6379 if one answers, else the local server)"
 PROBE_TIMEOUT_S = 0.3
 START_TIMEOUT_S = 10.0
 SOCKET_PATH_MAX = 104  # sun_path is 108 bytes on Linux, 104 on macOS
