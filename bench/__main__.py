@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jobcore.testing import RedisServer
+from tests.support.servers import RedisServer
 
 from . import report, workloads
 from .adapters import LIBS, load

@@ -29,7 +29,7 @@ from typing import Any
 import jobcore
 from jobcore import Identity, Job
 from jobcore.keys import Keys, lane_slot
-from jobcore.testing import RedisCluster, RedisServer
+from tests.support.servers import RedisCluster, RedisServer
 
 from .cluster_tasks import HOT, TYPES
 from .common import BIN, REPO, JobData, make_jobs, start_worker, stop_worker

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jobcore
 from jobcore import Job
-from jobcore.testing import RedisServer
+from tests.support.servers import RedisServer
 
 
 async def measure(url: str, replicas: int) -> tuple[float, float]:

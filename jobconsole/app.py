@@ -23,9 +23,9 @@ from textual.worker import Worker, WorkerState
 
 import jobcore
 from jobcore import BadJob, FoundJob, Job
-from jobcore.backend import GROUP_CHUNK
 from jobcore.display import printable
-from jobcore.history import History
+from jobcore.limits import CHUNK as GROUP_CHUNK
+from jobcore.ops.history import History
 
 from .components.badjobs import BadJobsScreen
 from .components.confirm import ConfirmScreen

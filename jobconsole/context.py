@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 import jobcore
 from jobcore import BadJob, FoundJob, Job
-from jobcore.history import History
+from jobcore.ops.history import History
 
 from .embedded import EmbeddedStatus
 from .messages import Link

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobcore.display import printable
-from jobcore.history import History
+from jobcore.ops.history import History
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 

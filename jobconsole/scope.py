@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from jobcore import BadJob, BadQuery, InFlightJob, JobQuery, parse_query
-from jobcore.backend import found_bad
-from jobcore.backend import in_flight_matches as matches_in_flight
+from jobcore.ops.find import found_bad
+from jobcore.ops.find import in_flight_matches as matches_in_flight
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,9 @@ from datetime import datetime
 
 import jobcore
 from jobcore import InFlightJob, JobQuery, QueueStats, WorkerInfo
+from jobcore.limits import IN_FLIGHT_ALL
 
 from .scope import in_flight_matches
-
-FILTER_IN_FLIGHT = 10_000  # in-flight rows a filtered poll reads and matches: all of them, as workers hold few
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +55,11 @@ async def take_snapshot(
 
     Each call's cost is bounded by the number of types and the page size, never by
     queue length (jobcore's stats and in_flight(limit) guarantee that). With a filter
-    it reads every in-flight job (up to FILTER_IN_FLIGHT: bounded by the workers'
+    it reads every in-flight job (up to IN_FLIGHT_ALL: bounded by the workers'
     slots and buffers, not by what is pending) and keeps the matches, here, off the UI.
     """
     started = time.perf_counter()
-    dash = await queue.dashboard(FILTER_IN_FLIGHT if query is not None else in_flight_limit)
+    dash = await queue.dashboard(IN_FLIGHT_ALL if query is not None else in_flight_limit)
     stats, in_flight, workers = dash.stats, dash.in_flight, dash.workers
     matches = 0
     if query is not None:

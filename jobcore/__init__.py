@@ -1,16 +1,8 @@
 """jobcore: a typed, at-least-once job queue on Redis, with an in-memory twin."""
 
-from .backend import (
-    BadJob,
-    InFlightJob,
-    Queue,
-    QueueStats,
-    TypeStats,
-    WorkerInfo,
-)
-from .connect import connect
-from .display import redacted_url
-from .errors import (
+from jobcore.connect import connect
+from jobcore.display import redacted_url
+from jobcore.errors import (
     AmbiguousJobId,
     ArgsError,
     BadQuery,
@@ -20,11 +12,13 @@ from .errors import (
     PayloadError,
     UnknownJobType,
 )
-from .find import CancelResult, FoundJob, JobQuery, parse_query
-from .model import Identity, Job
-from .registry import Handlers
-from .sync import SyncQueue
-from .worker import Worker
+from jobcore.model import Identity, Job
+from jobcore.ops.find import CancelResult, FoundJob, JobQuery, parse_query
+from jobcore.queue import Queue
+from jobcore.records import BadJob, InFlightJob, QueueStats, TypeStats, WorkerInfo
+from jobcore.registry import Handlers
+from jobcore.sync import SyncQueue
+from jobcore.worker.worker import Worker
 
 __version__ = "0.1.0"
 

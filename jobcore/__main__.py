@@ -1,3 +1,3 @@
-from .cli import run
+from jobcore.cli.main import run
 
 run()

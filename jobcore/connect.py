@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import Queue
-from .display import redacted_url
-from .keys import DEFAULT_NAMESPACE
-from .local import resolve
-from .transport import SCHEMES as REDIS_SCHEMES
+from jobcore.display import redacted_url
+from jobcore.keys import DEFAULT_NAMESPACE
+from jobcore.local import resolve
+from jobcore.queue import Queue
+from jobcore.redis.transport import SCHEMES as REDIS_SCHEMES
 
 SCHEMES = (*REDIS_SCHEMES, "memory")
 
@@ -40,11 +40,11 @@ def connect(
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     queue: Queue
     if scheme == "memory":
-        from .memory import MemoryQueue
+        from jobcore.memory import MemoryQueue
 
         queue = MemoryQueue(url)
     elif scheme in REDIS_SCHEMES:
-        from .redis_backend import RedisQueue
+        from jobcore.redis.backend import RedisQueue
 
         queue = RedisQueue(url, namespace, replicas=replicas, replica_timeout_ms=replica_timeout_ms)
     else:

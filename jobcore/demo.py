@@ -8,8 +8,8 @@ from typing import Annotated
 
 import msgspec
 
-from .model import Job
-from .registry import Handlers
+from jobcore.model import Job
+from jobcore.registry import Handlers
 
 log = logging.getLogger("jobcore.demo")
 

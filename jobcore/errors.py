@@ -7,11 +7,30 @@ from collections.abc import Sequence
 
 
 class JobcoreError(Exception):
-    """Base of every jobcore error."""
+    """Base of every jobcore error. ``code`` is the Redis error code behind it
+    (``NOPERM``, ``WRONGPASS``, ``OOM``, ...), None when Redis gave none."""
+
+    code: str | None = None
+
+
+class RedisRefused(JobcoreError):
+    """Redis answered a command with an error; ``code`` says which, ``reply`` is its text."""
+
+    def __init__(self, message: str, *, code: str, reply: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reply = reply
 
 
 class ConnectionFailed(JobcoreError):
-    """The backend (Redis) cannot be reached; nothing was written."""
+    """The backend (Redis) cannot be reached; nothing was written. ``cause`` is the
+    reason as the wire gave it; ``code`` is set when the server refused us
+    (``WRONGPASS``, ``NOAUTH``, ``NOPERM``)."""
+
+    def __init__(self, message: str, *, cause: str = "", code: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.code = code
 
 
 class EnqueueError(JobcoreError):
@@ -51,6 +70,12 @@ class EvictionRisk(JobcoreError):
 
 class PermissionDenied(JobcoreError):
     """The Redis user may not run this command (ACL: NOPERM)."""
+
+    code = "NOPERM"
+
+    def __init__(self, message: str, *, reply: str = "") -> None:
+        super().__init__(message)
+        self.reply = reply
 
 
 class AmbiguousJobId(JobcoreError):

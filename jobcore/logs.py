@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from .display import field_text, printable
-from .model import Job
+from jobcore.display import field_text, printable
+from jobcore.model import Job
 
 LOG_FIELDS = ("account_id", "account_number", "org_id", "job_id", "job_type", "reservation_id")
 

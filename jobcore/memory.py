@@ -17,13 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .backend import (
+from jobcore.errors import WorkerIdTaken
+from jobcore.keys import entry_order, lanes, split_lane
+from jobcore.ops.history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
+from jobcore.queue import Queue
+from jobcore.records import (
     BadJob,
     Delivery,
     InFlightJob,
     Lease,
     Outcome,
-    Queue,
     QueueStats,
     Stale,
     TypeCounts,
@@ -32,10 +35,7 @@ from .backend import (
     in_flight_job,
     make_bad_job,
 )
-from .errors import WorkerIdTaken
-from .history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
-from .keys import entry_order, lanes, split_lane
-from .workerinfo import worker_info_from_record
+from jobcore.workerinfo import worker_info_from_record
 
 
 def _now_ms() -> int:
@@ -122,7 +122,7 @@ class MemoryQueue(Queue):
 
     def _check_open(self) -> None:
         if self._closed:
-            from .errors import ConnectionFailed
+            from jobcore.errors import ConnectionFailed
 
             raise ConnectionFailed("the memory queue is closed")
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
-from .errors import ArgsError, EnqueueError, PayloadError
+from jobcore.errors import ArgsError, EnqueueError, PayloadError
 
 ArgsT = TypeVar("ArgsT")
 
@@ -52,7 +52,7 @@ def _id_batch() -> Iterator[tuple[Any, ...]]:
 
 def new_job_id() -> uuid.UUID:
     """A version-8 UUID (the default ``Job.id``): random bits, then the time in
-    ms it was made in the last 48 bits (``jobcore.find.uuid_time_ms`` reads it).
+    ms it was made in the last 48 bits (``jobcore.ops.find.uuid_time_ms`` reads it).
 
     Safe across threads (each id comes from one C-level ``next``; two threads that
     both find the batch used up each draw a fresh one) and across ``os.fork``: the

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from .errors import UnknownJobType
-from .model import Job, args_schema
+from jobcore.errors import UnknownJobType
+from jobcore.model import Job, args_schema
 
 Handler = Callable[[Job[Any]], Awaitable[None] | None]
 H = TypeVar("H", bound=Handler)

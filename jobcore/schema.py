@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ArgsError
+from jobcore.errors import ArgsError
 
 
 def check_args(job_type: str, args: Any, schema: dict[str, Any]) -> None:

@@ -12,14 +12,15 @@ import uuid
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
-from .backend import BadJob, InFlightJob, Queue, QueueStats, WorkerInfo
-from .connect import connect
-from .find import CancelResult, FoundJob, JobQuery
-from .history import History
-from .keys import DEFAULT_NAMESPACE
-from .model import Job
-from .triage import FailureGroup
-from .why import Explanation
+from jobcore.connect import connect
+from jobcore.keys import DEFAULT_NAMESPACE
+from jobcore.model import Job
+from jobcore.ops.find import CancelResult, FoundJob, JobQuery
+from jobcore.ops.history import History
+from jobcore.ops.triage import FailureGroup
+from jobcore.ops.why import Explanation
+from jobcore.queue import Queue
+from jobcore.records import BadJob, InFlightJob, QueueStats, WorkerInfo
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from .backend import WorkerInfo
+from jobcore.records import WorkerInfo
 
 _MAX_MS = 253_402_300_799_999  # the last millisecond a datetime can hold
 

@@ -40,7 +40,7 @@ from jobconsole.components.panels import InFlightTable, QueuesTable  # noqa: E40
 from jobconsole.components.why import WhyScreen  # noqa: E402
 from jobconsole.settings import Settings  # noqa: E402
 from jobcore import Identity, Job  # noqa: E402
-from jobcore.testing import RedisServer  # noqa: E402
+from tests.support.servers import RedisServer  # noqa: E402
 
 OUT = ROOT / "screenshots"
 SIZE = (120, 36)

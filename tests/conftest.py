@@ -9,8 +9,8 @@ import pytest
 import jobcore
 from jobcore.local import PROBE_ENV, LocalServer
 from jobcore.memory import MemoryQueue
-from jobcore.redis_backend import RedisQueue
-from jobcore.testing import RedisCluster, RedisServer, SentinelSetup
+from jobcore.redis.backend import RedisQueue
+from tests.support.servers import RedisCluster, RedisServer, SentinelSetup
 
 BACKENDS = ["memory", "fakeredis", "redis", "cluster", "sentinel"]
 NOTHING_LISTENS = "127.0.0.1:1"
@@ -41,7 +41,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.cleanup()
 
 
-# The Cluster and Sentinel setups are jobcore.testing's (tests/test_servers.py
+# The Cluster and Sentinel setups are tests.support.servers's (tests/test_servers.py
 # checks them); each starts only when a test asks for it, once per session.
 
 

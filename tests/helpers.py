@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import jobcore
 from jobcore import Worker
 from jobcore.memory import MemoryQueue
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 
 async def plant(q: jobcore.Queue, job_type: str, raw: bytes | None) -> str:

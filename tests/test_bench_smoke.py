@@ -11,7 +11,7 @@ from bench import cluster as cluster_bench
 from bench import workloads
 from bench.adapters import load
 from bench.common import make_jobs
-from jobcore.testing import RedisCluster
+from tests.support.servers import RedisCluster
 
 
 def test_bench_quick_enqueue_and_drain_for_jobcore(redis_url: str, tmp_path: Path) -> None:

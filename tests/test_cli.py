@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from jobcore import SyncQueue
-from jobcore.testing import free_port
+from tests.support.servers import free_port
 
 ENQUEUE_TIMEOUT = 30
 
@@ -298,8 +298,8 @@ def _fail_jobs(url: str, reasons: list[str]) -> None:
     import asyncio
 
     from jobcore import Job
-    from jobcore.backend import Outcome
-    from jobcore.redis_backend import RedisQueue
+    from jobcore.records import Outcome
+    from jobcore.redis.backend import RedisQueue
 
     async def run() -> None:
         async with RedisQueue(url) as q:

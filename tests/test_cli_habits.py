@@ -13,7 +13,7 @@ import pytest
 
 import jobcore
 from jobcore import Job
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 from .test_cli import jc, start_worker
 
@@ -58,7 +58,7 @@ async def test_requeue_and_purge_take_the_job_id_too(cli_env: dict[str, str], fr
         jobs = [Job(type="t", args={"n": i}) for i in range(3)]
         await q.enqueue_many(jobs)
         got = await q.fetch("w", ["t"], 3, 0)
-        await q.settle("w", [jobcore.backend.Outcome("t", d.entry_id, "fail", 1, "boom") for d in got])
+        await q.settle("w", [jobcore.records.Outcome("t", d.entry_id, "fail", 1, "boom") for d in got])
         rows = await q.failed("t")
         by_job = {r.job_id: r.id for r in rows}
         assert set(by_job) == {str(j.id) for j in jobs}
@@ -88,7 +88,7 @@ async def test_lists_say_n_of_m_when_they_cut(cli_env: dict[str, str], fresh: st
     try:
         await q.enqueue_many([Job(type="t", args={"n": i}) for i in range(7)])
         got = await q.fetch("w", ["t"], 7, 0)
-        await q.settle("w", [jobcore.backend.Outcome("t", d.entry_id, "dead", 1, "bad") for d in got[:5]])
+        await q.settle("w", [jobcore.records.Outcome("t", d.entry_id, "dead", 1, "bad") for d in got[:5]])
     finally:
         await q.close()
     res = run(cli_env, "in-flight", "--limit", "1", "--url", fresh)

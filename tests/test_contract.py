@@ -12,8 +12,8 @@ import pytest
 
 import jobcore
 from jobcore import ArgsError, Identity, Job
-from jobcore.backend import InFlightJob, Outcome, Stale
 from jobcore.model import decode_args, decode_envelope
+from jobcore.records import InFlightJob, Outcome, Stale
 
 from .helpers import plant
 
@@ -407,7 +407,7 @@ async def test_a_long_lived_reader_shows_what_a_fresh_one_does(queue: jobcore.Qu
 
 
 async def test_scripts_reload_after_redis_forgets_them(redis_url: str) -> None:
-    from jobcore.redis_backend import RedisQueue
+    from jobcore.redis.backend import RedisQueue
 
     q = RedisQueue(redis_url)
     try:

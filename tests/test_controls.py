@@ -16,7 +16,7 @@ import pytest
 import jobcore
 from jobcore import Handlers, Job, Worker
 from jobcore.memory import MemoryQueue
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 from .helpers import read_only_queue, running, wait_until
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from jobcore.errors import BadQuery
-from jobcore.find import CancelResult, FoundJob, JobQuery, parse_job_id, parse_query, uuid_time_ms
 from jobcore.model import new_job_id
+from jobcore.ops.find import CancelResult, FoundJob, JobQuery, parse_job_id, parse_query, uuid_time_ms
 
 ID = uuid.UUID("0190c4e2-7a1b-8c3d-8e4f-0190c4e27a1b")
 FIELDS = {

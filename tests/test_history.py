@@ -1,4 +1,4 @@
-"""Per-minute history (jobcore.history): the pure parts, and the settle script's
+"""Per-minute history (jobcore.ops.history): the pure parts, and the settle script's
 rules against a real redis-server (pruning, a day bound, a corrupt key)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from jobcore import Job
-from jobcore.backend import Outcome
-from jobcore.history import (
+from jobcore.memory import MemoryQueue
+from jobcore.ops.history import (
     BUCKETS_MS,
     FIELDS,
     KEEP_MINUTES,
@@ -23,8 +23,8 @@ from jobcore.history import (
     runs_arg,
     window,
 )
-from jobcore.memory import MemoryQueue
-from jobcore.redis_backend import RedisQueue
+from jobcore.records import Outcome
+from jobcore.redis.backend import RedisQueue
 
 WIDTH = FIELDS + len(BUCKETS_MS) + 1
 

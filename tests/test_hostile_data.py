@@ -31,13 +31,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jobcore
-from jobcore.backend import Outcome
 from jobcore.display import printable, redacted_url, scrubbed
 from jobcore.errors import ArgsError, PayloadError
 from jobcore.logs import configure, job_context
 from jobcore.model import VERSION_BYTE, Identity, Job, decode_args, decode_envelope
-from jobcore.redis_backend import RedisQueue
-from jobcore.testing import RedisServer, free_port
+from jobcore.records import Outcome
+from jobcore.redis.backend import RedisQueue
+from tests.support.servers import RedisServer, free_port
 
 from .helpers import plant
 from .test_cli import ENQUEUE_TIMEOUT, start_worker, stats, wait_for
@@ -366,7 +366,7 @@ SECRET = "s3cret-pw"
     ],
 )
 def test_one_redaction_rule_for_every_url(url: str, shown: str) -> None:
-    from jobcore.transport import redacted
+    from jobcore.redis.transport import redacted
 
     assert redacted_url(url) == shown
     assert jobcore.redacted_url(url) == shown and redacted(url) == shown  # the same rule, whichever name
@@ -461,7 +461,7 @@ def test_enqueue_memory_stays_flat_with_the_count(cli_env: dict[str, str], redis
 def test_a_failure_midway_says_how_many_landed(
     redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from jobcore import cli
+    from jobcore.cli import main as cli_main
     from jobcore.errors import EnqueueError
 
     real = RedisQueue.enqueue_many
@@ -476,7 +476,7 @@ def test_a_failure_midway_says_how_many_landed(
 
     monkeypatch.setattr(RedisQueue, "enqueue_many", third_fails)
     argv = ["--url", redis_url, "enqueue", "noop", "{}", "--count", "2500", "--json", "--no-validate"]
-    assert cli.main(argv) == 1
+    assert cli_main(argv) == 1
     out, err = capsys.readouterr()
     assert len(json.loads(out)) == 2000  # stdout: the ids that did land, as valid JSON
     assert err.strip().endswith("(2,000 of 2,500 jobs were enqueued before it)") and err.count("\n") == 1
@@ -590,6 +590,6 @@ def test_a_metrics_host_that_cannot_be_bound_is_one_line(cli_env: dict[str, str]
 def test_library_default_is_loopback() -> None:
     import inspect
 
-    from jobcore.metrics import WorkerMetrics
+    from jobcore.worker.metrics import WorkerMetrics
 
     assert inspect.signature(WorkerMetrics).parameters["addr"].default == "127.0.0.1"

@@ -17,7 +17,7 @@ import pytest
 
 import jobcore
 from jobcore.local import PROBE_ENV, LocalServer, LocalServerError, resolve, state_dir
-from jobcore.testing import RedisServer
+from tests.support.servers import RedisServer
 
 from .conftest import NOTHING_LISTENS
 

@@ -21,7 +21,6 @@ import pytest
 
 import jobcore
 from jobcore import ArgsError, Handlers, Identity, Job, PayloadError, SyncQueue, UnknownJobType
-from jobcore.find import uuid_time_ms
 from jobcore.logs import JsonFormatter, TextFormatter, install_record_factory, job_context
 from jobcore.model import (
     _Wire,
@@ -33,8 +32,9 @@ from jobcore.model import (
     encode_valid_args,
     new_job_id,
 )
+from jobcore.ops.find import uuid_time_ms
 from jobcore.schema import check_args, describe
-from jobcore.testing import RedisServer
+from tests.support.servers import RedisServer
 
 
 class Args(msgspec.Struct, kw_only=True):

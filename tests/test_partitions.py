@@ -12,10 +12,10 @@ import pytest
 
 import jobcore
 from jobcore import Job
-from jobcore.backend import Outcome
 from jobcore.keys import Keys, lane, lane_slot, partition_of, placed_lanes, split_lane, split_ref, valid_lane
 from jobcore.model import decode_envelope
-from jobcore.redis_backend import RedisQueue
+from jobcore.records import Outcome
+from jobcore.redis.backend import RedisQueue
 
 from .conftest import BACKENDS, fake_queue
 

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from jobcore import EnqueueError, Job, resp
+from jobcore import EnqueueError, Job
 from jobcore.model import decode_envelope
-from jobcore.redis_backend import ADD_CHUNK, RedisQueue
-from jobcore.transport import RedisPyTransport
+from jobcore.redis import resp
+from jobcore.redis.backend import ADD_CHUNK, RedisQueue
+from jobcore.redis.transport import RedisPyTransport
 
 from .conftest import fake_queue
 

@@ -17,11 +17,11 @@ import redis
 
 import jobcore
 from jobcore import Handlers, Job, Worker
-from jobcore.backend import Lease, Outcome
 from jobcore.errors import WorkerIdTaken
 from jobcore.keys import GROUP
-from jobcore.redis_backend import RedisQueue
-from jobcore.testing import RedisCluster, RedisServer
+from jobcore.records import Lease, Outcome
+from jobcore.redis.backend import RedisQueue
+from tests.support.servers import RedisCluster, RedisServer
 
 from .faults.procs import figures
 from .helpers import read_only_queue, running, wait_until
@@ -331,7 +331,7 @@ async def test_on_a_cluster_every_master_is_asked(redis_cluster: RedisCluster, c
 async def test_a_batch_partly_refused_says_exactly_which_jobs_landed(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jobcore.redis_backend as rb
+    import jobcore.redis.backend as rb
 
     monkeypatch.setattr(rb, "ADD_CHUNK", 10)  # several all-or-none calls per type
     q = RedisQueue(redis_url)

@@ -9,9 +9,9 @@ import msgspec
 import pytest
 
 from jobcore import Job
-from jobcore.backend import InFlightJob, Outcome
-from jobcore.inflight import InFlightCache
-from jobcore.redis_backend import RedisQueue
+from jobcore.records import InFlightJob, Outcome
+from jobcore.redis.backend import RedisQueue
+from jobcore.redis.inflight import InFlightCache
 
 from .conftest import fake_queue
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from jobcore.resp import Client, RespConnectionError, RespError, RespTimeout, Script, encode_command, parse_url
-from jobcore.testing import RedisServer, free_port
-from jobcore.transport import Standalone
+from jobcore.redis.resp import Client, RespConnectionError, RespError, RespTimeout, Script, encode_command, parse_url
+from jobcore.redis.transport import Standalone
+from tests.support.servers import RedisServer, free_port
 
 
 def test_parse_url_forms() -> None:

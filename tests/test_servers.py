@@ -1,4 +1,4 @@
-"""jobcore.testing's servers, checked against the servers themselves and against
+"""tests.support.servers's servers, checked against the servers themselves and against
 redis-py's own Cluster and Sentinel clients."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import jobcore.local as local
-import jobcore.testing as testing
+import tests.support.servers as testing
 from jobcore.keys import crc16
-from jobcore.testing import RedisCluster, RedisServer, SentinelSetup, key_slot, server_binary
+from tests.support.servers import RedisCluster, RedisServer, SentinelSetup, key_slot, server_binary
 
 HOST = "127.0.0.1"
 

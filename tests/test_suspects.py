@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from jobcore.backend import Delivery
-from jobcore.suspects import Suspects
+from jobcore.records import Delivery
+from jobcore.worker.suspects import Suspects
 
 
 def d(n: int, attempt: int, deaths: int | None = None) -> Delivery:

@@ -17,7 +17,7 @@ import trustme
 
 import jobcore
 from jobcore import ConnectionFailed, Job
-from jobcore.testing import free_port
+from tests.support.servers import free_port
 
 
 @pytest.fixture(scope="module")

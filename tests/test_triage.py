@@ -1,4 +1,4 @@
-"""The failure normaliser and grouping (jobcore.triage): pure, no backend."""
+"""The failure normaliser and grouping (jobcore.ops.triage): pure, no backend."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobcore.backend import make_bad_job
-from jobcore.triage import REASON_MAX, group_failures, group_key, normalise
+from jobcore.ops.triage import REASON_MAX, group_failures, group_key, normalise
+from jobcore.records import make_bad_job
 
 TRACEBACK = 'Traceback (most recent call last):\n  File "svc.py", line 12, in launch\n    raise {}\n{}'
 

@@ -1,4 +1,4 @@
-"""Why is it waiting (jobcore.why): the pure explainer with constructed inputs,
+"""Why is it waiting (jobcore.ops.why): the pure explainer with constructed inputs,
 then Queue.why against a real redis-server with a real worker."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from jobcore import Handlers, Job, Worker
-from jobcore.backend import InFlightJob, QueueStats, TypeStats, WorkerInfo
-from jobcore.history import BUCKETS_MS, MinuteRow, TypeHistory
-from jobcore.redis_backend import RedisQueue
-from jobcore.why import explain
+from jobcore.ops.history import BUCKETS_MS, MinuteRow, TypeHistory
+from jobcore.ops.why import explain
+from jobcore.records import InFlightJob, QueueStats, TypeStats, WorkerInfo
+from jobcore.redis.backend import RedisQueue
 
 NOW = datetime(2026, 12, 5, 10, 0, 0, tzinfo=UTC)
 JOB = "0b6c1e2a-54f1-4f6e-9d1c-2c2b8d0f4a11"

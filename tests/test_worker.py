@@ -18,7 +18,7 @@ import jobcore
 from jobcore import Handlers, Identity, Job, Worker
 from jobcore.logs import LOG_FIELDS
 from jobcore.model import ENVELOPE_VERSION, encode_job
-from jobcore.testing import RedisServer
+from tests.support.servers import RedisServer
 
 from .helpers import plant, running, wait_until
 

@@ -14,9 +14,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from jobcore import BadJob
-from jobcore.backend import BAD_ALL
 from jobcore.display import printable
-from jobcore.triage import FailureGroup, group_failures
+from jobcore.limits import BAD_ALL
+from jobcore.ops.triage import FailureGroup, group_failures
 
 from ..context import Which
 from ..format import clip, clock, count, short_id
@@ -94,7 +94,7 @@ class BadTable(LiveTable):
 
 
 class GroupTable(LiveTable):
-    """Failures grouped by type and normalised cause (jobcore.triage), the largest first."""
+    """Failures grouped by type and normalised cause (jobcore.ops.triage), the largest first."""
 
     COLUMNS = (
         ("jobs", "count"),

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from jobcore.display import printable
-from jobcore.history import History, TypeHistory
+from jobcore.ops.history import History, TypeHistory
 
 from ..format import bars, count, millis, per_minute
 from ..keys import HISTORY, bindings, hint

@@ -14,11 +14,12 @@ from textual.widgets import RichLog
 
 from jobcore import InFlightJob, TypeStats, WorkerInfo
 from jobcore.display import field_text, printable
+from jobcore.limits import IN_FLIGHT_ALL
 
 from ..embedded import EmbeddedStatus, LogLine
 from ..format import clip, clock, count, duration, per_minute, rate, short_id, sparkline
 from ..scope import in_flight_matches
-from ..snapshot import FILTER_IN_FLIGHT, Snapshot
+from ..snapshot import Snapshot
 from .base import console_of
 from .tables import Cells, LiveTable
 
@@ -226,8 +227,8 @@ class InFlightTable(LiveTable):
         if query is not None:
             title = Text(f"In flight {count(self.total)} of {count(snap.stats.in_flight)} · ")
             title.append(printable(str(query)), "bold yellow")
-            if snap.stats.in_flight > FILTER_IN_FLIGHT:
-                title.append(f" (the first {count(FILTER_IN_FLIGHT)} searched)")
+            if snap.stats.in_flight > IN_FLIGHT_ALL:
+                title.append(f" (the first {count(IN_FLIGHT_ALL)} searched)")
             self.border_title = title
         else:
             self.border_title = f"In flight {count(self.total)}"

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from jobcore.display import printable
-from jobcore.why import Explanation
+from jobcore.ops.why import Explanation
 
 from ..format import clock
 from ..keys import WHY, bindings, hint

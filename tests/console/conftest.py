@@ -14,9 +14,9 @@ import pytest
 from textual.pilot import Pilot
 
 import jobcore
-import jobcore.backend
 import jobcore.memory
 import jobcore.model
+import jobcore.queue
 from jobconsole.app import JobConsole
 from jobconsole.components.tables import LiveTable
 
@@ -47,7 +47,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenClock]:
 
     fake_time = SimpleNamespace(time=lambda: clock.ms / 1000, monotonic=time.monotonic)
     monkeypatch.setattr(jobcore.memory, "_now_ms", clock.now_ms)
-    monkeypatch.setattr(jobcore.backend, "time", fake_time)
+    monkeypatch.setattr(jobcore.queue, "time", fake_time)
     monkeypatch.setattr(jobcore.model, "time", fake_time)
     yield clock
 
@@ -137,8 +137,8 @@ async def load_fixed_data(pilot: Pilot[Any], clock: FrozenClock, history: bool =
     workers (one stale), processed counters that moved over two minutes, dead and
     failed jobs. With ``history`` it polls as it goes, so the processed/s sparklines
     fill from real polls (screens that hide them skip it: it is the slow part)."""
-    from jobcore.backend import Outcome
     from jobcore.demo import handlers
+    from jobcore.records import Outcome
 
     app = pilot.app
     assert isinstance(app, JobConsole)

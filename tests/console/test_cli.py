@@ -18,7 +18,7 @@ from jobconsole.__main__ import main
 from jobconsole.app import make_app
 from jobconsole.settings import Settings
 from jobcore.local import Resolved, resolve, state_dir
-from jobcore.testing import RedisServer
+from tests.support.servers import RedisServer
 
 SECRET = "hunter2-s3cret"
 

@@ -30,9 +30,9 @@ from jobconsole.runner import Runner
 from jobconsole.settings import Settings
 from jobconsole.snapshot import take_snapshot
 from jobcore import Identity, Job
-from jobcore.backend import Outcome
 from jobcore.model import decode_envelope
-from jobcore.testing import RedisServer
+from jobcore.records import Outcome
+from tests.support.servers import RedisServer
 
 from ..helpers import plant
 from .conftest import FrozenClock, cell, fresh_snapshot, press, screen_text, wait_for

@@ -21,8 +21,8 @@ from jobconsole.components.enqueue import EnqueueScreen
 from jobconsole.components.main_screen import MainScreen
 from jobconsole.components.panels import InFlightTable
 from jobcore import Identity, Job
-from jobcore.backend import Outcome
-from jobcore.testing import RedisServer
+from jobcore.records import Outcome
+from tests.support.servers import RedisServer
 
 from ..helpers import plant
 from ..test_hostile_data import ESC_CLEAR, ESC_TITLE, RAW_CONTROLS, RED, SECRET, poison

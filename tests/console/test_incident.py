@@ -22,7 +22,7 @@ from jobconsole.components.main_screen import MainScreen
 from jobconsole.components.why import WhyScreen
 from jobconsole.format import millis
 from jobcore import Identity, Job
-from jobcore.backend import Outcome
+from jobcore.records import Outcome
 
 from .conftest import cell, fresh_snapshot, press, screen_text, wait_for
 from .test_console import console, in_flight, queues

@@ -16,10 +16,10 @@ from jobconsole.components.history import HistoryScreen
 from jobconsole.components.panels import InFlightTable, QueuesTable
 from jobconsole.settings import Settings
 from jobcore import Job
-from jobcore.backend import Outcome
 from jobcore.keys import Keys
 from jobcore.model import encode_job
-from jobcore.redis_backend import RedisQueue
+from jobcore.records import Outcome
+from jobcore.redis.backend import RedisQueue
 
 from .conftest import cell, fresh_snapshot, wait_for
 

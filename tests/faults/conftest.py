@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jobcore.redis_backend import RedisQueue
-from jobcore.testing import RedisServer
+from jobcore.redis.backend import RedisQueue
+from tests.support.servers import RedisServer
 
 from .audit import Audit
 from .handlers import handlers

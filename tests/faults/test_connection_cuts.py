@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from jobcore import Job, JobcoreError
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work, handlers

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobcore import Job
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import redis
 
 from jobcore import Job
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work

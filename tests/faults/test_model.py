@@ -17,10 +17,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import jobcore
 from jobcore import Job
-from jobcore.backend import Delivery, Lease, Outcome
 from jobcore.memory import MemoryQueue
 from jobcore.model import decode_envelope
-from jobcore.redis_backend import RedisQueue
+from jobcore.records import Delivery, Lease, Outcome
+from jobcore.redis.backend import RedisQueue
 
 T = "t"
 CONSUMERS = ["c1", "c2", "c3"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jobcore import Job
 from jobcore.model import ENVELOPE_VERSION, encode_job
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work

@@ -9,9 +9,9 @@ import pytest
 
 import jobcore
 from jobcore import Job
-from jobcore.backend import Outcome
 from jobcore.memory import MemoryQueue
-from jobcore.redis_backend import RedisQueue
+from jobcore.records import Outcome
+from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work

@@ -7,8 +7,8 @@ import time
 import uuid
 
 from jobcore import EnqueueError, Job, JobcoreError
-from jobcore.redis_backend import RedisQueue
-from jobcore.testing import RedisServer
+from jobcore.redis.backend import RedisQueue
+from tests.support.servers import RedisServer
 
 from .audit import Audit
 from .handlers import Work

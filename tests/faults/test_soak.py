@@ -18,8 +18,8 @@ import pytest
 import redis
 
 from jobcore import Job
-from jobcore.history import KEEP_MINUTES
-from jobcore.redis_backend import RedisQueue
+from jobcore.ops.history import KEEP_MINUTES
+from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work

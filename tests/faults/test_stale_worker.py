@@ -7,7 +7,7 @@ import signal
 import time
 
 from jobcore import Job
-from jobcore.redis_backend import RedisQueue
+from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work

@@ -19,7 +19,7 @@ import redis.cluster
 import jobcore
 from jobcore import EnqueueError, Job
 from jobcore.keys import partition_of
-from jobcore.testing import RedisCluster, SentinelSetup, key_slot
+from tests.support.servers import RedisCluster, SentinelSetup, key_slot
 
 from .audit import Audit, Report
 from .handlers import Work

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from .errors import BadQuery
+from jobcore.errors import BadQuery
+from jobcore.records import BadJob, InFlightJob, args_and_reservation
 
 MIN_PREFIX = 8  # hex characters of a job id prefix: fewer would match too much
 _HEX = frozenset("0123456789abcdef")
@@ -253,3 +254,59 @@ class CancelResult:
                 return f"{what} is not in flight: it finished (processed and not kept) or was never enqueued"
             return f"{what} is not in flight: it finished meanwhile and is {j.where} (id {j.ref})"
         return "no job with that id is in flight, dead or failed"
+
+
+
+def in_flight_matches(q: JobQuery, row: InFlightJob) -> bool:
+    """Whether a job in flight fits the query (find's rule; a console's filter uses it too)."""
+    return q.matches(
+        job_id=row.job_id,
+        job_type=row.job_type,
+        account_id=row.account_id,
+        account_number=row.account_number,
+        org_id=row.org_id,
+        reservation_id=row.reservation_id,
+    )
+
+
+def found_in_flight(row: InFlightJob) -> FoundJob:
+    """An in-flight row as find returns it (what a console's filter matches and shows)."""
+    return FoundJob(
+        "in_flight",
+        row.job_id,
+        row.job_type,
+        row.entry_id,
+        row.account_id,
+        row.account_number,
+        row.org_id,
+        row.reservation_id,
+        row.worker,
+        row.attempt,
+        row.started_at,
+        row.error,
+        row.args,
+    )
+
+
+def found_bad(where: Literal["dead", "failed"], bad: BadJob) -> FoundJob | None:
+    """A dead or failed job as find returns it; None when its payload does not decode
+    (it has no log fields to match or show)."""
+    env = bad.envelope
+    if env is None:
+        return None
+    args, reservation = args_and_reservation(env)
+    return FoundJob(
+        where,
+        str(env.id),
+        bad.job_type,
+        bad.id,
+        env.account_id,
+        env.identity.account_number,
+        env.identity.org_id,
+        reservation,
+        bad.worker,
+        bad.attempt,
+        bad.at,
+        bad.reason,
+        args,
+    )

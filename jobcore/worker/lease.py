@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .backend import Lease, Queue
-from .errors import ConnectionFailed, JobcoreError, WorkerIdTaken
+from jobcore.errors import ConnectionFailed, JobcoreError, WorkerIdTaken
+from jobcore.queue import Queue
+from jobcore.records import Lease
 
 log = logging.getLogger("jobcore.worker")
 
@@ -135,12 +136,12 @@ class LeaseKeeping:
             lease_ms=int(self.lease * 1000),
             interval=self.interval,
         )
-        # The keeper imports jobcore from where this worker did.
-        home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        # The keeper imports jobcore from where this worker did (this file is jobcore/worker/lease.py).
+        home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")])))
         try:
             keeper = subprocess.Popen(
-                [sys.executable, "-P", "-m", "jobcore.keeper"],
+                [sys.executable, "-P", "-m", "jobcore.worker.keeper"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 close_fds=True,

@@ -14,20 +14,22 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from . import __version__
-from .backend import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, BadJob, Queue, WorkerInfo
-from .connect import connect
-from .display import field_text, printable, redacted_url, scrubbed
-from .errors import BadQuery, JobcoreError
-from .find import FoundJob, parse_job_id, parse_query, parse_word
-from .history import KEEP_MINUTES
-from .keys import DEFAULT_NAMESPACE
-from .local import URL_HELP, LocalServer, LocalServerError, resolve
-from .model import Identity, Job
-from .registry import Handlers
-from .registry import load_handlers as registry_load_handlers
-from .schema import check_args
-from .worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S, Worker
+from jobcore import __version__
+from jobcore.connect import connect
+from jobcore.display import field_text, printable, redacted_url, scrubbed
+from jobcore.errors import BadQuery, JobcoreError
+from jobcore.keys import DEFAULT_NAMESPACE
+from jobcore.limits import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP
+from jobcore.local import URL_HELP, LocalServer, LocalServerError, resolve
+from jobcore.model import Identity, Job
+from jobcore.ops.find import FoundJob, parse_job_id, parse_query, parse_word
+from jobcore.ops.history import KEEP_MINUTES
+from jobcore.queue import Queue
+from jobcore.records import BadJob, WorkerInfo
+from jobcore.registry import Handlers
+from jobcore.registry import load_handlers as registry_load_handlers
+from jobcore.schema import check_args
+from jobcore.worker.worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S, Worker
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -779,7 +781,7 @@ async def cmd_why(q: Queue, a: argparse.Namespace) -> int:
 
 
 async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
-    from .logs import configure
+    from jobcore.logs import configure
 
     configure(a.log_level, a.log_format)
     handlers = load_handlers(a.handlers)
@@ -805,7 +807,7 @@ async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
     metrics = None
     poller = None
     if a.metrics_port:
-        from .metrics import WorkerMetrics, metrics_url
+        from jobcore.worker.metrics import WorkerMetrics, metrics_url
 
         where = metrics_url(a.metrics_host, a.metrics_port)
         try:

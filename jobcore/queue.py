@@ -1,7 +1,5 @@
-"""The queue contract shared by every backend, and the records it returns.
-
-Public methods live on :class:`Queue`; each backend implements the small set of
-primitives below them. The worker speaks only these primitives.
+"""The user's Queue: the public API every backend shares, and below it the small
+set of primitives each backend implements. The worker speaks only those primitives.
 """
 
 from __future__ import annotations
@@ -9,24 +7,26 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import enum
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Literal
 
-import msgspec
-
-from .errors import AmbiguousJobId, ArgsError, EnqueueError, PayloadError, UnknownJobType
-from .find import CancelResult, FoundJob, JobQuery, parse_job_id, parse_query, uuid_time_ms
-from .history import History, build_history, window
-from .keys import partition_of
-from .model import (
-    Envelope,
+from jobcore.errors import AmbiguousJobId, ArgsError, EnqueueError, PayloadError, UnknownJobType
+from jobcore.keys import partition_of
+from jobcore.limits import (
+    BAD_ALL,
+    CHUNK,
+    FAILED_KEEP,
+    FIND_BAD_MAX,
+    FIND_SKEW_MS,
+    IN_FLIGHT_ALL,
+    MAX_PARTITIONS,
+    PARTITIONS_TTL_S,
+)
+from jobcore.model import (
     Job,
     decode_envelope,
     encode_envelope,
@@ -35,377 +35,38 @@ from .model import (
     encode_valid_args,
     struct_args_decode,
 )
-from .triage import FailureGroup, GroupNotFound, group_failures
-from .why import Explanation, explain
+from jobcore.ops.find import (
+    CancelResult,
+    FoundJob,
+    JobQuery,
+    found_bad,
+    found_in_flight,
+    in_flight_matches,
+    parse_job_id,
+    parse_query,
+    uuid_time_ms,
+)
+from jobcore.ops.history import History, build_history, window
+from jobcore.ops.triage import FailureGroup, GroupNotFound, group_failures
+from jobcore.ops.why import Explanation, explain
+from jobcore.records import (
+    BadJob,
+    Dashboard,
+    Delivery,
+    InFlightJob,
+    Lease,
+    Outcome,
+    QueueStats,
+    Stale,
+    WorkerInfo,
+    args_and_reservation,
+    utc,
+)
 
-SettleKind = Literal["ack", "fail", "dead", "release"]
 log = logging.getLogger("jobcore.queue")
 
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_LEASE_S = 15.0
-FAILED_KEEP = 1000  # failed jobs kept per type for an operator to requeue
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
-MAX_PARTITIONS = 1024
-BAD_ALL = 2**31 - 1  # a dead/failed listing's limit that means every job
-GROUP_CHUNK = 1000  # jobs of a failure group requeued or purged per call
-WHY_IN_FLIGHT = 10_000  # in-flight rows `why` reads: every one, as workers hold concurrency + prefetch each
 _LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
-PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it read
-FIND_IN_FLIGHT_MAX = 100_000  # in-flight rows find() reads: every worker's slots and buffer
-FIND_BAD_MAX = 10_000  # dead and failed jobs find() reads per type, the newest
-FIND_SKEW_MS = 10_000  # how far from the time in a job id find() looks for it in a stream
-CANCEL_POLL_S = 0.5  # how often a worker takes its cancel requests
-
-
-def _utc(ms: float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-class Delivery(msgspec.Struct, frozen=True, gc=False):
-    """A job handed to one consumer (worker); it stays in flight until settled."""
-
-    job_type: str
-    entry_id: str
-    raw: bytes | None  # None when the stored entry has no payload at all
-    attempt: int  # 1 on first delivery
-    deaths: int = 0  # workers that died holding this job since it was last queued (stops are no deaths)
-
-
-class Outcome(msgspec.Struct, frozen=True, gc=False):
-    """How a delivery ends. ``text`` is the reason (dead) or error (fail). A
-    release with ``attempt`` 0 hands back a delivery that never started (the
-    backend works out how many deliveries came before it)."""
-
-    job_type: str
-    entry_id: str
-    kind: SettleKind
-    attempt: int = 1
-    text: str = ""
-    took: float = 0.0  # seconds it ran (ack, fail): the history's run times
-
-
-class Stale(NamedTuple):
-    """A settle that did not happen: the job was no longer this consumer's."""
-
-    entry_id: str
-    owner: str | None  # the consumer holding it now; None: in flight nowhere (settled, or Redis lost it)
-
-
-class Lease(enum.IntEnum):
-    """What a heartbeat found (falsy only when the lease had lapsed)."""
-
-    LAPSED = 0  # it had lapsed: others may have taken this worker's jobs
-    HELD = 1
-    NEW = 2  # no lease was there: a first heartbeat, or the record is gone (forgotten, or Redis lost it)
-
-
-@dataclass(frozen=True, slots=True)
-class TypeStats:
-    job_type: str
-    pending: int = 0
-    in_flight: int = 0
-    processed: int = 0
-    failed: int = 0
-    dead: int = 0
-    failed_kept: int = 0
-    oldest_pending_age: float | None = None  # seconds
-    served_by: int = 0  # live workers that handle this type
-    has_schema: bool = False
-    partitions: int = 1
-    pending_by_partition: tuple[int, ...] = ()  # pending per partition, when there are several
-    problem: str | None = None  # corrupt data found where this type's keys are: its numbers are partial
-    schema_versions: int = 0  # distinct args schemas among the live workers serving it (2+: they disagree)
-    paused: bool = False  # paused by an operator (Queue.pause): workers take none of its jobs
-
-
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    types: dict[str, TypeStats]
-    workers: int
-    taken_at: datetime
-
-    @property
-    def pending(self) -> int:
-        return sum(t.pending for t in self.types.values())
-
-    @property
-    def in_flight(self) -> int:
-        return sum(t.in_flight for t in self.types.values())
-
-    @property
-    def processed(self) -> int:
-        return sum(t.processed for t in self.types.values())
-
-    @property
-    def failed(self) -> int:
-        return sum(t.failed for t in self.types.values())
-
-    @property
-    def dead(self) -> int:
-        return sum(t.dead for t in self.types.values())
-
-    @property
-    def unserved(self) -> list[str]:
-        """Types with pending jobs that no live worker handles."""
-        return [t.job_type for t in self.types.values() if t.pending and not t.served_by]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "taken_at": self.taken_at.isoformat(),
-            "workers": self.workers,
-            "totals": {
-                "pending": self.pending,
-                "in_flight": self.in_flight,
-                "processed": self.processed,
-                "failed": self.failed,
-                "dead": self.dead,
-            },
-            "types": {
-                name: {
-                    "pending": t.pending,
-                    "in_flight": t.in_flight,
-                    "processed": t.processed,
-                    "failed": t.failed,
-                    "dead": t.dead,
-                    "failed_kept": t.failed_kept,
-                    "oldest_pending_age": t.oldest_pending_age,
-                    "served_by": t.served_by,
-                    "partitions": t.partitions,
-                    **({"problem": t.problem} if t.problem else {}),
-                    "schema_versions": t.schema_versions,
-                    "paused": t.paused,
-                    **({"pending_by_partition": list(t.pending_by_partition)} if t.partitions > 1 else {}),
-                }
-                for name, t in sorted(self.types.items())
-            },
-        }
-
-
-class TypeCounts(NamedTuple):
-    """One type's numbers as a backend reads them."""
-
-    pending: int
-    in_flight: int
-    oldest_ms: int | None  # enqueue time of the oldest pending job
-    processed: int
-    failed: int
-    dead: int
-    failed_kept: int
-    partitions: int = 1
-    pending_by_partition: tuple[int, ...] = ()  # when partitions > 1 and counted apart
-    problem: str | None = None
-    paused: bool = False
-
-
-def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
-    """One type's numbers from those of its partitions."""
-    if len(parts) == 1:
-        return parts[0]
-    oldest = [c.oldest_ms for c in parts if c.oldest_ms is not None]
-    return TypeCounts(
-        pending=sum(c.pending for c in parts),
-        in_flight=sum(c.in_flight for c in parts),
-        oldest_ms=min(oldest) if oldest else None,
-        processed=sum(c.processed for c in parts),
-        failed=sum(c.failed for c in parts),
-        dead=sum(c.dead for c in parts),
-        failed_kept=sum(c.failed_kept for c in parts),
-        partitions=len(parts),
-        pending_by_partition=tuple(c.pending for c in parts),
-        problem="; ".join(c.problem for c in parts if c.problem) or None,
-        paused=any(c.paused for c in parts),
-    )
-
-
-def build_stats(
-    counts: dict[str, TypeCounts], workers: Sequence[WorkerInfo], schemas: Collection[str], now_ms: int
-) -> QueueStats:
-    """Stats from what a backend read: the one place that says which workers
-    count as serving a type (alive or stale, not lost)."""
-    live = [w for w in workers if w.state != "lost"]
-    served: dict[str, int] = {}
-    versions: dict[str, set[str]] = {}
-    for w in live:
-        for t in w.types:
-            served[t] = served.get(t, 0) + 1
-            if t in w.schemas:
-                versions.setdefault(t, set()).add(w.schemas[t])
-    out = {
-        t: TypeStats(
-            job_type=t,
-            pending=c.pending,
-            in_flight=c.in_flight,
-            processed=c.processed,
-            failed=c.failed,
-            dead=c.dead,
-            failed_kept=c.failed_kept,
-            oldest_pending_age=None if c.oldest_ms is None else max(0.0, (now_ms - c.oldest_ms) / 1000),
-            served_by=served.get(t, 0),
-            has_schema=t in schemas,
-            partitions=c.partitions,
-            problem=c.problem,
-            schema_versions=len(versions.get(t, ())),
-            pending_by_partition=c.pending_by_partition,
-            paused=c.paused,
-        )
-        for t, c in counts.items()
-    }
-    return QueueStats(types=out, workers=len(live), taken_at=_utc(now_ms))
-
-
-@dataclass(frozen=True, slots=True)
-class Dashboard:
-    """What an operations view shows at once: stats, in-flight jobs, workers."""
-
-    stats: QueueStats
-    in_flight: list[InFlightJob]
-    workers: list[WorkerInfo]
-
-
-class InFlightJob(msgspec.Struct, frozen=True, gc=False):
-    """A job being processed now, with its six log fields.
-
-    A msgspec Struct, not a dataclass like the other records: a console refresh
-    builds a thousand of these, and a Struct is built in C at a quarter of a frozen
-    dataclass's cost. Immutable all the same; ``msgspec.structs.replace`` copies."""
-
-    job_type: str
-    entry_id: str
-    worker: str
-    started_at: datetime
-    running_for: float  # seconds
-    attempt: int
-    job_id: str | None
-    account_id: int | None
-    account_number: str | None
-    org_id: str | None
-    reservation_id: Any
-    args: Any  # plain data for display
-    error: str | None = None  # set when the payload cannot be decoded
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    id: str
-    host: str
-    pid: int
-    concurrency: int
-    busy: int
-    types: list[str]
-    started_at: datetime
-    heartbeat_at: datetime
-    lease: float  # seconds
-    state: Literal["alive", "stale", "lost"]
-    processed: int = 0
-    failed: int = 0
-    schemas: dict[str, str] = field(default_factory=dict)  # served type -> args schema fingerprint
-    stopping: bool = False  # it said it is stopping: its jobs, if left behind, count no death
-    sync_types: list[str] = field(default_factory=list)  # served types whose handler is sync (cannot be cancelled)
-
-    @property
-    def heartbeat_age(self) -> float:
-        return max(0.0, (datetime.now(tz=UTC) - self.heartbeat_at).total_seconds())
-
-
-@dataclass(frozen=True, slots=True)
-class BadJob:
-    """A dead-lettered or failed job: the raw bytes are kept exactly as stored."""
-
-    job_type: str
-    id: str  # its id in the dead/failed set
-    at: datetime
-    reason: str
-    raw: bytes
-    attempt: int
-    worker: str
-    envelope: Envelope | None = field(default=None, compare=False)
-    payload_error: str | None = field(default=None, compare=False)  # why ``raw`` did not decode
-
-    @property
-    def job_id(self) -> str | None:
-        return str(self.envelope.id) if self.envelope else None
-
-    def to_dict(self) -> dict[str, Any]:
-        env = self.envelope
-        return {
-            "job_type": self.job_type,
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "reason": self.reason,
-            "attempt": self.attempt,
-            "worker": self.worker,
-            "job_id": self.job_id,
-            "account_id": env.account_id if env else None,
-            "args": env.args_json() if env else None,
-            "raw_hex": None if env else self.raw[:256].hex(),
-            "payload_error": self.payload_error,
-        }
-
-
-def make_bad_job(job_type: str, bad_id: str, reason: str, raw: bytes, attempt: int, worker: str) -> BadJob:
-    env: Envelope | None = None
-    error = None
-    try:
-        env = decode_envelope(raw)
-    except PayloadError as exc:
-        error = str(exc)
-    return BadJob(job_type, bad_id, _id_time(bad_id), reason, raw, attempt, worker, env, error)
-
-
-def _id_time(bad_id: str) -> datetime:
-    """When a dead/failed entry was filed, from its id ("MS-SEQ"); the epoch for
-    an id that holds no time a datetime can show."""
-    ms = bad_id.split("-", 1)[0]
-    try:
-        return _utc(int(ms)) if ms.isascii() and ms.isdigit() else _utc(0)
-    except (ValueError, OverflowError, OSError):  # beyond year 9999
-        return _utc(0)
-
-
-def in_flight_job(
-    job_type: str,
-    entry_id: str,
-    worker: str,
-    idle_ms: int,
-    attempt: int,
-    raw: bytes | None,
-    now_ms: int,
-) -> InFlightJob:
-    try:
-        if raw is None:
-            raise PayloadError("entry has no payload")
-        env = decode_envelope(raw)
-    except PayloadError as exc:
-        return InFlightJob(
-            job_type,
-            entry_id,
-            worker,
-            _utc(now_ms - idle_ms),
-            idle_ms / 1000,
-            attempt,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            error=str(exc),
-        )
-    args, reservation = _args_and_reservation(env)
-    return InFlightJob(
-        job_type,
-        entry_id,
-        worker,
-        _utc(now_ms - idle_ms),
-        idle_ms / 1000,
-        attempt,
-        str(env.id),
-        env.account_id,
-        env.identity.account_number,
-        env.identity.org_id,
-        reservation,
-        args,
-    )
 
 
 class Queue(abc.ABC):
@@ -691,7 +352,7 @@ class Queue(abc.ABC):
 
     async def failure_groups(self, which: Literal["dead", "failed"], job_type: str | None = None) -> list[FailureGroup]:
         """Dead or failed jobs (of ``job_type``, or of every type) grouped by type
-        and normalised cause (jobcore.triage), the largest group first. Reads the
+        and normalised cause (jobcore.ops.triage), the largest group first. Reads the
         list in full, payloads included: one round trip, O(jobs listed) in Redis
         and here (the failed list holds at most ``failed_keep`` per type and
         partition; the dead list is as long as nobody requeues or purges it)."""
@@ -734,11 +395,11 @@ class Queue(abc.ABC):
         8+ hex digits) when it is in flight — in plain sentences (jobcore/why.py):
         paused, no live worker, every slot busy and when one frees, held ahead in a
         prefetch buffer, a stale or lapsed lease and when its jobs come back. One
-        dashboard read (up to WHY_IN_FLIGHT rows in flight) and the last hour's
+        dashboard read (up to IN_FLIGHT_ALL rows in flight) and the last hour's
         history, read together."""
         if not job_type and not job_id:
             raise ValueError("name a job type or a job id")
-        dash, history = await asyncio.gather(self.dashboard(WHY_IN_FLIGHT), self.history(minutes=60))
+        dash, history = await asyncio.gather(self.dashboard(IN_FLIGHT_ALL), self.history(minutes=60))
         return explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id)
 
     @abc.abstractmethod
@@ -757,7 +418,7 @@ class Queue(abc.ABC):
         # A large group in several calls, so no one script holds Redis for long.
         refs = group.refs
         return sum(
-            [await act(which, group.job_type, refs[i : i + GROUP_CHUNK]) for i in range(0, len(refs), GROUP_CHUNK)]
+            [await act(which, group.job_type, refs[i : i + CHUNK]) for i in range(0, len(refs), CHUNK)]
         )
 
     @abc.abstractmethod
@@ -886,7 +547,7 @@ class Queue(abc.ABC):
             raise UnknownJobType(f"unknown job type {job_type!r}: no job of it was ever enqueued or served")
 
     async def find(self, query: JobQuery | str | Sequence[str], limit: int = 100) -> list[FoundJob]:
-        """Where the jobs matching ``query`` are (words as in jobcore.find, e.g.
+        """Where the jobs matching ``query`` are (words as in jobcore.ops.find, e.g.
         ``"account:42 type:launch"`` or a job id), at most ``limit``.
 
         In flight, dead and failed are searched in full (in flight is bounded by
@@ -903,7 +564,7 @@ class Queue(abc.ABC):
         q = query if isinstance(query, JobQuery) else parse_query([query] if isinstance(query, str) else query)
         types = [q.job_type] if q.job_type else await self.job_types()
         found: list[FoundJob] = []
-        for row in await self.in_flight(FIND_IN_FLIGHT_MAX):
+        for row in await self.in_flight(IN_FLIGHT_ALL):
             if in_flight_matches(q, row):
                 found.append(found_in_flight(row))
         if q.job_id is not None and not found:
@@ -935,7 +596,7 @@ class Queue(abc.ABC):
                 env = decode_envelope(raw)
             except PayloadError:
                 continue
-            args, reservation = _args_and_reservation(env)
+            args, reservation = args_and_reservation(env)
             if env.id == q.job_id:
                 out.append(
                     FoundJob(
@@ -947,7 +608,7 @@ class Queue(abc.ABC):
                         env.identity.account_number,
                         env.identity.org_id,
                         reservation,
-                        at=_utc(env.enqueued_at_ms),
+                        at=utc(env.enqueued_at_ms),
                         args=args,
                     )
                 )
@@ -964,7 +625,7 @@ class Queue(abc.ABC):
         read-only user. The result says what happened (CancelResult.message)."""
         ref = job_id if isinstance(job_id, uuid.UUID) else parse_job_id(job_id)
         q = JobQuery(job_id=ref) if isinstance(ref, uuid.UUID) else JobQuery(id_prefix=ref)
-        hits = await self.find(q, limit=FIND_IN_FLIGHT_MAX)
+        hits = await self.find(q, limit=IN_FLIGHT_ALL)
         ids = sorted({h.job_id for h in hits if h.job_id and h.where != "not_found"})
         if len(ids) > 1:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -1004,62 +665,3 @@ class Queue(abc.ABC):
         polls this every ``CANCEL_POLL_S``: no round trip per job)."""
 
 
-def _args_and_reservation(env: Envelope) -> tuple[Any, Any]:
-    """A job's args as plain data, and its reservation_id (None when it has none)."""
-    args = env.args_json()
-    return args, args.get("reservation_id") if isinstance(args, dict) else None
-
-
-def in_flight_matches(q: JobQuery, row: InFlightJob) -> bool:
-    """Whether a job in flight fits the query (find's rule; a console's filter uses it too)."""
-    return q.matches(
-        job_id=row.job_id,
-        job_type=row.job_type,
-        account_id=row.account_id,
-        account_number=row.account_number,
-        org_id=row.org_id,
-        reservation_id=row.reservation_id,
-    )
-
-
-def found_in_flight(row: InFlightJob) -> FoundJob:
-    """An in-flight row as find returns it (what a console's filter matches and shows)."""
-    return FoundJob(
-        "in_flight",
-        row.job_id,
-        row.job_type,
-        row.entry_id,
-        row.account_id,
-        row.account_number,
-        row.org_id,
-        row.reservation_id,
-        row.worker,
-        row.attempt,
-        row.started_at,
-        row.error,
-        row.args,
-    )
-
-
-def found_bad(where: Literal["dead", "failed"], bad: BadJob) -> FoundJob | None:
-    """A dead or failed job as find returns it; None when its payload does not decode
-    (it has no log fields to match or show)."""
-    env = bad.envelope
-    if env is None:
-        return None
-    args, reservation = _args_and_reservation(env)
-    return FoundJob(
-        where,
-        str(env.id),
-        bad.job_type,
-        bad.id,
-        env.account_id,
-        env.identity.account_number,
-        env.identity.org_id,
-        reservation,
-        bad.worker,
-        bad.attempt,
-        bad.at,
-        bad.reason,
-        args,
-    )

@@ -21,13 +21,15 @@ from typing import Any
 
 import msgspec
 
-from .backend import CANCEL_POLL_S, DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, Delivery, Outcome, Queue, Stale
-from .errors import ArgsError, ConnectionFailed, EvictionRisk, JobcoreError, PayloadError, WorkerIdTaken
-from .lease import LeaseKeeping
-from .logs import enter_job, install_record_factory, leave_job
-from .model import Job, decode_args, decode_envelope, unknown_fields
-from .registry import Handlers, Registration
-from .suspects import Suspects
+from jobcore.errors import ArgsError, ConnectionFailed, EvictionRisk, JobcoreError, PayloadError, WorkerIdTaken
+from jobcore.limits import CANCEL_POLL_S, DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS
+from jobcore.logs import enter_job, install_record_factory, leave_job
+from jobcore.model import Job, decode_args, decode_envelope, unknown_fields
+from jobcore.queue import Queue
+from jobcore.records import Delivery, Outcome, Stale
+from jobcore.registry import Handlers, Registration
+from jobcore.worker.lease import LeaseKeeping
+from jobcore.worker.suspects import Suspects
 
 log = logging.getLogger("jobcore.worker")
 

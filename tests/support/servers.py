@@ -26,9 +26,9 @@ from urllib.parse import quote
 
 import redis
 
-from .keys import SLOTS, key_slot
-from .local import binary_for
-from .resp import parse_info
+from jobcore.keys import SLOTS, key_slot
+from jobcore.local import binary_for
+from jobcore.redis.resp import parse_info
 
 SERVER_ENV = "JOBCORE_TEST_SERVER"
 LOCALHOST = "127.0.0.1"

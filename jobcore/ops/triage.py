@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import JobcoreError
-from .keys import entry_order
+from jobcore.errors import JobcoreError
+from jobcore.keys import entry_order
 
 if TYPE_CHECKING:
-    from .backend import BadJob
+    from jobcore.records import BadJob
 
 REASON_MAX = 200  # characters of a normalised reason kept (a group's label, not its evidence)
 KEY_HEX = 8  # hex digits of a group key: short enough to type, stable across processes

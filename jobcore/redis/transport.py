@@ -24,9 +24,9 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from . import resp
-from .keys import SLOTS, key_slot
-from .resp import Address, Arg, RespConnectionError, RespError, Script
+from jobcore.keys import SLOTS, key_slot
+from jobcore.redis import resp
+from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, Script
 
 Command = Sequence[Arg]
 MAX_REDIRECTS = 5
@@ -111,7 +111,7 @@ def _base_address(scheme: str, user: str | None, password: str | None, db: int, 
 
 def redacted(url: str) -> str:
     """A Redis URL as it may be printed: jobcore.display's one rule for every URL."""
-    from .display import redacted_url
+    from jobcore.display import redacted_url
 
     return redacted_url(url)
 

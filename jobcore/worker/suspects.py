@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .backend import Delivery
+from jobcore.records import Delivery
 
 
 class Suspects:

@@ -24,8 +24,19 @@ import hiredis
 Arg = bytes | str | int | float
 
 
+def error_code(message: str) -> str:
+    """The code of an error reply: its first word when that is one (``NOGROUP``,
+    ``MOVED``, ``NOPERM``, ...), else ``ERR``. Read once, here; nothing above matches text."""
+    word = message.split(" ", 1)[0]
+    return word if word.isascii() and word.isalpha() and word.isupper() else "ERR"
+
+
 class RespError(Exception):
-    """An error reply from the server (``-ERR ...``)."""
+    """An error reply from the server (``-ERR ...``); ``code`` is its code as data."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code if code is not None else error_code(message)
 
 
 class RespConnectionError(ConnectionError):
@@ -38,7 +49,12 @@ class RespConnectionError(ConnectionError):
 
 
 class RespAuthError(RespConnectionError):
-    """The server refused our credentials or database (AUTH, SELECT)."""
+    """The server refused our credentials or database (AUTH, SELECT); ``code`` is the
+    refusal's code (``WRONGPASS``, ``NOAUTH``, ``NOPERM``, ...)."""
+
+    def __init__(self, message: str, *, code: str, unsent: bool = False) -> None:
+        super().__init__(message, unsent=unsent)
+        self.code = code
 
 
 class RespTimeout(RespConnectionError):
@@ -254,7 +270,8 @@ class Connection:
             for reply in await asyncio.gather(*self.send(hello)):
                 if isinstance(reply, Exception):
                     self.close()
-                    raise RespAuthError(f"{self._where()} refused the connection: {reply}", unsent=True)
+                    code = reply.code if isinstance(reply, RespError) else error_code(str(reply))
+                    raise RespAuthError(f"{self._where()} refused the connection: {reply}", code=code, unsent=True)
 
     def _where(self) -> str:
         return self.address.where

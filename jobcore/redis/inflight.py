@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from .backend import InFlightJob, in_flight_job
-from .keys import entry_order, split_lane
+from jobcore.keys import entry_order, split_lane
+from jobcore.records import InFlightJob, in_flight_job
 
 _NEVER = datetime.fromtimestamp(0, tz=UTC)
 

@@ -6,7 +6,7 @@ thread of the worker, the heartbeat thread included; the keeper keeps the lease
 alive while the worker process exists and is not stopped (SIGSTOP), and stops
 the moment it is gone. It speaks to Redis through jobcore's own transport, so
 it follows a cluster or a Sentinel failover as the worker does. The worker
-runs it as ``python -P -m jobcore.keeper`` and writes one JSON line of settings
+runs it as ``python -P -m jobcore.worker.keeper`` and writes one JSON line of settings
 to its stdin; end of that input (the worker exited or was killed) ends it.
 """
 
@@ -44,13 +44,13 @@ def serve(cfg: dict[str, Any]) -> int:
 async def _serve(cfg: dict[str, Any]) -> int:
     from importlib import resources
 
-    from jobcore.resp import RespConnectionError, RespError, Script
-    from jobcore.transport import open_transport
+    from jobcore.redis.resp import RespConnectionError, RespError, Script
+    from jobcore.redis.transport import open_transport
 
     parent = int(cfg["parent"])
     interval = float(cfg["interval"])
     redis = open_transport(cfg["url"], connect_timeout=1.0, timeout=max(1.0, interval))
-    extend = Script(resources.files("jobcore").joinpath("lua", "extend.lua").read_text())
+    extend = Script(resources.files("jobcore.redis").joinpath("lua", "extend.lua").read_text())
     keys, args = [cfg["workers"], cfg["leases"]], [cfg["id"], int(cfg["lease_ms"])]
     stdin = sys.stdin.fileno()
     wait, failures = 0.0, 0

@@ -9,9 +9,9 @@ import asyncio
 import logging
 from typing import Any
 
-from .backend import Queue
-from .errors import JobcoreError
-from .worker import JobDone, Worker
+from jobcore.errors import JobcoreError
+from jobcore.queue import Queue
+from jobcore.worker.worker import JobDone, Worker
 
 log = logging.getLogger("jobcore.metrics")
 

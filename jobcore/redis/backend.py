@@ -21,29 +21,9 @@ from importlib import resources
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from . import resp
-from .backend import (
-    MAX_PARTITIONS,
-    BadJob,
-    Dashboard,
-    Delivery,
-    InFlightJob,
-    Lease,
-    Outcome,
-    Queue,
-    QueueStats,
-    Stale,
-    TypeCounts,
-    WorkerInfo,
-    add_counts,
-    build_stats,
-    make_bad_job,
-)
-from .display import printable
-from .errors import ConnectionFailed, EnqueueError, JobcoreError, PermissionDenied, WorkerIdTaken
-from .history import KEEP_MINUTES, TIMED, parse_minute, runs_arg, window
-from .inflight import InFlightCache, base_attempts
-from .keys import (
+from jobcore.display import printable
+from jobcore.errors import ConnectionFailed, EnqueueError, JobcoreError, PermissionDenied, RedisRefused, WorkerIdTaken
+from jobcore.keys import (
     DEFAULT_NAMESPACE,
     GROUP,
     REF_MARK,
@@ -55,9 +35,29 @@ from .keys import (
     split_ref,
     valid_lane,
 )
-from .model import decode_envelope
-from .transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport, redacted
-from .workerinfo import worker_info_from_record
+from jobcore.limits import MAX_PARTITIONS
+from jobcore.model import decode_envelope
+from jobcore.ops.history import KEEP_MINUTES, TIMED, parse_minute, runs_arg, window
+from jobcore.queue import Queue
+from jobcore.records import (
+    BadJob,
+    Dashboard,
+    Delivery,
+    InFlightJob,
+    Lease,
+    Outcome,
+    QueueStats,
+    Stale,
+    TypeCounts,
+    WorkerInfo,
+    add_counts,
+    build_stats,
+    make_bad_job,
+)
+from jobcore.redis import resp
+from jobcore.redis.inflight import InFlightCache, base_attempts
+from jobcore.redis.transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport, redacted
+from jobcore.workerinfo import worker_info_from_record
 
 T = TypeVar("T")
 log = logging.getLogger("jobcore.queue")
@@ -90,7 +90,7 @@ CANCEL_REQUEST_TTL_MS = 60_000  # a cancel request no worker took is dropped aft
 
 @functools.cache
 def _load(name: str) -> str:
-    return resources.files("jobcore").joinpath("lua", f"{name}.lua").read_text()
+    return resources.files("jobcore.redis").joinpath("lua", f"{name}.lua").read_text()
 
 
 @functools.cache
@@ -216,14 +216,16 @@ class RedisQueue(Queue):
         try:
             return await fn()
         except resp.RespAuthError as exc:
-            raise ConnectionFailed(f"Redis at {redacted(self.url)} refused the connection ({exc})") from None
+            raise ConnectionFailed(
+                f"Redis at {redacted(self.url)} refused the connection ({exc})", cause=str(exc), code=exc.code
+            ) from None
         except (resp.RespConnectionError, OSError) as exc:
-            raise ConnectionFailed(f"Redis at {redacted(self.url)} is unreachable ({exc})") from None
+            raise ConnectionFailed(f"Redis at {redacted(self.url)} is unreachable ({exc})", cause=str(exc)) from None
         except resp.RespError as exc:
             # ``what`` names the step for a debugger, not for the user's message.
-            if str(exc).startswith("NOPERM"):
-                raise PermissionDenied(f"permission denied for this Redis user ({exc})") from None
-            raise JobcoreError(f"Redis error: {exc}") from None
+            if exc.code == "NOPERM":
+                raise PermissionDenied(f"permission denied for this Redis user ({exc})", reply=str(exc)) from None
+            raise RedisRefused(f"Redis error: {exc}", code=exc.code, reply=str(exc)) from None
 
     async def _run_scripts(self, calls: list[tuple[str, list[Any], list[Any]]], **kw: Any) -> list[Any]:
         """Call scripts in one round trip (per node)."""

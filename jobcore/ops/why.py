@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: the backend composes explain() into Queue.why
-    from .backend import InFlightJob, QueueStats, TypeStats, WorkerInfo
-    from .history import TypeHistory
+    from jobcore.ops.history import TypeHistory
+    from jobcore.records import InFlightJob, QueueStats, TypeStats, WorkerInfo
 
 JOB_PREFIX_MIN = 8  # hex digits of a job id an operator may give instead of all of it
 

@@ -1,0 +1,13 @@
+"""The worker and what keeps it honest: its lease and the keeper process that
+extends it, and the rule for jobs that may be killing workers."""
+
+from jobcore.worker.worker import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_GRACE_S,
+    DEFAULT_PREFETCH,
+    DEFAULT_TIMEOUT_S,
+    JobDone,
+    Worker,
+)
+
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_GRACE_S", "DEFAULT_PREFETCH", "DEFAULT_TIMEOUT_S", "JobDone", "Worker"]
