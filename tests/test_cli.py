@@ -469,3 +469,20 @@ def test_cancel_a_60s_sleep_job_and_say_so_for_others(cli_env: dict[str, str], r
     assert res.returncode == 1 and "was never enqueued" in res.stdout
     _one_line_error(jc(cli_env, "cancel", "xyz", url=redis_url), 2, "not a job id")
     _one_line_error(jc(cli_env, "cancel", "0190c4e", url=redis_url), 2, "too short")
+
+
+def test_durations_print_one_way() -> None:
+    """The CLI's ages (oldest, running=, heartbeat ... ago) read as the console's do."""
+    from jobcore.display import duration
+
+    assert [duration(s) for s in (None, -1.0, 0.44, 59.94, 90.0, 3599.9, 7380.0, 273_600.0)] == [
+        "-",
+        "0.0s",
+        "0.4s",
+        "59.9s",
+        "1m30s",
+        "59m59s",
+        "2h03m",
+        "3d04h",
+    ]
+
