@@ -486,3 +486,13 @@ def test_durations_print_one_way() -> None:
         "3d04h",
     ]
 
+
+
+def test_the_parser_imports_without_the_commands() -> None:
+    """jobconsole takes the parser; the commands (and what they import) stay unloaded."""
+    code = (
+        "import sys; from jobcore.cli.parser import CommandLineParser, build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith('jobcore.cli')))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == ["['jobcore.cli',", "'jobcore.cli.parser']"], res.stderr
