@@ -11,7 +11,7 @@ __all__ = ["main", "run"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``jobcore`` with ``argv`` (default: the process's); the exit code."""
-    from jobcore.cli.app import main as run_command_line
+    from jobcore.cli.dispatch import main as run_command_line
 
     return run_command_line(argv)
 

@@ -1,5 +1,7 @@
-"""``jobcore``'s entry: the command line parsed and checked, the command run on
-the queue it names, and every error turned into one line and an exit code."""
+"""``jobcore``'s entry: the command line parsed and checked, the command looked up
+in :data:`COMMANDS` and run on the queue it names, and every error turned into one
+line and an exit code. A new command: its arguments in ``parser.build_parser``, its
+function in ``commands`` (or a module of its own), its name here."""
 
 from __future__ import annotations
 
