@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 import jobcore
-from jobcore.cli.main import CommandLineParser
+from jobcore.cli.parser import CommandLineParser
 from jobcore.display import printable, scrubbed
 from jobcore.local import URL_HELP, LocalServerError, resolve
 

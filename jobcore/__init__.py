@@ -1,4 +1,21 @@
-"""jobcore: a typed, at-least-once job queue on Redis, with an in-memory twin."""
+"""jobcore: a typed, at-least-once job queue on Redis, with an in-memory twin.
+
+What a program built on jobcore (a service, the console, a script) may import:
+
+- ``jobcore``: the names in ``__all__`` below: ``connect``, ``Queue``, ``SyncQueue``,
+  ``Worker``, ``Handlers``, the job and its records, the errors.
+- ``jobcore.cli.parser``: ``CommandLineParser``, the command line's house style.
+- ``jobcore.display``: what may be shown to a person (``printable``, ``field_text``,
+  ``redacted_url``, ``scrubbed``, ``duration``).
+- ``jobcore.limits``: every tunable bound, and ``chunked``.
+- ``jobcore.local``: the queue URL a program uses when given none, and the local server.
+- ``jobcore.logs``: the job's log fields and the log formats.
+- ``jobcore.loop_thread``: ``LoopThread``, jobcore's coroutines from code not on a loop.
+- ``jobcore.schema``: a job type's args schema, checked and described.
+- ``jobcore.demo``: the demo handlers.
+
+Every other module is the house's own and may change without notice.
+"""
 
 from jobcore.connect import connect
 from jobcore.display import redacted_url
@@ -8,15 +25,22 @@ from jobcore.errors import (
     BadQuery,
     ConnectionFailed,
     EnqueueError,
+    EvictionRisk,
     JobcoreError,
     PayloadError,
+    PermissionDenied,
+    RedisRefused,
     UnknownJobType,
+    WorkerIdTaken,
 )
 from jobcore.model import Identity, Job
-from jobcore.ops.find import CancelResult, FoundJob, JobQuery, parse_query
+from jobcore.ops.find import CancelResult, FoundJob, JobQuery, found_bad, in_flight_matches, parse_query
+from jobcore.ops.history import History, TypeHistory
+from jobcore.ops.triage import FailureGroup, group_failures
+from jobcore.ops.why import Explanation
 from jobcore.queue import Queue
 from jobcore.records import BadJob, InFlightJob, QueueStats, TypeStats, WorkerInfo
-from jobcore.registry import Handlers
+from jobcore.registry import Handlers, load_handlers
 from jobcore.sync import SyncQueue
 from jobcore.worker.worker import Worker
 
@@ -30,23 +54,35 @@ __all__ = [
     "CancelResult",
     "ConnectionFailed",
     "EnqueueError",
+    "EvictionRisk",
+    "Explanation",
+    "FailureGroup",
     "FoundJob",
     "Handlers",
+    "History",
     "Identity",
     "InFlightJob",
     "Job",
     "JobQuery",
     "JobcoreError",
     "PayloadError",
+    "PermissionDenied",
     "Queue",
     "QueueStats",
+    "RedisRefused",
     "SyncQueue",
+    "TypeHistory",
     "TypeStats",
     "UnknownJobType",
     "Worker",
+    "WorkerIdTaken",
     "WorkerInfo",
     "__version__",
     "connect",
+    "found_bad",
+    "group_failures",
+    "in_flight_matches",
+    "load_handlers",
     "parse_query",
     "redacted_url",
 ]

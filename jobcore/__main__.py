@@ -1,3 +1,3 @@
-from jobcore.cli.main import run
+from jobcore.cli import run
 
 run()

@@ -1,9 +1,10 @@
-"""What may be shown to a person: text read from Redis, and queue URLs.
+"""What may be shown to a person: text read from Redis, queue URLs, durations.
 
 Type names, reasons, tracebacks, args and identity fields come from Redis, so
 from anyone who can write there. The CLI, the console and the text logs show
 them through :func:`printable` (never as markup, never raw escapes); every URL
-printed or logged goes through :func:`redacted_url`. JSON output stays exact.
+printed or logged goes through :func:`redacted_url`, every span of time through
+:func:`duration`. JSON output stays exact.
 """
 
 from __future__ import annotations
@@ -85,6 +86,22 @@ def _hide_fields(text: str, seps: str) -> str:
     if eq and "password" in unquote(key.replace("+", " ")).lower():
         return f"{key}=***"
     return text
+
+
+def duration(seconds: float | None) -> str:
+    """A span of time as every view shows it: 0.4s, 12.3s, 4m05s, 2h03m, 3d04h;
+    "-" when there is none."""
+    if seconds is None:
+        return "-"
+    s = max(0.0, seconds)
+    if s < 60:
+        return f"{s:.1f}s"
+    whole = int(s)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def scrubbed(text: str, url: str) -> str:

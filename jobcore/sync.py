@@ -1,19 +1,18 @@
 """A synchronous facade for code that is not asyncio (Flask, Django, scripts).
 
-It runs one private event loop in a daemon thread and forwards each call to it,
-so it is safe to share between threads.
+It runs one private event loop in a daemon thread (a :class:`LoopThread`) and
+forwards each call to it, so it is safe to share between threads.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 from jobcore.connect import connect
 from jobcore.keys import DEFAULT_NAMESPACE
+from jobcore.loop_thread import LoopThread
 from jobcore.model import Job
 from jobcore.ops.find import CancelResult, FoundJob, JobQuery
 from jobcore.ops.history import History
@@ -37,12 +36,10 @@ class SyncQueue:
         allow_undeclared: bool = False,
     ) -> None:
         self._queue: Queue = connect(url, namespace=namespace, handlers=handlers, allow_undeclared=allow_undeclared)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="jobcore-sync", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("jobcore-sync")
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._loop.run(coro, timeout)
 
     @property
     def queue(self) -> Queue:
@@ -124,14 +121,12 @@ class SyncQueue:
         return self._run(self._queue.server_version())
 
     def close(self) -> None:
-        if self._loop.is_closed():
+        if not self._loop.running:
             return
         try:
             self._run(self._queue.close(), timeout=10)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-            self._loop.close()
+            self._loop.stop(5)
 
     def __enter__(self) -> SyncQueue:
         return self

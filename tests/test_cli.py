@@ -469,3 +469,30 @@ def test_cancel_a_60s_sleep_job_and_say_so_for_others(cli_env: dict[str, str], r
     assert res.returncode == 1 and "was never enqueued" in res.stdout
     _one_line_error(jc(cli_env, "cancel", "xyz", url=redis_url), 2, "not a job id")
     _one_line_error(jc(cli_env, "cancel", "0190c4e", url=redis_url), 2, "too short")
+
+
+def test_durations_print_one_way() -> None:
+    """The CLI's ages (oldest, running=, heartbeat ... ago) read as the console's do."""
+    from jobcore.display import duration
+
+    assert [duration(s) for s in (None, -1.0, 0.44, 59.94, 90.0, 3599.9, 7380.0, 273_600.0)] == [
+        "-",
+        "0.0s",
+        "0.4s",
+        "59.9s",
+        "1m30s",
+        "59m59s",
+        "2h03m",
+        "3d04h",
+    ]
+
+
+
+def test_the_parser_imports_without_the_commands() -> None:
+    """jobconsole takes the parser; the commands (and what they import) stay unloaded."""
+    code = (
+        "import sys; from jobcore.cli.parser import CommandLineParser, build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith('jobcore.cli')))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == ["['jobcore.cli',", "'jobcore.cli.parser']"], res.stderr

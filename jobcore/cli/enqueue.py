@@ -1,0 +1,106 @@
+"""``jobcore enqueue``: ARGS_JSON checked against a schema, then sent a batch at a time."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from jobcore.cli.errors import CliError, load_handlers
+from jobcore.cli.output import EXIT_BROKEN_PIPE, Out
+from jobcore.display import printable
+from jobcore.errors import JobcoreError
+from jobcore.model import Identity, Job
+from jobcore.queue import Queue
+from jobcore.schema import check_args
+
+ENQUEUE_BATCH = 1_000  # jobs built and sent per round trip: memory stays flat whatever --count
+
+
+def _args_json(text: str) -> dict[str, Any]:
+    try:
+        args = json.loads(text)
+    except RecursionError:
+        raise CliError("ARGS_JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+        raise CliError(f"ARGS_JSON is not valid JSON: {exc}") from None
+    if not isinstance(args, dict):
+        raise CliError(f"ARGS_JSON must be a JSON object, got {type(args).__name__}")
+    return args
+
+
+async def _schema_for(q: Queue, a: argparse.Namespace) -> dict[str, Any] | None:
+    """The args schema ARGS_JSON must fit: the --handlers registry's type, else
+    the one a worker published (waiting briefly for a worker that is starting)."""
+    if a.no_validate:
+        return None
+    if a.handlers:
+        registry = load_handlers(a.handlers)
+        if a.type not in registry:
+            known = ", ".join(printable(t) for t in registry.types) or "none"
+            raise CliError(f"{a.handlers} has no handler for job type {printable(repr(a.type))} (it has: {known})")
+        return registry.get(a.type).schema()
+    deadline = time.monotonic() + max(0.0, a.wait_schema)
+    while True:
+        schemas = await q.schemas()
+        if a.type in schemas:
+            return schemas[a.type]
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+    known = ", ".join(printable(t) for t in sorted(schemas)) or "none"
+    raise CliError(
+        f"no args schema known for job type {printable(repr(a.type))}: no worker has served it yet (known: {known}); "
+        "start its worker, or pass --handlers MODULE:HANDLERS to check against your own types, "
+        "or --no-validate to send it unchecked"
+    )
+
+
+async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
+    args = _args_json(a.args)
+    schema = await _schema_for(q, a)
+    try:
+        if schema is not None:
+            check_args(a.type, args, schema)
+    except RecursionError:
+        raise CliError("ARGS_JSON is nested too deeply") from None
+    ident = Identity(account_number=a.account_number, org_id=a.org_id)
+    out = Out()
+    done = 0
+    first = last = None
+    try:
+        # In batches, so a million jobs never sit in memory at once; the ids
+        # are printed as each batch lands. All jobs are sent even when stdout
+        # is gone: the jobs are what was asked for, the ids only a report.
+        for n in _batches(a.count, ENQUEUE_BATCH):
+            jobs = [Job(type=a.type, args=args, account_id=a.account_id, identity=ident) for _ in range(n)]
+            ids = await q.enqueue_many(jobs)
+            if a.json:
+                out.write(("[" if done == 0 else ", ") + ", ".join(f'"{i}"' for i in ids))
+            if first is None:
+                first = ids[0]
+            last = ids[-1]
+            done += len(ids)
+    except JobcoreError as exc:
+        if not done:
+            raise
+        if a.json:
+            out.write("]\n")  # the ids of what did land, as valid JSON
+        raise CliError(f"{exc} ({done:,} of {a.count:,} jobs were enqueued before it)") from None
+    name = printable(a.type)
+    if a.json:
+        out.write("]\n")
+    elif done == 1:
+        out.write(f"enqueued {name} job {first}\n")
+    else:
+        out.write(f"enqueued {done} {name} jobs ({first} ... {last})\n")
+    return EXIT_BROKEN_PIPE if out.gone else 0
+
+
+def _batches(total: int, size: int) -> Iterator[int]:
+    while total > 0:
+        yield min(size, total)
+        total -= size
