@@ -336,3 +336,27 @@ def test_the_probe_never_speaks_to_a_unix_socket_another_user_owns(tmp_path: Pat
         assert not local._answers(path)
     finally:
         listener.close()
+
+
+def test_a_server_started_without_the_life_lock_is_known_by_its_pid(
+    own_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server an older jobcore started holds no life lock: its pid file, naming a
+    live server of this socket, says it runs, even while it does not answer."""
+    monkeypatch.setattr(local, "STOP_WAIT_S", 1.0)
+    server = LocalServer()
+    server.dir.mkdir(parents=True)
+    binary = local.binary_for("valkey")
+    assert binary is not None
+    options = ["--port", "0", "--unixsocket", str(server.socket), "--dir", str(server.dir), "--daemonize", "yes"]
+    subprocess.run([binary, *options, "--pidfile", str(server.pidfile)], check=True, timeout=10)
+    until(lambda: server.pidfile.exists() and server.socket.exists(), "the server started")
+    pid = int(server.pidfile.read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        now = server.status()
+        assert now.running and now.pid == pid and now.trouble.startswith("does not answer")
+        assert not server.start().started_now and servers_on(server.dir) == [pid]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert server.stop() == "SIGTERM" and servers_on(server.dir) == []
