@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobcore.url import node
+
 URL_ENV = "JOBCORE_URL"
 PROBE_ENV = "JOBCORE_DEFAULT_REDIS"
 DEFAULT_PROBE = "localhost:6379"
@@ -85,10 +87,11 @@ def resolve(url: str | None = None, *, start: bool = True) -> Resolved:
     if env:
         return Resolved(env, f"from {URL_ENV}", implicit=False)
     probe = os.environ.get(PROBE_ENV) or DEFAULT_PROBE
-    host, _, port = probe.rpartition(":")
-    if not host or not port.isdigit():
-        raise LocalServerError(f"{PROBE_ENV} must be HOST:PORT, not {probe!r}")
-    if _answers((host, int(port))):
+    try:
+        address = node(probe, default_port=None)
+    except ValueError:
+        raise LocalServerError(f"{PROBE_ENV} must be HOST:PORT, not {probe!r}") from None
+    if _answers(address):
         return Resolved(f"redis://{probe}/0", f"a Redis answers on {probe}", True, f"default: {probe} answered")
     server = LocalServer()
     brief = f"local server: nothing on {probe}"
