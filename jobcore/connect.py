@@ -8,7 +8,7 @@ from jobcore.display import redacted_url
 from jobcore.keys import DEFAULT_NAMESPACE
 from jobcore.local import resolve
 from jobcore.queue import Queue
-from jobcore.redis.transport import SCHEMES as REDIS_SCHEMES
+from jobcore.url import REDIS_SCHEMES, scheme_of
 
 SCHEMES = (*REDIS_SCHEMES, "memory")
 
@@ -37,7 +37,7 @@ def connect(
     """
     if url is None:
         url = resolve(None).url
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    scheme = scheme_of(url)
     queue: Queue
     if scheme == "memory":
         from jobcore.memory import MemoryQueue

@@ -10,7 +10,8 @@ printed or logged goes through :func:`redacted_url`, every span of time through
 from __future__ import annotations
 
 import unicodedata
-from urllib.parse import unquote
+
+from jobcore.url import redacted
 
 # Categories shown escaped: controls (ESC, CR, C1 CSI...), format characters
 # (bidi overrides that reorder a line), surrogates, line/paragraph separators.
@@ -54,38 +55,8 @@ def field_text(value: object) -> str:
     return "" if value is None or value == "" else printable(value)
 
 
-def redacted_url(url: str) -> str:
-    """A queue URL as it may be printed or logged: whatever comes before the
-    host's ``@`` (user:password) and the value of every query field whose name
-    holds "password" (``password=``, ``sentinel_password=``, in any case or
-    percent-encoding) replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    head, q, query = rest.partition("?")
-    if head.startswith("/"):
-        at = -1  # a socket path: no user part
-    elif "@" in head:
-        at = head.rfind("@")
-    else:
-        # No "@" before the "?": it may still end a password holding a "?" or
-        # a "/", as long as it comes before any query field's "=".
-        eq = rest.find("=")
-        at = rest.rfind("@", 0, eq if eq >= 0 else len(rest))
-    if at >= 0:
-        head, q, query = ("***" + rest[at:]).partition("?")
-    if q:
-        query = _hide_fields(query, "&;#")
-    return f"{scheme}{sep}{head}{q}{query}"
-
-
-def _hide_fields(text: str, seps: str) -> str:
-    if seps:
-        return seps[0].join(_hide_fields(part, seps[1:]) for part in text.split(seps[0]))
-    key, eq, _ = text.partition("=")
-    if eq and "password" in unquote(key.replace("+", " ")).lower():
-        return f"{key}=***"
-    return text
+# A URL as it may be printed or logged: jobcore.url's one rule, under the name users import.
+redacted_url = redacted
 
 
 def duration(seconds: float | None) -> str:

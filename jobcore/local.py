@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobcore.url import node
+
 URL_ENV = "JOBCORE_URL"
 PROBE_ENV = "JOBCORE_DEFAULT_REDIS"
 DEFAULT_PROBE = "localhost:6379"
@@ -105,12 +107,13 @@ def resolve(url: str | None = None, *, start: bool = True) -> Resolved:
     if env:
         return Resolved(env, f"from {URL_ENV}", implicit=False)
     probe = os.environ.get(PROBE_ENV) or DEFAULT_PROBE
-    host, _, port = probe.rpartition(":")
-    if not host or not port.isdigit():
-        raise LocalServerError(f"{PROBE_ENV} must be HOST:PORT, not {probe!r}")
+    try:
+        address = node(probe, default_port=None)
+    except ValueError:
+        raise LocalServerError(f"{PROBE_ENV} must be HOST:PORT, not {probe!r}") from None
     server = LocalServer()
     running = server.status().running
-    if not running and _answers((host, int(port))):
+    if not running and _answers(address):
         return Resolved(
             f"redis://{probe}/0",
             f"no local server runs and a Redis answers on {probe}: using it, a shared TCP server "

@@ -366,7 +366,7 @@ SECRET = "s3cret-pw"
     ],
 )
 def test_one_redaction_rule_for_every_url(url: str, shown: str) -> None:
-    from jobcore.redis.transport import redacted
+    from jobcore.url import redacted
 
     assert redacted_url(url) == shown
     assert jobcore.redacted_url(url) == shown and redacted(url) == shown  # the same rule, whichever name

@@ -10,7 +10,7 @@ from jobcore import EnqueueError, Job
 from jobcore.model import decode_envelope
 from jobcore.redis import resp
 from jobcore.redis.backend import ADD_CHUNK, RedisQueue
-from jobcore.redis.transport import RedisPyTransport
+from jobcore.redis.redispy import RedisPyTransport
 
 from .conftest import fake_queue
 

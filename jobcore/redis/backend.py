@@ -55,8 +55,11 @@ from jobcore.records import (
     make_bad_job,
 )
 from jobcore.redis import resp
+from jobcore.redis.auto import open_transport
 from jobcore.redis.inflight import InFlightCache, base_attempts
-from jobcore.redis.transport import RedisPyTransport, ReplicasNotConfirmed, Transport, open_transport, redacted
+from jobcore.redis.redispy import RedisPyTransport
+from jobcore.redis.transport import ReplicasNotConfirmed, Transport
+from jobcore.url import redacted
 from jobcore.workerinfo import worker_info_from_record
 
 T = TypeVar("T")

@@ -17,9 +17,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
+
+from jobcore import url as urls
 
 Arg = bytes | str | int | float
 
@@ -77,6 +78,27 @@ class Address:
     tls_check_hostname: bool | None = None  # None: when verifying certificates
     extra: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, url: urls.RedisUrl) -> Address:
+        """The first server a parsed URL names (its socket, else its first host),
+        with the URL's auth, TLS and db."""
+        host, port = url.hosts[0] if url.hosts else ("localhost", urls.DEFAULT_PORT)
+        return cls(
+            host=host,
+            port=port,
+            path=url.path,
+            db=url.db,
+            username=url.username,
+            password=url.password,
+            tls=url.tls,
+            tls_verify=url.tls_verify,
+            tls_ca_certs=url.tls_ca_certs,
+            tls_certfile=url.tls_certfile,
+            tls_keyfile=url.tls_keyfile,
+            tls_check_hostname=url.tls_check_hostname,
+            extra=url.query,
+        )
+
     def at(self, host: str, port: int) -> Address:
         """The same settings (auth, TLS, db) for another server: a cluster node, a
         primary found through Sentinel."""
@@ -101,44 +123,11 @@ class Address:
 
 
 def parse_url(url: str) -> Address:
-    """``redis://[user:pass@]host[:port][/db]``, ``rediss://...``, ``unix:///path[?db=N]``."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"unsupported Redis URL scheme {scheme!r}")
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else query.get("password")
-    if username == "":
-        username = None
-    db_text = query.get("db") or (parts.path.lstrip("/") if scheme != "unix" else "") or "0"
-    try:
-        db = int(db_text)
-    except ValueError:
-        raise ValueError(f"bad database number {db_text!r} in Redis URL") from None
-    if scheme == "unix":
-        if not parts.path:
-            raise ValueError("unix:// URL needs a socket path, e.g. unix:///run/redis.sock")
-        return Address(path=parts.path, db=db, username=username, password=password, extra=query)
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        raise ValueError(f"bad port in Redis URL {url!r}") from None
-    check = query.get("ssl_check_hostname")
-    return Address(
-        host=parts.hostname or "localhost",
-        port=port,
-        db=db,
-        username=username,
-        password=password,
-        tls=scheme == "rediss",
-        tls_verify=query.get("ssl_cert_reqs", "required").lower() not in ("none", "cert_none", "optional"),
-        tls_ca_certs=query.get("ssl_ca_certs"),
-        tls_certfile=query.get("ssl_certfile"),
-        tls_keyfile=query.get("ssl_keyfile"),
-        tls_check_hostname=None if check is None else check.lower() in ("1", "true", "yes", "on"),
-        extra=query,
-    )
+    """``redis://[user:pass@]host[:port][/db]``, ``rediss://...``, ``unix:///path[?db=N]``: one server."""
+    parsed = urls.parse(url)
+    if parsed.scheme not in urls.SINGLE_SCHEMES:
+        raise ValueError(f"unsupported Redis URL scheme {parsed.scheme!r}")
+    return Address.of(parsed)
 
 
 def encode_command(args: Sequence[Arg]) -> bytes:
@@ -287,6 +276,12 @@ class Connection:
         p.expect(futs, timeout)
         p.transport.write(data)
         return futs
+
+    def listen(self, on_push: Callable[[Any], None]) -> None:
+        """Hand every reply nobody waits for (a subscribed connection's messages) to ``on_push``."""
+        if self._proto is None:
+            raise RespConnectionError("not connected", unsent=True)
+        self._proto.on_push = on_push
 
     def close(self) -> None:
         p = self._proto

@@ -44,8 +44,8 @@ def serve(cfg: dict[str, Any]) -> int:
 async def _serve(cfg: dict[str, Any]) -> int:
     from importlib import resources
 
+    from jobcore.redis.auto import open_transport
     from jobcore.redis.resp import RespConnectionError, RespError, Script
-    from jobcore.redis.transport import open_transport
 
     parent = int(cfg["parent"])
     interval = float(cfg["interval"])
