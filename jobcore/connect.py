@@ -26,8 +26,9 @@ def connect(
     or a cluster node: detected), ``redis+cluster://h1:p1,h2:p2``,
     ``redis+sentinel://h1:26379,h2:26379/SERVICE[/DB]`` or ``memory://``.
 
-    With no ``url``: $JOBCORE_URL, else a Redis on localhost:6379 if one
-    answers, else the user's local server, started if need be (jobcore/local.py;
+    With no ``url``: $JOBCORE_URL, else the user's local server while it runs,
+    else a Redis on localhost:6379 if one answers, else the local server, started
+    (jobcore/local.py;
     the only case that does I/O here). Otherwise no I/O happens here; the first
     command reports an unreachable server.
     With ``handlers``, enqueue checks args against the registered types and

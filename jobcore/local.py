@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobcore.redis.resp import error_code
 from jobcore.url import node
 
 URL_ENV = "JOBCORE_URL"
@@ -140,7 +141,13 @@ def resolve(url: str | None = None, *, start: bool = True) -> Resolved:
 def _answers(address: tuple[str, int] | str) -> bool:
     """Whether a Redis-speaking server answers PING at ``address`` (a password
     prompt counts: it is a Redis, and its error will say what it wants)."""
-    return _ask(address, b"PING\r\n").startswith((b"+PONG", b"-NOAUTH", b"-ERR"))
+    reply = _ask(address, b"PING\r\n")
+    return reply.startswith(b"+PONG") or (reply.startswith(b"-") and _error_code(reply) in ("NOAUTH", "ERR"))
+
+
+def _error_code(reply: bytes) -> str:
+    """The code of a raw error reply (``-CODE message``), read by the one parser."""
+    return error_code(reply.split(b"\r\n", 1)[0][1:].decode(errors="replace"))
 
 
 def _ask(address: tuple[str, int] | str, command: bytes, timeout: float = PROBE_TIMEOUT_S) -> bytes:
@@ -397,7 +404,7 @@ def _trouble(reply: bytes, logfile: Path) -> str:
     if not reply:
         return f"does not answer on its socket (stopped, hung or still starting; see {logfile})"
     line = reply.split(b"\r\n", 1)[0][1:].decode(errors="replace")
-    code = line.split(" ", 1)[0]
+    code = _error_code(reply)
     first = line.split(". ", 1)[0]  # its first sentence: the rest is advice for another setup
     hint = f" — disk full? see {logfile}" if code == "MISCONF" else ""
     return f"{TROUBLE.get(code, 'answers with an error')}: {first}{hint}"
