@@ -6,7 +6,6 @@ reads the same way as everyone else."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import math
@@ -164,15 +163,7 @@ class Reader:
             reads = commands(names)
             if not with_stats:
                 return reads.named(await self._plain(what, reads.commands))
-            # The plain reads and the stats scripts go out together: one round trip.
-            got: tuple[list[Any] | BaseException, list[Any] | BaseException] = await asyncio.gather(
-                self._plain(what, reads.commands), self._scripts(what, stats_calls(names)), return_exceptions=True
-            )
-            plain, stats = got
-            if isinstance(plain, BaseException):
-                raise plain
-            if isinstance(stats, BaseException):
-                raise stats
+            plain, stats = await self._plain_and_scripts(what, reads.commands, stats_calls(names))
             return {**reads.named(plain), "stats": stats}
 
         names = lanes_now()
@@ -198,6 +189,21 @@ class Reader:
     async def _plain(self, what: str, commands: list[list[Any]]) -> list[Any]:
         """Read commands in one round trip, by the read rule (calls.checked_reads)."""
         return checked_reads(what, await guarded(self._url, lambda: self._t.pipeline(commands, raise_on_error=False)))
+
+    async def _plain_and_scripts(
+        self, what: str, commands: list[list[Any]], make: Callable[[bool], list[scripts.Call]]
+    ) -> tuple[list[Any], list[Any]]:
+        """Read commands and read scripts in one pipeline (one round trip), by the
+        read rule. A script call that did not run (NOSCRIPT: the server lost it;
+        or EVALSHA_RO unknown) goes again through run_scripts, which loads it."""
+        calls = make(self._read_only)
+        n = len(commands)
+        sent = [*commands, *(script.command(keys, args) for script, keys, args in calls)]
+        replies = await guarded(self._url, lambda: self._t.pipeline(sent, raise_on_error=False))
+        plain, scripted = replies[:n], replies[n:]
+        if any(rep.is_error(r, "NOSCRIPT") or rep.is_error(r, "ERR") for r in scripted):
+            scripted = await guarded(self._url, lambda: self._run_scripts(make))
+        return checked_reads(what, plain), checked_reads(what, scripted)
 
     async def _scripts(self, what: str, make: Callable[[bool], list[scripts.Call]]) -> list[Any]:
         """Read scripts in one round trip, by the read rule (calls.checked_reads)."""
