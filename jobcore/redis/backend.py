@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
 from jobcore.redis.calls import enqueue_error, first_error, guarded
 from jobcore.redis.fetching import Fetcher
+from jobcore.redis.inflight import base_attempts
 from jobcore.redis.reads import History, Reader, bad_key, lanes_from, type_keys
 from jobcore.redis.transport import RedisPyTransport, Transport, open_transport, redacted
 
@@ -214,7 +216,30 @@ class RedisQueue(Queue):
         self._reads.known_types.update(schemas)
 
     async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
-        return await self._fetching.fetch(consumer, types, count, block_ms)
+        """Up to ``count`` new jobs across ``types``, taking turns between them
+        (fetch.lua: XREADGROUP's COUNT applies to every stream it reads). With none
+        waiting, block up to ``block_ms`` for the next: one per type at most."""
+        fetching = self._fetching
+        pairs = fetching.waited()
+        routes = self.routes
+        names = routes.flat.get(tuple(types)) if time.monotonic() < routes.until else None
+        if names is None:
+            names = await guarded(self.url, lambda: self._lanes_of(types))
+        names = fetching.servable(names)
+        if not pairs:
+            pairs = await fetching.run(names, lambda: fetching.take(consumer, names, count))
+        if not pairs and block_ms > 0:
+            pairs = await fetching.run(names, lambda: fetching.wait_for_jobs(consumer, names, block_ms))
+        out: list[Delivery] = []
+        for name, entries in pairs:
+            job_type, ref = split_lane(name)  # a partition's entries are known as "id@p"
+            for entry_id, fields in entries:
+                if type(fields) is list and len(fields) == 2 and fields[0] == b"d":
+                    out.append(Delivery(job_type, entry_id.decode() + ref, fields[1], 1))  # the usual entry
+                    continue
+                f = rep.field_map(fields) if fields is not None else {}
+                out.append(Delivery(job_type, rep.text(entry_id) + ref, f.get(b"d"), base_attempts(f.get(b"a")) + 1))
+        return out
 
     async def stop_fetching(self) -> None:
         await self._fetching.stop()

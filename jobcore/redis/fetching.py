@@ -15,11 +15,10 @@ from typing import Any, TypeVar
 from jobcore.display import printable
 from jobcore.errors import JobcoreError
 from jobcore.keys import GROUP, Keys, split_lane
-from jobcore.records import Delivery, Outcome, Stale
+from jobcore.records import Outcome, Stale
 from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
 from jobcore.redis.calls import first_error, guarded
-from jobcore.redis.inflight import base_attempts
 from jobcore.redis.transport import Transport
 from jobcore.routes import Routes
 
@@ -59,33 +58,7 @@ class Fetcher:
         self._groups_ready: set[str] = set()
         self._paused_lanes: set[str] = set()  # lanes the last fetch found paused: no blocking read on them
 
-    async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:
-        """Up to ``count`` new jobs across ``types``, taking turns between them
-        (fetch.lua: XREADGROUP's COUNT applies to every stream it reads). With none
-        waiting, block up to ``block_ms`` for the next: one per type at most."""
-        pairs = self._waited()
-        routes = self._routes
-        names = routes.flat.get(tuple(types)) if time.monotonic() < routes.until else None
-        if names is None:
-            names = await guarded(self._url, lambda: self._lanes_of(types))
-        if self._bad_lanes:
-            names = self.servable(names)
-        if not pairs:
-            pairs = await self._fetch_call(names, lambda: self._take(consumer, names, count))
-        if not pairs and block_ms > 0:
-            pairs = await self._fetch_call(names, lambda: self._wait_for_jobs(consumer, names, block_ms))
-        out: list[Delivery] = []
-        for name, entries in pairs:
-            job_type, ref = split_lane(name)  # a partition's entries are known as "id@p"
-            for entry_id, fields in entries:
-                if type(fields) is list and len(fields) == 2 and fields[0] == b"d":
-                    out.append(Delivery(job_type, entry_id.decode() + ref, fields[1], 1))  # the usual entry
-                    continue
-                f = rep.field_map(fields) if fields is not None else {}
-                out.append(Delivery(job_type, rep.text(entry_id) + ref, f.get(b"d"), base_attempts(f.get(b"a")) + 1))
-        return out
-
-    async def _take(self, consumer: str, types: Sequence[str], count: int) -> Taken:
+    async def take(self, consumer: str, types: Sequence[str], count: int) -> Taken:
         """New entries, ``count`` at most in all. One fetch.lua over every stream
         where one call may span them; on a cluster one call per type (its own
         slot), sent to every node at once, each taking its share, in passes
@@ -124,8 +97,10 @@ class Fetcher:
         self._paused_lanes.difference_update(looked_at)
         self._paused_lanes.update(paused)
 
-    def servable(self, names: Sequence[str]) -> list[str]:
+    def servable(self, names: list[str]) -> list[str]:
         """``names`` less the lanes left out for now (corrupt keys)."""
+        if not self._bad_lanes:
+            return names
         now = time.monotonic()
         for name, until in list(self._bad_lanes.items()):
             if until <= now:
@@ -166,7 +141,7 @@ class Fetcher:
             await self.skip_corrupt(corrupt)
         self._groups_ready.update(n for n in names if n not in corrupt)
 
-    async def _fetch_call(self, names: Sequence[str], run: Callable[[], Awaitable[T]]) -> T:
+    async def run(self, names: Sequence[str], run: Callable[[], Awaitable[T]]) -> T:
         """``run``, creating the consumer group first if a lane has none yet (a
         partition added since, or Redis lost it)."""
         try:
@@ -181,7 +156,7 @@ class Fetcher:
             await guarded(self._url, lambda: self.create_groups(todo))
             return await guarded(self._url, run)
 
-    def _waited(self) -> Taken:
+    def waited(self) -> Taken:
         """What blocking reads that finished since the last fetch took."""
         pairs: Taken = []
         for group, task in list(self._waiters.items()):
@@ -191,7 +166,7 @@ class Fetcher:
                     pairs.extend(task.result())
         return pairs
 
-    async def _wait_for_jobs(self, consumer: str, types: Sequence[str], block_ms: int) -> Taken:
+    async def wait_for_jobs(self, consumer: str, types: Sequence[str], block_ms: int) -> Taken:
         """Blocking XREADGROUPs, one entry per stream at most: one over every type,
         or on a cluster one per type (a blocking read cannot span slots), each on
         its own connection. The first to get a job ends the wait; the others
