@@ -37,6 +37,7 @@ from jobcore.routes import Routes
 from jobcore.workerinfo import worker_info_from_record
 
 FIND_CHUNK = 1000  # stream entries find_pending.lua looks at per call: keeps each call short
+_NOT_RUN = ("NOSCRIPT", "ERR")  # a read script's call that did not run: the script lost, or EVALSHA_RO unknown
 IN_FLIGHT_CHUNK = 200  # entries read per script call: keeps each call short for Redis
 
 History = tuple[list[int], dict[str, list[dict[int, list[int]]]]]
@@ -157,7 +158,8 @@ class Reader:
             return lambda ro: [scripts.stats(*type_keys(k, n)[:4], read_only=ro) for n in names]
 
         def lanes_now() -> list[str]:
-            return [n for t in sorted(self.known_types) for n in self._routes.lanes(t)]
+            by_type = self._routes.by_type
+            return [n for t in sorted(self.known_types) for n in by_type.get(t, (t,))]
 
         async def read(names: list[str]) -> dict[str, Any]:
             reads = commands(names)
@@ -201,7 +203,7 @@ class Reader:
         sent = [*commands, *(script.command(keys, args) for script, keys, args in calls)]
         replies = await guarded(self._url, lambda: self._t.pipeline(sent, raise_on_error=False))
         plain, scripted = replies[:n], replies[n:]
-        if any(rep.is_error(r, "NOSCRIPT") or rep.is_error(r, "ERR") for r in scripted):
+        if any(isinstance(r, resp.RespError) and r.code in _NOT_RUN for r in scripted):
             scripted = await guarded(self._url, lambda: self._run_scripts(make))
         return checked_reads(what, plain), checked_reads(what, scripted)
 
