@@ -174,7 +174,7 @@ async def placement(target: Target) -> dict[str, str]:
     try:
         await q.partitions([HOT])
         owners = await q.transport.slot_owners()  # type: ignore[attr-defined]
-        names = q._routes[HOT]
+        names = q.routes.lanes(HOT)
     finally:
         await q.close()
     keys = Keys()

@@ -320,14 +320,6 @@ class MemoryQueue(Queue):
 
     # ---- reads ------------------------------------------------------------
 
-    def _served(self, now: int) -> dict[str, int]:
-        served: dict[str, int] = {}
-        for wid, rec in self._workers.items():
-            if self._leases.get(wid, 0) >= now:
-                for job_type in rec.get("types", []):
-                    served[job_type] = served.get(job_type, 0) + 1
-        return served
-
     async def stats(self) -> QueueStats:
         self._check_open()
         now = _now_ms()

@@ -53,7 +53,7 @@ async def read_only_queue(redis_url: str) -> AsyncIterator[RedisQueue]:
 
     admin = redis.Redis.from_url(redis_url)
     admin.execute_command("ACL", "SETUSER", "watcher", "reset", "on", ">pw", "~*", "+@read", "+@connection", "+time",
-                          "+info")  # fmt: skip
+                          "+info", "+evalsha_ro", "+script|load")  # fmt: skip
     port = redis_url.split(":")[-1].split("/")[0]
     ro = RedisQueue(f"redis://watcher:pw@127.0.0.1:{port}/0")
     try:

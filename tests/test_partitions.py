@@ -131,7 +131,7 @@ async def test_a_producer_follows_a_count_raised_elsewhere(redis_queue: RedisQue
     try:
         await queue.enqueue(job(1, account_id=5))
         assert await other.set_partitions("busy", 5) == 5
-        queue._routes_until = 0.0  # as if the 10 s a count is trusted had passed
+        queue.routes.expire()  # as if the 10 s a count is trusted had passed
         await queue.enqueue(job(2, account_id=5))
         stats = (await queue.stats()).types["busy"]
         assert stats.partitions == 5 and stats.pending == 2
@@ -205,7 +205,7 @@ async def test_on_a_cluster_n_partitions_land_on_n_masters(cluster_url: str) -> 
     q = RedisQueue(cluster_url)
     try:
         assert await q.set_partitions("busy", 3) == 3
-        names = q._routes["busy"]
+        names = q.routes.lanes("busy")
         owners = await q.transport.slot_owners()
         assert owners is not None
         assert len({owners[lane_slot(n)] for n in names}) == 3, names
@@ -213,7 +213,7 @@ async def test_on_a_cluster_n_partitions_land_on_n_masters(cluster_url: str) -> 
         other = RedisQueue(cluster_url)
         try:
             assert await other.partitions(["busy"]) == {"busy": 3}
-            assert other._routes["busy"] == names
+            assert other.routes.lanes("busy") == names
         finally:
             await other.close()
         await q.enqueue_many([job(i, account_id=i) for i in range(30)])
@@ -233,7 +233,7 @@ async def test_corrupt_stored_partitions_read_as_safe_lanes(redis_url: str) -> N
         r.hset(q.keys.partitions, "busy", "busy\nother\n\x1b[31m\nbusy{3:9")
         r.hset(q.keys.partitions, "empty", "")
         assert await q.partitions(["busy", "empty"]) == {"busy": 4, "empty": 1}
-        assert q._routes["busy"] == ("busy", "busy{1", "busy{2", "busy{3:9")
+        assert q.routes.lanes("busy") == ("busy", "busy{1", "busy{2", "busy{3:9")
         r.close()
         await q.enqueue_many([job(i, account_id=i) for i in range(8)])
         assert (await q.stats()).types["busy"].pending == 8

@@ -31,13 +31,13 @@ async def test_a_repeat_refresh_reads_no_payloads_and_forgets_settled_entries(
 ) -> None:
     q = RedisQueue(redis_url)
     read: list[bytes] = []
-    read_entries = q._read_entries
+    read_entries = q._reads._read_entries
 
     async def counted(missing: dict[str, list[bytes]]) -> None:
         read.extend(i for ids in missing.values() for i in ids)
         await read_entries(missing)
 
-    monkeypatch.setattr(q, "_read_entries", counted)
+    monkeypatch.setattr(q._reads, "_read_entries", counted)
     try:
         await q.register_types({"a": {}, "b": {}})
         await q.enqueue_many([Job(type=t, args={"n": i}) for i in range(30) for t in ("a", "b")])
@@ -54,11 +54,11 @@ async def test_a_repeat_refresh_reads_no_payloads_and_forgets_settled_entries(
         rows = await q.in_flight()
         assert {r.entry_id for r in rows} == {d.entry_id for d in taken[30:] + more}
         assert sorted(read[40:]) == sorted(d.entry_id.encode() for d in more)
-        assert len(q._in_flight_cache) == len(rows)
+        assert len(q._reads._in_flight_cache) == len(rows)
         await q.settle("w1", [Outcome(d.job_type, d.entry_id, "ack") for d in taken[30:]])
         await q.settle("w2", [Outcome(d.job_type, d.entry_id, "ack") for d in more])
         assert await q.in_flight() == []
-        assert len(q._in_flight_cache) == 0
+        assert len(q._reads._in_flight_cache) == 0
     finally:
         await q.close()
 
@@ -74,13 +74,13 @@ async def test_an_entry_settled_before_its_payload_is_read_is_left_out(
         d1, d2 = await q.fetch("w1", ["a"], 2, 0)
         await q.settle("w1", [Outcome("a", d1.entry_id, "ack")])
         # As if a refresh had listed both just before the ack.
-        await q._read_entries({"a": [d1.entry_id.encode(), d2.entry_id.encode()]})
-        assert q._in_flight_cache.missing({"a": [[d1.entry_id.encode()], [d2.entry_id.encode()]]}) == {
+        await q._reads._read_entries({"a": [d1.entry_id.encode(), d2.entry_id.encode()]})
+        assert q._reads._in_flight_cache.missing({"a": [[d1.entry_id.encode()], [d2.entry_id.encode()]]}) == {
             "a": [d1.entry_id.encode()]
         }
         # An entry deleted by hand while in flight shows as a row without payload.
         await q.transport.call("XDEL", q.keys.of_type("a").stream, d2.entry_id)
-        q._in_flight_cache = InFlightCache()
+        q._reads._in_flight_cache = InFlightCache()
         (row,) = await q.in_flight()
         assert (row.entry_id, row.error, row.attempt) == (d2.entry_id, "entry has no payload", 1)
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 
 from jobcore.keys import entry_order, split_lane
 from jobcore.records import InFlightJob, in_flight_job
+from jobcore.redis.replies import text
 
 _NEVER = datetime.fromtimestamp(0, tz=UTC)
 
@@ -31,11 +32,6 @@ class _Seen:
     shown: tuple[Any, ...]  # InFlightJob's fields from job_id on
     started_ms: int = -1  # the last started_at, kept: most refreshes compute the same
     started_at: datetime = _NEVER
-
-
-def _s(value: Any) -> str:
-    # Text planted in Redis need not be UTF-8: shown with U+FFFD, never raising.
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def base_attempts(value: bytes | None) -> int:
@@ -89,7 +85,7 @@ class InFlightCache:
             if entry is None:
                 continue
             raw, base = entry
-            p = in_flight_job(job_type, _s(entry_id) + suffix, "", 0, 0, raw or None, 0)
+            p = in_flight_job(job_type, text(entry_id) + suffix, "", 0, 0, raw or None, 0)
             shown = (p.job_id, p.account_id, p.account_number, p.org_id, p.reservation_id, p.args, p.error)
             of_lane[entry_id] = _Seen(p.entry_id, base_attempts(base), shown)
 
@@ -116,7 +112,7 @@ class InFlightCache:
                     s.started_ms, s.started_at = started, at
                 worker = names.get(consumer)
                 if worker is None:
-                    worker = names[consumer] = _s(consumer)
+                    worker = names[consumer] = text(consumer)
                 append(InFlightJob(job_type, s.entry_id, worker, s.started_at, idle / 1000, count + s.base, *s.shown))
         out.sort(key=attrgetter("running_for"), reverse=True)  # stable, as above
         return out

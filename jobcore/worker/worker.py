@@ -128,7 +128,7 @@ class Worker:
         if failed_keep is not None:
             if failed_keep < 1:
                 raise ValueError("failed_keep must be at least 1")
-            queue.failed_keep = failed_keep  # the cap this worker's settles apply
+            queue.keep_failed(failed_keep)  # the cap this worker's settles apply
         self.queue = queue
         self.handlers = handlers
         self.allow_eviction = allow_eviction

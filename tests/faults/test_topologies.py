@@ -179,7 +179,7 @@ async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
     try:
         # With partitions, the victim is the master of partition 1: the others go on.
         assert await queue.set_partitions("work", partitions) == partitions
-        names = queue._routes.get("work", ("work",))
+        names = queue.routes.lanes("work")
         victim_lane = names[1 if partitions > 1 else 0]
         procs = pool.start(2, concurrency=10, lease=1.0, types=["work"])
         producer = Producer(queue, accounts=30)

@@ -1,0 +1,142 @@
+"""One typed stub per Lua script (``lua/NAME.lua``): the script's KEYS and ARGV
+as a Python signature, so no call site builds a positional list. Each stub
+returns the call ``Transport.run_scripts`` sends; the script's header says what
+it does and returns. Scripts that only read (stats, in_flight, find_pending) go
+by EVALSHA_RO, which a read-only ACL user may run."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+
+from jobcore.keys import GROUP
+from jobcore.redis.resp import Arg, Script
+
+Call = tuple[Script, Sequence[Arg], Sequence[Arg]]
+
+
+class ReadOnlyScript(Script):
+    """A script that writes nothing, sent as EVALSHA_RO (Redis 7.0, Valkey)."""
+
+    def command(self, keys: Sequence[Arg], args: Sequence[Arg]) -> list[Arg]:
+        return ["EVALSHA_RO", self.sha, len(keys), *keys, *args]
+
+
+@functools.cache
+def source(name: str) -> str:
+    return resources.files("jobcore.redis").joinpath("lua", f"{name}.lua").read_text()
+
+
+_ADD = Script(source("add"))
+_FETCH = Script(source("fetch"))
+_SETTLE = Script(source("settle"))
+_CLAIM = Script(source("claim"))
+_HEARTBEAT = Script(source("heartbeat"))
+_LOST = Script(source("lost"))
+_FORGET = Script(source("forget"))
+_REQUEUE = Script(source("requeue"))
+_PURGE = Script(source("purge"))
+_PARTITIONS = Script(source("partitions"))
+_DROP_CONSUMER = Script(source("drop_consumer"))
+_ORPHANS = Script(source("orphans"))
+_CANCEL = Script(source("cancel"))
+# Read scripts, each both ways: EVALSHA for a server that knows no EVALSHA_RO.
+_STATS = (ReadOnlyScript(source("stats")), Script(source("stats")))
+_IN_FLIGHT = (ReadOnlyScript(source("in_flight")), Script(source("in_flight")))
+_FIND_PENDING = (ReadOnlyScript(source("find_pending")), Script(source("find_pending")))
+
+# ---- writes ---------------------------------------------------------------
+
+
+def add(stream: str, payloads: Sequence[bytes]) -> Call:
+    return _ADD, [stream], payloads
+
+
+def fetch(streams: Sequence[str], stats: Sequence[str], consumer: str, count: int, first: int) -> Call:
+    """``first``: the 1-based index of the stream that goes first."""
+    return _FETCH, [*streams, *stats], [GROUP, consumer, count, first]
+
+
+def settle(
+    keys: Sequence[str],
+    consumer: str,
+    failed_keep: int,
+    lowest: str,
+    highest: str,
+    runs: str,
+    keep_minutes: int,
+    outcomes: Iterable[tuple[str, str, int, str]],
+) -> Call:
+    """``keys``: stream, stats, dead, failed, history; ``outcomes``: (kind, entry id, attempt, text)."""
+    args: list[Arg] = [GROUP, consumer, failed_keep, lowest, highest, runs, keep_minutes]
+    for outcome in outcomes:
+        args += outcome
+    return _SETTLE, keys, args
+
+
+def claim(
+    stream: str,
+    stats: str,
+    consumer: str,
+    owner: str,
+    count: int,
+    suspects: int,
+    suspect_deaths: int,
+    died: bool,
+    ids: Sequence[str],
+) -> Call:
+    return _CLAIM, [stream, stats], [GROUP, consumer, owner, count, suspects, suspect_deaths, 1 if died else 0, *ids]
+
+
+def heartbeat(workers: str, leases: str, worker_id: str, record: str, lease_ms: int, instance: str) -> Call:
+    return _HEARTBEAT, [workers, leases], [worker_id, record, lease_ms, instance]
+
+
+def lost(leases: str) -> Call:
+    return _LOST, [leases], []
+
+
+def forget(workers: str, leases: str, worker_id: str, force: bool) -> Call:
+    return _FORGET, [workers, leases], [worker_id, "1" if force else "0"]
+
+
+def requeue(stream: str, bad: str, ids: Sequence[str]) -> Call:
+    """No ids: the oldest 1000."""
+    return _REQUEUE, [stream, bad], ids
+
+
+def purge(bad: str) -> Call:
+    return _PURGE, [bad], []
+
+
+def partitions(partitions_key: str, proposed: Mapping[str, str]) -> Call:
+    """``proposed``: each type's lane names, one a line."""
+    return _PARTITIONS, [partitions_key], [x for kv in proposed.items() for x in kv]
+
+
+def drop_consumer(stream: str, consumer: str) -> Call:
+    return _DROP_CONSUMER, [stream], [GROUP, consumer]
+
+
+def orphans(stream: str, limit: int) -> Call:
+    return _ORPHANS, [stream], [GROUP, limit]
+
+
+def cancel(leases: str, cancels: str, worker: str, request: str, ttl_ms: int) -> Call:
+    return _CANCEL, [leases, cancels], [worker, request, ttl_ms]
+
+
+# ---- reads (``read_only=False``: plain EVALSHA) ----------------------------
+
+
+def stats(stream: str, stats: str, dead: str, failed: str, *, read_only: bool = True) -> Call:
+    return _STATS[0 if read_only else 1], [stream, stats, dead, failed], [GROUP]
+
+
+def in_flight(stream: str, ids: Sequence[bytes], *, read_only: bool = True) -> Call:
+    return _IN_FLIGHT[0 if read_only else 1], [stream], [GROUP, *ids]
+
+
+def find_pending(stream: str, start: str, end: str, count: int, needle: bytes, *, read_only: bool = True) -> Call:
+    return _FIND_PENDING[0 if read_only else 1], [stream], [GROUP, start, end, count, needle]
