@@ -55,13 +55,6 @@ class JobQuery:
     reservation_id: str | None = None
     job_type: str | None = None
 
-    @property
-    def by_id_only(self) -> bool:
-        """Whether the query names a job by its id and nothing else about it but maybe its type."""
-        return (self.job_id is not None or self.id_prefix is not None) and all(
-            v is None for v in (self.account_id, self.org_id, self.account_number, self.reservation_id)
-        )
-
     def matches(
         self,
         *,
