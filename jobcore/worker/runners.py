@@ -151,13 +151,12 @@ class Runners:
             log.exception("internal error running job entry %s", d.entry_id)
             outcome = Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"internal error: {exc!r}")
         finally:
-            active = self._active
-            active.pop((d.job_type, d.entry_id), None)
-            if not active:
+            held = self._held
+            self._active.pop((d.job_type, d.entry_id), None)
+            if not self._active:
                 self._all_done.set()
             if self._suspects.finished(d):
                 self.wake()  # suspects may be waiting for this one
-            held = self._held
             held.slot_freed.set()
             took = time.perf_counter() - started
             if outcome.kind == "ack" or outcome.kind == "fail":

@@ -48,7 +48,7 @@ class Worker:
     types in ``handlers`` (or the ``types`` subset), so services with different
     handler sets can share one Redis.
 
-    While jobs are quick (under ``QUICK_JOB_S`` on average, and none running
+    While jobs are quick (under ``runners.QUICK_JOB_S`` on average, and none running
     longer) the worker takes up to ``prefetch`` jobs beyond its free slots, so the next ones are at hand when
     a slot frees; they are in flight (recorded, recovered on a crash, handed back
     on stop) from the moment they are taken.
