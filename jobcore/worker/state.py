@@ -56,14 +56,14 @@ class Held:
 
 
 class Signals:
-    """Set by the worker (and, for ``cut_off_at``, by whichever part failed to reach
-    the backend); read by the others."""
+    """A stop in progress, and when the backend was last out of reach; each
+    comment names who sets the field, and the other parts read it."""
 
     __slots__ = ("cancelling_all", "cut_off_at", "hard_stop", "hard_stop_event", "stopping")
 
     def __init__(self) -> None:
-        self.stopping = asyncio.Event()  # take and start nothing more
-        self.hard_stop = False  # stop at once: no grace, no retried settle
+        self.stopping = asyncio.Event()  # worker: take and start nothing more
+        self.hard_stop = False  # worker: stop at once, no grace, no retried settle
         self.hard_stop_event = asyncio.Event()
-        self.cancelling_all = False  # the stop cancels every running job: any cancel now is the stop's
-        self.cut_off_at = -1e9  # monotonic time a fetch or a settle last failed to reach the backend
+        self.cancelling_all = False  # runners' drain: any cancel now is the stop's
+        self.cut_off_at = -1e9  # fetch loop, settler: monotonic time the backend was last out of reach
