@@ -56,10 +56,6 @@ class UnknownJobType(JobcoreError):
     """No args type is known for a job type (or, for pause and resume, no such type exists)."""
 
 
-class NotFound(JobcoreError):
-    """A dead or failed job named by id does not exist."""
-
-
 class WorkerIdTaken(JobcoreError):
     """Another worker with the same id holds a live lease."""
 

@@ -76,10 +76,6 @@ def job_context(job: Job[Any], **extra: Any) -> Iterator[dict[str, Any]]:
         leave_job(token)
 
 
-def current_fields() -> dict[str, Any] | None:
-    return _current.get()
-
-
 def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from jobcore.errors import BadQuery
+from jobcore.logs import LOG_FIELDS
 from jobcore.records import BadJob, InFlightJob, args_and_reservation
 
 MIN_PREFIX = 8  # hex characters of a job id prefix: fewer would match too much
@@ -55,13 +56,6 @@ class JobQuery:
     reservation_id: str | None = None
     job_type: str | None = None
 
-    @property
-    def by_id_only(self) -> bool:
-        """Whether the query names a job by its id and nothing else about it but maybe its type."""
-        return (self.job_id is not None or self.id_prefix is not None) and all(
-            v is None for v in (self.account_id, self.org_id, self.account_number, self.reservation_id)
-        )
-
     def matches(
         self,
         *,
@@ -75,7 +69,7 @@ class JobQuery:
         """Whether a job with these log fields fits every word of the query."""
         if self.job_id is not None and job_id != str(self.job_id):
             return False
-        if self.id_prefix is not None and (job_id is None or not job_id.replace("-", "").startswith(self.id_prefix)):
+        if self.id_prefix is not None and (job_id is None or not id_starts_with(job_id, self.id_prefix)):
             return False
         if self.job_type is not None and job_type != self.job_type:
             return False
@@ -98,10 +92,20 @@ class JobQuery:
         return " ".join(w for w in words if w)
 
 
+def id_digits(text: str) -> str:
+    """A job id, or the start of one, as an operator types it: the hex digits it is compared by."""
+    return text.lower().replace("-", "")
+
+
+def id_starts_with(job_id: str, digits: str) -> bool:
+    """Whether a stored job id starts with ``digits`` (as id_digits gives them)."""
+    return job_id.replace("-", "").startswith(digits)
+
+
 def parse_job_id(text: str) -> uuid.UUID | str:
     """A whole job id (with or without dashes) as a UUID, or a prefix of at least
     ``MIN_PREFIX`` hex characters as its lowercase digits. Raises BadQuery."""
-    digits = text.strip().lower().replace("-", "")
+    digits = id_digits(text.strip())
     if not digits or not set(digits) <= _HEX:
         raise BadQuery(f"not a job id: {text[:60]!r} (want hex digits, a whole id or its first {MIN_PREFIX}+)")
     if len(digits) == 32:
@@ -190,14 +194,7 @@ class FoundJob:
 
     def log_fields(self) -> dict[str, Any]:
         """The six fields every log line of the job carries."""
-        return {
-            "account_id": self.account_id,
-            "account_number": self.account_number,
-            "org_id": self.org_id,
-            "job_id": self.job_id,
-            "job_type": self.job_type,
-            "reservation_id": self.reservation_id,
-        }
+        return {name: getattr(self, name) for name in LOG_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -254,7 +251,6 @@ class CancelResult:
                 return f"{what} is not in flight: it finished (processed and not kept) or was never enqueued"
             return f"{what} is not in flight: it finished meanwhile and is {j.where} (id {j.ref})"
         return "no job with that id is in flight, dead or failed"
-
 
 
 def in_flight_matches(q: JobQuery, row: InFlightJob) -> bool:

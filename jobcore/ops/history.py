@@ -27,6 +27,7 @@ MINUTE_MS = 60_000
 # Upper bounds (ms) of the run-time buckets; one more bucket counts longer runs.
 BUCKETS_MS: tuple[int, ...] = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)
 FIELDS = 4  # processed, failed, dead, run_ms; then the buckets
+WIDTH = FIELDS + len(BUCKETS_MS) + 1  # numbers a minute holds: the fields, a count per bucket and one for longer runs
 TIMED = ("ack", "fail")  # outcomes whose run time counts: the handler ran
 
 
@@ -43,7 +44,7 @@ def runs_arg(took_s: Iterable[float]) -> str:
     for s in took_s:
         ms = s * 1000
         total += ms
-        b = bisect.bisect_left(BUCKETS_MS, ms)
+        b = bisect.bisect_left(BUCKETS_MS, ms)  # bucket_of(ms), without a call per settled job
         counts[b] = counts.get(b, 0) + 1
     if not counts:
         return ""
@@ -54,15 +55,15 @@ def parse_minute(value: bytes | str | None) -> list[int]:
     """A minute's stored value as numbers (missing or unreadable parts read 0)."""
     text = value.decode(errors="replace") if isinstance(value, bytes) else (value or "")
     out = []
-    for part in text.split()[: FIELDS + len(BUCKETS_MS) + 1]:
+    for part in text.split()[:WIDTH]:
         out.append(int(part) if part.isdigit() else 0)
-    return out + [0] * (FIELDS + len(BUCKETS_MS) + 1 - len(out))
+    return out + [0] * (WIDTH - len(out))
 
 
 def add_to_minute(current: Sequence[int] | None, acked: int, failed: int, dead: int, runs: str) -> list[int]:
     """``current`` plus one settle's outcomes and run times (what settle.lua does)."""
     v = list(current or [])
-    v += [0] * (FIELDS + len(BUCKETS_MS) + 1 - len(v))
+    v += [0] * (WIDTH - len(v))
     v[0] += acked
     v[1] += failed
     v[2] += dead
@@ -191,12 +192,11 @@ def window(now_ms: int, minutes: int) -> list[int]:
 def build_history(minutes: Sequence[int], stored: Mapping[str, Sequence[Mapping[int, Sequence[int]]]]) -> History:
     """A History from each type's stored minutes (one mapping per partition, added up)."""
     types: dict[str, TypeHistory] = {}
-    width = FIELDS + len(BUCKETS_MS) + 1
     for job_type, parts in stored.items():
         rows = []
-        total = [0] * width
+        total = [0] * WIDTH
         for m in minutes:
-            v = [0] * width
+            v = [0] * WIDTH
             for part in parts:
                 got = part.get(m)
                 if got:

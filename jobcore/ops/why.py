@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from jobcore.ops.find import MIN_PREFIX, id_digits, id_starts_with
+
 if TYPE_CHECKING:  # annotations only: the backend composes explain() into Queue.why
     from jobcore.ops.history import TypeHistory
-    from jobcore.records import InFlightJob, QueueStats, TypeStats, WorkerInfo
-
-JOB_PREFIX_MIN = 8  # hex digits of a job id an operator may give instead of all of it
+    from jobcore.records import InFlightJob, QueueStats, WorkerInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +52,6 @@ def _secs(s: float) -> str:
 
 def _at(t: datetime) -> str:
     return f"{t:%H:%M:%S} UTC"
-
-
-def _paused(t: TypeStats) -> bool:
-    # HOOK (pause): the pause feature adds TypeStats.paused on another branch;
-    # read it when it is there, so this works before and after the merge.
-    return bool(getattr(t, "paused", False))
 
 
 def _slot_estimate(rows: Sequence[InFlightJob], history: Mapping[str, TypeHistory]) -> str:
@@ -103,10 +97,10 @@ def explain(
     t = stats.types.get(job_type) if job_type else None
     found: InFlightJob | None = None
     if job_id:
-        want = job_id.lower().replace("-", "")
-        matches = [r for r in in_flight if r.job_id and r.job_id.replace("-", "").startswith(want)]
-        if len(want) < JOB_PREFIX_MIN:
-            out.append(f"job id {job_id} is too short: give at least {JOB_PREFIX_MIN} hex digits")
+        want = id_digits(job_id)
+        matches = [r for r in in_flight if r.job_id and id_starts_with(r.job_id, want)]
+        if len(want) < MIN_PREFIX:
+            out.append(f"job id {job_id} is too short: give at least {MIN_PREFIX} hex digits")
         elif len(matches) > 1:
             out.append(f"job id {job_id} matches {len(matches)} jobs in flight: give more of it")
         elif matches:
@@ -151,7 +145,7 @@ def explain(
         out += _lease_sentences(name, [found], known, taking, now)
         return Explanation(job_type, tuple(out), found.job_id, now)
 
-    if _paused(t):
+    if t.paused:
         out.append(f"{name} is paused: its jobs wait until it is resumed (jobcore resume {name})")
     if t.pending:
         age = f", the oldest for {_secs(t.oldest_pending_age)}" if t.oldest_pending_age is not None else ""

@@ -24,6 +24,7 @@ from typing import Any
 from jobcore.errors import ConnectionFailed, JobcoreError, WorkerIdTaken
 from jobcore.queue import Queue
 from jobcore.records import Lease
+from jobcore.worker.keeper import beat_again_in
 
 log = logging.getLogger("jobcore.worker")
 
@@ -101,9 +102,8 @@ class LeaseKeeping:
                     if isinstance(exc, ConnectionFailed):
                         self._cut_off()
                     log.warning("heartbeat failed: %s", exc)
-                    # A cut connection: try again soon, well within the lease.
                     failures += 1
-                    wait = min(wait, 0.05 * 2**failures)
+                    wait = beat_again_in(wait, failures)
                 await asyncio.to_thread(self._wake.wait, wait)
                 self._wake.clear()
         finally:

@@ -11,7 +11,8 @@ from typing import Any
 
 from jobcore.errors import JobcoreError
 from jobcore.queue import Queue
-from jobcore.worker.worker import JobDone, Worker
+from jobcore.worker.runners import JobDone
+from jobcore.worker.worker import Worker
 
 log = logging.getLogger("jobcore.metrics")
 

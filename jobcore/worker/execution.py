@@ -1,0 +1,159 @@
+"""Running one job: the stored entry decoded, the job's log context set, its
+handler run (in a thread when synchronous), and what happened read as an
+outcome: ack; fail (it raised, timed out, or an operator cancelled it); dead (it
+cannot be run); or CancelledError for a stop, after which the runner hands the
+job back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from jobcore.errors import ArgsError, PayloadError
+from jobcore.logs import enter_job, leave_job
+from jobcore.model import Job, decode_args, decode_envelope, unknown_fields
+from jobcore.records import Delivery, Outcome
+from jobcore.registry import Handlers, Registration
+from jobcore.worker.cancels import cancelled
+from jobcore.worker.state import Signals, Slot
+
+log = logging.getLogger("jobcore.worker")
+
+
+class Execution:
+    def __init__(
+        self, handlers: Handlers, signals: Signals, *, concurrency: int, timeout: float, max_attempts: int
+    ) -> None:
+        self.handlers = handlers
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self._signals = signals
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="jobcore-job")
+        self._threads_lock = threading.Lock()
+        self._threads_busy = 0
+
+    @property
+    def threads_busy(self) -> int:
+        """Sync handlers still running in their threads."""
+        return self._threads_busy
+
+    def shutdown(self) -> None:
+        """Start no more sync handlers (those running cannot be stopped: Python cannot stop a thread)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, d: Delivery, slot: Slot) -> Outcome:
+        decoded = self._decode(d)
+        if isinstance(decoded, Outcome):
+            return decoded
+        reg, job = decoded
+        token = enter_job(job)
+        try:
+            if d.attempt > self.max_attempts:
+                return self._dead(
+                    d,
+                    f"delivered {d.attempt} times, more than max_attempts={self.max_attempts}: "
+                    "its worker kept stopping before the job finished",
+                )
+            return await self._run_handler(d, slot, reg, job)
+        finally:
+            leave_job(token)
+
+    def _dead(self, d: Delivery, reason: str) -> Outcome:
+        log.error("job entry %s of type %s dead-lettered: %s", d.entry_id, d.job_type, reason)
+        return Outcome(d.job_type, d.entry_id, "dead", d.attempt, reason)
+
+    def _decode(self, d: Delivery) -> Outcome | tuple[Registration, Job[Any]]:
+        """The job as its handler takes it, or the dead-letter outcome saying why
+        the stored entry cannot be one."""
+        if d.raw is None:
+            return self._dead(d, "entry has no payload field")
+        try:
+            env = decode_envelope(d.raw)
+        except PayloadError as exc:
+            return self._dead(d, str(exc))
+        if env.type != d.job_type:
+            return self._dead(d, f"envelope says type {env.type!r} but it was queued as {d.job_type!r}")
+        reg = self.handlers.get(d.job_type)
+        try:
+            args = decode_args(env.args, reg.args_type)
+        except ArgsError as exc:
+            return self._dead(d, str(exc))
+        if reg.unknown_fields == "dead":
+            extra = unknown_fields(env.args, reg.args_type)
+            if extra:
+                return self._dead(
+                    d,
+                    f"args carry field(s) {', '.join(map(repr, extra))} that this worker's "
+                    f"{getattr(reg.args_type, '__name__', 'args type')} does not know (a newer producer? deploy "
+                    "workers first, then requeue; or register the type with unknown_fields='ignore')",
+                )
+        return reg, env.job(args, d.attempt)
+
+    async def _run_handler(self, d: Delivery, slot: Slot, reg: Registration, job: Job[Any]) -> Outcome:
+        """Run the handler within the job's timeout: ack, fail (it raised or timed
+        out), or CancelledError for a stop (the caller hands the job back)."""
+        started = time.perf_counter()
+        try:
+            if reg.is_async:
+                await reg.handler(job)  # type: ignore[misc]
+            else:
+                ctx = contextvars.copy_context()
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._in_thread, ctx, reg.handler, job)
+        except asyncio.CancelledError:
+            task = slot.task
+            stop = self._signals
+            if slot.cancelled and not stop.cancelling_all and task is not None and task.cancelling() == 1:
+                task.uncancel()  # the operator's cancel alone (a stop's would be one more)
+                log.warning("job cancelled by operator")
+                return cancelled(d)
+            # The watchdog's cancel alone: a timeout. Any other cancel is a stop.
+            if slot.timed_out and not stop.cancelling_all and task is not None and task.cancelling() == 1:
+                task.uncancel()
+                log.error("job timed out after %.1fs", self.timeout)
+                return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
+            if stop.stopping.is_set():
+                log.warning("job interrupted by stop; handing it back to the queue")
+            raise
+        except Exception as exc:
+            if slot.cancelled:  # a handler that could not be interrupted (sync) ended
+                return self._cancelled_late(d, slot, f"raised {exc!r}")
+            log.exception("job failed: %s", exc)
+            return Outcome(
+                d.job_type,
+                d.entry_id,
+                "fail",
+                d.attempt,
+                "".join(traceback.format_exception(exc)).rstrip(),
+            )
+        if slot.cancelled:
+            return self._cancelled_late(d, slot, "returned")
+        if slot.timed_out and slot.task is not None and slot.task.cancelling():
+            slot.task.uncancel()  # the handler swallowed the timeout's cancel and finished
+        log.debug("job done in %.1f ms", (time.perf_counter() - started) * 1000)
+        return Outcome(d.job_type, d.entry_id, "ack", d.attempt)
+
+    def _cancelled_late(self, d: Delivery, slot: Slot, how: str) -> Outcome:
+        """The outcome of a job cancelled while its handler ran on (a sync handler
+        cannot be interrupted; an async one may swallow the cancel): what the
+        handler did is said beside the operator's reason."""
+        if slot.task is not None and slot.task.cancelling():
+            slot.task.uncancel()  # an async handler swallowed the cancel
+        log.warning("job cancelled by operator; its handler could not be interrupted and %s", how)
+        return cancelled(d, f"the handler could not be interrupted: it ran on and {how}")
+
+    def _in_thread(self, ctx: contextvars.Context, handler: Callable[..., Any], job: Any) -> Any:
+        with self._threads_lock:
+            self._threads_busy += 1
+        try:
+            return ctx.run(handler, job)
+        finally:
+            with self._threads_lock:
+                self._threads_busy -= 1
