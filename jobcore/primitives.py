@@ -115,7 +115,7 @@ class WorkerPrimitives(abc.ABC):
         """Remove a lost worker's record once it holds no jobs of ``types`` (a stopped
         worker, ``force``, also removes its consumers of ``types``)."""
 
-    def _lease_keeper_settings(self) -> dict[str, Any] | None:
+    def lease_keeper_settings(self) -> dict[str, Any] | None:
         """What a lease keeper process (``jobcore/keeper.py``) needs to extend a
         worker's lease from outside the worker, or None when this backend cannot
         be reached from another process."""

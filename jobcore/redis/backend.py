@@ -99,7 +99,7 @@ class RedisQueue(Queue):
         q._settings_from(self)
         return q
 
-    def _lease_keeper_settings(self) -> dict[str, Any] | None:
+    def lease_keeper_settings(self) -> dict[str, Any] | None:
         if self._client_factory is not None:
             return None  # e.g. fakeredis: nothing another process could reach
         return {"url": self.url, "workers": self.keys.workers, "leases": self.keys.leases}

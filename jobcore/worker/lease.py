@@ -126,7 +126,7 @@ class LeaseKeeping:
     def _start_keeper(self) -> None:
         """Start the keeper process, when the backend can be reached from one (and
         on Linux, where it can tell a stopped worker from a busy one)."""
-        settings = self.queue._lease_keeper_settings()
+        settings = self.queue.lease_keeper_settings()
         if settings is None or not os.path.exists("/proc/self/stat"):
             return
         settings = dict(
