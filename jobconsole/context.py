@@ -8,15 +8,16 @@ app (app.py) implements this, and nothing here imports it, so there is no import
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import jobcore
-from jobcore import BadJob, FoundJob, Job
+from jobcore import BadJob, FoundJob, Job, JobQuery
 from jobcore.ops.history import History
 
 from .embedded import EmbeddedStatus
 from .messages import Link
-from .scope import Scope
+from .scope import Scope, Triage
 from .settings import Settings
 from .snapshot import RateHistory, Snapshot
 
@@ -69,3 +70,7 @@ class ConsoleContext(Protocol):
     async def job_types_and_schemas(self) -> tuple[list[str], dict[str, dict[str, Any]]]: ...
     async def enqueue_copies(self, template: Job[Any], n: int) -> int: ...
     async def find(self, text: str) -> list[FoundJob]: ...
+
+    async def triage(self, which: Which, jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
+        """Filter and group a dead or failed list, off the UI loop."""
+        ...

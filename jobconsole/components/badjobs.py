@@ -13,16 +13,16 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from jobcore import BadJob
+from jobcore import BadJob, JobQuery
 from jobcore.display import printable
 from jobcore.limits import BAD_ALL
-from jobcore.ops.triage import FailureGroup, group_failures
+from jobcore.ops.triage import FailureGroup
 
 from ..context import Which
 from ..format import clip, clock, count, short_id
 from ..keys import BAD, bindings, hint
 from ..messages import PollNow
-from ..scope import bad_matches
+from ..scope import Triage
 from ..snapshot import Snapshot
 from .base import ConsoleFooter, Keyed, console_of
 from .confirm import ConfirmScreen
@@ -123,6 +123,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.loaded: list[BadJob] = []  # the whole list as last read, newest first
         self.grouped = True
         self.group: FailureGroup | None = None  # the group drilled into
+        self.triaged = Triage()  # loaded, filtered and grouped
         self.groups: dict[str, FailureGroup] = {}
         self.listed: list[BadJob] = []  # the jobs in view: filtered, and of the group when drilled in
         self.rows: dict[str, BadJob] = {}  # the rows the jobs table shows (the newest dead_limit of listed)
@@ -206,11 +207,19 @@ class BadJobsScreen(Keyed, Screen[None]):
         self._relist()
 
     def _relist(self) -> None:
-        """Filter, group (jobcore's rule) and show what was loaded; no I/O."""
-        query = console_of(self).scope.query
-        matching = [j for j in self.loaded if bad_matches(query, self.which, j)]
-        groups = group_failures(self.which, matching)
-        self.groups = {g.key: g for g in groups}
+        """Filter and group (jobcore's rule) what was loaded, off the UI loop, then show it."""
+        self._triage(self.which, self.loaded, console_of(self).scope.query)
+
+    @work(exclusive=True, group="bad-triage", exit_on_error=False)
+    async def _triage(self, which: Which, loaded: list[BadJob], query: JobQuery | None) -> None:
+        triaged = await console_of(self).triage(which, loaded, query)
+        if which != self.which or loaded is not self.loaded:
+            return  # switched or reloaded meanwhile; the newer triage will show
+        self._apply(triaged)
+
+    def _apply(self, triaged: Triage) -> None:
+        self.triaged = triaged
+        self.groups = triaged.groups
         if self.group is not None:
             group = self.groups.get(self.group.key)
             if group is None:
@@ -219,12 +228,16 @@ class BadJobsScreen(Keyed, Screen[None]):
                 self._mode()
             else:
                 self.group = group
-        if self.group is not None:
-            refs = set(self.group.refs)
-            matching = [j for j in matching if j.id in refs and j.job_type == self.group.job_type]
-        self.listed = matching
-        self._show_groups(groups)
-        self._show(matching[: console_of(self).settings.dead_limit])
+        self._show_groups(list(self.groups.values()))
+        self._narrow()
+
+    def _narrow(self) -> None:
+        """Show the jobs of the group drilled into, or every match; no I/O, no grouping."""
+        if self.group is None:
+            self.listed = list(self.triaged.matching)
+        else:
+            self.listed = list(self.triaged.members.get(self.group.key, ()))
+        self._show(self.listed[: console_of(self).settings.dead_limit])
 
     def _show_groups(self, groups: Sequence[FailureGroup]) -> None:
         style = "red" if self.which == "dead" else "yellow"
@@ -354,7 +367,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         if self.group is not None:
             self.group = None
             self._mode()
-            self._relist()
+            self._narrow()
             return
         self.dismiss()
 
@@ -371,7 +384,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.grouped = not self.grouped
         self.group = None
         self._mode()
-        self._relist()
+        self._narrow()
 
     def action_switch(self) -> None:
         self.which = "failed" if self.which == "dead" else "dead"
@@ -381,7 +394,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.query_one(GroupTable).sync([])
         self.rows = {}
         self._mode()
-        self._relist()
+        self._apply(Triage())  # nothing loaded yet
         self.reload()
 
     def action_type_filter(self) -> None:
@@ -402,7 +415,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         if group is not None:
             self.group = group
             self._mode()
-            self._relist()
+            self._narrow()
 
     @on(DataTable.RowSelected, "#bad")
     def _open(self) -> None:
