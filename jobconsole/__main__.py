@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import jobcore
 from jobcore.cli.parser import CommandLineParser
 from jobcore.display import printable, scrubbed
-from jobcore.errors import PermissionDenied, RedisRefused
 from jobcore.local import URL_HELP, LocalServerError, resolve
 
 from .settings import (
@@ -196,7 +195,7 @@ def _server_reply(exc: jobcore.JobcoreError, code: str) -> str:
     if isinstance(exc, jobcore.ConnectionFailed):
         said = exc.cause  # "<address> refused the connection: <reply>": the address is named already
         return said[said.find(code) :] if code in said else code
-    if isinstance(exc, PermissionDenied | RedisRefused) and exc.reply:
+    if isinstance(exc, jobcore.PermissionDenied | jobcore.RedisRefused) and exc.reply:
         return exc.reply
     return code
 

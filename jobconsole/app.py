@@ -20,10 +20,9 @@ from textual.reactive import reactive
 from textual.worker import Worker
 
 import jobcore
-from jobcore import BadJob, FoundJob, Job, JobQuery
+from jobcore import BadJob, FoundJob, History, Job, JobQuery
 from jobcore.display import printable
 from jobcore.limits import chunked
-from jobcore.ops.history import History
 
 from .components.badjobs import BadJobsScreen
 from .components.confirm import ConfirmScreen
@@ -39,7 +38,7 @@ from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
 from .messages import Action, ConsoleActions, HistoryRead, Link, PollFailed, SnapshotReady
 from .poller import Poller, PollHost, describe_error
 from .runner import Runner, runner_for
-from .scope import Scope, Triage, triage
+from .scope import Scope, Triage, triage_bad
 from .settings import Settings, load_handlers
 from .snapshot import RateHistory, Snapshot
 
@@ -421,7 +420,7 @@ class JobConsole(App[None]):
                     n += await do(which, job_type, None)
                     continue
                 for chunk in chunked(ids):  # a big group in several calls, as jobcore does
-                    n += await do(which, job_type, list(chunk))
+                    n += await do(which, job_type, chunk)
             return n
 
         return await self.runner.call(act)
@@ -447,7 +446,7 @@ class JobConsole(App[None]):
 
     async def triage(self, which: Which, jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
         # CPU only, but a big dead list takes long enough to freeze the screen: a thread.
-        return await asyncio.to_thread(triage, which, jobs, query)
+        return await asyncio.to_thread(triage_bad, which, jobs, query)
 
 
 def _is_a_context(app: JobConsole) -> tuple[ConsoleContext, ConsoleActions, PollHost]:

@@ -2,7 +2,7 @@
 
 Widgets read state (the latest Snapshot, the link, the embedded worker's status) and
 ask for queue I/O through the query methods, which the app runs off the UI loop;
-actions that change the console leave a widget as a Message (messages.py). Only the
+actions that change the console leave a widget as an Action message (messages.py). Only the
 app (app.py) implements this, and nothing here imports it, so there is no import circle.
 """
 
@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import jobcore
-from jobcore import BadJob, FoundJob, Job, JobQuery
-from jobcore.ops.history import History
+from jobcore import BadJob, FoundJob, History, Job, JobQuery
 
 from .embedded import EmbeddedStatus
 from .messages import Link

@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 from textual.message import Message
 
-from jobcore.ops.history import History
+from jobcore import History
 
 from .snapshot import Snapshot
 

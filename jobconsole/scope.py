@@ -7,10 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from jobcore import BadJob, BadQuery, InFlightJob, JobQuery, parse_query
-from jobcore.ops.find import found_bad
-from jobcore.ops.find import in_flight_matches as matches_in_flight
-from jobcore.ops.triage import FailureGroup, group_failures
+from jobcore import BadJob, BadQuery, FailureGroup, InFlightJob, JobQuery, found_bad, group_failures, parse_query
+from jobcore import in_flight_matches as matches_in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,7 @@ class Triage:
     members: dict[str, tuple[BadJob, ...]] = field(default_factory=dict)  # each group's jobs, newest first
 
 
-def triage(which: Literal["dead", "failed"], jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
+def triage_bad(which: Literal["dead", "failed"], jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
     """Filter and group: CPU work that grows with the list, so the console runs it off the UI."""
     matching = tuple(j for j in jobs if bad_matches(query, which, j))
     groups = group_failures(which, matching)

@@ -13,10 +13,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from jobcore import BadJob, JobQuery
+from jobcore import BadJob, FailureGroup, JobQuery
 from jobcore.display import printable
 from jobcore.limits import BAD_ALL
-from jobcore.ops.triage import FailureGroup
 
 from ..context import Which
 from ..format import clip, clock, count, short_id
