@@ -126,18 +126,17 @@ def startup_error(exc: BaseException, url: str, source: str) -> str:
     """One line naming why the console cannot start on ``url``; ``source`` is where the
     URL came from ("--url", "JOBCORE_URL" or "default"), so the hint never asks for what was given."""
     where = printable(jobcore.redacted_url(url))
-    text = scrubbed(str(exc), url)
-    for code, what in _REFUSALS.items():
-        if code in text:
-            reply = text[text.index(code) :].split(")")[0].rstrip(". ")
-            return f"{where} {what} ({printable(reply)}); {_REFUSAL_HINTS[code]}"
+    code = exc.code if isinstance(exc, jobcore.JobcoreError) else None
+    if isinstance(exc, jobcore.JobcoreError) and code in _REFUSALS:
+        reply = scrubbed(_server_reply(exc, code), url).rstrip(". ")
+        return f"{where} {_REFUSALS[code]} ({printable(reply)}); {_REFUSAL_HINTS[code]}"
     if source == "--url":
         hint = "check the URL and that the server runs"
     elif source == "JOBCORE_URL":
         hint = "check JOBCORE_URL and that the server runs, or pass --url"
     else:
         hint = "start Redis or pass --url"
-    return f"cannot reach {where}: {printable(_reason(text))}; {hint}, or try the console with --memory"
+    return f"cannot reach {where}: {printable(scrubbed(_reason(exc), url))}; {hint}, or try the console with --memory"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,12 +183,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _reason(text: str) -> str:
-    """The cause inside jobcore's "...: Redis at URL is unreachable (cause)" message."""
-    marker = "is unreachable ("
-    if marker in text and text.endswith(")"):
-        return text.split(marker, 1)[1][:-1].rstrip(".")
-    return text
+def _reason(exc: BaseException) -> str:
+    """Why the server is unreachable, as the wire said it (not jobcore's sentence around it)."""
+    if isinstance(exc, jobcore.ConnectionFailed) and exc.code is None and exc.cause:
+        return exc.cause.rstrip(".")
+    return str(exc)
+
+
+def _server_reply(exc: jobcore.JobcoreError, code: str) -> str:
+    """The server's refusal as it worded it (the kind was read from ``code``)."""
+    if isinstance(exc, jobcore.ConnectionFailed):
+        said = exc.cause  # "<address> refused the connection: <reply>": the address is named already
+        return said[said.find(code) :] if code in said else code
+    if isinstance(exc, jobcore.PermissionDenied | jobcore.RedisRefused) and exc.reply:
+        return exc.reply
+    return code
 
 
 if __name__ == "__main__":

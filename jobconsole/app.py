@@ -1,31 +1,28 @@
 """The jobconsole App, and ``make_app`` shared by the CLI, the tests and the screenshot script.
 
-Data flow: one poller (a Textual worker) asks the runner for a Snapshot; the runner
-does the queue I/O off the UI's loop (Redis) and the poller posts the result as a
-message. The next poll is armed with ``set_timer`` only when the previous one has
-finished, so polls never pile up, whatever the server's latency.
+Data flow: the poller (poller.py) asks the runner for a Snapshot; the runner does the
+queue I/O off the UI's loop (Redis) and the poller posts the result as a message,
+which the app keeps in reactives that widgets watch. Widgets ask for changes with
+Actions (messages.py), which one handler here runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from functools import partial
+from collections.abc import Sequence
 from typing import Any
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
-from textual.timer import Timer
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 import jobcore
-from jobcore import BadJob, FoundJob, Job
+from jobcore import BadJob, FoundJob, History, Job, JobQuery
 from jobcore.display import printable
-from jobcore.limits import CHUNK as GROUP_CHUNK
-from jobcore.ops.history import History
+from jobcore.limits import chunked
 
 from .components.badjobs import BadJobsScreen
 from .components.confirm import ConfirmScreen
@@ -38,42 +35,18 @@ from .components.panels import WorkerLog
 from .components.why import WhyScreen
 from .context import ConsoleContext, Which
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
-from .messages import (
-    CancelJob,
-    ChangeConcurrency,
-    InFlightPage,
-    Link,
-    OpenBad,
-    OpenEnqueue,
-    OpenFind,
-    OpenHistory,
-    OpenWhy,
-    PauseType,
-    PollFailed,
-    PollNow,
-    QuitRequested,
-    SetFilter,
-    SetHistorySpan,
-    SnapshotReady,
-    TogglePause,
-    ToggleWorker,
-)
+from .messages import Action, ConsoleActions, HistoryRead, Link, PollFailed, SnapshotReady
+from .poller import Poller, PollHost, describe_error
 from .runner import Runner, runner_for
-from .scope import Scope
+from .scope import Scope, Triage, triage_bad
 from .settings import Settings, load_handlers
-from .snapshot import RateHistory, Snapshot, take_snapshot
+from .snapshot import RateHistory, Snapshot
 
-MAX_RETRY = 5.0  # seconds between attempts while disconnected, at most
 LOG_DRAIN_EVERY = 0.1
 LOG_LINES_PER_DRAIN = 200  # at most 2,000 lines/s reach the screen; the rest are counted as dropped
 
 
 redact = jobcore.redacted_url
-
-
-def describe_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if isinstance(exc, jobcore.JobcoreError) else f"{type(exc).__name__}: {text}"
 
 
 class JobConsole(App[None]):
@@ -115,16 +88,9 @@ class JobConsole(App[None]):
         self.rates = RateHistory()
         self.log_bridge = LogBridge()
         self.in_flight_limit = settings.in_flight_page
-        self._seq = 0
-        self._polling = False
-        self._poll_started = 0.0
-        self._poll_timer: Timer | None = None
-        self._failures = 0
+        self.poller = Poller(self)
         self._root_level: int | None = None
         self._shutting_down = False
-        self._poll_again = False  # the filter changed while a poll ran: poll once more at its end
-        self._history_timer: Timer | None = None
-        self._history_reading = False
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -153,11 +119,7 @@ class JobConsole(App[None]):
         if self._shutting_down:
             return
         self._shutting_down = True
-        for timer in (self._poll_timer, self._history_timer):
-            if timer is not None:
-                timer.stop()
-        self.workers.cancel_group(self, "poll")
-        self.workers.cancel_group(self, "history")
+        self.poller.stop()
         if self.embedded.running:
             # Unreachable server: nothing can be handed back, so do not wait to try.
             await self.embedded.stop(hard=True, abandon=self.link.state == "disconnected", timeout=5)
@@ -198,48 +160,20 @@ class JobConsole(App[None]):
     def action_quit(self) -> None:  # type: ignore[override]
         self.request_quit()
 
-    # ---- polling ----------------------------------------------------------
+    # ---- polling (poller.py): what it posts lands here ---------------------
 
     def poll_now(self) -> None:
         """Poll at once, unless a poll is running (its answer will be just as fresh)."""
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
-            self._poll_timer = None
-        if self._shutting_down:
-            return
-        if self._polling:
-            self._poll_again = True
-            return
-        self._polling = True
-        self._poll_started = time.monotonic()
-        self._poll()
+        self.poller.now()
 
-    @work(group="poll", exit_on_error=False)
-    async def _poll(self) -> None:
-        want_version = self.link.state != "connected" or not self.server_version
-        call = partial(
-            take_snapshot,
-            seq=self._seq + 1,
-            in_flight_limit=self.in_flight_limit,
-            want_version=want_version,
-            query=self.scope.query,
-        )
-        try:
-            snap = await self.runner.call(call)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # any failure is a link state, never a crash
-            self.post_message(PollFailed(describe_error(exc)))
-        else:
-            self.post_message(SnapshotReady(snap))
+    def read_history(self) -> None:
+        """Read the per-minute history now, then every ``history_refresh`` seconds."""
+        self.poller.read_history()
 
     @on(SnapshotReady)
     def _snapshot_ready(self, message: SnapshotReady) -> None:
-        self._polling = False
         self.poll_wait = 0.0
         snap = message.snapshot
-        self._seq = snap.seq
-        self._failures = 0
         if snap.server_version is not None:
             self.server_version = snap.server_version
         if snap.evicting is not None:
@@ -249,73 +183,32 @@ class JobConsole(App[None]):
         self.link = Link("connected")
         self.rates.add(snap.stats)
         self.snapshot = snap
-        self._arm(self.settings.refresh)
-        if self._poll_again:
-            self._poll_again = False
-            self.poll_now()
+        self.poller.succeeded(snap.seq)
 
     @on(PollFailed)
     def _poll_failed(self, message: PollFailed) -> None:
-        self._polling = False
         self.poll_wait = 0.0
-        self._failures += 1
-        delay = min(MAX_RETRY, max(0.5, self.settings.refresh) * 2 ** min(self._failures - 1, 4))
-        self.link = Link("disconnected", message.error, delay, self._failures)
-        self._arm(delay)
+        delay = self.poller.failed()
+        self.link = Link("disconnected", message.error, delay, self.poller.failures)
+
+    @on(HistoryRead)
+    def _history_read(self, message: HistoryRead) -> None:
+        if message.history is not None:
+            self.history = message.history
+        self.poller.history_read()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        # A poll worker that died some other way must not stop polling for good.
-        died = event.state in (WorkerState.ERROR, WorkerState.CANCELLED)
-        if event.worker.group == "poll" and died and self._polling and not self._shutting_down:
-            self._polling = False
-            error = event.worker.error
-            self.post_message(PollFailed(describe_error(error) if error else "poll cancelled"))
-
-    # ---- the history kept in Redis: its own, slower cadence -----------------
-
-    def read_history(self) -> None:
-        """Read the per-minute history now (unless a read is running), then every
-        ``history_refresh`` seconds. Two round trips whatever the queue's length."""
-        if self._history_timer is not None:
-            self._history_timer.stop()
-            self._history_timer = None
-        if self._history_reading or self._shutting_down:
-            return
-        self._history_reading = True
-        self._read_history(self.history_minutes)
-
-    @work(group="history", exit_on_error=False)
-    async def _read_history(self, minutes: int) -> None:
-        try:
-            history = await self.runner.call(lambda q: q.history(minutes=minutes))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            history = None  # the poll's link state says what is wrong; keep what we had
-        self._history_reading = False
-        if history is not None:
-            self.history = history
-        if not self._shutting_down and not self.paused:
-            self._history_timer = self.set_timer(self.settings.history_refresh, self.read_history)
+        self.poller.worker_changed(event)
 
     def set_history_span(self, minutes: int) -> None:
         if minutes != self.history_minutes:
             self.history_minutes = minutes
             self.read_history()
 
-    def _arm(self, delay: float) -> None:
-        if self.paused or self._shutting_down:
-            return
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
-        self._poll_timer = self.set_timer(delay, self.poll_now)
-
     def toggle_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
-            if self._poll_timer is not None:
-                self._poll_timer.stop()
-                self._poll_timer = None
+            self.poller.pause()
             self.notify("live updates frozen: the numbers stand still (p to unfreeze)", timeout=3)
         else:
             self.poll_now()
@@ -337,9 +230,8 @@ class JobConsole(App[None]):
         self.poll_now()
 
     def _tick(self) -> None:
-        if self._polling:
-            waited = time.monotonic() - self._poll_started
-            self.poll_wait = waited if waited >= 3 else 0.0
+        if self.poller.polling:
+            self.poll_wait = self.poller.waited()
         self.embedded_status = self.embedded.status()
 
     # ---- the embedded worker and its log --------------------------------
@@ -502,65 +394,11 @@ class JobConsole(App[None]):
 
     # ---- what widgets ask for: Messages up, queue I/O here (ConsoleContext) ---------
 
-    @on(SetFilter)
-    def _filter_asked(self, message: SetFilter) -> None:
-        self.set_filter(message.text)
-
-    @on(OpenFind)
-    def _find_asked(self, message: OpenFind) -> None:
-        self.open_find(message.text)
-
-    @on(OpenWhy)
-    def _why_asked(self, message: OpenWhy) -> None:
-        self.open_why(message.job_type, message.job_id)
-
-    @on(OpenHistory)
-    def _history_asked(self) -> None:
-        self.open_history()
-
-    @on(SetHistorySpan)
-    def _span_asked(self, message: SetHistorySpan) -> None:
-        self.set_history_span(message.minutes)
-
-    @on(PauseType)
-    def _pause_type_asked(self, message: PauseType) -> None:
-        self.ask_pause(message.job_type, message.pause)
-
-    @on(CancelJob)
-    def _cancel_asked(self, message: CancelJob) -> None:
-        self.ask_cancel(message.job_id, message.about)
-
-    @on(PollNow)
-    def _poll_asked(self) -> None:
-        self.poll_now()
-
-    @on(TogglePause)
-    def _pause_asked(self) -> None:
-        self.toggle_pause()
-
-    @on(ToggleWorker)
-    async def _worker_asked(self) -> None:
-        await self.toggle_worker()
-
-    @on(ChangeConcurrency)
-    def _concurrency_asked(self, message: ChangeConcurrency) -> None:
-        self.change_concurrency(message.step)
-
-    @on(InFlightPage)
-    def _page_asked(self, message: InFlightPage) -> None:
-        self.set_in_flight_page(message.page)
-
-    @on(OpenEnqueue)
-    def _enqueue_asked(self, message: OpenEnqueue) -> None:
-        self.open_enqueue(message.job_type)
-
-    @on(OpenBad)
-    def _bad_asked(self, message: OpenBad) -> None:
-        self.open_bad(message.which)
-
-    @on(QuitRequested)
-    def _quit_asked(self) -> None:
-        self.request_quit()
+    @on(Action)
+    async def _asked(self, message: Action) -> None:
+        done = message.run(self)
+        if done is not None:
+            await done
 
     def embedded_now(self) -> EmbeddedStatus:
         return self.embedded.status()
@@ -581,8 +419,8 @@ class JobConsole(App[None]):
                 if ids is None:
                     n += await do(which, job_type, None)
                     continue
-                for i in range(0, len(ids), GROUP_CHUNK):  # a big group in several calls, as jobcore does
-                    n += await do(which, job_type, ids[i : i + GROUP_CHUNK])
+                for chunk in chunked(ids):  # a big group in several calls, as jobcore does
+                    n += await do(which, job_type, chunk)
             return n
 
         return await self.runner.call(act)
@@ -606,9 +444,13 @@ class JobConsole(App[None]):
     async def find(self, text: str) -> list[FoundJob]:
         return await self.runner.call(lambda q: q.find(text))
 
+    async def triage(self, which: Which, jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
+        # CPU only, but a big dead list takes long enough to freeze the screen: a thread.
+        return await asyncio.to_thread(triage_bad, which, jobs, query)
 
-def _is_a_context(app: JobConsole) -> ConsoleContext:
-    return app  # mypy checks here that the app gives widgets all the protocol promises
+
+def _is_a_context(app: JobConsole) -> tuple[ConsoleContext, ConsoleActions, PollHost]:
+    return app, app, app  # mypy checks here that the app keeps every promise the protocols make
 
 
 def make_app(

@@ -2,21 +2,21 @@
 
 Widgets read state (the latest Snapshot, the link, the embedded worker's status) and
 ask for queue I/O through the query methods, which the app runs off the UI loop;
-actions that change the console leave a widget as a Message (messages.py). Only the
+actions that change the console leave a widget as an Action message (messages.py). Only the
 app (app.py) implements this, and nothing here imports it, so there is no import circle.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import jobcore
-from jobcore import BadJob, FoundJob, Job
-from jobcore.ops.history import History
+from jobcore import BadJob, FoundJob, History, Job, JobQuery
 
 from .embedded import EmbeddedStatus
 from .messages import Link
-from .scope import Scope
+from .scope import Scope, Triage
 from .settings import Settings
 from .snapshot import RateHistory, Snapshot
 
@@ -69,3 +69,7 @@ class ConsoleContext(Protocol):
     async def job_types_and_schemas(self) -> tuple[list[str], dict[str, dict[str, Any]]]: ...
     async def enqueue_copies(self, template: Job[Any], n: int) -> int: ...
     async def find(self, text: str) -> list[FoundJob]: ...
+
+    async def triage(self, which: Which, jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
+        """Filter and group a dead or failed list, off the UI loop."""
+        ...

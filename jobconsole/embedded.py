@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import jobcore
 from jobcore.logs import LOG_FIELDS, install_record_factory
+from jobcore.loop_thread import LoopThread
 
 log = logging.getLogger("jobconsole.embedded")
 
@@ -40,7 +41,6 @@ class EmbeddedStatus:
     dead: int = 0
     worker_id: str = ""
     error: str = ""  # why the last run ended badly, if it did
-    hard_stop: bool = False
 
 
 class EmbeddedWorker:
@@ -62,11 +62,10 @@ class EmbeddedWorker:
         self.grace = grace
         self._worker: jobcore.Worker | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._thread: LoopThread | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._state: State = "stopped"
         self._error = ""
-        self._hard = False
         self._done = asyncio.Event()
         self._done.set()
 
@@ -85,7 +84,6 @@ class EmbeddedWorker:
             dead=w.dead if w else 0,
             worker_id=w.id if w else "",
             error=self._error,
-            hard_stop=self._hard,
         )
 
     @property
@@ -106,7 +104,7 @@ class EmbeddedWorker:
         if self._state != "stopped":
             return
         install_record_factory()
-        self._error, self._hard = "", False
+        self._error = ""
         self._done = asyncio.Event()
         if self.in_process:
             worker = self._make_worker(self.queue)
@@ -114,38 +112,35 @@ class EmbeddedWorker:
             self._task = asyncio.create_task(self._run_task(worker), name="jobconsole-embedded-worker")
             return
         self._state = "starting"
-        ui_loop = asyncio.get_running_loop()
         ready = threading.Event()
-
-        def run() -> None:
-            async def main() -> None:
-                q = self.queue.clone()
-                try:
-                    worker = self._make_worker(q)
-                    self._worker, self._loop = worker, asyncio.get_running_loop()
-                    self._task = asyncio.current_task()
-                    self._state = "running"
-                    ready.set()
-                    await worker.run()
-                finally:
-                    ready.set()
-                    if q is not self.queue:
-                        await q.close()
-
-            try:
-                asyncio.run(main())
-            except asyncio.CancelledError:
-                pass  # given up on at exit (see stop)
-            except Exception as exc:
-                self._error = _one_line(exc)
-                log.error("embedded worker crashed: %s", self._error)
-            finally:
-                self._state = "stopped"
-                ui_loop.call_soon_threadsafe(self._done.set)
-
-        self._thread = threading.Thread(target=run, name="jobconsole-embedded-worker", daemon=True)
-        self._thread.start()
+        self._thread = LoopThread("jobconsole-embedded-worker")
+        asyncio.run_coroutine_threadsafe(self._run_thread(asyncio.get_running_loop(), ready), self._thread.loop)
         ready.wait(5)  # only as long as building a Worker takes: no I/O happens before ready
+
+    async def _run_thread(self, ui_loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        """The worker on its own thread's loop, with its own connection."""
+        try:
+            q = self.queue.clone()
+            try:
+                worker = self._make_worker(q)
+                self._worker, self._loop = worker, asyncio.get_running_loop()
+                self._task = asyncio.current_task()
+                self._state = "running"
+                ready.set()
+                await worker.run()
+            finally:
+                ready.set()
+                if q is not self.queue:
+                    await q.close()
+        except asyncio.CancelledError:
+            pass  # given up on at exit (see stop)
+        except Exception as exc:
+            self._error = _one_line(exc)
+            log.error("embedded worker crashed: %s", self._error)
+        finally:
+            await _cancel_the_rest()
+            self._state = "stopped"
+            ui_loop.call_soon_threadsafe(self._done.set)
 
     async def _run_task(self, worker: jobcore.Worker) -> None:
         try:
@@ -174,7 +169,6 @@ class EmbeddedWorker:
         if worker is None or self._state == "stopped":
             return
         self._state = "stopping"
-        self._hard = self._hard or hard or abandon
 
         def stop() -> None:
             if abandon:
@@ -191,7 +185,7 @@ class EmbeddedWorker:
     async def wait_stopped(self) -> None:
         await self._done.wait()
         if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
+            await asyncio.to_thread(self._thread.stop, 10)
             self._thread = None
         self._task = None
 
@@ -214,6 +208,16 @@ class EmbeddedWorker:
             self._in_worker(give_up)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wait_stopped(), 5)
+
+
+async def _cancel_the_rest() -> None:
+    """What asyncio.run does at its end: cancel the tasks the run left on this loop, wait
+    for them, close async generators."""
+    rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 def _one_line(exc: BaseException) -> str:

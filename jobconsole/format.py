@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from jobcore.display import printable
-from jobcore.ops.history import History
+from jobcore import History
+from jobcore.display import duration, printable
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 
@@ -16,21 +16,6 @@ SPARK_CHARS = "▁▂▃▄▅▆▇█"
 def count(n: int) -> str:
     """Exact, with thousands separators: numbers an operator can trust."""
     return f"{n:,}"
-
-
-def duration(seconds: float | None) -> str:
-    """0.4s, 12.3s, 4m05s, 2h03m, 3d04h."""
-    if seconds is None:
-        return "-"
-    s = max(0.0, seconds)
-    if s < 60:
-        return f"{s:.1f}s"
-    whole = int(s)
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def rate(per_second: float | None) -> str:

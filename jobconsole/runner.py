@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import jobcore
+from jobcore.loop_thread import LoopThread
 
 T = TypeVar("T")
 QueueCall = Callable[[jobcore.Queue], Coroutine[Any, Any, T]]
@@ -41,40 +41,23 @@ class ThreadRunner(Runner):
 
     def __init__(self, queue: jobcore.Queue) -> None:
         super().__init__(queue)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._io = LoopThread("jobconsole-io", start=False)
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="jobconsole-io", daemon=True)
-        self._thread.start()
+        self._io.start()
 
     async def call(self, fn: QueueCall[T]) -> T:
-        if self._loop is None:
+        if not self._io.running:
             self.start()
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(fn(self.queue), self._loop)
         # Cancelling the awaiting task (e.g. at exit) cancels the call on the I/O loop too.
-        return await asyncio.wrap_future(future)
+        return await self._io.call(fn(self.queue))
 
     async def close(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        if not self._io.running:
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.call(lambda q: q.close()), 2)
-        loop.call_soon_threadsafe(loop.stop)
-        await asyncio.to_thread(thread.join, 5)
-        self._loop = self._thread = None
+        await asyncio.to_thread(self._io.stop, 5)
 
 
 def runner_for(queue: jobcore.Queue, in_process: bool) -> Runner:

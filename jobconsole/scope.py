@@ -3,12 +3,12 @@ its own rule, applied to the rows a view lists. Pure: no Textual, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
-from jobcore import BadJob, BadQuery, InFlightJob, JobQuery, parse_query
-from jobcore.ops.find import found_bad
-from jobcore.ops.find import in_flight_matches as matches_in_flight
+from jobcore import BadJob, BadQuery, FailureGroup, InFlightJob, JobQuery, found_bad, group_failures, parse_query
+from jobcore import in_flight_matches as matches_in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +44,25 @@ def bad_matches(query: JobQuery | None, which: Literal["dead", "failed"], job: B
         return True
     found = found_bad(which, job)
     return found is not None and query.matches(**found.log_fields())
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """A dead or failed list as the filter leaves it, grouped by cause (jobcore's rule)."""
+
+    matching: tuple[BadJob, ...] = ()  # newest first
+    groups: dict[str, FailureGroup] = field(default_factory=dict)  # the largest first
+    members: dict[str, tuple[BadJob, ...]] = field(default_factory=dict)  # each group's jobs, newest first
+
+
+def triage_bad(which: Literal["dead", "failed"], jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
+    """Filter and group: CPU work that grows with the list, so the console runs it off the UI."""
+    matching = tuple(j for j in jobs if bad_matches(query, which, j))
+    groups = group_failures(which, matching)
+    members: dict[str, list[BadJob]] = {g.key: [] for g in groups}
+    refs = {(g.job_type, ref): g.key for g in groups for ref in g.refs}
+    for j in matching:
+        key = refs.get((j.job_type, j.id))
+        if key is not None:
+            members[key].append(j)
+    return Triage(matching, {g.key: g for g in groups}, {k: tuple(v) for k, v in members.items()})

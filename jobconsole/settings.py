@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobcore import Handlers
-from jobcore.registry import load_handlers as jobcore_load_handlers
+from jobcore import load_handlers as jobcore_load_handlers
 
 DEFAULT_HANDLERS = "jobcore.demo:handlers"
 DEFAULT_REFRESH = 1.0

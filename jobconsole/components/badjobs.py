@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Literal
 
@@ -13,17 +12,17 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from jobcore import BadJob
+from jobcore import BadJob, FailureGroup, JobQuery
 from jobcore.display import printable
 from jobcore.limits import BAD_ALL
-from jobcore.ops.triage import FailureGroup, group_failures
 
 from ..context import Which
 from ..format import clip, clock, count, short_id
 from ..keys import BAD, bindings, hint
 from ..messages import PollNow
-from ..scope import bad_matches
+from ..scope import Triage
 from ..snapshot import Snapshot
+from .badtext import describe_bad, last_line, name_bad
 from .base import ConsoleFooter, Keyed, console_of
 from .confirm import ConfirmScreen
 from .detail import JobDetailScreen
@@ -31,51 +30,6 @@ from .filterbar import FilterBar
 from .help import HelpScreen
 from .status import StatusBar
 from .tables import Cells, LiveTable
-
-
-def last_line(reason: str) -> str:
-    lines = [line for line in reason.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def describe_bad(job: BadJob, which: str) -> Text:
-    """Who the job was for and what it carried, then the whole reason (a traceback for failures).
-    Everything here was read from Redis: plain text, escapes shown escaped."""
-    env = job.envelope
-    t = Text()
-    if env is None:
-        t.append("undecodable payload", "bold red")
-        t.append(f" ({len(job.raw)} bytes) · {which} id {printable(job.id)}\n", "dim")
-        if job.payload_error:
-            t.append(printable(job.payload_error), "red")
-        t.append("\n\n")
-    else:
-        t.append(f"job_id {job.job_id}", "bold")
-        t.append(f" · account_id {env.account_id}", "")
-        if env.identity.account_number:
-            t.append(f" · account_number {printable(env.identity.account_number)}")
-        if env.identity.org_id:
-            t.append(f" · org_id {printable(env.identity.org_id)}")
-        t.append(f" · attempt {job.attempt} · worker {printable(job.worker or '?')}\n", "dim")
-        t.append("args ", "bold")
-        t.append(printable(json.dumps(env.args_json(), sort_keys=True, default=str)), "cyan")
-        t.append("\n\n")
-    reason = printable(job.reason, multiline=True) if job.reason else "(no reason recorded)"
-    t.append(reason, style="red" if which == "dead" else "")
-    return t
-
-
-def name_bad(job: BadJob, which: str) -> str:
-    """The one job a confirmation is about, in words an operator can check against the list."""
-    env = job.envelope
-    who = f"job {job.job_id}" if env else f"undecodable entry, {which} id {printable(job.id)}"
-    lines = [f"  {printable(job.job_type)} {who}"]
-    if env is not None:
-        lines.append(f"  account_id {env.account_id} · attempt {job.attempt} · {which} at {clock(job.at)}Z")
-    reason = last_line(job.reason)
-    if reason:
-        lines.append(f"  {clip(printable(reason), 58)}")
-    return "\n".join(lines)
 
 
 class BadTable(LiveTable):
@@ -123,6 +77,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.loaded: list[BadJob] = []  # the whole list as last read, newest first
         self.grouped = True
         self.group: FailureGroup | None = None  # the group drilled into
+        self.triaged = Triage()  # loaded, filtered and grouped
         self.groups: dict[str, FailureGroup] = {}
         self.listed: list[BadJob] = []  # the jobs in view: filtered, and of the group when drilled in
         self.rows: dict[str, BadJob] = {}  # the rows the jobs table shows (the newest dead_limit of listed)
@@ -206,11 +161,19 @@ class BadJobsScreen(Keyed, Screen[None]):
         self._relist()
 
     def _relist(self) -> None:
-        """Filter, group (jobcore's rule) and show what was loaded; no I/O."""
-        query = console_of(self).scope.query
-        matching = [j for j in self.loaded if bad_matches(query, self.which, j)]
-        groups = group_failures(self.which, matching)
-        self.groups = {g.key: g for g in groups}
+        """Filter and group (jobcore's rule) what was loaded, off the UI loop, then show it."""
+        self._triage(self.which, self.loaded, console_of(self).scope.query)
+
+    @work(exclusive=True, group="bad-triage", exit_on_error=False)
+    async def _triage(self, which: Which, loaded: list[BadJob], query: JobQuery | None) -> None:
+        triaged = await console_of(self).triage(which, loaded, query)
+        if which != self.which or loaded is not self.loaded:
+            return  # switched or reloaded meanwhile; the newer triage will show
+        self._apply(triaged)
+
+    def _apply(self, triaged: Triage) -> None:
+        self.triaged = triaged
+        self.groups = triaged.groups
         if self.group is not None:
             group = self.groups.get(self.group.key)
             if group is None:
@@ -219,12 +182,16 @@ class BadJobsScreen(Keyed, Screen[None]):
                 self._mode()
             else:
                 self.group = group
-        if self.group is not None:
-            refs = set(self.group.refs)
-            matching = [j for j in matching if j.id in refs and j.job_type == self.group.job_type]
-        self.listed = matching
-        self._show_groups(groups)
-        self._show(matching[: console_of(self).settings.dead_limit])
+        self._show_groups(list(self.groups.values()))
+        self._narrow()
+
+    def _narrow(self) -> None:
+        """Show the jobs of the group drilled into, or every match; no I/O, no grouping."""
+        if self.group is None:
+            self.listed = list(self.triaged.matching)
+        else:
+            self.listed = list(self.triaged.members.get(self.group.key, ()))
+        self._show(self.listed[: console_of(self).settings.dead_limit])
 
     def _show_groups(self, groups: Sequence[FailureGroup]) -> None:
         style = "red" if self.which == "dead" else "yellow"
@@ -354,7 +321,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         if self.group is not None:
             self.group = None
             self._mode()
-            self._relist()
+            self._narrow()
             return
         self.dismiss()
 
@@ -371,7 +338,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.grouped = not self.grouped
         self.group = None
         self._mode()
-        self._relist()
+        self._narrow()
 
     def action_switch(self) -> None:
         self.which = "failed" if self.which == "dead" else "dead"
@@ -381,7 +348,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.query_one(GroupTable).sync([])
         self.rows = {}
         self._mode()
-        self._relist()
+        self._apply(Triage())  # nothing loaded yet
         self.reload()
 
     def action_type_filter(self) -> None:
@@ -402,7 +369,7 @@ class BadJobsScreen(Keyed, Screen[None]):
         if group is not None:
             self.group = group
             self._mode()
-            self._relist()
+            self._narrow()
 
     @on(DataTable.RowSelected, "#bad")
     def _open(self) -> None:

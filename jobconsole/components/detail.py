@@ -15,9 +15,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from jobcore import BadJob, FoundJob, InFlightJob
-from jobcore.display import field_text, printable
+from jobcore.display import duration, field_text, printable
 
-from ..format import duration, pretty_json, stamp
+from ..format import pretty_json, stamp
 from ..keys import DETAIL, bindings, hint
 from ..snapshot import Snapshot
 from .base import Keyed, console_of

@@ -14,8 +14,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
+from jobcore import History, TypeHistory
 from jobcore.display import printable
-from jobcore.ops.history import History, TypeHistory
 
 from ..format import bars, count, millis, per_minute
 from ..keys import HISTORY, bindings, hint

@@ -8,9 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from jobcore.display import field_text, printable
+from jobcore.display import duration, field_text, printable
 
-from ..format import duration
 from ..keys import MAIN, bindings
 from ..messages import (
     CancelJob,

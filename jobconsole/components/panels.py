@@ -13,11 +13,11 @@ from textual.events import Resize
 from textual.widgets import RichLog
 
 from jobcore import InFlightJob, TypeStats, WorkerInfo
-from jobcore.display import field_text, printable
+from jobcore.display import duration, field_text, printable
 from jobcore.limits import IN_FLIGHT_ALL
 
 from ..embedded import EmbeddedStatus, LogLine
-from ..format import clip, clock, count, duration, per_minute, rate, short_id, sparkline
+from ..format import clip, clock, count, per_minute, rate, short_id, sparkline
 from ..scope import in_flight_matches
 from ..snapshot import Snapshot
 from .base import console_of

@@ -7,9 +7,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from jobcore.display import printable
+from jobcore.display import duration, printable
 
-from ..format import duration
 from .base import console_of
 
 SEP = (" │ ", "dim")

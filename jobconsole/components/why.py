@@ -8,8 +8,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from jobcore import Explanation
 from jobcore.display import printable
-from jobcore.ops.why import Explanation
 
 from ..format import clock
 from ..keys import WHY, bindings, hint

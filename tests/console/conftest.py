@@ -106,7 +106,7 @@ async def fresh_snapshot(pilot: Pilot[Any], settle: bool = True) -> None:
     """Poll now and wait until the answer is on screen."""
     app = pilot.app
     assert isinstance(app, JobConsole)
-    await wait_for(pilot, lambda: not app._polling, what="the running poll")
+    await wait_for(pilot, lambda: not app.poller.polling, what="the running poll")
     before = app.snapshot.seq if app.snapshot else 0
     app.poll_now()
     await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.seq > before, what="a new snapshot")

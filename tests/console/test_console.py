@@ -562,7 +562,7 @@ async def test_polls_never_pile_up() -> None:
 async def test_p_freezes_the_numbers() -> None:
     async with console("memory://", refresh=0.1) as (pilot, app, q):
         await press(pilot, "p")
-        await wait_for(pilot, lambda: not app._polling)
+        await wait_for(pilot, lambda: not app.poller.polling)
         seq = app.snapshot.seq if app.snapshot else 0
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1})])
         await pilot.pause(0.5)

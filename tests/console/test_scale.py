@@ -111,12 +111,12 @@ async def test_a_refresh_costs_the_same_at_a_thousand_and_a_million_pending_with
 
             async def refresh() -> tuple[dict[str, int], float, float, int]:
                 """One poll and one history read; the commands they sent, their times, server usec."""
-                await wait_for(pilot, lambda: not app._polling and not app._history_reading)
+                await wait_for(pilot, lambda: not app.poller.polling and not app.poller.history_reading)
                 before = _command_calls(await q.transport.call("INFO", "commandstats"))
                 started = time.perf_counter()
                 app.read_history()
-                assert app._history_reading
-                await wait_for(pilot, lambda: not app._history_reading, what="a history read")
+                assert app.poller.history_reading
+                await wait_for(pilot, lambda: not app.poller.history_reading, what="a history read")
                 history_s = time.perf_counter() - started
                 await fresh_snapshot(pilot)
                 after = _command_calls(await q.transport.call("INFO", "commandstats"))

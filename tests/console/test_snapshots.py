@@ -40,7 +40,9 @@ async def _main(pilot: Pilot[Any], clock: FrozenClock, history: bool = False) ->
     assert isinstance(app, JobConsole)
     await load_fixed_data(pilot, clock, history)
     app.read_history()  # the chart's read (every history_refresh s when live) of what was settled
-    await wait_for(pilot, lambda: not app._history_reading and app.history is not None and "noop" in app.history.types)
+    await wait_for(
+        pilot, lambda: not app.poller.history_reading and app.history is not None and "noop" in app.history.types
+    )
     await pilot.pause()
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from jobconsole.embedded import LogBridge
-from jobconsole.format import count, duration, sparkline
+from jobconsole.format import count, sparkline
 from jobconsole.snapshot import RateHistory
 from jobcore import Identity, Job, QueueStats, TypeStats
+from jobcore.display import duration
 from jobcore.logs import install_record_factory, job_context
 
 
@@ -162,3 +164,37 @@ def test_widgets_know_the_console_only_as_a_context_and_do_no_queue_io() -> None
                 assert node.attr not in ("runner", "queue", "embedded", "JobConsole"), (path.name, node.lineno)
             if isinstance(node, ast.Name):
                 assert node.id != "JobConsole", path.name
+
+
+def test_triage_filters_groups_and_keeps_each_groups_jobs_in_list_order() -> None:
+    from jobconsole.scope import Scope, triage_bad
+    from jobcore.records import make_bad_job
+
+    reasons = ["TimeoutError: account 42 took 31.2s", "KeyError: 'a'", "TimeoutError: account 7 took 30.1s"]
+    rows = [make_bad_job("launch", f"17000000000{i:02d}-0", r, b"", 1, "w") for i, r in enumerate(reasons)]
+    every = triage_bad("failed", rows, None)
+    assert every.matching == tuple(rows)
+    timeouts, keys = every.groups.values()  # the largest first
+    assert every.members == {timeouts.key: (rows[0], rows[2]), keys.key: (rows[1],)}
+    # Undecodable entries have no fields to match: any filter leaves them out.
+    assert triage_bad("failed", rows, Scope().with_text("account:42").query) == type(every)()
+
+
+async def test_the_dead_list_is_triaged_off_the_ui_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import jobconsole.app
+    from jobconsole.app import make_app
+    from jobconsole.settings import Settings
+
+    threads: list[int] = []
+    real = jobconsole.app.triage_bad
+
+    def spy(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(jobconsole.app, "triage_bad", spy)
+    app = make_app(Settings(url="memory://"))
+    assert (await app.triage("dead", [], None)).groups == {}
+    assert threads and threads[0] != threading.get_ident()
