@@ -192,10 +192,7 @@ def _reason(exc: BaseException) -> str:
 
 def _server_reply(exc: jobcore.JobcoreError, code: str) -> str:
     """The server's refusal as it worded it (the kind was read from ``code``)."""
-    if isinstance(exc, jobcore.ConnectionFailed):
-        said = exc.cause  # "<address> refused the connection: <reply>": the address is named already
-        return said[said.find(code) :] if code in said else code
-    if isinstance(exc, jobcore.PermissionDenied | jobcore.RedisRefused) and exc.reply:
+    if isinstance(exc, jobcore.ConnectionFailed | jobcore.PermissionDenied | jobcore.RedisRefused) and exc.reply:
         return exc.reply
     return code
 

@@ -25,12 +25,13 @@ class RedisRefused(JobcoreError):
 class ConnectionFailed(JobcoreError):
     """The backend (Redis) cannot be reached; nothing was written. ``cause`` is the
     reason as the wire gave it; ``code`` is set when the server refused us
-    (``WRONGPASS``, ``NOAUTH``, ``NOPERM``)."""
+    (``WRONGPASS``, ``NOAUTH``, ``NOPERM``) and ``reply`` is its words."""
 
-    def __init__(self, message: str, *, cause: str = "", code: str | None = None) -> None:
+    def __init__(self, message: str, *, cause: str = "", code: str | None = None, reply: str = "") -> None:
         super().__init__(message)
         self.cause = cause
         self.code = code
+        self.reply = reply  # the server's refusal as it worded it, when it refused us
 
 
 class EnqueueError(JobcoreError):

@@ -58,7 +58,7 @@ def history(job_type: str, bucket: int, runs: int) -> dict[str, TypeHistory]:
 def test_no_live_worker_serves_the_type() -> None:
     s = stats(launch=TypeStats("launch", pending=5, oldest_pending_age=90.0))
     why = explain("launch", s, [], [worker("w1", ["other"]), worker("w2", ["launch"], state="lost")], {})
-    assert why.sentences[0] == "5 job(s) of launch wait, the oldest for 1.5m"
+    assert why.sentences[0] == "5 job(s) of launch wait, the oldest for 1m30s"
     assert why.sentences[1].startswith("no live worker serves launch")
     assert len(why.sentences) == 2 and why.job_type == "launch" and str(why).count("\n") == 1
 

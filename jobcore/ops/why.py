@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from jobcore.display import duration
 from jobcore.ops.find import MIN_PREFIX, id_digits, id_starts_with
 
 if TYPE_CHECKING:  # annotations only: the backend composes explain() into Queue.why
@@ -42,14 +43,6 @@ class Explanation:
         }
 
 
-def _secs(s: float) -> str:
-    if s < 60:
-        return f"{s:.1f}s"
-    if s < 3600:
-        return f"{s / 60:.1f}m"
-    return f"{s / 3600:.1f}h"
-
-
 def _at(t: datetime) -> str:
     return f"{t:%H:%M:%S} UTC"
 
@@ -72,7 +65,8 @@ def _slot_estimate(rows: Sequence[InFlightJob], history: Mapping[str, TypeHistor
         else:
             overdue += 1
     if waits:
-        return f"a slot should free in about {_secs(min(waits))} (from the last hour's run times of the running jobs)"
+        soon = duration(min(waits))
+        return f"a slot should free in about {soon} (from the last hour's run times of the running jobs)"
     if overdue:
         return (
             "the running jobs are all past their type's usual run time (p95 of the last hour): "
@@ -129,7 +123,7 @@ def explain(
     if found is not None:
         out.append(
             f"job {found.job_id} of {name} is in flight on worker {found.worker} "
-            f"(attempt {found.attempt}, taken {_secs(found.running_for)} ago)"
+            f"(attempt {found.attempt}, taken {duration(found.running_for)} ago)"
         )
         w = known.get(found.worker)
         held_rows = sorted(
@@ -148,7 +142,7 @@ def explain(
     if t.paused:
         out.append(f"{name} is paused: its jobs wait until it is resumed (jobcore resume {name})")
     if t.pending:
-        age = f", the oldest for {_secs(t.oldest_pending_age)}" if t.oldest_pending_age is not None else ""
+        age = f", the oldest for {duration(t.oldest_pending_age)}" if t.oldest_pending_age is not None else ""
         out.append(f"{t.pending} job(s) of {name} wait{age}")
     elif not t.in_flight:
         out.append(f"nothing of {name} is waiting or running")
@@ -160,7 +154,7 @@ def explain(
         alive = [w for w in taking if w.state == "alive"]
         stale = [w for w in taking if w.state == "stale"]
         if not alive:
-            ages = ", ".join(f"{w.id} {_secs((now - w.heartbeat_at).total_seconds())}" for w in stale)
+            ages = ", ".join(f"{w.id} {duration((now - w.heartbeat_at).total_seconds())}" for w in stale)
             out.append(
                 f"the worker(s) serving {name} are stale (last heartbeat: {ages} ago): frozen or cut off from Redis"
             )

@@ -22,7 +22,7 @@ async def guarded(url: str, fn: Callable[[], Awaitable[T]]) -> T:
         return await fn()
     except resp.RespAuthError as exc:
         raise ConnectionFailed(
-            f"Redis at {redacted(url)} refused the connection ({exc})", cause=str(exc), code=exc.code
+            f"Redis at {redacted(url)} refused the connection ({exc})", cause=str(exc), code=exc.code, reply=exc.reply
         ) from None
     except (resp.RespConnectionError, OSError) as exc:
         raise ConnectionFailed(f"Redis at {redacted(url)} is unreachable ({exc})", cause=str(exc)) from None

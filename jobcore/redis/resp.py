@@ -53,9 +53,10 @@ class RespAuthError(RespConnectionError):
     """The server refused our credentials or database (AUTH, SELECT); ``code`` is the
     refusal's code (``WRONGPASS``, ``NOAUTH``, ``NOPERM``, ...)."""
 
-    def __init__(self, message: str, *, code: str, unsent: bool = False) -> None:
+    def __init__(self, message: str, *, code: str, reply: str = "", unsent: bool = False) -> None:
         super().__init__(message, unsent=unsent)
         self.code = code
+        self.reply = reply  # the refusal as the server worded it
 
 
 class RespTimeout(RespConnectionError):
@@ -260,7 +261,9 @@ class Connection:
                 if isinstance(reply, Exception):
                     self.close()
                     code = reply.code if isinstance(reply, RespError) else error_code(str(reply))
-                    raise RespAuthError(f"{self._where()} refused the connection: {reply}", code=code, unsent=True)
+                    raise RespAuthError(
+                        f"{self._where()} refused the connection: {reply}", code=code, reply=str(reply), unsent=True
+                    )
 
     def _where(self) -> str:
         return self.address.where
