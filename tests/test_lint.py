@@ -82,3 +82,103 @@ def test_jobconsole_imports_only_jobcores_public_names() -> None:
             ):
                 offenders.append(f"{where}:{node.lineno} jobcore.{node.attr}")
     assert offenders == []
+
+
+# The house: a file is one concern, the modules form layers without a circle, and a
+# Redis error is known by its code (parsed once in jobcore/redis/resp.py), never its text.
+MODULE_LINES_MAX = 520  # "about 500"
+
+
+def _modules(package: str) -> dict[str, Path]:
+    mods: dict[str, Path] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        mods[".".join(parts)] = path
+    return mods
+
+
+def test_no_module_is_over_about_500_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n
+        for package in ("jobcore", "jobconsole")
+        for p in _modules(package).values()
+        if (n := len(p.read_text().splitlines())) > MODULE_LINES_MAX
+    }
+    assert long == {}
+
+
+def _imports(mods: dict[str, Path], name: str) -> set[str]:
+    """The jobcore modules ``name`` imports, wherever in the file (a lazy import is a
+    dependency too), but not those imported only for type checking."""
+    found: set[str] = set()
+    tree = ast.parse(mods[name].read_text())
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = name.split(".") if mods[name].name == "__init__.py" else name.split(".")[:-1]
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+        for target in targets:
+            while target and target not in mods:
+                target = target.rpartition(".")[0]
+            if target and target != name and not name.startswith(target + "."):
+                found.add(target)
+    return found
+
+
+def test_jobcore_has_no_import_circle() -> None:
+    mods = _modules("jobcore")
+    graph = {name: _imports(mods, name) for name in mods}
+    circles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                circles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    assert circles == []
+
+
+ERROR_CODES = (
+    "ASK|BUSY|BUSYGROUP|CLUSTERDOWN|CROSSSLOT|ERR|EXECABORT|LOADING|MASTERDOWN|MISCONF|MOVED|NOAUTH|NOGROUP|"
+    "NOPERM|NOREPLICAS|NOSCRIPT|OOM|READONLY|TRYAGAIN|WRONGPASS|WRONGTYPE"
+)
+TEXT_MATCH = re.compile(
+    rf"""(["'](?:{ERROR_CODES})\b[^"']*["']\s+(?:not\s+)?in\s)|(startswith\(\s*\(?\s*b?["']-?(?:{ERROR_CODES})\b)"""
+)
+
+
+def test_no_redis_error_is_known_by_its_text() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for package in ("jobcore", "jobconsole")
+        for path in _modules(package).values()
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if TEXT_MATCH.search(line)
+    ]
+    assert offenders == []
