@@ -333,7 +333,10 @@ class RedisQueue(Queue):
         return out, left
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
+        """Less what this queue's blocking reads took (or may have) and the next
+        fetch delivers: those are held, not lost."""
         names = await self._served_lanes(types)
+        reads = self._fetching.reads_in_flight()
         cmds: list[list[resp.Arg]] = [
             ["XPENDING", self.keys.of_type(n).stream, GROUP, "-", "+", 100_000, consumer] for n in names
         ]
@@ -341,12 +344,13 @@ class RedisQueue(Queue):
         error = first_error(replies, ("NOGROUP", "WRONGTYPE"))
         if error is not None:
             raise ConnectionFailed(f"owned: {error}")
+        # no group yet, or a corrupt key: nothing held there
+        held = [(name, rows) for name, rows in zip(names, replies, strict=True) if not isinstance(rows, Exception)]
+        coming = self._fetching.not_delivered(consumer, held, reads)
         out: list[tuple[str, str]] = []
-        for name, rows in zip(names, replies, strict=True):
-            if isinstance(rows, Exception):
-                continue  # no group yet, or a corrupt key: nothing held there
+        for name, rows in held:
             job_type, suffix = split_lane(name)
-            out.extend((job_type, rep.text(r[0]) + suffix) for r in rows)
+            out.extend((job_type, rep.text(r[0]) + suffix) for r in rows if (name, rep.as_bytes(r[0])) not in coming)
         return out
 
     async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
