@@ -526,9 +526,7 @@ async def test_hard_stop_returns_while_redis_is_unreachable(tmp_path: Path) -> N
         server.cleanup()
 
 
-async def test_one_worker_of_four_types_on_a_cluster_runs_each_job_once(
-    cluster_url: str, records: Records
-) -> None:
+async def test_one_worker_of_four_types_on_a_cluster_runs_each_job_once(cluster_url: str, records: Records) -> None:
     """Blocking reads go on per type on a cluster after a fetch returns: the
     lost-reply check must not hand back what one of them took meanwhile."""
     types = [f"t{i}" for i in range(4)]
@@ -545,7 +543,10 @@ async def test_one_worker_of_four_types_on_a_cluster_runs_each_job_once(
     try:
         async with running(Worker(consumer, handlers, lease=0.3, concurrency=8)):
             for start in range(0, total, 40):
-                batch = [Job(type=types[n % 4], args=Launch(reservation_id=n), account_id=n) for n in range(start, start + 40)]
+                batch = [
+                    Job(type=types[n % 4], args=Launch(reservation_id=n), account_id=n)
+                    for n in range(start, start + 40)
+                ]
                 await producer.enqueue_many(batch)
                 await asyncio.sleep(0.005)
             await wait_until(lambda: _true(sum(runs.values()) >= total and len(runs) == total), timeout=60)
