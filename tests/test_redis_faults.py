@@ -21,7 +21,7 @@ from jobcore.errors import WorkerIdTaken
 from jobcore.keys import GROUP
 from jobcore.records import Lease, Outcome
 from jobcore.redis.backend import RedisQueue
-from tests.support.servers import RedisCluster, RedisServer
+from tests.support.servers import RedisCluster, RedisServer, SentinelSetup
 
 from .faults.procs import figures
 from .helpers import read_only_queue, running, wait_until
@@ -403,8 +403,7 @@ async def test_a_read_only_user_sees_everything_and_is_told_when_it_may_not_act(
 
 async def test_the_operator_acl_from_readme_runs_producers_and_workers(redis_url: str) -> None:
     admin = redis.Redis.from_url(redis_url)
-    line = "on >pw ~jobcore:* +@read +@write +@stream +@hash +@set +@sortedset +@scripting +@connection +time +info"
-    admin.execute_command("ACL", "SETUSER", "jc", "reset", *line.split())
+    admin.execute_command("ACL", "SETUSER", "jc", "reset", *readme_acl("jobcore"))
     port = redis_url.split(":")[-1].split("/")[0]
     url = f"redis://jc:pw@127.0.0.1:{port}/0"
     q = RedisQueue(url)
@@ -580,3 +579,94 @@ async def test_worker_records_of_any_shape_are_listed_never_fatal(redis_url: str
     finally:
         r.close()
         await q.close()
+
+
+def readme_acl(user: str) -> list[str]:
+    """README's ACL line for ``user``, as ACL SETUSER's rules (password ``pw``)."""
+    import re
+
+    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    found = re.search(rf"`ACL SETUSER {user} (on [^`]+)`", text)
+    assert found, f"README gives no ACL line for {user}"
+    return found.group(1).replace(">PASSWORD", ">pw").split()
+
+
+def _on_every_node(cluster: RedisCluster, *args: str) -> None:
+    for node in cluster.nodes:
+        if node.alive:
+            c = node.client()
+            try:
+                c.execute_command(*args)
+            finally:
+                c.close()
+
+
+def _as_user(url: str, user: str) -> str:
+    return url.replace("redis://", f"redis://{user}:pw@", 1)
+
+
+async def test_readmes_acl_lines_work_on_a_cluster(redis_cluster: RedisCluster, cluster_url: str) -> None:
+    _on_every_node(redis_cluster, "ACL", "SETUSER", "jc", "reset", *readme_acl("jobcore"))
+    _on_every_node(redis_cluster, "ACL", "SETUSER", "watcher", "reset", *readme_acl("watcher"))
+    q = RedisQueue(_as_user(cluster_url, "jc"))
+    ro = RedisQueue(_as_user(cluster_url, "watcher"))
+    seen: list[int] = []
+    try:
+        await q.set_partitions("t", 2)
+        await q.enqueue_many(jobs(20))
+        async with running(Worker(RedisQueue(_as_user(cluster_url, "jc")), make_handlers(seen), concurrency=4)):
+            await wait_until(lambda: _value(len(seen) == 20), timeout=15)
+        assert (await q.stats()).types["t"].processed == 20
+        dash = await ro.dashboard(100)
+        assert dash.stats.types["t"].processed == 20
+        with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+            await ro.requeue("dead", "t")
+    finally:
+        _on_every_node(redis_cluster, "ACL", "DELUSER", "jc", "watcher")
+        await q.close()
+        await ro.close()
+
+
+async def test_a_cluster_user_without_cluster_slots_is_told_permission_denied(
+    redis_cluster: RedisCluster, cluster_url: str
+) -> None:
+    rules = [r for r in readme_acl("jobcore") if r != "+cluster|slots"]
+    _on_every_node(redis_cluster, "ACL", "SETUSER", "nocs", "reset", *rules, "-cluster|slots")
+    q = RedisQueue(_as_user(cluster_url, "nocs"))
+    try:
+        with pytest.raises(jobcore.errors.PermissionDenied, match=r"permission denied .*\(.*NOPERM") as err:
+            await q.stats()
+        assert "unreachable" not in str(err.value)
+        with pytest.raises(jobcore.EnqueueError, match=r"permission denied .*\(.*NOPERM") as err2:
+            await q.enqueue(jobs(1)[0])
+        assert "unreachable" not in str(err2.value)
+    finally:
+        _on_every_node(redis_cluster, "ACL", "DELUSER", "nocs")
+        await q.close()
+
+
+async def test_readmes_acl_lines_work_through_sentinel(sentinel_setup: SentinelSetup, sentinel_url: str) -> None:
+    for node in sentinel_setup.data_nodes:
+        c = node.client()
+        try:
+            c.execute_command("ACL", "SETUSER", "jc", "reset", *readme_acl("jobcore"))
+            c.execute_command("ACL", "SETUSER", "watcher", "reset", *readme_acl("watcher"))
+        finally:
+            c.close()
+    at = sentinel_url.replace("redis+sentinel://", "redis+sentinel://{}:pw@", 1)
+    q, ro = RedisQueue(at.format("jc")), RedisQueue(at.format("watcher"))
+    seen: list[int] = []
+    try:
+        await q.enqueue_many(jobs(10))
+        async with running(Worker(RedisQueue(at.format("jc")), make_handlers(seen), concurrency=4)):
+            await wait_until(lambda: _value(len(seen) == 10), timeout=15)
+        assert (await ro.dashboard(100)).stats.types["t"].processed == 10
+    finally:
+        for node in sentinel_setup.data_nodes:
+            c = node.client()
+            try:
+                c.execute_command("ACL", "DELUSER", "jc", "watcher")
+            finally:
+                c.close()
+        await q.close()
+        await ro.close()

@@ -42,6 +42,8 @@ def enqueue_error(url: str, what: str, exc: Exception) -> Exception:
     if isinstance(exc, (resp.RespConnectionError, OSError)):
         return EnqueueError(f"{what} not enqueued (or not confirmed): Redis at {redacted(url)} is unreachable ({exc})")
     if isinstance(exc, resp.RespError):
+        if exc.code == "NOPERM":
+            return EnqueueError(f"{what} not enqueued: permission denied for this Redis user ({exc})")
         if exc.code == "LOADING":  # restarting: nothing was written
             return EnqueueError(f"{what} not enqueued: Redis at {redacted(url)} is unreachable while it loads ({exc})")
         return EnqueueError(f"{what} not enqueued: Redis error: {exc}")

@@ -111,11 +111,14 @@ class SlotMap:
 
     async def _refresh(self, cluster: Cluster) -> None:
         errors = []
+        denied: RespError | None = None
         candidates = list(dict.fromkeys([*self.masters, *self.known, *self.seeds]))
         for addr in candidates:
             try:
                 reply = await cluster.node(addr).call("CLUSTER", "SLOTS")
             except (RespConnectionError, RespError) as exc:
+                if isinstance(exc, RespError) and exc.code == "NOPERM" and denied is None:
+                    denied = RespError(f"{exc} (at {addr})", code="NOPERM")
                 errors.append(f"{addr}: {exc}")
                 continue
             slots = [""] * SLOTS
@@ -137,6 +140,8 @@ class SlotMap:
             for seed in self.seeds:
                 _SEEN_NODES[seed] = self.known
             return
+        if denied is not None:
+            raise denied  # the user may not read the slot map: a permission problem, not a way down
         raise RespConnectionError("no cluster node answered: " + "; ".join(errors), unsent=True)
 
 
