@@ -27,6 +27,7 @@ from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
 from jobcore.redis.auto import open_transport
 from jobcore.redis.calls import enqueue_error, first_error, guarded
+from jobcore.redis.cluster import PartlySent
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
 from jobcore.redis.reads import History, Reader, bad_key, lanes_from, type_keys
@@ -141,6 +142,12 @@ class RedisQueue(Queue):
             if new:
                 await self._t.call("SADD", self.keys.types, *new)
             replies = await self._t.run_scripts(calls, confirm=self._confirm, raise_on_error=False)
+        except PartlySent as exc:
+            # Some cluster nodes failed, the others stored their share: say which.
+            lost = {spans[i]: (node, e) for i, (node, e) in exc.failed.items()}
+            refused = {span: r for span, r in zip(spans, exc.replies, strict=True) if isinstance(r, resp.RespError)}
+            unconfirmed = exc.acked if self._confirm and exc.acked < self._confirm[0] else None
+            raise self._partly_enqueued(by_type, refused, lost, unconfirmed) from None
         except Exception as exc:
             raise enqueue_error(self.url, f"{n} job(s)", exc) from None
         refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
@@ -150,21 +157,45 @@ class RedisQueue(Queue):
         self._reads.known_types.update(new)
 
     def _partly_enqueued(
-        self, by_type: dict[str, list[bytes]], refused: Mapping[tuple[str, int], Exception]
+        self,
+        by_type: dict[str, list[bytes]],
+        refused: Mapping[tuple[str, int], Exception],
+        lost: Mapping[tuple[str, int], tuple[str, resp.RespConnectionError]] | None = None,
+        unconfirmed: int | None = None,
     ) -> EnqueueError:
         """Each add call is all or none: the refused calls' jobs were not stored,
-        every other one was. Ids are read back from the payloads (error path only)."""
+        every other one was. On a cluster, ``lost`` are the calls a node failed to
+        answer (down, or the connection lost: then they may have landed), by
+        node. Ids are read back from the payloads (error path only)."""
+        lost = lost or {}
         landed: list[uuid.UUID] = []
         not_landed: list[uuid.UUID] = []
+        by_node: dict[str, list[int]] = {}  # per failed node: its jobs, and those that may have landed
         for name, payloads in by_type.items():
             for i, p in enumerate(payloads):
-                (not_landed if (name, i - i % ADD_CHUNK) in refused else landed).append(decode_envelope(p).id)
-        reason = next(iter(refused.values()))
+                span = (name, i - i % ADD_CHUNK)
+                (not_landed if span in refused or span in lost else landed).append(decode_envelope(p).id)
+                if span in lost:
+                    node, e = lost[span]
+                    counts = by_node.setdefault(f"{node} unreachable ({e})", [0, 0])
+                    counts[0] += 1
+                    counts[1] += 0 if e.unsent else 1
+        reasons = [f"Redis error: {next(iter(refused.values()))}"] if refused else []
+        reasons += [
+            f"{node}: {k} job(s)" + (", which may have landed all the same (retry them anyway)" if maybe else "")
+            for node, (k, maybe) in by_node.items()
+        ]
+        reason = "; ".join(reasons)
         n = len(landed) + len(not_landed)
         if not landed:
-            return EnqueueError(f"{n} job(s) not enqueued: Redis error: {reason}", not_landed=not_landed)
+            return EnqueueError(f"{n} job(s) not enqueued: {reason}", not_landed=not_landed)
+        late = (
+            f" (not confirmed: only {unconfirmed} of {self.replicas} replica(s) acknowledged them)"
+            if unconfirmed is not None
+            else ""
+        )
         return EnqueueError(
-            f"{len(not_landed)} of {n} job(s) not enqueued (Redis error: {reason}); the other {len(landed)} were: "
+            f"{len(not_landed)} of {n} job(s) not enqueued ({reason}); the other {len(landed)} were{late}: "
             "retry only EnqueueError.not_landed",
             landed=landed,
             not_landed=not_landed,
