@@ -6,6 +6,7 @@ it held jobs. Each test ends by checking where every job is."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -670,3 +671,17 @@ async def test_readmes_acl_lines_work_through_sentinel(sentinel_setup: SentinelS
                 c.close()
         await q.close()
         await ro.close()
+
+
+def test_an_empty_namespace_is_refused_with_one_line(cluster_url: str, cli_env: dict[str, str]) -> None:
+    """Its keys' hash tag would be empty: on a Cluster they spread over slots and
+    every script fails CROSSSLOT, so workers would never serve."""
+    with pytest.raises(ValueError, match="namespace"):
+        RedisQueue(cluster_url, namespace="")
+    with pytest.raises(ValueError, match="namespace"):
+        jobcore.connect(cluster_url, namespace="")
+    for args in (["stats"], ["worker", "tests.faults.handlers:handlers"]):
+        cmd = [sys.executable, "-m", "jobcore", "--url", cluster_url, "--namespace", "", *args]
+        done = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=20)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode != 0 and len(lines) == 1 and "namespace" in lines[0], done.stderr
