@@ -6,6 +6,7 @@ it held jobs. Each test ends by checking where every job is."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from jobcore.errors import WorkerIdTaken
 from jobcore.keys import GROUP
 from jobcore.records import Lease, Outcome
 from jobcore.redis.backend import RedisQueue
+from jobcore.redis.sentinel import Sentinel
 from tests.support.servers import RedisCluster, RedisServer, SentinelSetup
 
 from .faults.procs import figures
@@ -685,3 +687,30 @@ def test_an_empty_namespace_is_refused_with_one_line(cluster_url: str, cli_env: 
         done = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=20)
         lines = done.stderr.strip().splitlines()
         assert done.returncode != 0 and len(lines) == 1 and "namespace" in lines[0], done.stderr
+
+
+async def test_closing_a_sentinel_queue_whose_caller_gave_up_logs_no_task_exception(
+    sentinel_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A call given up (cancelled: a worker stopping) while the primary is being
+    looked for, and not found: closing the queue later must not leave the search's
+    failure behind as "Task exception was never retrieved"."""
+    import gc
+
+    nowhere = sentinel_url.rsplit("/", 2)[0] + "/no-such-service/0"  # the sentinels know no such primary
+    q = RedisQueue(nowhere, connect_timeout=0.5)
+    call = asyncio.ensure_future(q.ping())
+    await asyncio.sleep(0.2)
+    call.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await call
+    transport = q.transport
+    assert isinstance(transport, Sentinel)
+    finding = transport._finding
+    assert finding is not None
+    await asyncio.wait([finding], timeout=10)  # the search ends, failing
+    await q.close()
+    del finding, transport, q, call
+    gc.collect()
+    await asyncio.sleep(0)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

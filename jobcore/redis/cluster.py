@@ -121,6 +121,8 @@ class SlotMap:
     async def refresh(self, cluster: Cluster) -> None:
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = asyncio.ensure_future(self._refresh(cluster))
+            # Its callers may all give up (shield) before it fails: its failure is theirs, not a leak.
+            self._refreshing.add_done_callback(lambda t: t.cancelled() or t.exception())
         await asyncio.shield(self._refreshing)
 
     async def _refresh(self, cluster: Cluster) -> None:

@@ -56,6 +56,8 @@ class Sentinel(Transport):
             return p
         if self._finding is None or self._finding.done():
             self._finding = asyncio.ensure_future(self._find())
+            # Its callers may all give up (shield) before it fails: its failure is theirs, not a leak.
+            self._finding.add_done_callback(lambda t: t.cancelled() or t.exception())
         return await asyncio.shield(self._finding)
 
     async def _find(self) -> Standalone:
