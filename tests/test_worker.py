@@ -557,3 +557,21 @@ async def test_one_worker_of_four_types_on_a_cluster_runs_each_job_once(cluster_
     twice = sorted(n for n, k in runs.items() if k > 1)
     lost_reply = [r for r in records.records if "fetch reply was lost" in r.getMessage()]
     assert (len(twice), len(lost_reply)) == (0, 0), twice[:10]
+
+
+async def test_on_a_cluster_a_fetch_reply_really_lost_is_still_handed_back(cluster_url: str) -> None:
+    """What a read in flight may hold is left alone only until that read ends:
+    an entry held and never delivered is then owned (and handed back)."""
+    q, other = RedisQueue(cluster_url), RedisQueue(cluster_url)
+    try:
+        await q.register_types({"a": {}, "b": {}})
+        await q.enqueue(Job(type="a", args={}))
+        (lost,) = await other.fetch("w", ["a"], 1, 0)  # taken as "w", its reply never reached q
+        reading = asyncio.ensure_future(q.fetch("w", ["a", "b"], 10, 1500))  # a blocking read per type
+        await asyncio.sleep(0.3)
+        assert await q.owned("w", ["a", "b"]) == []  # a read in flight may hold it
+        assert await reading == []
+        assert await q.owned("w", ["a", "b"]) == [("a", lost.entry_id)]
+    finally:
+        await q.close()
+        await other.close()
