@@ -14,19 +14,18 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from jobcore.errors import ConnectionFailed, EnqueueError, WorkerIdTaken
+from jobcore.errors import ConnectionFailed, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, placed_lanes, split_lane, split_ref
-from jobcore.model import decode_envelope
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
 from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Outcome, QueueStats, Stale, WorkerInfo
 from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
 from jobcore.redis.auto import open_transport
-from jobcore.redis.calls import enqueue_error, first_error, guarded
+from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqueued
 from jobcore.redis.cluster import PartlySent
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
@@ -146,60 +145,16 @@ class RedisQueue(Queue):
             # Some cluster nodes failed, the others stored their share: say which.
             lost = {spans[i]: (node, e) for i, (node, e) in exc.failed.items()}
             refused = {span: r for span, r in zip(spans, exc.replies, strict=True) if isinstance(r, resp.RespError)}
-            unconfirmed = exc.acked if self._confirm and exc.acked < self._confirm[0] else None
-            raise self._partly_enqueued(by_type, refused, lost, unconfirmed) from None
+            short = self._confirm is not None and exc.acked < self._confirm[0]
+            unconfirmed = (exc.acked, self.replicas) if short else None
+            raise partly_enqueued(by_type, ADD_CHUNK, refused, lost, unconfirmed) from None
         except Exception as exc:
             raise enqueue_error(self.url, f"{n} job(s)", exc) from None
         refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
         if refused:
-            raise self._partly_enqueued(by_type, refused)
+            raise partly_enqueued(by_type, ADD_CHUNK, refused)
         self._known_lanes.update(by_type)
         self._reads.known_types.update(new)
-
-    def _partly_enqueued(
-        self,
-        by_type: dict[str, list[bytes]],
-        refused: Mapping[tuple[str, int], Exception],
-        lost: Mapping[tuple[str, int], tuple[str, resp.RespConnectionError]] | None = None,
-        unconfirmed: int | None = None,
-    ) -> EnqueueError:
-        """Each add call is all or none: the refused calls' jobs were not stored,
-        every other one was. On a cluster, ``lost`` are the calls a node failed to
-        answer (down, or the connection lost: then they may have landed), by
-        node. Ids are read back from the payloads (error path only)."""
-        lost = lost or {}
-        landed: list[uuid.UUID] = []
-        not_landed: list[uuid.UUID] = []
-        by_node: dict[str, list[int]] = {}  # per failed node: its jobs, and those that may have landed
-        for name, payloads in by_type.items():
-            for i, p in enumerate(payloads):
-                span = (name, i - i % ADD_CHUNK)
-                (not_landed if span in refused or span in lost else landed).append(decode_envelope(p).id)
-                if span in lost:
-                    node, e = lost[span]
-                    counts = by_node.setdefault(f"{node} unreachable ({e})", [0, 0])
-                    counts[0] += 1
-                    counts[1] += 0 if e.unsent else 1
-        reasons = [f"Redis error: {next(iter(refused.values()))}"] if refused else []
-        reasons += [
-            f"{node}: {k} job(s)" + (", which may have landed all the same (retry them anyway)" if maybe else "")
-            for node, (k, maybe) in by_node.items()
-        ]
-        reason = "; ".join(reasons)
-        n = len(landed) + len(not_landed)
-        if not landed:
-            return EnqueueError(f"{n} job(s) not enqueued: {reason}", not_landed=not_landed)
-        late = (
-            f" (not confirmed: only {unconfirmed} of {self.replicas} replica(s) acknowledged them)"
-            if unconfirmed is not None
-            else ""
-        )
-        return EnqueueError(
-            f"{len(not_landed)} of {n} job(s) not enqueued ({reason}); the other {len(landed)} were{late}: "
-            "retry only EnqueueError.not_landed",
-            landed=landed,
-            not_landed=not_landed,
-        )
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         # Raw errors: callers say what failed (an enqueue, a fetch, a read).
