@@ -30,6 +30,12 @@ class TypeKeys:
 class Keys:
     namespace: str = DEFAULT_NAMESPACE
 
+    def __post_init__(self) -> None:
+        # An empty namespace is an empty hash tag: on a Cluster the namespace's
+        # keys would spread over slots and every script using two fail CROSSSLOT.
+        if not self.namespace:
+            raise ValueError("the namespace must not be empty (--namespace ''): give a name, e.g. the default jobcore")
+
     @property
     def _global(self) -> str:
         return f"{self.namespace}:{{{self.namespace}}}"

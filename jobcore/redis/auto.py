@@ -34,6 +34,8 @@ class Auto(Transport):
             return self.chosen
         if self._choosing is None or self._choosing.done():
             self._choosing = asyncio.ensure_future(self._detect())
+            # Its callers may all give up (shield) before it fails: its failure is theirs, not a leak.
+            self._choosing.add_done_callback(lambda t: t.cancelled() or t.exception())
         return await asyncio.shield(self._choosing)
 
     async def _detect(self) -> Transport:

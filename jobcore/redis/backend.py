@@ -14,19 +14,19 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from jobcore.errors import ConnectionFailed, EnqueueError, WorkerIdTaken
+from jobcore.errors import ConnectionFailed, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, placed_lanes, split_lane, split_ref
-from jobcore.model import decode_envelope
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
 from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Outcome, QueueStats, Stale, WorkerInfo
 from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
 from jobcore.redis.auto import open_transport
-from jobcore.redis.calls import enqueue_error, first_error, guarded
+from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqueued
+from jobcore.redis.cluster import PartlySent
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
 from jobcore.redis.reads import History, Reader, bad_key, lanes_from, type_keys
@@ -141,34 +141,20 @@ class RedisQueue(Queue):
             if new:
                 await self._t.call("SADD", self.keys.types, *new)
             replies = await self._t.run_scripts(calls, confirm=self._confirm, raise_on_error=False)
+        except PartlySent as exc:
+            # Some cluster nodes failed, the others stored their share: say which.
+            lost = {spans[i]: (node, e) for i, (node, e) in exc.failed.items()}
+            refused = {span: r for span, r in zip(spans, exc.replies, strict=True) if isinstance(r, resp.RespError)}
+            short = self._confirm is not None and exc.acked < self._confirm[0]
+            unconfirmed = (exc.acked, self.replicas) if short else None
+            raise partly_enqueued(by_type, ADD_CHUNK, refused, lost, unconfirmed) from None
         except Exception as exc:
             raise enqueue_error(self.url, f"{n} job(s)", exc) from None
         refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
         if refused:
-            raise self._partly_enqueued(by_type, refused)
+            raise partly_enqueued(by_type, ADD_CHUNK, refused)
         self._known_lanes.update(by_type)
         self._reads.known_types.update(new)
-
-    def _partly_enqueued(
-        self, by_type: dict[str, list[bytes]], refused: Mapping[tuple[str, int], Exception]
-    ) -> EnqueueError:
-        """Each add call is all or none: the refused calls' jobs were not stored,
-        every other one was. Ids are read back from the payloads (error path only)."""
-        landed: list[uuid.UUID] = []
-        not_landed: list[uuid.UUID] = []
-        for name, payloads in by_type.items():
-            for i, p in enumerate(payloads):
-                (not_landed if (name, i - i % ADD_CHUNK) in refused else landed).append(decode_envelope(p).id)
-        reason = next(iter(refused.values()))
-        n = len(landed) + len(not_landed)
-        if not landed:
-            return EnqueueError(f"{n} job(s) not enqueued: Redis error: {reason}", not_landed=not_landed)
-        return EnqueueError(
-            f"{len(not_landed)} of {n} job(s) not enqueued (Redis error: {reason}); the other {len(landed)} were: "
-            "retry only EnqueueError.not_landed",
-            landed=landed,
-            not_landed=not_landed,
-        )
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         # Raw errors: callers say what failed (an enqueue, a fetch, a read).
@@ -333,7 +319,10 @@ class RedisQueue(Queue):
         return out, left
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
+        """Less what this queue's blocking reads took (or may have) and the next
+        fetch delivers: those are held, not lost."""
         names = await self._served_lanes(types)
+        reads = self._fetching.reads_in_flight()
         cmds: list[list[resp.Arg]] = [
             ["XPENDING", self.keys.of_type(n).stream, GROUP, "-", "+", 100_000, consumer] for n in names
         ]
@@ -341,12 +330,13 @@ class RedisQueue(Queue):
         error = first_error(replies, ("NOGROUP", "WRONGTYPE"))
         if error is not None:
             raise ConnectionFailed(f"owned: {error}")
+        # no group yet, or a corrupt key: nothing held there
+        held = [(name, rows) for name, rows in zip(names, replies, strict=True) if not isinstance(rows, Exception)]
+        coming = self._fetching.not_delivered(consumer, held, reads)
         out: list[tuple[str, str]] = []
-        for name, rows in zip(names, replies, strict=True):
-            if isinstance(rows, Exception):
-                continue  # no group yet, or a corrupt key: nothing held there
+        for name, rows in held:
             job_type, suffix = split_lane(name)
-            out.extend((job_type, rep.text(r[0]) + suffix) for r in rows)
+            out.extend((job_type, rep.text(r[0]) + suffix) for r in rows if (name, rep.as_bytes(r[0])) not in coming)
         return out
 
     async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:

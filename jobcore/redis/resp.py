@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,6 +22,9 @@ from typing import Any
 import hiredis
 
 from jobcore import url as urls
+
+log = logging.getLogger("jobcore.redis")
+_unverified_said: set[str] = set()  # servers already warned about, once per process
 
 Arg = bytes | str | int | float
 
@@ -118,6 +122,10 @@ class Address:
         if not self.tls_verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+            if self.where not in _unverified_said:
+                _unverified_said.add(self.where)
+                log.warning("TLS to %s: its certificate is not verified (ssl_cert_reqs=none): any server "
+                            "there is trusted with jobs and the password", self.where)  # fmt: skip
         elif self.tls_check_hostname is not None:
             ctx.check_hostname = self.tls_check_hostname
         return ctx
