@@ -14,7 +14,7 @@ from typing import Any
 from jobcore import url as urls
 from jobcore.keys import SLOTS, key_slot
 from jobcore.redis.replies import as_bytes, text
-from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, Script
+from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, Script, shared_task
 from jobcore.redis.transport import Command, Standalone, Transport, raise_error_reply
 
 MAX_REDIRECTS = 5
@@ -120,9 +120,7 @@ class SlotMap:
 
     async def refresh(self, cluster: Cluster) -> None:
         if self._refreshing is None or self._refreshing.done():
-            self._refreshing = asyncio.ensure_future(self._refresh(cluster))
-            # Its callers may all give up (shield) before it fails: its failure is theirs, not a leak.
-            self._refreshing.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._refreshing = shared_task(self._refresh(cluster))
         await asyncio.shield(self._refreshing)
 
     async def _refresh(self, cluster: Cluster) -> None:

@@ -15,9 +15,9 @@ import hashlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import hiredis
 
@@ -35,6 +35,8 @@ def error_code(message: str) -> str:
     word = message.split(" ", 1)[0]
     return word if word.isascii() and word.isalpha() and word.isupper() else "ERR"
 
+
+T = TypeVar("T")
 
 class RespError(Exception):
     """An error reply from the server (``-ERR ...``); ``code`` is its code as data."""
@@ -342,7 +344,7 @@ class Client:
         if conn is not None and conn.is_open:
             return conn
         if self._opening is None or self._opening.done():
-            self._opening = asyncio.ensure_future(self._open())
+            self._opening = shared_task(self._open())
         return await asyncio.shield(self._opening)
 
     async def _open(self) -> Connection:
@@ -421,6 +423,14 @@ class Client:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._conn.wait_closed(), 1)
             self._conn = None
+
+
+def shared_task(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task several callers await through ``asyncio.shield``: its failure is read
+    when it ends, so one whose callers all gave up is theirs, not a logged leak."""
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return task
 
 
 def _retrieved(futs: list[asyncio.Future[Any]]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from jobcore.redis import resp
 from jobcore.redis.replies import as_bytes, text
-from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError
+from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, shared_task
 from jobcore.redis.transport import Command, Standalone, Transport, raise_error_reply
 
 
@@ -55,9 +55,7 @@ class Sentinel(Transport):
         if p is not None and p.is_usable:
             return p
         if self._finding is None or self._finding.done():
-            self._finding = asyncio.ensure_future(self._find())
-            # Its callers may all give up (shield) before it fails: its failure is theirs, not a leak.
-            self._finding.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._finding = shared_task(self._find())
         return await asyncio.shield(self._finding)
 
     async def _find(self) -> Standalone:
