@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from jobcore.errors import ConnectionFailed, EnqueueError, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, placed_lanes, split_lane, split_ref
+from jobcore.limits import CANCEL_VERDICT_TTL_MS
 from jobcore.model import decode_envelope
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
@@ -262,9 +263,9 @@ class RedisQueue(Queue):
             ids = sorted((i for i, _ in group), key=entry_order)
             runs = runs_arg(o.took for _, o in group if o.kind in TIMED)
             done = ((o.kind, entry_id, o.attempt, o.text) for entry_id, o in group)
-            calls.append(
-                scripts.settle(type_keys(self.keys, name), consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done)
-            )
+            answers = [(self.keys.cancel_verdict(name, r), e, o.verdict) for e, o in group for r in o.cancels]
+            k, ttl = type_keys(self.keys, name), CANCEL_VERDICT_TTL_MS
+            calls.append(scripts.settle(k, consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done, answers, ttl))
         results = await guarded(self.url, lambda: self._t.run_scripts(calls))
         for name, (_, dropped) in zip(by_lane, results, strict=True):
             if int(dropped):
@@ -367,13 +368,29 @@ class RedisQueue(Queue):
         calls = [scripts.orphans(self.keys.of_type(n).stream, ORPHANS_LOOKED_AT) for n in names]
         return sum(int(n) for n in await guarded(self.url, lambda: self._t.run_scripts(calls)))
 
-    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:
         got = await guarded(self.url, lambda: self._t.call("LPOP", self.keys.cancels(consumer), 100))
         out = []
         for item in got or []:
-            job_type, _, ref = rep.text(item).partition("\n")
-            out.append((job_type, ref))
+            job_type, _, rest = rep.text(item).partition("\n")
+            ref, _, request = rest.partition("\n")
+            out.append((job_type, ref, request))
         return out
+
+    async def answer_cancel(self, job_type: str, ref: str, request: str, answer: str) -> None:
+        # NX: an answer a settle wrote (cancelled, ran_on) is never overwritten by a late one.
+        key = await self._answer_key(job_type, ref, request)
+        await guarded(self.url, lambda: self._t.call("SET", key, answer, "PX", CANCEL_VERDICT_TTL_MS, "NX"))
+
+    async def _cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        key = await self._answer_key(job_type, ref, request)
+        got = await guarded(self.url, lambda: self._t.call("GET", key))
+        return None if got is None else rep.text(got)
+
+    async def _answer_key(self, job_type: str, ref: str, request: str) -> str:
+        names = await guarded(self.url, lambda: self._lanes_of([job_type]))
+        p = split_ref(ref)[1]
+        return self.keys.cancel_verdict(names[p] if p < len(names) else self.routes.lane(job_type, p), request)
 
     # ---- reads (reads.py) -------------------------------------------------
 
@@ -497,8 +514,8 @@ class RedisQueue(Queue):
         if cmds:
             await self._t.pipeline(cmds)
 
-    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
+    async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
         call = scripts.cancel(
-            self.keys.leases, self.keys.cancels(worker), worker, f"{job_type}\n{ref}", CANCEL_REQUEST_TTL_MS
+            self.keys.leases, self.keys.cancels(worker), worker, f"{job_type}\n{ref}\n{request}", CANCEL_REQUEST_TTL_MS
         )
         return bool(int(await self._script(call)))
