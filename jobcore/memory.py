@@ -472,7 +472,7 @@ class MemoryQueue(Queue):
         self._check_open()
         if self._leases.get(worker, 0) < _now_ms():
             return False
-        self._cancels.setdefault(worker, []).append((job_type, ref, request))
+        self._cancels.setdefault(worker, []).extend([(job_type, ref, ""), (job_type, ref, request)])  # as on Redis
         return True
 
     async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:

@@ -282,3 +282,28 @@ async def test_a_pending_job_from_a_producer_30s_ahead_is_never_called_processed
     gone = "0000000000008000800000000000000a"
     (hit,) = await q.find(gone)
     assert hit.where == "not_found" and "processed" not in hit.describe().replace("processed jobs are not kept", "")
+
+
+async def test_a_cancel_request_of_an_older_jobcore_still_cancels(redis_url: str) -> None:
+    """A request as jobcore wrote it before answers ("TYPE\\nENTRY", no id): the
+    job is cancelled; nobody waits for an answer, so none is written."""
+    q = RedisQueue(redis_url)
+    handlers = Handlers()
+    release = asyncio.Event()
+
+    @handlers.handler("slow", Work)
+    async def slow(job: Job[Work]) -> None:
+        await asyncio.wait_for(release.wait(), 30)
+
+    try:
+        await q.enqueue(Job(type="slow", args=Work(n=1)))
+        async with running(Worker(q, handlers, concurrency=2, prefetch=0, lease=3)) as worker:
+            await wait_until(lambda: _in_flight(q, 1), timeout=10)
+            (row,) = await q.in_flight()
+            await q._t.call("RPUSH", q.keys.cancels(worker.id), f"slow\n{row.entry_id}")
+            await wait_until(lambda: _failed(q, "slow", 1), timeout=5)
+            (failed,) = await q.failed("slow")
+            assert failed.reason == "cancelled by operator"
+            release.set()
+    finally:
+        await q.close()

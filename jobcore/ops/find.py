@@ -266,11 +266,12 @@ class CancelResult:
     sync: bool = False
     outcome: FinishedAs | None = None
     waited_s: float = 0.0  # requested: how long the answer was waited for
+    asked: bool = False  # a worker was asked (and, unless requested, answered)
 
     @property
     def message(self) -> str:
         j = self.job
-        what = f"job {j.job_id} ({j.job_type})" if j and j.job_id else "job"
+        what = f"job {j.job_id}" + (f" ({j.job_type})" if j.job_type else "") if j and j.job_id else "job"
         worker = f"worker {j.worker}" if j and j.worker else "its worker"
         if self.status == "cancelled":
             return (
@@ -288,9 +289,12 @@ class CancelResult:
                 "the job is recorded as cancelled by operator when it returns"
             )
         if self.status == "finished":
-            how = {"processed": "processed", "failed": "failed on its own", "dead": "dead-lettered"}
             where = f" (id {j.ref})" if j and j.where in ("dead", "failed") and j.ref else ""
-            ended = how.get(self.outcome or "", "finished")
+            if not self.asked:
+                why = (j.reason or "").strip().splitlines() if j else []
+                reason = f": {why[-1][:200]}" if why else ""
+                return f"{what} is not in flight: it is {self.outcome}{where}{reason}; nothing was cancelled"
+            ended = {"processed": "processed", "failed": "failed", "dead": "dead-lettered"}.get(self.outcome or "", "")
             return f"{what} not cancelled: it finished first on {worker}: {ended}{where}"
         if self.status == "handed_back":
             return f"{what} not cancelled: {worker} stopped and handed it back to the queue first (it waits again)"
@@ -314,6 +318,7 @@ class CancelResult:
         if self.status == "not_found" and j is not None:
             return f"{what} is {j.describe()}; nothing was cancelled"
         return "no job with that id is in flight, dead or failed; nothing was cancelled"
+
 
 def in_flight_matches(q: JobQuery, row: InFlightJob) -> bool:
     """Whether a job in flight fits the query (find's rule; a console's filter uses it too)."""

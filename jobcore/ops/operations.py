@@ -308,23 +308,24 @@ class Operations(abc.ABC):
         """The worker's answer as a CancelResult; where the job is now (read again)
         when it finished as failed or dead, or when the worker no longer held it."""
         if answer in ("cancelled", "ran_on"):
-            return CancelResult("cancelled" if answer == "cancelled" else "ran_on", job)
+            return CancelResult("cancelled" if answer == "cancelled" else "ran_on", job, asked=True)
         if answer == "processed":
-            return CancelResult("finished", job, outcome="processed")
+            return CancelResult("finished", job, outcome="processed", asked=True)
         if answer == "released":
-            return CancelResult("handed_back", job)
+            return CancelResult("handed_back", job, asked=True)
         sync = any(w.id == job.worker and job.job_type in w.sync_types for w in await self.workers())
         if answer == "cancelling":
-            return CancelResult("cancelling", job, sync=True)
+            return CancelResult("cancelling", job, sync=True, asked=True)
         if answer is None:
-            return CancelResult("requested", job, sync, waited_s=CANCEL_CONFIRM_S)
+            return CancelResult("requested", job, sync, waited_s=CANCEL_CONFIRM_S, asked=True)
         assert job.job_id is not None
         now = await self.find(JobQuery(job_id=uuid.UUID(job.job_id), job_type=job.job_type))
         if answer == "failed" or answer == "dead":
             kept = next((h for h in now if h.where == answer), None)
             ended: FinishedAs = "dead" if answer == "dead" else "failed"
-            return CancelResult("finished", replace(kept, worker=job.worker) if kept else job, outcome=ended)
-        return CancelResult("moved", now[0] if now else None)  # "moved": not this worker's any more
+            found = replace(kept, worker=job.worker) if kept else job
+            return CancelResult("finished", found, outcome=ended, asked=True)
+        return CancelResult("moved", now[0] if now else None, asked=True)  # "moved": not this worker's any more
 
     @abc.abstractmethod
     async def _set_paused(self, job_type: str, paused: bool) -> None:

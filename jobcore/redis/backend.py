@@ -515,7 +515,9 @@ class RedisQueue(Queue):
             await self._t.pipeline(cmds)
 
     async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
-        call = scripts.cancel(
-            self.keys.leases, self.keys.cancels(worker), worker, f"{job_type}\n{ref}\n{request}", CANCEL_REQUEST_TTL_MS
-        )
+        # "TYPE\nREF" first, as jobcore before answers took it (a worker of an older
+        # version still cancels in a rolling deploy; it just does not answer), then
+        # "TYPE\nREF\nREQUEST", whose answer cancel() waits for.
+        items = [f"{job_type}\n{ref}", f"{job_type}\n{ref}\n{request}"]
+        call = scripts.cancel(self.keys.leases, self.keys.cancels(worker), worker, items, CANCEL_REQUEST_TTL_MS)
         return bool(int(await self._script(call)))

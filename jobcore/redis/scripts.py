@@ -128,8 +128,8 @@ def orphans(stream: str, limit: int) -> Call:
     return _ORPHANS, [stream], [GROUP, limit]
 
 
-def cancel(leases: str, cancels: str, worker: str, request: str, ttl_ms: int) -> Call:
-    return _CANCEL, [leases, cancels], [worker, request, ttl_ms]
+def cancel(leases: str, cancels: str, worker: str, items: Sequence[str], ttl_ms: int) -> Call:
+    return _CANCEL, [leases, cancels], [worker, ttl_ms, *items]
 
 
 # ---- reads (``read_only=False``: plain EVALSHA) ----------------------------
