@@ -227,8 +227,17 @@ async def test_cancel_answers_what_happened_to_short_jobs(anyq: jobcore.Queue) -
                     tasks.append(asyncio.create_task(ask(row.job_id)))
             await asyncio.sleep(0.01)
         await asyncio.gather(*tasks)
-        await wait_until(lambda: _settled(q, "short", len(asked)), timeout=20)
+        await wait_until(lambda: _settled(q, "short", len(jobs)), timeout=20)
     failed = {f.job_id: f.reason for f in await q.failed("short", limit=100)}
+    stats = (await q.stats()).types["short"]
+    # Every job exactly once: processed (its handler completed) or failed (stopped, or raised).
+    assert (stats.processed, stats.failed, stats.pending, stats.in_flight) == (
+        len(completed),
+        40 - len(completed),
+        0,
+        0,
+    )
+    assert len(failed) == 40 - len(completed) and not completed & stopped
     lies: list[str] = []
     for job in jobs:
         n, res = job.args.n, answers.get(job.args.n)
@@ -242,10 +251,13 @@ async def test_cancel_answers_what_happened_to_short_jobs(anyq: jobcore.Queue) -
             lies.append(f"{n}: said processed, but it was not")
         if res.status == "finished" and outcome == "failed" and (n in stopped or str(job.id) not in failed):
             lies.append(f"{n}: said failed on its own, but it was not")
-        if res.status not in ("cancelled", "finished") and not said_cancelled:
+        if res.status not in ("cancelled", "finished", "requested") and not said_cancelled:
             lies.append(f"{n}: {res.status}: {res.message}")
     assert len(answers) >= 30
     assert not lies, f"{len(lies)} of {len(answers)} answers untrue: {lies[:8]}"
+    # "Not yet confirmed" is true too, but every worker here answers within the wait unless the machine crawls.
+    unconfirmed = [n for n, r in answers.items() if r.status == "requested"]
+    assert len(unconfirmed) <= len(answers) // 4, unconfirmed
     assert any(r.status == "cancelled" for r in answers.values())
     assert any(r.status == "finished" for r in answers.values())
 

@@ -14,7 +14,7 @@ from jobcore.records import Delivery, Outcome, Stale
 
 # A cancel's answer when the job ended otherwise than by the cancel (Queue.cancel reports it).
 ANSWER = {"ack": "processed", "fail": "failed", "dead": "dead", "release": "released"}
-SETTLED_KEPT_S = 10.0  # settles remembered for cancel answers: 10 to 20 s, far more than a request's way (a poll)
+SETTLED_KEPT_S = 2.5  # settles remembered for cancel answers: 2.5 to 5 s, well over a request's way (one 0.5 s poll)
 
 
 class Slot:
