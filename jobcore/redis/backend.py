@@ -379,18 +379,8 @@ class RedisQueue(Queue):
 
     async def answer_cancel(self, job_type: str, ref: str, request: str, answer: str) -> None:
         # NX: an answer a settle wrote (cancelled, ran_on) is never overwritten by a late one.
-        key = await self._answer_key(job_type, ref, request)
+        key = await self._reads.answer_key(job_type, ref, request)
         await guarded(self.url, lambda: self._t.call("SET", key, answer, "PX", CANCEL_VERDICT_TTL_MS, "NX"))
-
-    async def _cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
-        key = await self._answer_key(job_type, ref, request)
-        got = await guarded(self.url, lambda: self._t.call("GET", key))
-        return None if got is None else rep.text(got)
-
-    async def _answer_key(self, job_type: str, ref: str, request: str) -> str:
-        names = await guarded(self.url, lambda: self._lanes_of([job_type]))
-        p = split_ref(ref)[1]
-        return self.keys.cancel_verdict(names[p] if p < len(names) else self.routes.lane(job_type, p), request)
 
     # ---- reads (reads.py) -------------------------------------------------
 
@@ -425,6 +415,9 @@ class RedisQueue(Queue):
         self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
     ) -> list[tuple[str, str, bytes]]:
         return await self._reads.pending_by_id(job_id, job_types, at_ms, skew_ms)
+
+    async def _cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        return await self._reads.cancel_answer(job_type, ref, request)
 
     # ---- the server -------------------------------------------------------
 
@@ -515,9 +508,7 @@ class RedisQueue(Queue):
             await self._t.pipeline(cmds)
 
     async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
-        # "TYPE\nREF" first, as jobcore before answers took it (a worker of an older
-        # version still cancels in a rolling deploy; it just does not answer), then
-        # "TYPE\nREF\nREQUEST", whose answer cancel() waits for.
+        # As an older worker reads it (it cancels, without answering), then with the answer's id.
         items = [f"{job_type}\n{ref}", f"{job_type}\n{ref}\n{request}"]
         call = scripts.cancel(self.keys.leases, self.keys.cancels(worker), worker, items, CANCEL_REQUEST_TTL_MS)
         return bool(int(await self._script(call)))
