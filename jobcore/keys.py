@@ -71,6 +71,12 @@ class Keys:
         poll; beside ``leases`` (one slot), so a request checks the lease atomically."""
         return f"{self._global}:cancel:{worker_id}"
 
+    def cancel_verdict(self, lane: str, request: str) -> str:
+        """String: what became of one cancel request (Queue.cancel waits for it),
+        written by the worker that held the job, expiring on its own. In the job's
+        lane slot, so the settle that files the job writes it in the same script."""
+        return f"{self.namespace}:{{{lane}}}:cancelled:{request}"
+
     def of_type(self, job_type: str) -> TypeKeys:
         tag = f"{self.namespace}:{{{job_type}}}"
         return TypeKeys(

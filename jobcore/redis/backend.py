@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from jobcore.errors import ConnectionFailed, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, placed_lanes, split_lane, split_ref
+from jobcore.limits import CANCEL_VERDICT_TTL_MS
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
 from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Outcome, QueueStats, Stale, WorkerInfo
@@ -248,9 +249,9 @@ class RedisQueue(Queue):
             ids = sorted((i for i, _ in group), key=entry_order)
             runs = runs_arg(o.took for _, o in group if o.kind in TIMED)
             done = ((o.kind, entry_id, o.attempt, o.text) for entry_id, o in group)
-            calls.append(
-                scripts.settle(type_keys(self.keys, name), consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done)
-            )
+            answers = [(self.keys.cancel_verdict(name, r), e, o.verdict) for e, o in group for r in o.cancels]
+            k, ttl = type_keys(self.keys, name), CANCEL_VERDICT_TTL_MS
+            calls.append(scripts.settle(k, consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done, answers, ttl))
         results = await guarded(self.url, lambda: self._t.run_scripts(calls))
         for name, (_, dropped) in zip(by_lane, results, strict=True):
             if int(dropped):
@@ -357,13 +358,19 @@ class RedisQueue(Queue):
         calls = [scripts.orphans(self.keys.of_type(n).stream, ORPHANS_LOOKED_AT) for n in names]
         return sum(int(n) for n in await guarded(self.url, lambda: self._t.run_scripts(calls)))
 
-    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:
         got = await guarded(self.url, lambda: self._t.call("LPOP", self.keys.cancels(consumer), 100))
         out = []
         for item in got or []:
-            job_type, _, ref = rep.text(item).partition("\n")
-            out.append((job_type, ref))
+            job_type, _, rest = rep.text(item).partition("\n")
+            ref, _, request = rest.partition("\n")
+            out.append((job_type, ref, request))
         return out
+
+    async def answer_cancel(self, job_type: str, ref: str, request: str, answer: str) -> None:
+        # NX: an answer a settle wrote (cancelled, ran_on) is never overwritten by a late one.
+        key = await self._reads.answer_key(job_type, ref, request)
+        await guarded(self.url, lambda: self._t.call("SET", key, answer, "PX", CANCEL_VERDICT_TTL_MS, "NX"))
 
     # ---- reads (reads.py) -------------------------------------------------
 
@@ -398,6 +405,9 @@ class RedisQueue(Queue):
         self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
     ) -> list[tuple[str, str, bytes]]:
         return await self._reads.pending_by_id(job_id, job_types, at_ms, skew_ms)
+
+    async def _cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        return await self._reads.cancel_answer(job_type, ref, request)
 
     # ---- the server -------------------------------------------------------
 
@@ -487,8 +497,8 @@ class RedisQueue(Queue):
         if cmds:
             await self._t.pipeline(cmds)
 
-    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
-        call = scripts.cancel(
-            self.keys.leases, self.keys.cancels(worker), worker, f"{job_type}\n{ref}", CANCEL_REQUEST_TTL_MS
-        )
+    async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
+        # As an older worker reads it (it cancels, without answering), then with the answer's id.
+        items = [f"{job_type}\n{ref}", f"{job_type}\n{ref}\n{request}"]
+        call = scripts.cancel(self.keys.leases, self.keys.cancels(worker), worker, items, CANCEL_REQUEST_TTL_MS)
         return bool(int(await self._script(call)))
