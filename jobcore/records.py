@@ -56,10 +56,12 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
 
 
 class Stale(NamedTuple):
-    """A settle that did not happen: the job was no longer this consumer's."""
+    """A settle that did not happen: the job was no longer this consumer's, or
+    (``reason``) its record could not be written, so it stays in flight with it."""
 
     entry_id: str
     owner: str | None  # the consumer holding it now; None: in flight nowhere (settled, or Redis lost it)
+    reason: str | None = None  # set: not settled for this reason, still held by this consumer
 
 
 class Lease(enum.IntEnum):
@@ -291,6 +293,8 @@ class BadJob:
     worker: str
     envelope: Envelope | None = field(default=None, compare=False)
     payload_error: str | None = field(default=None, compare=False)  # why ``raw`` did not decode
+    # The entry's other fields (not jobcore's, e.g. planted by hand), kept as they were
+    fields: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def job_id(self) -> str | None:
@@ -310,17 +314,26 @@ class BadJob:
             "args": env.args_json() if env else None,
             "raw_hex": None if env else self.raw[:256].hex(),
             "payload_error": self.payload_error,
+            "fields": dict(self.fields),
         }
 
 
-def make_bad_job(job_type: str, bad_id: str, reason: str, raw: bytes, attempt: int, worker: str) -> BadJob:
+def make_bad_job(
+    job_type: str,
+    bad_id: str,
+    reason: str,
+    raw: bytes,
+    attempt: int,
+    worker: str,
+    fields: dict[str, str] | None = None,
+) -> BadJob:
     env: Envelope | None = None
     error = None
     try:
         env = decode_envelope(raw)
     except PayloadError as exc:
         error = str(exc)
-    return BadJob(job_type, bad_id, _id_time(bad_id), reason, raw, attempt, worker, env, error)
+    return BadJob(job_type, bad_id, _id_time(bad_id), reason, raw, attempt, worker, env, error, fields or {})
 
 
 def _id_time(bad_id: str) -> datetime:

@@ -253,14 +253,16 @@ class RedisQueue(Queue):
             k, ttl = type_keys(self.keys, name), CANCEL_VERDICT_TTL_MS
             calls.append(scripts.settle(k, consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done, answers, ttl))
         results = await guarded(self.url, lambda: self._t.run_scripts(calls))
-        for name, (_, dropped) in zip(by_lane, results, strict=True):
+        out: list[Stale] = []
+        for name, (stale, dropped, refused, notes) in zip(by_lane, results, strict=True):
             if int(dropped):
                 self._failed_list_full(split_lane(name)[0])
-        return [
-            Stale(rep.text(i) + split_lane(name)[1], rep.text(owner) if owner else None)
-            for name, (stale, _) in zip(by_lane, results, strict=True)
-            for i, owner in stale
-        ]
+            for note in dict.fromkeys(rep.text(n) for n in notes):
+                log.warning("settling jobs of %s: %s", name, note)
+            suffix = split_lane(name)[1]
+            out += (Stale(rep.text(i) + suffix, rep.text(owner) if owner else None) for i, owner in stale)
+            out += (Stale(rep.text(i) + suffix, consumer, rep.text(why)) for i, why in refused)
+        return out
 
     async def _script(self, call: scripts.Call) -> Any:
         (reply,) = await guarded(self.url, lambda: self._t.run_scripts([call]))

@@ -300,6 +300,7 @@ class Reader:
                         f.get(b"d", b""),
                         base_attempts(f.get(b"n")),
                         rep.text(f.get(b"w", b"")),
+                        {rep.text(k[2:]): rep.text(v) for k, v in f.items() if k.startswith(b"o.")},
                     )
                 )
         rows.sort(key=lambda r: entry_order(r.id), reverse=True)

@@ -95,8 +95,18 @@ class Settler:
 
 def _log_stale(stale: Sequence[Stale]) -> None:
     """Say truthfully what became of jobs whose result this worker could not record."""
-    taken = [s for s in stale if s.owner is not None]
+    taken = [s for s in stale if s.owner is not None and s.reason is None]
     gone = [s.entry_id for s in stale if s.owner is None]
+    kept = [s for s in stale if s.reason is not None]
+    for reason in dict.fromkeys(s.reason for s in kept):
+        ids = [s.entry_id for s in kept if s.reason == reason]
+        log.error(
+            "%d job(s) (%s) not settled: %s; they stay in flight with this worker (nothing was dropped) "
+            "and come back when it hands them back or its lease lapses",
+            len(ids),
+            ", ".join(ids[:5]),
+            reason,
+        )
     if taken:
         log.warning(
             "lease lost for %d job(s) (%s): worker %s holds them now; this worker's result for them was dropped",

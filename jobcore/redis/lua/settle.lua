@@ -1,8 +1,12 @@
 #!lua flags=allow-oom
 -- Settle deliveries of one type: ack, fail, dead-letter or release each one,
 -- but only while `consumer` still owns it (a stale worker changes nothing).
--- Runs when Redis is full (allow-oom): settling is what frees memory, so acks
--- and deletes come first and the records (counters, failed, dead) after.
+-- All or nothing per job: its record (failed, dead, queued again) is written
+-- first and the job leaves the stream only when that write succeeded; a job
+-- whose record cannot be written (a dead key holding a string...) stays in
+-- flight with this consumer and is returned with why. Counters that are not
+-- numbers are reset and said, never fatal. Runs when Redis is full (allow-oom
+-- lets every write through, so the order above costs nothing then).
 -- KEYS: stream, stats, dead, failed, history
 -- ARGV: group, consumer, failed_keep, lowest id, highest id,
 --       the batch's run times ("SUM_MS bucket:count ...", or ""; jobcore/history.py),
@@ -12,16 +16,32 @@
 -- answer, ttl ms) per key at the very end of ARGV; an answer is written only for
 -- an entry this call settles ('moved' for one it does not own), so it is true.
 -- Returns {the ids not settled: {id, current owner or false (in flight nowhere)},
---          how many failed jobs the cap dropped}.
+--          how many failed jobs the cap dropped,
+--          the ids kept in flight: {id, why}, warnings (text)}.
 local stream, stats, dead, failed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, consumer, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local runs, keep_minutes = ARGV[6], tonumber(ARGV[7])
+-- Other fields copied per entry: Lua unpacks fewer than 8000 values in one call.
+local MAX_OTHER = 1000
+local notes = {}
+local function err_text(r)
+  if type(r) == 'table' and r.err then return r.err end
+  return nil
+end
 -- Ownership for the whole batch in one read of this consumer's pending entries.
 local held = {}
 local ok, p = pcall(redis.call, 'XPENDING', stream, group, ARGV[4], ARGV[5], 1000000000, consumer)
 if ok then
   for _, row in ipairs(p) do held[row[1]] = row[4] end
 end
+-- A key that is not a stream takes no record (its jobs stay in flight).
+local function wrong_type(key)
+  local t = redis.call('TYPE', key)
+  t = t.ok or t
+  if t == 'stream' or t == 'none' then return nil end
+  return 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a stream'
+end
+local target_problem = {fail = wrong_type(failed), dead = wrong_type(dead)}
 local nv = #KEYS - 5
 local answers = {}
 for k = 1, nv do
@@ -30,7 +50,8 @@ for k = 1, nv do
   local found, row = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
   answers[k] = {KEYS[5 + k], id, ARGV[at + 1], ARGV[at + 2], found and #row > 0 and row[1][2] == consumer}
 end
-local stale, done, records, acked, dropped, nfailed, ndead = {}, {}, {}, 0, 0, 0, 0
+local stale, done, refused, acked, dropped, nfailed, ndead = {}, {}, {}, 0, 0, 0, 0
+local released, cut = 0, 0
 for i = 8, #ARGV - 3 * nv, 4 do
   local kind, id, attempt, text = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local deliveries = held[id]
@@ -39,60 +60,95 @@ for i = 8, #ARGV - 3 * nv, 4 do
     local found, row = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
     if found and #row > 0 then owner = row[1][2] end
     stale[#stale + 1] = {id, owner}
+  elseif target_problem[kind] then
+    held[id] = nil
+    refused[#refused + 1] = {id, target_problem[kind]}
   else
     held[id] = nil -- the same id twice in a batch settles once
-    done[#done + 1] = id
-    if kind == 'ack' then
-      acked = acked + 1
-    else
-      -- Every field the entry has is kept as it was (bytes nobody decoded included).
-      local raw, stored, extra = '', 0, {}
+    local r = 1
+    if kind ~= 'ack' then
+      -- Every field the entry has is kept as it was (bytes nobody decoded included),
+      -- up to MAX_OTHER other fields.
+      local raw, stored, extra, more = '', 0, {}, 0
       local e = redis.call('XRANGE', stream, id, id)
       if #e > 0 then
         local f = e[1][2]
         for j = 1, #f, 2 do
           if f[j] == 'd' then raw = f[j + 1]
           elseif f[j] == 'a' then stored = tonumber(f[j + 1]) or 0
-          else extra[#extra + 1] = f[j]; extra[#extra + 1] = f[j + 1] end
+          elseif #extra < 2 * MAX_OTHER then extra[#extra + 1] = f[j]; extra[#extra + 1] = f[j + 1]
+          else more = more + 1 end
         end
       end
-      records[#records + 1] = {kind, raw, stored, deliveries, attempt, text, extra}
+      if more > 0 then cut = cut + 1 end
+      if kind == 'release' then
+        local base = attempt - 1
+        -- attempt 0: this delivery never started, so it does not count
+        if attempt <= 0 then base = stored + deliveries - 1 end
+        if base > 0 then
+          r = redis.pcall('XADD', stream, '*', 'd', raw, 'a', base, unpack(extra))
+        else
+          r = redis.pcall('XADD', stream, '*', 'd', raw, unpack(extra))
+        end
+        if not err_text(r) then released = released + 1 end
+      elseif kind == 'fail' then
+        local n = redis.pcall('XLEN', failed)
+        r = redis.pcall('XADD', failed, 'MAXLEN', keep, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer)
+        if not err_text(r) then
+          if type(n) == 'number' and n >= keep then dropped = dropped + 1 end
+          nfailed = nfailed + 1
+        end
+      else
+        -- The entry's other fields follow as "o.NAME" (they cannot clash with ours).
+        local kept = {}
+        for j = 1, #extra, 2 do
+          kept[#kept + 1] = 'o.' .. extra[j]
+          kept[#kept + 1] = extra[j + 1]
+        end
+        if more > 0 then
+          kept[#kept + 1] = 'o.(not kept)'
+          kept[#kept + 1] = more .. ' more fields not kept'
+        end
+        r = redis.pcall('XADD', dead, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer, unpack(kept))
+        if not err_text(r) then ndead = ndead + 1 end
+      end
+    else
+      acked = acked + 1
+    end
+    if err_text(r) then
+      refused[#refused + 1] = {id, err_text(r)}
+    else
+      done[#done + 1] = id
     end
   end
 end
+-- Only now do the filed jobs leave the stream.
 for i = 1, #done, 1000 do
   local last = math.min(i + 999, #done)
   redis.call('XACK', stream, group, unpack(done, i, last))
   redis.call('XDEL', stream, unpack(done, i, last))
 end
-if acked > 0 then redis.call('HINCRBY', stats, 'processed', acked) end
-for _, r in ipairs(records) do
-  local kind, raw, stored, deliveries, attempt, text, extra = r[1], r[2], r[3], r[4], r[5], r[6], r[7]
-  if kind == 'release' then
-    local base = attempt - 1
-    -- attempt 0: this delivery never started, so it does not count
-    if attempt <= 0 then base = stored + deliveries - 1 end
-    if base > 0 then
-      redis.call('XADD', stream, '*', 'd', raw, 'a', base, unpack(extra))
-    else
-      redis.call('XADD', stream, '*', 'd', raw, unpack(extra))
-    end
-  elseif kind == 'fail' then
-    if redis.call('XLEN', failed) >= keep then dropped = dropped + 1 end
-    redis.call('XADD', failed, 'MAXLEN', keep, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer)
-    redis.call('HINCRBY', stats, 'failed', 1)
-    nfailed = nfailed + 1
+if cut > 0 then
+  notes[#notes + 1] = cut .. ' job(s) had more than ' .. MAX_OTHER .. ' other fields: only the first ' ..
+    MAX_OTHER .. ' were kept'
+end
+-- A counter that cannot be added to (not a number, or it would overflow) starts again.
+local function count(field, n)
+  if n == 0 then return end
+  local r = redis.pcall('HINCRBY', stats, field, n)
+  if not err_text(r) then return end
+  local was = redis.pcall('HGET', stats, field)
+  if type(was) == 'string' and #was > 40 then was = string.sub(was, 1, 40) .. '...' end
+  local reset = redis.pcall('HSET', stats, field, n)
+  if err_text(reset) then
+    notes[#notes + 1] = 'the counters of ' .. stats .. ' are not kept (' .. err_text(reset) .. ')'
   else
-    ndead = ndead + 1
-    -- The entry's other fields follow as "o.NAME" (they cannot clash with ours).
-    local kept = {}
-    for j = 1, #extra, 2 do
-      kept[#kept + 1] = 'o.' .. extra[j]
-      kept[#kept + 1] = extra[j + 1]
-    end
-    redis.call('XADD', dead, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer, unpack(kept))
+    notes[#notes + 1] = 'the ' .. field .. ' counter of ' .. stats .. ' was ' .. string.format('%q', tostring(was)) ..
+      ', not a number it can add to (' .. err_text(r) .. '): reset to ' .. n
   end
 end
+count('processed', acked)
+count('failed', nfailed)
 
 -- History last, so a full Redis has settled everything above first; in a pcall,
 -- so nothing here (a history key holding something else...) fails the settle.
@@ -103,7 +159,15 @@ local function add_history()
   local cur = redis.call('HGET', history, field)
   local v = {}
   if cur then
-    for n in string.gmatch(cur, '%d+') do v[#v + 1] = tonumber(n) end
+    for n in string.gmatch(cur, '%S+') do
+      -- A value that is not ours (not digits, or past what a double holds exactly) starts the minute again.
+      if not string.match(n, '^%d+$') or #n > 15 then
+        notes[#notes + 1] = 'the history of ' .. history .. ' held a value that is not a count: minute reset'
+        v = {}
+        break
+      end
+      v[#v + 1] = tonumber(n)
+    end
   end
   for j = #v + 1, 4 do v[j] = 0 end
   v[1], v[2], v[3] = v[1] + acked, v[2] + nfailed, v[3] + ndead
@@ -129,7 +193,9 @@ local function add_history()
   -- lo to last, and lo is never older than keep_minutes before last, so this
   -- deletes at most keep_minutes fields (each minute once).
   local marks = redis.call('HMGET', history, 'lo', 'last')
-  local lo, last = tonumber(marks[1]), tonumber(marks[2])
+  local lo, last = marks[1], marks[2]
+  lo = lo and string.match(lo, '^%d+$') and #lo <= 15 and tonumber(lo) or nil
+  last = last and string.match(last, '^%d+$') and #last <= 15 and tonumber(last) or nil
   local from = minute - keep_minutes + 1
   if lo == nil or last == nil or last < from then
     redis.call('DEL', history)
@@ -143,6 +209,7 @@ local function add_history()
   redis.call('HSET', history, field, value, 'lo', math.min(lo, minute), 'last', math.max(last, minute))
 end
 if acked + nfailed + ndead > 0 or runs ~= '' then pcall(add_history) end
+-- A job kept in flight (its record refused) is still this consumer's: no answer yet.
 for _, a in ipairs(answers) do
   local key, id, answer, ttl, owned = a[1], a[2], a[3], a[4], a[5]
   local found, row = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
@@ -152,4 +219,4 @@ for _, a in ipairs(answers) do
     redis.call('SET', key, answer, 'PX', ttl)
   end
 end
-return {stale, dropped}
+return {stale, dropped, refused, notes}

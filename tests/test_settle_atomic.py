@@ -1,0 +1,206 @@
+"""Issue 18, case 2: settling is all-or-nothing per job.
+
+A job leaves its stream only in the step that files it (processed, failed,
+dead, or queued again); whatever Redis holds in the bookkeeping keys (a
+counter that is not a number, a dead key that is a string, an entry with
+thousands of fields), no job of the batch is dropped, and what was not settled
+is said, with why. Against the suite's real server (JOBCORE_TEST_SERVER=valkey
+for Valkey)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import msgspec
+import pytest
+import redis
+
+from jobcore import Handlers, Job, Worker
+from jobcore.keys import GROUP, Keys
+from jobcore.records import Delivery, Outcome
+from jobcore.redis.backend import RedisQueue
+
+from .helpers import running, wait_until
+
+T = "settlecase"
+K = Keys().of_type(T)
+ME = "w-settle"
+
+
+class Empty(msgspec.Struct):
+    pass
+
+
+@pytest.fixture
+async def q(redis_url: str) -> AsyncIterator[RedisQueue]:
+    queue = RedisQueue(redis_url)
+    await queue.register_types({T: {}})
+    yield queue
+    await queue.close()
+
+
+@pytest.fixture
+def r(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+async def take(q: RedisQueue, n: int) -> list[Delivery]:
+    got: list[Delivery] = []
+    while len(got) < n:
+        more = await q.fetch(ME, [T], n - len(got), 100)
+        assert more, f"only {len(got)} of {n} fetched"
+        got += more
+    return got
+
+
+def where(r: redis.Redis) -> dict[str, list[bytes]]:
+    """The audit: each payload by where it is (waiting or in flight in the stream, dead, failed)."""
+    return {
+        name: [f[b"d"] for _, f in r.xrange(key)]
+        for name, key in (("stream", K.stream), ("dead", K.dead), ("failed", K.failed))
+        if r.type(key) == b"stream"
+    }
+
+
+def pending(r: redis.Redis) -> set[str]:
+    rows: Any = r.xpending_range(K.stream, GROUP, "-", "+", 10_000)
+    return {row["message_id"].decode() for row in rows}
+
+
+def audit(r: redis.Redis, all_payloads: Sequence[bytes], acked: Sequence[bytes]) -> dict[str, list[bytes]]:
+    """Every payload in exactly one place; the acked ones in none."""
+    places = where(r)
+    for p in all_payloads:
+        found = [name for name, ps in places.items() for x in ps if x == p]
+        if p in acked:
+            assert found == [], (p, found)
+        else:
+            assert len(found) == 1, (p, found)
+    return places
+
+
+async def enqueue(q: RedisQueue, n: int) -> list[bytes]:
+    await q.enqueue_many([Job(type=T, args={"i": i}) for i in range(n)])
+    return [f[b"d"] for _, f in redis.Redis.from_url(q.url).xrange(K.stream)]
+
+
+KINDS = ("ack", "fail", "dead", "release")
+
+
+def outcomes(ds: Sequence[Delivery]) -> list[Outcome]:
+    return [Outcome(T, d.entry_id, KINDS[i % 4], d.attempt, f"why {i}") for i, d in enumerate(ds)]
+
+
+async def test_an_entry_with_5000_extra_fields_is_dead_lettered_with_its_neighbours(
+    q: RedisQueue, r: redis.Redis
+) -> None:
+    raws = [b"\x00bad payload %d" % i for i in range(7)]
+    for i, raw in enumerate(raws):
+        fields: dict[Any, Any] = {b"d": raw}
+        if i == 3:
+            fields.update({f"x{j}".encode(): b"v%d" % j for j in range(5000)})
+        r.xadd(K.stream, fields)
+    ds = await take(q, 7)
+    stale = await q.settle(ME, [Outcome(T, d.entry_id, "dead", d.attempt, "bad payload") for d in ds])
+    assert stale == []
+    places = audit(r, raws, [])
+    assert len(places["dead"]) == 7 and places["stream"] == []
+    assert pending(r) == set()
+    big = next(b for b in await q.dead(T) if b.raw == raws[3])
+    assert big.fields["x0"] == "v0"
+    assert len(big.fields) == 1001 and big.fields["(not kept)"] == "4000 more fields not kept"
+
+
+async def test_a_release_of_an_entry_with_5000_extra_fields_keeps_the_job(q: RedisQueue, r: redis.Redis) -> None:
+    r.xadd(K.stream, {b"d": b"job", **{f"x{j}".encode(): b"v" for j in range(5000)}})
+    (d,) = await take(q, 1)
+    assert await q.settle(ME, [Outcome(T, d.entry_id, "release", 0)]) == []
+    assert where(r)["stream"] == [b"job"] and pending(r) == set()
+
+
+CORRUPT_COUNTERS = {
+    "processed abc": ("processed", b"abc"),
+    "failed 400 digits": ("failed", b"9" * 400),
+    "processed at the int64 limit": ("processed", b"9223372036854775807"),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPT_COUNTERS)
+async def test_a_counter_that_is_not_a_number_is_repaired_and_every_job_settles(
+    q: RedisQueue, r: redis.Redis, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    field, value = CORRUPT_COUNTERS[case]
+    payloads = await enqueue(q, 20)
+    r.hset(K.stats, field, value)
+    ds = await take(q, 20)
+    with caplog.at_level(logging.WARNING):
+        assert await q.settle(ME, outcomes(ds)) == []
+    by_payload = {d.raw: i for i, d in enumerate(ds)}
+    acked = [p for p in payloads if by_payload[p] % 4 == 0]
+    places = audit(r, payloads, acked)
+    assert (len(places["failed"]), len(places["dead"]), len(places["stream"])) == (5, 5, 5)
+    assert pending(r) == set()
+    counters = r.hgetall(K.stats)
+    assert counters[field.encode()] == b"5", counters  # reset, then this batch counted
+    warned = [rec.getMessage() for rec in caplog.records if field in rec.getMessage()]
+    assert len(warned) == 1 and "not a number" in warned[0], warned
+
+
+BROKEN_KEYS = {"dead": K.dead, "failed": K.failed, "stats": K.stats}
+
+
+@pytest.mark.parametrize("which", BROKEN_KEYS)
+async def test_a_key_of_the_wrong_type_keeps_its_jobs_and_settles_the_rest(
+    q: RedisQueue, r: redis.Redis, which: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    payloads = await enqueue(q, 20)
+    ds = await take(q, 20)
+    r.delete(BROKEN_KEYS[which])
+    r.set(BROKEN_KEYS[which], "not a stream")
+    with caplog.at_level(logging.WARNING):
+        stale = await q.settle(ME, outcomes(ds))
+    by_payload = {d.raw: i for i, d in enumerate(ds)}
+    acked = [p for p in payloads if by_payload[p] % 4 == 0]
+    places = audit(r, payloads, acked)  # nothing dropped, nothing twice
+    kept_kind = {"dead": 2, "failed": 1}.get(which)
+    if kept_kind is None:  # the counters are lost, the jobs all settle
+        assert stale == [] and pending(r) == set()
+        assert any("counters" in rec.getMessage() for rec in caplog.records)
+        return
+    kept = {d.entry_id for i, d in enumerate(ds) if i % 4 == kept_kind}
+    assert {s.entry_id for s in stale} == kept
+    assert all(s.owner == ME and s.reason and "WRONGTYPE" in s.reason for s in stale), stale
+    assert pending(r) == kept  # still this worker's, in flight: its lease keeps them safe
+    assert len(places["stream"]) == 5 + 5  # the released and the kept
+    # And the neighbours settled: five processed, the other list filed.
+    assert r.hget(K.stats, "processed") == b"5"
+    other = "failed" if which == "dead" else "dead"
+    assert len(places[other]) == 5
+
+
+async def test_the_worker_says_which_jobs_were_not_settled_and_why(
+    q: RedisQueue, r: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    handlers = Handlers()
+
+    @handlers.handler(T, Empty)
+    async def ok(job: Job[Empty]) -> None:
+        return None
+
+    for i in range(3):
+        r.xadd(K.stream, {b"d": b"\x00poison %d" % i})
+    r.set(K.dead, "not a stream")
+    with caplog.at_level(logging.WARNING, logger="jobcore"):
+        async with running(Worker(q, handlers)):
+
+            async def said() -> bool:
+                return any("not settled" in rec.getMessage() for rec in caplog.records)
+
+            await wait_until(said)
+    text = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "settled by another worker" not in text and "Redis lost them" not in text
+    line = next(rec.getMessage() for rec in caplog.records if "not settled" in rec.getMessage())
+    assert "WRONGTYPE" in line and "dead" in line
+    assert len(where(r)["stream"]) == 3  # every poison entry is still there
