@@ -13,20 +13,22 @@ from typing import Any
 from jobcore.records import WorkerInfo
 
 _MAX_MS = 253_402_300_799_999  # the last millisecond a datetime can hold
+_MAX_INT = 2**53
 
 
 def _int(value: Any, default: int = 0) -> int:
     if isinstance(value, bool):
         return default
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and math.isfinite(value):
-        return int(value)
+        value = int(value)
     if isinstance(value, str):
         try:
-            return int(value)
+            value = int(value)
         except ValueError:
             return default
+    # Past 2**53 it is no number a worker wrote, and dividing it would overflow a float.
+    if isinstance(value, int) and abs(value) <= _MAX_INT:
+        return value
     return default
 
 

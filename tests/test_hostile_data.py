@@ -593,3 +593,46 @@ def test_library_default_is_loopback() -> None:
     from jobcore.worker.metrics import WorkerMetrics
 
     assert inspect.signature(WorkerMetrics).parameters["addr"].default == "127.0.0.1"
+
+
+# ---- D. numbers that are not numbers (issue 18, case 10) ----------------------------------
+
+NOT_COUNTS = {"abc": b"abc", "400 digits": b"9" * 400, "a unicode digit": "²".encode(), "a float": b"1e5"}
+
+
+def _corrupt_numbers(redis_url: str, job_type: str, value: bytes, counters: bool = True) -> None:
+    """A counter (unless not ``counters``) and this minute's history value that are not counts."""
+    import redis
+
+    from jobcore.keys import Keys
+
+    k = Keys().of_type(job_type)
+    r = redis.Redis.from_url(redis_url)
+    minute = int(r.time()[0]) // 60
+    if counters:
+        r.hset(k.stats, mapping={"processed": value, "failed": value})
+        # Worker records: a lease of 400 digits, a record nested past the JSON parser's depth.
+        big = "9" * 400
+        r.hset(Keys().workers, mapping={"w1": f'{{"lease_ms": {big}, "pid": {big}, "types": ["{job_type}"]}}',
+                                        "w2": "[" * 100_000})  # fmt: skip
+        r.zadd(Keys().leases, {"w1": 1e300, "w2": float("inf")})
+    r.hset(k.history, mapping={str(minute): value + b" 1 0 " + value + b" 0 3", "lo": value, "last": value})
+    r.close()
+
+
+@pytest.mark.parametrize("value", NOT_COUNTS.values(), ids=list(NOT_COUNTS))
+def test_counters_that_are_not_counts_are_a_placeholder_and_a_warning(
+    cli_env: dict[str, str], redis_url: str, value: bytes
+) -> None:
+    ok(jc(cli_env, "enqueue", "noop", "{}", "--count", "3", "--no-validate", url=redis_url))
+    _corrupt_numbers(redis_url, "noop", value)
+    text = ok(jc(cli_env, "stats", url=redis_url))
+    assert "not a count" in text and text.count("not a count") == 1, text
+    row = json.loads(ok(jc(cli_env, "stats", "--json", url=redis_url)))["types"]["noop"]
+    assert row["processed"] == row["failed"] == 0, row  # read as 0, the problem says why
+    assert row["pending"] == 3 and "not a count" in row["problem"]
+    assert {w["id"] for w in json.loads(ok(jc(cli_env, "workers", "--json", url=redis_url)))} == {"w1", "w2"}
+    why = ok(jc(cli_env, "why", "noop", url=redis_url))
+    assert "noop" in why
+    hist = json.loads(ok(jc(cli_env, "stats", "--history", "--json", url=redis_url)))
+    assert hist

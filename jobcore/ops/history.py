@@ -51,13 +51,26 @@ def runs_arg(took_s: Iterable[float]) -> str:
     return " ".join([str(round(total)), *(f"{b}:{n}" for b, n in sorted(counts.items()))])
 
 
+MAX_DIGITS = 15  # what settle.lua writes stays below this; longer is not a count of ours
+
+
+def _count(part: str) -> int | None:
+    return int(part) if part.isascii() and part.isdigit() and len(part) <= MAX_DIGITS else None
+
+
 def parse_minute(value: bytes | str | None) -> list[int]:
     """A minute's stored value as numbers (missing or unreadable parts read 0)."""
     text = value.decode(errors="replace") if isinstance(value, bytes) else (value or "")
     out = []
     for part in text.split()[:WIDTH]:
-        out.append(int(part) if part.isdigit() else 0)
+        out.append(_count(part) or 0)
     return out + [0] * (WIDTH - len(out))
+
+
+def readable_minute(value: bytes | str | None) -> bool:
+    """Whether a minute's stored value is what settle.lua writes (parse_minute reads any)."""
+    text = value.decode(errors="replace") if isinstance(value, bytes) else (value or "")
+    return all(_count(part) is not None for part in text.split())
 
 
 def add_to_minute(current: Sequence[int] | None, acked: int, failed: int, dead: int, runs: str) -> list[int]:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobcore.display import printable
 from jobcore.keys import GROUP, Keys, entry_order, lane, split_lane, split_ref, valid_lane
 from jobcore.limits import MAX_PARTITIONS
-from jobcore.ops.history import parse_minute, window
+from jobcore.ops.history import parse_minute, readable_minute, window
 from jobcore.records import (
     BadJob,
     Dashboard,
@@ -38,6 +40,7 @@ from jobcore.workerinfo import worker_info_from_record
 
 FIND_CHUNK = 1000  # stream entries find_pending.lua looks at per call: keeps each call short
 _NOT_RUN = ("NOSCRIPT", "ERR")  # a read script's call that did not run: the script lost, or EVALSHA_RO unknown
+log = logging.getLogger("jobcore.queue")
 IN_FLIGHT_CHUNK = 200  # entries read per script call: keeps each call short for Redis
 
 History = tuple[list[int], dict[str, list[dict[int, list[int]]]]]
@@ -48,6 +51,39 @@ def lanes_from(job_type: str, stored: Any) -> tuple[str, ...]:
     partition's (corrupt data) reads as the partition's first candidate name."""
     names = rep.text(stored).split("\n")[:MAX_PARTITIONS] if stored else []
     return tuple(n if valid_lane(job_type, p, n) else lane(job_type, p) for p, n in enumerate(names)) or (job_type,)
+
+
+MAX_COUNT_DIGITS = 15  # past this a stored count is not one jobcore wrote (and a float would lose it)
+
+
+def stored_count(value: Any) -> int | None:
+    """A counter as stored: a whole number jobcore could have written, or None
+    (text, a float, a unicode digit, hundreds of digits: someone else's bytes)."""
+    if value is None:
+        return 0
+    text = value.decode("ascii", errors="replace") if isinstance(value, bytes) else str(value)
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_COUNT_DIGITS:
+        return None
+    return int(text)
+
+
+def not_counts(key: str, values: dict[str, Any]) -> str | None:
+    """The problem to show when some of ``values`` are not counts (each then reads 0)."""
+    bad = [f"{name}={printable(rep.text(v)[:20])!r}" for name, v in values.items() if stored_count(v) is None]
+    if not bad:
+        return None
+    return f"{key} holds values that are not a count ({', '.join(bad)}): read as 0"
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(text: str) -> None:
+    """Say once per process what a reader found that is not jobcore's (a console polls often)."""
+    if text not in _warned:
+        _warned.add(text)
+        log.warning("%s", text)
 
 
 def server_ms(t: Sequence[Any]) -> int:
@@ -115,15 +151,17 @@ class Reader:
                 continue
             xlen, pel, oldest, counters, dead, failed_kept = reply
             c = rep.field_map(counters)
+            got = {"processed": c.get(b"processed"), "failed": c.get(b"failed")}
             parts.setdefault(split_lane(name)[0], []).append(
                 TypeCounts(
                     pending=max(0, int(xlen) - int(pel)),
                     in_flight=int(pel),
                     oldest_ms=entry_order(oldest)[0] if oldest else None,
-                    processed=int(c.get(b"processed", 0)),
-                    failed=int(c.get(b"failed", 0)),
+                    processed=stored_count(got["processed"]) or 0,
+                    failed=stored_count(got["failed"]) or 0,
                     dead=int(dead),
                     failed_kept=int(failed_kept),
+                    problem=not_counts(self._keys.of_type(name).stats, got),
                     paused=b"paused" in c,
                 )
             )
@@ -323,6 +361,8 @@ class Reader:
                 if isinstance(values, Exception):
                     continue  # not a hash of ours (corrupt data): no history for that partition
                 got = {m: parse_minute(v) for m, v in zip(span, values, strict=True) if v is not None}
+                if not all(readable_minute(v) for v in values if v is not None):
+                    _warn_once(f"{type_keys(self._keys, name)[4]} holds values that are not counts: read as 0")
                 stored[split_lane(name)[0]].append(got)
             return span, stored
 
@@ -395,7 +435,7 @@ def worker_infos(records: Any, leases: list[tuple[Any, float]], now: int) -> lis
     for wid, rec in rep.field_map(records).items():
         try:
             data = json.loads(rec)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             data = None
         if not isinstance(data, dict):
             data = {"id": rep.text(wid)}  # not a record of ours: listed by its id alone

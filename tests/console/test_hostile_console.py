@@ -18,14 +18,15 @@ from jobconsole.app import JobConsole
 from jobconsole.components.badjobs import BadJobsScreen, BadTable
 from jobconsole.components.detail import JobDetailScreen
 from jobconsole.components.enqueue import EnqueueScreen
+from jobconsole.components.history import HistoryScreen
 from jobconsole.components.main_screen import MainScreen
-from jobconsole.components.panels import InFlightTable
+from jobconsole.components.panels import InFlightTable, QueuesTable
 from jobcore import Identity, Job
 from jobcore.records import Outcome
 from tests.support.servers import RedisServer
 
 from ..helpers import plant
-from ..test_hostile_data import ESC_CLEAR, ESC_TITLE, RAW_CONTROLS, RED, SECRET, poison
+from ..test_hostile_data import ESC_CLEAR, ESC_TITLE, NOT_COUNTS, RAW_CONTROLS, RED, SECRET, _corrupt_numbers, poison
 from .conftest import fresh_snapshot, press, screen_text, wait_for
 from .test_console import console
 
@@ -216,3 +217,55 @@ def test_the_one_redaction_rule_is_the_consoles() -> None:
     from jobconsole.app import redact
 
     assert redact is jobcore.redacted_url
+
+
+@pytest.mark.parametrize("value", NOT_COUNTS.values(), ids=list(NOT_COUNTS))
+async def test_numbers_that_are_not_counts_keep_the_console_up(redis_url: str, value: bytes) -> None:
+    """Issue 18, case 10: once "disconnected, retrying: ValueError", and an OverflowError exit."""
+    async with console(redis_url, size=(160, 40)) as (pilot, app, q):
+        await q.enqueue_many([Job(type="t", args={}) for _ in range(3)])
+        _corrupt_numbers(redis_url, "t", value)
+        await fresh_snapshot(pilot)
+        await fresh_snapshot(pilot)
+        assert app.is_running and app.link.state == "connected", app.link.error
+        assert "✖ not what jobcore wrote in the keys of: t" in shown(pilot)
+        assert app.snapshot is not None and app.snapshot.stats.types["t"].pending == 3
+        app.history = None
+        app.read_history()
+        await wait_for(pilot, lambda: app.history is not None, what="the history")
+        await press(pilot, "h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="the history screen")
+        await fresh_snapshot(pilot)
+        await pilot.pause()
+        assert app.is_running and app.link.state == "connected", app.link.error
+        shown(pilot)
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        queues = app.screen.query_one(QueuesTable)
+        queues.focus()
+        await press(pilot, "w")
+        await pilot.pause()
+        await fresh_snapshot(pilot)
+        assert app.is_running and app.link.state == "connected", app.link.error
+
+
+async def test_a_400_digit_history_value_keeps_the_console_up(redis_url: str) -> None:
+    """Issue 18, case 10: the console once exited with OverflowError."""
+    async with console(redis_url, size=(160, 40)) as (pilot, app, q):
+        await q.register_types({"t": {}})
+        got = await q.fetch("w-1", ["t"], 1, 0)
+        assert got == []
+        await q.enqueue_many([Job(type="t", args={})])
+        (d,) = await q.fetch("w-1", ["t"], 1, 0)
+        await q.settle("w-1", [Outcome("t", d.entry_id, "ack", 1, took=0.01)])
+        _corrupt_numbers(redis_url, "t", b"9" * 400, counters=False)
+        app.history = None
+        app.read_history()
+        await wait_for(pilot, lambda: app.history is not None, what="the history")
+        for _ in range(2):
+            await fresh_snapshot(pilot)
+        await press(pilot, "h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="the history screen")
+        await pilot.pause()
+        shown(pilot)
+        assert app.is_running and app.link.state == "connected", app.link.error
