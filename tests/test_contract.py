@@ -142,6 +142,7 @@ async def test_dead_jobs_keep_raw_bytes_and_reason_then_requeue_or_purge(queue: 
         "launch",
         None,
     )
+    assert bad.fields == {} and bad.to_dict()["fields"] == {}  # no other fields were in the entry
     assert (await queue.stats()).types["launch"].dead == 1
     assert await queue.requeue("dead", "launch") == 1
     assert (await queue.stats()).types["launch"].pending == 1

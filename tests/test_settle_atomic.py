@@ -9,6 +9,7 @@ for Valkey)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from jobcore.records import Delivery, Outcome
 from jobcore.redis.backend import RedisQueue
 
 from .helpers import running, wait_until
+from .test_hostile_data import jc, ok
 
 T = "settlecase"
 K = Keys().of_type(T)
@@ -204,3 +206,15 @@ async def test_the_worker_says_which_jobs_were_not_settled_and_why(
     line = next(rec.getMessage() for rec in caplog.records if "not settled" in rec.getMessage())
     assert "WRONGTYPE" in line and "dead" in line
     assert len(where(r)["stream"]) == 3  # every poison entry is still there
+
+
+async def test_a_dead_entrys_other_fields_are_listed(q: RedisQueue, r: redis.Redis, cli_env: dict[str, str]) -> None:
+    """Kept in Redis as "o.NAME" since last round, but shown by neither dead() nor dead list --json."""
+    r.xadd(K.stream, {b"d": b"\x00bad", b"x": b"from the producer", b"trace": b"\xff\xfe"})
+    (d,) = await take(q, 1)
+    assert await q.settle(ME, [Outcome(T, d.entry_id, "dead", d.attempt, "bad payload")]) == []
+    (bad,) = await q.dead(T)
+    assert bad.fields == {"x": "from the producer", "trace": "\ufffd\ufffd"}
+    (row,) = json.loads(ok(jc(cli_env, "dead", "list", "--json", url=q.url)))
+    assert row["fields"] == bad.fields
+    assert "x=from the producer" in ok(jc(cli_env, "dead", "list", url=q.url))

@@ -24,9 +24,13 @@ def _print_bad(rows: Sequence[BadJob], as_json: bool) -> None:
         # The last line of a traceback says what happened; nothing in it is markup or a raw escape.
         reason = r.reason.strip().splitlines()[-1] if r.reason.strip() else ""
         problem = f" (undecodable: {r.payload_error})" if r.payload_error else ""
+        # The entry's other fields (a producer's, or planted), the first few: --json has them all.
+        other = "".join(f" {k}={v}" for k, v in list(r.fields.items())[:3])
+        if len(r.fields) > 3:
+            other += f" (+{len(r.fields) - 3} more fields)"
         print(
             f"{printable(r.id):<16} {printable(r.job_type):<12} {r.at:%Y-%m-%d %H:%M:%S} attempt={r.attempt} "
-            f"job={r.job_id or '?'}{printable(problem)} reason={printable(reason)}"
+            f"job={r.job_id or '?'}{printable(problem)} reason={printable(reason)}{printable(other)}"
         )
 
 
