@@ -171,6 +171,7 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
             ("worker", job.worker),
             (f"{self.which} id", job.id),
             ("reason", Text(printable(last), style="red")),
+            *([("other fields", " ".join(f"{k}={v}" for k, v in list(job.fields.items())[:10]))] if job.fields else []),
         ]
 
     def action_close(self) -> None:

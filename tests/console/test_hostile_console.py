@@ -23,6 +23,7 @@ from jobconsole.components.main_screen import MainScreen
 from jobconsole.components.panels import InFlightTable, QueuesTable
 from jobcore import Identity, Job
 from jobcore.records import Outcome
+from jobcore.redis.backend import RedisQueue
 from tests.support.servers import RedisServer
 
 from ..helpers import plant
@@ -269,3 +270,22 @@ async def test_a_400_digit_history_value_keeps_the_console_up(redis_url: str) ->
         await pilot.pause()
         shown(pilot)
         assert app.is_running and app.link.state == "connected", app.link.error
+
+
+async def test_a_dead_entrys_other_fields_show_in_its_detail(redis_url: str) -> None:
+    async with console(redis_url, size=(160, 40)) as (pilot, app, q):
+        await q.register_types({"t": {}})
+        assert isinstance(q, RedisQueue)
+        await q.add_raw("t", {b"d": b"\x00bad", b"x": b"from the producer" + ESC_CLEAR.encode()})
+        (d,) = await q.fetch("w-1", ["t"], 1, 0)
+        await q.settle("w-1", [Outcome("t", d.entry_id, "dead", 1, "poison")])
+        await fresh_snapshot(pilot)
+        await press(pilot, "d")
+        await wait_for(pilot, lambda: isinstance(app.screen, BadJobsScreen))
+        await press(pilot, "g")
+        dead = app.screen.query_one(BadTable)
+        await wait_for(pilot, lambda: dead.row_count == 1, what="the dead row")
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        await pilot.pause()
+        assert "x=from the producer\\x1b[2J" in shown(pilot)
