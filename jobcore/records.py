@@ -62,6 +62,7 @@ class Stale(NamedTuple):
     entry_id: str
     owner: str | None  # the consumer holding it now; None: in flight nowhere (settled, or Redis lost it)
     reason: str | None = None  # set: not settled for this reason, still held by this consumer
+    job_type: str = ""  # with a reason: its type (entry ids repeat across types)
 
 
 class Lease(enum.IntEnum):

@@ -185,27 +185,43 @@ async def test_a_key_of_the_wrong_type_keeps_its_jobs_and_settles_the_rest(
 async def test_the_worker_says_which_jobs_were_not_settled_and_why(
     q: RedisQueue, r: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """It once logged them "dead-lettered", then "settled by another worker, or Redis lost them"."""
     handlers = Handlers()
+    runs: list[int] = []
 
     @handlers.handler(T, Empty)
-    async def ok(job: Job[Empty]) -> None:
-        return None
+    async def boom(job: Job[Empty]) -> None:
+        runs.append(1)
+        raise RuntimeError("boom")
 
     for i in range(3):
         r.xadd(K.stream, {b"d": b"\x00poison %d" % i})
+    await q.enqueue_many([Job(type=T, args={}) for _ in range(2)])
     r.set(K.dead, "not a stream")
-    with caplog.at_level(logging.WARNING, logger="jobcore"):
+    r.set(K.failed, "not a stream")
+
+    def said(text: str) -> list[str]:
+        return [rec.getMessage() for rec in caplog.records if text in rec.getMessage()]
+
+    with caplog.at_level(logging.INFO, logger="jobcore"):
         async with running(Worker(q, handlers)):
-
-            async def said() -> bool:
-                return any("not settled" in rec.getMessage() for rec in caplog.records)
-
-            await wait_until(said)
+            await wait_until(lambda: _true(len(said("not settled")) >= 2))
+            assert len(where(r)["stream"]) == 5  # every job is still there
+            r.delete(K.dead, K.failed)  # repaired: the same results are settled now
+            await wait_until(lambda: _true(r.xlen(K.dead) == 3 and r.xlen(K.failed) == 2), timeout=20)
+    assert len(runs) == 2  # settled again, not run again
     text = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "settled by another worker" not in text and "Redis lost them" not in text
-    line = next(rec.getMessage() for rec in caplog.records if "not settled" in rec.getMessage())
-    assert "WRONGTYPE" in line and "dead" in line
-    assert len(where(r)["stream"]) == 3  # every poison entry is still there
+    assert "never seen" not in text  # not handed back as if a fetch reply was lost
+    lines = said("not settled")
+    assert any("WRONGTYPE" in line and K.dead in line for line in lines), lines
+    assert any("WRONGTYPE" in line and K.failed in line for line in lines), lines
+    places = where(r)
+    assert places["stream"] == [] and pending(r) == set()
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_a_dead_entrys_other_fields_are_listed(q: RedisQueue, r: redis.Redis, cli_env: dict[str, str]) -> None:

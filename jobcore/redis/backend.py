@@ -259,9 +259,9 @@ class RedisQueue(Queue):
                 self._failed_list_full(split_lane(name)[0])
             for note in dict.fromkeys(rep.text(n) for n in notes):
                 log.warning("settling jobs of %s: %s", name, note)
-            suffix = split_lane(name)[1]
+            job_type, suffix = split_lane(name)
             out += (Stale(rep.text(i) + suffix, rep.text(owner) if owner else None) for i, owner in stale)
-            out += (Stale(rep.text(i) + suffix, consumer, rep.text(why)) for i, why in refused)
+            out += (Stale(rep.text(i) + suffix, consumer, rep.text(why), job_type) for i, why in refused)
         return out
 
     async def _script(self, call: scripts.Call) -> Any:

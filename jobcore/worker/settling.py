@@ -26,6 +26,7 @@ class Settler:
         self.closing = False  # the runners have ended: settle what is left, then stop
         self._held = held
         self._signals = signals
+        self._refused_backoff = Backoff(first=1.0, cap=30.0)  # settles Redis refused a record for
 
     async def loop(self) -> None:
         held, signals = self._held, self._signals
@@ -65,11 +66,26 @@ class Settler:
                 continue
             backoff.reset()
             held.settling = []
+            # Refused (a record Redis could not write): still this worker's, kept
+            # known (not handed back as unseen) and settled again later, not run again.
+            refused = {(s.job_type, s.entry_id) for s in stale if s.reason is not None}
             known = held.known
             for o in batch:
-                known.discard((o.job_type, o.entry_id))
-            held.remember(batch, stale)
+                if (o.job_type, o.entry_id) not in refused:
+                    known.discard((o.job_type, o.entry_id))
+            held.remember(
+                [o for o in batch if (o.job_type, o.entry_id) not in refused], [s for s in stale if s.reason is None]
+            )
             _log_stale(stale)
+            if refused:
+                self._retry_later([o for o in batch if (o.job_type, o.entry_id) in refused])
+
+    def _retry_later(self, outcomes: list[Outcome]) -> None:
+        def again() -> None:
+            self._held.outbox.extend(outcomes)
+            self._held.outbox_ready.set()
+
+        asyncio.get_running_loop().call_later(self._refused_backoff.next(), again)
 
     def _unsettled(self, exc: BaseException) -> None:
         left = self._held.outbox
@@ -101,8 +117,8 @@ def _log_stale(stale: Sequence[Stale]) -> None:
     for reason in dict.fromkeys(s.reason for s in kept):
         ids = [s.entry_id for s in kept if s.reason == reason]
         log.error(
-            "%d job(s) (%s) not settled: %s; they stay in flight with this worker (nothing was dropped) "
-            "and come back when it hands them back or its lease lapses",
+            "%d job(s) (%s) not settled: %s; they stay in flight with this worker (nothing was dropped), "
+            "which settles them again later (or hands them back when it stops)",
             len(ids),
             ", ".join(ids[:5]),
             reason,
