@@ -35,17 +35,25 @@ class Empty(msgspec.Struct):
     pass
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url"))
+
+
 @pytest.fixture
-async def q(redis_url: str) -> AsyncIterator[RedisQueue]:
-    queue = RedisQueue(redis_url)
+async def q(url: str) -> AsyncIterator[RedisQueue]:
+    queue = RedisQueue(url)
     await queue.register_types({T: {}})
     yield queue
     await queue.close()
 
 
 @pytest.fixture
-def r(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
+def r(url: str, request: pytest.FixtureRequest) -> Any:
+    """A plain client (one type's keys share a slot, so a cluster client is as simple)."""
+    if "cluster" in request.node.callspec.params.get("url", ""):
+        return redis.RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)
 
 
 async def take(q: RedisQueue, n: int) -> list[Delivery]:
@@ -57,7 +65,7 @@ async def take(q: RedisQueue, n: int) -> list[Delivery]:
     return got
 
 
-def where(r: redis.Redis) -> dict[str, list[bytes]]:
+def where(r: Any) -> dict[str, list[bytes]]:
     """The audit: each payload by where it is (waiting or in flight in the stream, dead, failed)."""
     return {
         name: [f[b"d"] for _, f in r.xrange(key)]
@@ -66,12 +74,12 @@ def where(r: redis.Redis) -> dict[str, list[bytes]]:
     }
 
 
-def pending(r: redis.Redis) -> set[str]:
+def pending(r: Any) -> set[str]:
     rows: Any = r.xpending_range(K.stream, GROUP, "-", "+", 10_000)
     return {row["message_id"].decode() for row in rows}
 
 
-def audit(r: redis.Redis, all_payloads: Sequence[bytes], acked: Sequence[bytes]) -> dict[str, list[bytes]]:
+def audit(r: Any, all_payloads: Sequence[bytes], acked: Sequence[bytes]) -> dict[str, list[bytes]]:
     """Every payload in exactly one place; the acked ones in none."""
     places = where(r)
     for p in all_payloads:
@@ -83,9 +91,9 @@ def audit(r: redis.Redis, all_payloads: Sequence[bytes], acked: Sequence[bytes])
     return places
 
 
-async def enqueue(q: RedisQueue, n: int) -> list[bytes]:
+async def enqueue(q: RedisQueue, r: Any, n: int) -> list[bytes]:
     await q.enqueue_many([Job(type=T, args={"i": i}) for i in range(n)])
-    return [f[b"d"] for _, f in redis.Redis.from_url(q.url).xrange(K.stream)]
+    return [f[b"d"] for _, f in r.xrange(K.stream)]
 
 
 KINDS = ("ack", "fail", "dead", "release")
@@ -96,7 +104,7 @@ def outcomes(ds: Sequence[Delivery]) -> list[Outcome]:
 
 
 async def test_an_entry_with_5000_extra_fields_is_dead_lettered_with_its_neighbours(
-    q: RedisQueue, r: redis.Redis
+    q: RedisQueue, r: Any
 ) -> None:
     raws = [b"\x00bad payload %d" % i for i in range(7)]
     for i, raw in enumerate(raws):
@@ -115,7 +123,7 @@ async def test_an_entry_with_5000_extra_fields_is_dead_lettered_with_its_neighbo
     assert len(big.fields) == 1001 and big.fields["(not kept)"] == "4000 more fields not kept"
 
 
-async def test_a_release_of_an_entry_with_5000_extra_fields_keeps_the_job(q: RedisQueue, r: redis.Redis) -> None:
+async def test_a_release_of_an_entry_with_5000_extra_fields_keeps_the_job(q: RedisQueue, r: Any) -> None:
     r.xadd(K.stream, {b"d": b"job", **{f"x{j}".encode(): b"v" for j in range(5000)}})
     (d,) = await take(q, 1)
     assert await q.settle(ME, [Outcome(T, d.entry_id, "release", 0)]) == []
@@ -131,10 +139,10 @@ CORRUPT_COUNTERS = {
 
 @pytest.mark.parametrize("case", CORRUPT_COUNTERS)
 async def test_a_counter_that_is_not_a_number_is_repaired_and_every_job_settles(
-    q: RedisQueue, r: redis.Redis, case: str, caplog: pytest.LogCaptureFixture
+    q: RedisQueue, r: Any, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     field, value = CORRUPT_COUNTERS[case]
-    payloads = await enqueue(q, 20)
+    payloads = await enqueue(q, r, 20)
     r.hset(K.stats, field, value)
     ds = await take(q, 20)
     with caplog.at_level(logging.WARNING):
@@ -155,9 +163,9 @@ BROKEN_KEYS = {"dead": K.dead, "failed": K.failed, "stats": K.stats}
 
 @pytest.mark.parametrize("which", BROKEN_KEYS)
 async def test_a_key_of_the_wrong_type_keeps_its_jobs_and_settles_the_rest(
-    q: RedisQueue, r: redis.Redis, which: str, caplog: pytest.LogCaptureFixture
+    q: RedisQueue, r: Any, which: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    payloads = await enqueue(q, 20)
+    payloads = await enqueue(q, r, 20)
     ds = await take(q, 20)
     r.delete(BROKEN_KEYS[which])
     r.set(BROKEN_KEYS[which], "not a stream")
@@ -183,7 +191,7 @@ async def test_a_key_of_the_wrong_type_keeps_its_jobs_and_settles_the_rest(
 
 
 async def test_the_worker_says_which_jobs_were_not_settled_and_why(
-    q: RedisQueue, r: redis.Redis, caplog: pytest.LogCaptureFixture
+    q: RedisQueue, r: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """It once logged them "dead-lettered", then "settled by another worker, or Redis lost them"."""
     handlers = Handlers()
@@ -224,7 +232,7 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def test_a_dead_entrys_other_fields_are_listed(q: RedisQueue, r: redis.Redis, cli_env: dict[str, str]) -> None:
+async def test_a_dead_entrys_other_fields_are_listed(q: RedisQueue, r: Any, cli_env: dict[str, str]) -> None:
     """Kept in Redis as "o.NAME" since last round, but shown by neither dead() nor dead list --json."""
     r.xadd(K.stream, {b"d": b"\x00bad", b"x": b"from the producer", b"trace": b"\xff\xfe"})
     (d,) = await take(q, 1)
