@@ -71,7 +71,8 @@ def settle(
     answer_ttl_ms: int = 0,
 ) -> Call:
     """``keys``: stream, stats, dead, failed, history; ``outcomes``: (kind, entry id, attempt, text);
-    ``answers``: (answer key, entry id, answer) of cancels this settle answers."""
+    ``answers``: (answer key, entry id, answer) of cancels this settle answers.
+    Replies {stale [id, owner], failed dropped by the cap, refused [id, why], warnings}."""
     args: list[Arg] = [GROUP, consumer, failed_keep, lowest, highest, runs, keep_minutes]
     for outcome in outcomes:
         args += outcome
