@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from jobcore.display import printable
 from jobcore.errors import ConnectionFailed, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, placed_lanes, split_lane, split_ref
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
@@ -257,11 +258,11 @@ class RedisQueue(Queue):
         for name, (stale, dropped, refused, notes) in zip(by_lane, results, strict=True):
             if int(dropped):
                 self._failed_list_full(split_lane(name)[0])
-            for note in dict.fromkeys(rep.text(n) for n in notes):
-                log.warning("settling jobs of %s: %s", name, note)
+            for note in dict.fromkeys(printable(rep.text(n)) for n in notes):
+                log.warning("settling jobs of %s: %s", printable(name), note)
             job_type, suffix = split_lane(name)
             out += (Stale(rep.text(i) + suffix, rep.text(owner) if owner else None) for i, owner in stale)
-            out += (Stale(rep.text(i) + suffix, consumer, rep.text(why), job_type) for i, why in refused)
+            out += (Stale(rep.text(i) + suffix, consumer, printable(rep.text(why)), job_type) for i, why in refused)
         return out
 
     async def _script(self, call: scripts.Call) -> Any:
