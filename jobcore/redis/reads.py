@@ -149,9 +149,12 @@ class Reader:
                 problem = f"{self._keys.of_type(name).stream} or a key beside it is not what jobcore wrote ({reply})"
                 parts.setdefault(split_lane(name)[0], []).append(TypeCounts(0, 0, None, 0, 0, 0, 0, problem=problem))
                 continue
-            xlen, pel, oldest, counters, dead, failed_kept = reply
+            xlen, pel, oldest, counters, dead, failed_kept, *more = reply
             c = rep.field_map(counters)
             got = {"processed": c.get(b"processed"), "failed": c.get(b"failed")}
+            # Keys beside the stream of another type (a dead key holding a string): read as empty.
+            wrong = [printable(rep.text(p)) for p in (more[0] if more else [])]
+            problem = "; ".join(filter(None, [*wrong, not_counts(self._keys.of_type(name).stats, got)])) or None
             parts.setdefault(split_lane(name)[0], []).append(
                 TypeCounts(
                     pending=max(0, int(xlen) - int(pel)),
@@ -161,7 +164,7 @@ class Reader:
                     failed=stored_count(got["failed"]) or 0,
                     dead=int(dead),
                     failed_kept=int(failed_kept),
-                    problem=not_counts(self._keys.of_type(name).stats, got),
+                    problem=problem,
                     paused=b"paused" in c,
                 )
             )

@@ -3,7 +3,8 @@
 -- last-delivered id), and the oldest pending entry is one XRANGE step past that id
 -- (a seek, then at most one stream node), however long the stream or its tombstones.
 -- KEYS: stream, stats, dead, failed; ARGV: group
--- Returns {xlen, pel, oldest pending entry id or false, stats hash, dead len, failed len}
+-- Returns {xlen, pel, oldest pending entry id or false, stats hash, dead len, failed len,
+--          problems: the keys beside the stream that are not what jobcore wrote (they read as empty)}
 local xlen = redis.call('XLEN', KEYS[1])
 local pel, last = 0, '0-0'
 if xlen > 0 or redis.call('EXISTS', KEYS[1]) == 1 then
@@ -23,5 +24,14 @@ if xlen > pel then
   local r = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)
   if #r > 0 then oldest = r[1][1] end
 end
-return {xlen, pel, oldest, redis.call('HGETALL', KEYS[2]), redis.call('XLEN', KEYS[3]),
-        redis.call('XLEN', KEYS[4])}
+local problems = {}
+local function beside(default, cmd, key)
+  local r = redis.pcall(cmd, key)
+  if type(r) == 'table' and r.err then
+    problems[#problems + 1] = key .. ': ' .. r.err
+    return default
+  end
+  return r
+end
+return {xlen, pel, oldest, beside({}, 'HGETALL', KEYS[2]), beside(0, 'XLEN', KEYS[3]),
+        beside(0, 'XLEN', KEYS[4]), problems}
