@@ -154,7 +154,7 @@ class Reader:
             got = {"processed": c.get(b"processed"), "failed": c.get(b"failed")}
             # Keys beside the stream of another type (a dead key holding a string): read as empty.
             wrong = [printable(rep.text(p)) for p in (more[0] if more else [])]
-            problem = "; ".join(filter(None, [*wrong, not_counts(self._keys.of_type(name).stats, got)])) or None
+            found = "; ".join(filter(None, [*wrong, not_counts(self._keys.of_type(name).stats, got)])) or None
             parts.setdefault(split_lane(name)[0], []).append(
                 TypeCounts(
                     pending=max(0, int(xlen) - int(pel)),
@@ -164,7 +164,7 @@ class Reader:
                     failed=stored_count(got["failed"]) or 0,
                     dead=int(dead),
                     failed_kept=int(failed_kept),
-                    problem=problem,
+                    problem=found,
                     paused=b"paused" in c,
                 )
             )
