@@ -51,7 +51,7 @@ for k = 1, nv do
   answers[k] = {KEYS[5 + k], id, ARGV[at + 1], ARGV[at + 2], found and #row > 0 and row[1][2] == consumer}
 end
 local stale, done, refused, acked, dropped, nfailed, ndead = {}, {}, {}, 0, 0, 0, 0
-local released, cut = 0, 0
+local cut = 0
 for i = 8, #ARGV - 3 * nv, 4 do
   local kind, id, attempt, text = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local deliveries = held[id]
@@ -90,7 +90,6 @@ for i = 8, #ARGV - 3 * nv, 4 do
         else
           r = redis.pcall('XADD', stream, '*', 'd', raw, unpack(extra))
         end
-        if not err_text(r) then released = released + 1 end
       elseif kind == 'fail' then
         local n = redis.pcall('XLEN', failed)
         r = redis.pcall('XADD', failed, 'MAXLEN', keep, '*', 'd', raw, 'r', text, 'n', attempt, 'w', consumer)
