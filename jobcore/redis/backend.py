@@ -10,6 +10,7 @@ heartbeat, claim and the operator's actions.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -29,7 +30,7 @@ from jobcore.redis.auto import open_transport
 from jobcore.redis.calls import enqueue_error, first_error, guarded
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
-from jobcore.redis.reads import History, Reader, bad_key, lanes_from, type_keys
+from jobcore.redis.reads import History, Reader, bad_key, lanes_from, merged_lanes, type_keys
 from jobcore.redis.redispy import RedisPyTransport
 from jobcore.redis.transport import Transport
 from jobcore.url import parse as parse_url
@@ -81,7 +82,8 @@ class RedisQueue(Queue):
         )
         self._socket_timeout = socket_timeout
         self._connect_timeout = connect_timeout
-        self._known_lanes: set[str] = set()  # lanes this client has added to
+        self._known_lanes: set[str] = set()  # lanes this client has added to (and recorded)
+        self._known_types: set[str] = set()  # types this client has written to the type set
         self._reads = Reader(self._t, self.keys, url, self.routes, self._lanes_of)
         self._fetching = Fetcher(self._t, self.keys, url, self.routes, self._lanes_of, self.settle, socket_timeout)
 
@@ -121,15 +123,22 @@ class RedisQueue(Queue):
         if job_type in self._known_lanes and len(payloads) == 1 and self._confirm is None:
             stream = self.keys.of_type(job_type).stream
             try:
-                await self._t.call("XADD", stream, "*", "d", payloads[0])
+                # NOMKSTREAM: a stream this client added to is gone only when Redis
+                # lost its data; then the path below lists the type again at once.
+                if await self._t.call("XADD", stream, "NOMKSTREAM", "*", "d", payloads[0]) is not None:
+                    return
             except Exception as exc:
                 raise enqueue_error(self.url, "job", exc) from None
-            return
+            self._forget_lane(job_type)
         await self._add_many({job_type: payloads})
+
+    def _forget_lane(self, name: str) -> None:
+        self._known_lanes.discard(name)
+        self._known_types.discard(split_lane(name)[0])
 
     async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
         n = sum(len(p) for p in by_type.values())
-        new = list(dict.fromkeys(split_lane(name)[0] for name in by_type if name not in self._known_lanes))
+        first = self._registrations(by_type)
         calls: list[scripts.Call] = []
         spans: list[tuple[str, int]] = []  # each call's lane and first payload
         for job_type, payloads in by_type.items():
@@ -138,8 +147,9 @@ class RedisQueue(Queue):
                 calls.append(scripts.add(stream, payloads[i : i + ADD_CHUNK]))
                 spans.append((job_type, i))
         try:
-            if new:
-                await self._t.call("SADD", self.keys.types, *new)
+            if first:
+                # Before the jobs, with their confirmation: a confirmed job is always listed.
+                await self._t.run_scripts(first, confirm=self._confirm)
             replies = await self._t.run_scripts(calls, confirm=self._confirm, raise_on_error=False)
         except Exception as exc:
             raise enqueue_error(self.url, f"{n} job(s)", exc) from None
@@ -147,7 +157,20 @@ class RedisQueue(Queue):
         if refused:
             raise self._partly_enqueued(by_type, refused)
         self._known_lanes.update(by_type)
-        self._reads.known_types.update(new)
+        self._known_types.update(split_lane(name)[0] for name in by_type)
+        self._reads.known_types.update(self._known_types)
+
+    def _registrations(self, by_type: Mapping[str, object]) -> list[scripts.Call]:
+        """The writes that list ``by_type``'s lanes, for those this client has not
+        written since it last read the partition counts: the type set, and each
+        partitioned type's own lane record (lanes.lua)."""
+        k = self.keys
+        new = [name for name in by_type if name not in self._known_lanes]
+        types = [t for t in dict.fromkeys(split_lane(name)[0] for name in new) if t not in self._known_types]
+        calls = [scripts.types(k.types, types)] if types else []
+        for t in dict.fromkeys(split_lane(name)[0] for name in new if split_lane(name)[1]):
+            calls.append(scripts.lanes(k.lanes(t), k.of_type(t).stats, self.routes.lanes(t)))
+        return calls
 
     def _partly_enqueued(
         self, by_type: dict[str, list[bytes]], refused: Mapping[tuple[str, int], Exception]
@@ -175,24 +198,35 @@ class RedisQueue(Queue):
         types = list(dict.fromkeys([*job_types, *declared]))
         if not types:
             return {}
-        # A plain read first: a read-only user can still route and watch.
-        raw = await self._t.call("HMGET", self.keys.partitions, *types)
-        found = {t: lanes_from(t, r) for t, r in zip(types, raw, strict=True)}
+        k = self.keys
+        # Plain reads first (a read-only user can still route and watch): each
+        # type's own record, and the namespace-wide hash older versions wrote.
+        cmds: list[list[resp.Arg]] = [["HMGET", k.partitions, *types]]
+        cmds += [["GET", k.lanes(t)] for t in types]
+        mirror, *own = await self._t.pipeline(cmds)
+        found = {t: merged_lanes(t, o, m) for t, o, m in zip(types, own, mirror, strict=True)}
         grow = {t: n for t, n in declared.items() if n > len(found[t])}
         if grow:
             # On a cluster, new partitions go where the type has the fewest.
             slots = await self._t.slot_owners()
-            proposed = {t: "\n".join(placed_lanes(t, found[t], n, slots)) for t, n in grow.items()}
-            (stored,) = await self._t.run_scripts([scripts.partitions(self.keys.partitions, proposed)])
+            proposed = {t: placed_lanes(t, found[t], n, slots) for t, n in grow.items()}
+            # In the type's own slot, confirmed as an enqueue is: a failover keeps them as it keeps the jobs.
+            calls = [scripts.lanes(k.lanes(t), k.of_type(t).stats, names) for t, names in proposed.items()]
+            replies = await self._t.run_scripts(calls, confirm=self._confirm)
             before = {t: found[t] for t in grow}
-            found.update((t, lanes_from(t, r)) for t, r in zip(grow, stored, strict=True))
-            await self._inherit_pause(before, {t: found[t] for t in grow})
+            found.update((t, lanes_from(t, r[0])) for t, r in zip(grow, replies, strict=True))
+            # The namespace-wide copy, for processes of older versions (not relied on).
+            mirror_call = scripts.partitions(k.partitions, {t: "\n".join(found[t]) for t in grow})
+            await self._t.run_scripts([mirror_call])
+            paused = [t for t, r in zip(grow, replies, strict=True) if int(r[1])]
+            await self._set_flag([n for t in paused for n in found[t][len(before[t]) :]], True)
         return found
 
     def _routes_read(self) -> None:
         # Write each lane's type to the type set again with the next enqueue: it
         # may be gone (a flush, a restart without persistence) while this client thought it known.
         self._known_lanes.clear()
+        self._known_types.clear()
 
     async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
         return await guarded(self.url, lambda: super(RedisQueue, self).partitions(job_types))
@@ -477,25 +511,21 @@ class RedisQueue(Queue):
         return total
 
     async def _set_paused(self, job_type: str, paused: bool) -> None:
-        names = await guarded(self.url, lambda: self._lanes_of([job_type]))
-        stats = [self.keys.of_type(n).stats for n in names]
-        cmds: list[list[resp.Arg]] = [["HSET", k, "paused", 1] if paused else ["HDEL", k, "paused"] for k in stats]
-        await guarded(self.url, lambda: self._t.pipeline(cmds))
+        # Partition 0's flag and the lanes recorded in Redis now, in one step
+        # (pause.lua); then every other lane, including any the namespace hash lists.
+        k = self.keys
+        call = scripts.pause(k.of_type(job_type).stats, k.lanes(job_type), paused)
+        cmds: list[list[resp.Arg]] = [["HGET", k.partitions, job_type]]
+        own, (mirror,) = await guarded(self.url, lambda: asyncio.gather(self._script(call), self._t.pipeline(cmds)))
+        names = merged_lanes(job_type, own, mirror)
+        await guarded(self.url, lambda: self._set_flag(names[1:], paused))
+        self.routes.merge({job_type: names})
 
-    async def _inherit_pause(self, before: dict[str, tuple[str, ...]], after: dict[str, tuple[str, ...]]) -> None:
-        """New partitions of a paused type are paused too (partition 0 says)."""
-        grown = [t for t in after if len(after[t]) > len(before.get(t, (t,)))]
-        if not grown:
-            return
-        flags = await self._t.pipeline([["HEXISTS", self.keys.of_type(t).stats, "paused"] for t in grown])
-        cmds: list[list[resp.Arg]] = [
-            ["HSET", self.keys.of_type(n).stats, "paused", 1]
-            for t, flag in zip(grown, flags, strict=True)
-            if flag
-            for n in after[t][len(before.get(t, (t,))) :]
-        ]
-        if cmds:
-            await self._t.pipeline(cmds)
+    async def _set_flag(self, names: Sequence[str], paused: bool) -> None:
+        """Set or clear the paused flag of these lanes."""
+        stats = [self.keys.of_type(n).stats for n in names]
+        if stats:
+            await self._t.pipeline([["HSET", s, "paused", 1] if paused else ["HDEL", s, "paused"] for s in stats])
 
     async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
         call = scripts.cancel(

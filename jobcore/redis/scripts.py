@@ -38,6 +38,9 @@ _FORGET = Script(source("forget"))
 _REQUEUE = Script(source("requeue"))
 _PURGE = Script(source("purge"))
 _PARTITIONS = Script(source("partitions"))
+_LANES = Script(source("lanes"))
+_PAUSE = Script(source("pause"))
+_TYPES = Script(source("types"))
 _DROP_CONSUMER = Script(source("drop_consumer"))
 _ORPHANS = Script(source("orphans"))
 _CANCEL = Script(source("cancel"))
@@ -113,6 +116,19 @@ def purge(bad: str) -> Call:
 def partitions(partitions_key: str, proposed: Mapping[str, str]) -> Call:
     """``proposed``: each type's lane names, one a line."""
     return _PARTITIONS, [partitions_key], [x for kv in proposed.items() for x in kv]
+
+
+def lanes(lanes_key: str, stats: str, proposed: Sequence[str]) -> Call:
+    """``lanes_key``: the type's (``Keys.lanes``); ``stats``: partition 0's."""
+    return _LANES, [lanes_key, stats], ["\n".join(proposed)]
+
+
+def pause(stats: str, lanes_key: str, paused: bool) -> Call:
+    return _PAUSE, [stats, lanes_key], [1 if paused else 0]
+
+
+def types(types_key: str, names: Sequence[str]) -> Call:
+    return _TYPES, [types_key], names
 
 
 def drop_consumer(stream: str, consumer: str) -> Call:
