@@ -165,3 +165,38 @@ async def test_a_read_only_user_finds_jobs_but_may_not_pause_or_cancel(redis_url
             assert await q.cancel_requests("w1") == []
     finally:
         await q.close()
+
+
+@pytest.fixture(params=["fakeredis", "redis", "cluster"])
+async def rq(request: pytest.FixtureRequest) -> AsyncIterator[RedisQueue]:
+    from .conftest import fake_queue
+
+    kind = request.param
+    queue = fake_queue() if kind == "fakeredis" else RedisQueue(request.getfixturevalue(f"{kind}_url"))
+    yield queue
+    await queue.close()
+
+
+async def test_pause_and_resume_reach_partitions_added_since_the_admin_last_looked(rq: RedisQueue) -> None:
+    """Issue 18 case 8: an admin whose partition view is a few seconds old (one
+    partition) pauses a type just raised to 3; resume has the mirror case."""
+    admin, other, worker = rq, rq.clone(), rq.clone()
+    try:
+        await admin.enqueue(Job(type="work", args=Work(n=0), account_id=0))  # admin's view: 1 partition
+        stale = admin.clone()
+        await stale.enqueue(Job(type="work", args=Work(n=0), account_id=0))  # so is this one's
+        assert await other.set_partitions("work", 3) == 3
+        await other.enqueue_many([Job(type="work", args=Work(n=i), account_id=i) for i in range(1, 31)])
+        assert len(admin.routes.lanes("work")) == 1  # within the 10 s it trusts its view
+        await worker.register_types({"work": {}})
+
+        await admin.pause("work")
+        assert await worker.fetch("w", ["work"], 100, 0) == []
+        assert len(stale.routes.lanes("work")) == 1
+        await stale.resume("work")
+        got = await worker.fetch("w", ["work"], 100, 0)
+        assert len(got) == 32 and {d.entry_id.partition("@")[2] for d in got} == {"", "1", "2"}
+        await stale.close()
+    finally:
+        await other.close()
+        await worker.close()

@@ -10,7 +10,6 @@ heartbeat, claim and the operator's actions.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -19,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from jobcore.errors import ConnectionFailed, EnqueueError, WorkerIdTaken
-from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, placed_lanes, split_lane, split_ref
+from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, split_lane, split_ref
 from jobcore.model import decode_envelope
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
@@ -30,7 +29,8 @@ from jobcore.redis.auto import open_transport
 from jobcore.redis.calls import enqueue_error, first_error, guarded
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
-from jobcore.redis.reads import History, Reader, bad_key, lanes_from, merged_lanes, type_keys
+from jobcore.redis.lanes import Lanes
+from jobcore.redis.reads import History, Reader, bad_key, type_keys
 from jobcore.redis.redispy import RedisPyTransport
 from jobcore.redis.transport import Transport
 from jobcore.url import parse as parse_url
@@ -84,6 +84,7 @@ class RedisQueue(Queue):
         self._connect_timeout = connect_timeout
         self._known_lanes: set[str] = set()  # lanes this client has added to (and recorded)
         self._known_types: set[str] = set()  # types this client has written to the type set
+        self._lanes = Lanes(self._t, self.keys, self._confirm)
         self._reads = Reader(self._t, self.keys, url, self.routes, self._lanes_of)
         self._fetching = Fetcher(self._t, self.keys, url, self.routes, self._lanes_of, self.settle, socket_timeout)
 
@@ -138,7 +139,7 @@ class RedisQueue(Queue):
 
     async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
         n = sum(len(p) for p in by_type.values())
-        first = self._registrations(by_type)
+        first = self._lanes.registrations(by_type, self._known_lanes, self._known_types, self.routes.by_type)
         calls: list[scripts.Call] = []
         spans: list[tuple[str, int]] = []  # each call's lane and first payload
         for job_type, payloads in by_type.items():
@@ -159,18 +160,6 @@ class RedisQueue(Queue):
         self._known_lanes.update(by_type)
         self._known_types.update(split_lane(name)[0] for name in by_type)
         self._reads.known_types.update(self._known_types)
-
-    def _registrations(self, by_type: Mapping[str, object]) -> list[scripts.Call]:
-        """The writes that list ``by_type``'s lanes, for those this client has not
-        written since it last read the partition counts: the type set, and each
-        partitioned type's own lane record (lanes.lua)."""
-        k = self.keys
-        new = [name for name in by_type if name not in self._known_lanes]
-        types = [t for t in dict.fromkeys(split_lane(name)[0] for name in new) if t not in self._known_types]
-        calls = [scripts.types(k.types, types)] if types else []
-        for t in dict.fromkeys(split_lane(name)[0] for name in new if split_lane(name)[1]):
-            calls.append(scripts.lanes(k.lanes(t), k.of_type(t).stats, self.routes.lanes(t)))
-        return calls
 
     def _partly_enqueued(
         self, by_type: dict[str, list[bytes]], refused: Mapping[tuple[str, int], Exception]
@@ -194,33 +183,7 @@ class RedisQueue(Queue):
         )
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
-        # Raw errors: callers say what failed (an enqueue, a fetch, a read).
-        types = list(dict.fromkeys([*job_types, *declared]))
-        if not types:
-            return {}
-        k = self.keys
-        # Plain reads first (a read-only user can still route and watch): each
-        # type's own record, and the namespace-wide hash older versions wrote.
-        cmds: list[list[resp.Arg]] = [["HMGET", k.partitions, *types]]
-        cmds += [["GET", k.lanes(t)] for t in types]
-        mirror, *own = await self._t.pipeline(cmds)
-        found = {t: merged_lanes(t, o, m) for t, o, m in zip(types, own, mirror, strict=True)}
-        grow = {t: n for t, n in declared.items() if n > len(found[t])}
-        if grow:
-            # On a cluster, new partitions go where the type has the fewest.
-            slots = await self._t.slot_owners()
-            proposed = {t: placed_lanes(t, found[t], n, slots) for t, n in grow.items()}
-            # In the type's own slot, confirmed as an enqueue is: a failover keeps them as it keeps the jobs.
-            calls = [scripts.lanes(k.lanes(t), k.of_type(t).stats, names) for t, names in proposed.items()]
-            replies = await self._t.run_scripts(calls, confirm=self._confirm)
-            before = {t: found[t] for t in grow}
-            found.update((t, lanes_from(t, r[0])) for t, r in zip(grow, replies, strict=True))
-            # The namespace-wide copy, for processes of older versions (not relied on).
-            mirror_call = scripts.partitions(k.partitions, {t: "\n".join(found[t]) for t in grow})
-            await self._t.run_scripts([mirror_call])
-            paused = [t for t, r in zip(grow, replies, strict=True) if int(r[1])]
-            await self._set_flag([n for t in paused for n in found[t][len(before[t]) :]], True)
-        return found
+        return await self._lanes.read(job_types, declared)  # raw errors: callers say what failed
 
     def _routes_read(self) -> None:
         # Write each lane's type to the type set again with the next enqueue: it
@@ -511,21 +474,7 @@ class RedisQueue(Queue):
         return total
 
     async def _set_paused(self, job_type: str, paused: bool) -> None:
-        # Partition 0's flag and the lanes recorded in Redis now, in one step
-        # (pause.lua); then every other lane, including any the namespace hash lists.
-        k = self.keys
-        call = scripts.pause(k.of_type(job_type).stats, k.lanes(job_type), paused)
-        cmds: list[list[resp.Arg]] = [["HGET", k.partitions, job_type]]
-        own, (mirror,) = await guarded(self.url, lambda: asyncio.gather(self._script(call), self._t.pipeline(cmds)))
-        names = merged_lanes(job_type, own, mirror)
-        await guarded(self.url, lambda: self._set_flag(names[1:], paused))
-        self.routes.merge({job_type: names})
-
-    async def _set_flag(self, names: Sequence[str], paused: bool) -> None:
-        """Set or clear the paused flag of these lanes."""
-        stats = [self.keys.of_type(n).stats for n in names]
-        if stats:
-            await self._t.pipeline([["HSET", s, "paused", 1] if paused else ["HDEL", s, "paused"] for s in stats])
+        self.routes.merge({job_type: await guarded(self.url, lambda: self._lanes.set_paused(job_type, paused))})
 
     async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
         call = scripts.cancel(

@@ -6,6 +6,7 @@ confirmed job id in exactly one place, and run to the end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 import uuid
@@ -310,10 +311,8 @@ async def test_a_failover_of_the_namespace_master_strands_no_confirmed_job(
                 continue
             on_healthy += off_the_namespace_master(names[partition_of(account, 3)])
         for n in range(10):
-            try:
+            with contextlib.suppress(EnqueueError):  # refused: not confirmed (the type set could not be)
                 confirmed.append(await queue.enqueue(Job(type="noop", args=Work(n=n), account_id=n)))
-            except EnqueueError:
-                pass
         assert on_healthy > 0, "no job was confirmed in a partition off the namespace's master"
         # The master dies; its replica (restarted from its own data) takes over without the lagged writes.
         ns_master.kill()

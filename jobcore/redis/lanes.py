@@ -1,0 +1,90 @@
+"""Each type's lanes (its partitions) as Redis keeps them, and the writes that
+list a type and its lanes. The record of a type's lanes (``Keys.lanes``) lives
+in the type's own slot and is written with the enqueue's replica confirmation,
+so whatever a failover keeps of the jobs, it keeps of their listing too; the
+namespace-wide hash (``Keys.partitions``) is still written for processes of
+older versions and read as a fallback. Pause and resume read the record in the
+same script that flips partition 0's flag (pause.lua), never a cached view."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Iterable, Sequence
+
+from jobcore.keys import Keys, placed_lanes, split_lane
+from jobcore.redis import resp, scripts
+from jobcore.redis.reads import lanes_from, merged_lanes
+from jobcore.redis.transport import Transport
+
+
+class Lanes:
+    def __init__(self, transport: Transport, keys: Keys, confirm: tuple[int, int] | None) -> None:
+        self._t = transport
+        self._keys = keys
+        self._confirm = confirm
+
+    async def read(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
+        """The lanes of ``job_types`` and of the declared types, growing those
+        declared larger than stored (never shrinking). Raw errors."""
+        types = list(dict.fromkeys([*job_types, *declared]))
+        if not types:
+            return {}
+        k = self._keys
+        # Plain reads first (a read-only user can still route and watch): each
+        # type's own record, and the namespace-wide hash older versions wrote.
+        cmds: list[list[resp.Arg]] = [["HMGET", k.partitions, *types]]
+        cmds += [["GET", k.lanes(t)] for t in types]
+        mirror, *own = await self._t.pipeline(cmds)
+        found = {t: merged_lanes(t, o, m) for t, o, m in zip(types, own, mirror, strict=True)}
+        grow = {t: n for t, n in declared.items() if n > len(found[t])}
+        if not grow:
+            return found
+        # On a cluster, new partitions go where the type has the fewest.
+        slots = await self._t.slot_owners()
+        proposed = {t: placed_lanes(t, found[t], n, slots) for t, n in grow.items()}
+        # In the type's own slot, confirmed as an enqueue is.
+        calls = [scripts.lanes(k.lanes(t), k.of_type(t).stats, names) for t, names in proposed.items()]
+        replies = await self._t.run_scripts(calls, confirm=self._confirm)
+        before = {t: found[t] for t in grow}
+        found.update((t, lanes_from(t, r[0])) for t, r in zip(grow, replies, strict=True))
+        # The namespace-wide copy, for processes of older versions (not relied on).
+        await self._t.run_scripts([scripts.partitions(k.partitions, {t: "\n".join(found[t]) for t in grow})])
+        # A paused type's new lanes are paused too (lanes.lua read the flag in the same step).
+        paused = [t for t, r in zip(grow, replies, strict=True) if int(r[1])]
+        await self.set_flag([n for t in paused for n in found[t][len(before[t]) :]], True)
+        return found
+
+    async def set_paused(self, job_type: str, paused: bool) -> tuple[str, ...]:
+        """Partition 0's flag and the lanes recorded in Redis now, in one step
+        (pause.lua); then every other lane's flag. Returns the lanes."""
+        k = self._keys
+        call = scripts.pause(k.of_type(job_type).stats, k.lanes(job_type), paused)
+        cmds: list[list[resp.Arg]] = [["HGET", k.partitions, job_type]]
+        (own,), (mirror,) = await asyncio.gather(self._t.run_scripts([call]), self._t.pipeline(cmds))
+        names = merged_lanes(job_type, own, mirror)
+        await self.set_flag(names[1:], paused)
+        return names
+
+    async def set_flag(self, names: Sequence[str], paused: bool) -> None:
+        """Set or clear the paused flag of these lanes."""
+        stats = [self._keys.of_type(n).stats for n in names]
+        if stats:
+            await self._t.pipeline([["HSET", s, "paused", 1] if paused else ["HDEL", s, "paused"] for s in stats])
+
+    def registrations(
+        self,
+        names: Iterable[str],
+        known_lanes: Collection[str],
+        known_types: Collection[str],
+        lanes_of: dict[str, tuple[str, ...]],
+    ) -> list[scripts.Call]:
+        """The writes that list the lanes ``names`` before jobs go to them, for
+        those not in ``known_lanes`` (written by this client since it last read the
+        partition counts): the type set, and each partitioned type's own record."""
+        k = self._keys
+        new = [name for name in names if name not in known_lanes]
+        types = [t for t in dict.fromkeys(split_lane(name)[0] for name in new) if t not in known_types]
+        calls = [scripts.types(k.types, types)] if types else []
+        for t in dict.fromkeys(split_lane(name)[0] for name in new if split_lane(name)[1]):
+            calls.append(scripts.lanes(k.lanes(t), k.of_type(t).stats, lanes_of.get(t, (t,))))
+        return calls
