@@ -239,3 +239,35 @@ async def test_corrupt_stored_partitions_read_as_safe_lanes(redis_url: str) -> N
         assert (await q.stats()).types["busy"].pending == 8
     finally:
         await q.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_type_no_worker_serves_is_listed_at_once_after_redis_lost_its_data(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Issue 18, the wiped restart: a long-lived producer keeps enqueueing after
+    Redis came back empty; its types are listed by the next read, not 10 s later."""
+    url = request.getfixturevalue(f"{kind}_url")
+    producer = RedisQueue(url)
+    try:
+        await producer.enqueue(Job(type="solo", args=Ping(0)))
+        await producer.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3)])
+        flush = redis_cluster_flush(request) if kind == "cluster" else None
+        if flush is not None:
+            flush()
+        else:
+            await producer.transport.call("FLUSHALL")
+        await producer.enqueue(Job(type="solo", args=Ping(1)))
+        await producer.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3, 5)])
+        reader = RedisQueue(url)  # a `stats` started now
+        try:
+            stats = await reader.stats()
+        finally:
+            await reader.close()
+        assert {t: s.pending for t, s in stats.types.items()} == {"solo": 1, "batch": 2}
+    finally:
+        await producer.close()
+
+
+def redis_cluster_flush(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue("redis_cluster").flushall

@@ -157,9 +157,27 @@ class RedisQueue(Queue):
         refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
         if refused:
             raise self._partly_enqueued(by_type, refused)
+        lost = {name for (name, _), r in zip(spans, replies, strict=True) if isinstance(r, int) and r < 0}
+        lost.intersection_update(self._known_lanes)  # streams created though listed: Redis lost its data
         self._known_lanes.update(by_type)
         self._known_types.update(split_lane(name)[0] for name in by_type)
         self._reads.known_types.update(self._known_types)
+        if lost:
+            await self._relist(lost)
+
+    async def _relist(self, names: set[str]) -> None:
+        """List again lanes whose streams Redis lost (their jobs have landed: a
+        failure here is logged, and the next enqueue tries again)."""
+        for name in names:
+            self._forget_lane(name)
+        calls = self._lanes.registrations(names, self._known_lanes, self._known_types, self.routes.by_type)
+        try:
+            await self._t.run_scripts(calls, confirm=self._confirm)
+        except Exception as exc:
+            log.warning("listing job types again after Redis lost its data failed (%s); the next enqueue retries", exc)
+            return
+        self._known_lanes.update(names)
+        self._known_types.update(split_lane(name)[0] for name in names)
 
     def _partly_enqueued(
         self, by_type: dict[str, list[bytes]], refused: Mapping[tuple[str, int], Exception]
