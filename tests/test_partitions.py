@@ -248,17 +248,16 @@ async def test_a_type_no_worker_serves_is_listed_at_once_after_redis_lost_its_da
     """Issue 18, the wiped restart: a long-lived producer keeps enqueueing after
     Redis came back empty; its types are listed by the next read, not 10 s later."""
     url = request.getfixturevalue(f"{kind}_url")
-    producer = RedisQueue(url)
+    solo, batch = RedisQueue(url), RedisQueue(url)  # one long-lived producer each
     try:
-        await producer.enqueue(Job(type="solo", args=Ping(0)))
-        await producer.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3)])
-        flush = redis_cluster_flush(request) if kind == "cluster" else None
-        if flush is not None:
-            flush()
+        await solo.enqueue(Job(type="solo", args=Ping(0)))
+        await batch.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3)])
+        if kind == "cluster":
+            redis_cluster_flush(request)()
         else:
-            await producer.transport.call("FLUSHALL")
-        await producer.enqueue(Job(type="solo", args=Ping(1)))
-        await producer.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3, 5)])
+            await solo.transport.call("FLUSHALL")
+        await solo.enqueue(Job(type="solo", args=Ping(1)))
+        await batch.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3, 5)])
         reader = RedisQueue(url)  # a `stats` started now
         try:
             stats = await reader.stats()
@@ -266,7 +265,8 @@ async def test_a_type_no_worker_serves_is_listed_at_once_after_redis_lost_its_da
             await reader.close()
         assert {t: s.pending for t, s in stats.types.items()} == {"solo": 1, "batch": 2}
     finally:
-        await producer.close()
+        await solo.close()
+        await batch.close()
 
 
 def redis_cluster_flush(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
