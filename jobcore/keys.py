@@ -66,6 +66,11 @@ class Keys:
         confirmation, so it survives a failover of ``{namespace}`` as the jobs do."""
         return f"{self.namespace}:{{{job_type}}}:lanes"
 
+    def gate(self, job_type: str) -> str:
+        """Hash, while a raised partition count waits for the old lanes: ``from``
+        (lanes before the raise) and ``fence`` (ms); beside ``lanes``."""
+        return f"{self.namespace}:{{{job_type}}}:gate"
+
     def cancels(self, worker_id: str) -> str:
         """List: cancel requests for one worker ("type\nentry ref"), taken by its
         poll; beside ``leases`` (one slot), so a request checks the lease atomically."""

@@ -201,7 +201,9 @@ class RedisQueue(Queue):
         )
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
-        return await self._lanes.read(job_types, declared)  # raw errors: callers say what failed
+        found = await self._lanes.read(job_types, declared)  # raw errors: callers say what failed
+        self.routes.close(self._lanes.closed)
+        return found
 
     def _routes_read(self) -> None:
         # Write each lane's type to the type set again with the next enqueue: it
@@ -243,7 +245,7 @@ class RedisQueue(Queue):
         names = routes.flat.get(tuple(types)) if time.monotonic() < routes.until else None
         if names is None:
             names = await guarded(self.url, lambda: self._lanes_of(types))
-        names = fetching.servable(names)
+        names = fetching.servable(routes.open_lanes(names))
         if not pairs:
             pairs = await fetching.run(names, lambda: fetching.take(consumer, names, count))
         if not pairs and block_ms > 0:
