@@ -32,7 +32,7 @@ from jobcore.redis.inflight import base_attempts
 from jobcore.redis.lanes import Lanes
 from jobcore.redis.reads import History, Reader, bad_key, type_keys
 from jobcore.redis.redispy import RedisPyTransport
-from jobcore.redis.transport import Transport
+from jobcore.redis.transport import ReplicasNotConfirmed, Transport
 from jobcore.url import parse as parse_url
 from jobcore.url import redacted
 
@@ -151,6 +151,14 @@ class RedisQueue(Queue):
             if first:
                 # Before the jobs, with their confirmation: a confirmed job is always listed.
                 await self._t.run_scripts(first, confirm=self._confirm)
+        except ReplicasNotConfirmed as exc:
+            ids = [decode_envelope(p).id for payloads in by_type.values() for p in payloads]  # error path only
+            raise EnqueueError(
+                f"{n} job(s) not enqueued: listing their type was not confirmed ({exc}); retry them", not_landed=ids
+            ) from None
+        except Exception as exc:
+            raise enqueue_error(self.url, f"{n} job(s)", exc) from None
+        try:
             replies = await self._t.run_scripts(calls, confirm=self._confirm, raise_on_error=False)
         except Exception as exc:
             raise enqueue_error(self.url, f"{n} job(s)", exc) from None
@@ -201,7 +209,10 @@ class RedisQueue(Queue):
         )
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
-        found = await self._lanes.read(job_types, declared)  # raw errors: callers say what failed
+        try:
+            found = await self._lanes.read(job_types, declared)  # raw errors: callers say what failed
+        except ReplicasNotConfirmed as exc:
+            raise EnqueueError(f"the partition count not confirmed: {exc}; retry to be sure") from None
         self.routes.close(self._lanes.closed)
         return found
 
