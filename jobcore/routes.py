@@ -81,6 +81,10 @@ class Routes:
         return [n for n in names if n not in self.closed] if self.closed else names
 
     def merge(self, found: Mapping[str, tuple[str, ...]]) -> None:
-        """Lanes seen in passing (a dashboard read): used, the trust time unchanged."""
-        self.by_type.update(found)
+        """Lanes seen in passing (a dashboard read): used, the trust time unchanged.
+        A type keeps lanes it knew that a read no longer lists (Redis lost them):
+        jobs may be there, and the next enqueue records them again."""
+        for job_type, names in found.items():
+            known = self.by_type.get(job_type, ())
+            self.by_type[job_type] = known if known[: len(names)] == names else names
         self.flat.clear()

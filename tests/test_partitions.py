@@ -316,3 +316,26 @@ async def test_a_raised_count_keeps_fifo_per_account_while_the_old_partition_has
 
 def _n(raw: bytes | None) -> int:
     return int(msgspec.msgpack.decode(decode_envelope(raw or b"").args, type=Ping).n)
+
+
+async def test_a_producer_records_its_partitions_again_after_redis_lost_them(redis_queue: RedisQueue) -> None:
+    """A lane that exists is never forgotten: a producer that knew 3 partitions
+    keeps them when Redis comes back empty, and records them again."""
+    queue = redis_queue
+    assert await queue.set_partitions("busy", 3) == 3
+    await queue.enqueue(job(1, account_id=1))
+    await _flush(queue)
+    queue.routes.expire()  # its next read of the counts finds none
+    await queue.enqueue(job(2, account_id=1))
+    fresh = queue.clone()
+    try:
+        assert await fresh.partitions(["busy"]) == {"busy": 3}
+    finally:
+        await fresh.close()
+
+
+async def _flush(queue: RedisQueue) -> None:
+    if queue.transport.kind == "cluster":
+        await queue.transport.on_every_master("FLUSHALL")
+    else:
+        await queue.transport.call("FLUSHALL")

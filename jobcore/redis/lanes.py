@@ -125,6 +125,7 @@ class Lanes:
         new = [name for name in names if name not in known_lanes]
         types = [t for t in dict.fromkeys(split_lane(name)[0] for name in new) if t not in known_types]
         calls = [scripts.types(k.types, types)] if types else []
-        for t in dict.fromkeys(split_lane(name)[0] for name in new if split_lane(name)[1]):
-            calls.append(scripts.lanes(k.lanes(t), k.of_type(t).stats, k.gate(t), lanes_of.get(t, (t,))))
+        for t in dict.fromkeys(split_lane(name)[0] for name in new):
+            if len(lanes_of.get(t, ())) > 1:
+                calls.append(scripts.lanes(k.lanes(t), k.of_type(t).stats, k.gate(t), lanes_of[t]))
         return calls

@@ -188,7 +188,8 @@ class Reader:
             stored = {t: merged_lanes(t, own, mirror.get(t)) for t, own in zip(types, res["lanes"], strict=True)}
             stored.update((t, lanes_from(t, r)) for t, r in mirror.items() if t not in stored)
             all_types.update(mirror)
-            if not all_types - self.known_types and all(self._routes.lanes(t) == n for t, n in stored.items()):
+            known = self._routes.lanes
+            if not all_types - self.known_types and all(known(t)[: len(n)] == n for t, n in stored.items()):
                 break
             self.known_types.update(all_types)
             self._routes.merge(stored)
