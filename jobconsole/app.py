@@ -365,8 +365,9 @@ class JobConsole(App[None]):
             return
         question = (
             f"Cancel this running job?\n{about}\n"
-            "Its worker cancels the handler within a second and records the job as failed "
-            '("cancelled by operator"); its other jobs go on.'
+            "Its worker stops the handler and records the job as failed "
+            '("cancelled by operator"), unless it finishes first; its other jobs go on. '
+            "The answer says which."
         )
 
         def answered(yes: bool | None) -> None:
@@ -382,11 +383,12 @@ class JobConsole(App[None]):
         except Exception as exc:
             self.notify(f"cancel failed: {printable(describe_error(exc))}", severity="error", markup=False)
             return
-        ok = result.status == "requested" and not result.sync
+        titles = {"cancelled": "Cancelled", "ran_on": "Cancelled", "cancelling": "Cancelling"}
+        titles["requested"] = "Not confirmed yet"
         self.notify(
             printable(result.message),
-            title="Cancel requested" if result.status == "requested" else "Not cancelled",
-            severity="information" if ok else "warning",
+            title=titles.get(result.status, "Not cancelled"),
+            severity="information" if result.status == "cancelled" else "warning",
             timeout=10,
             markup=False,
         )

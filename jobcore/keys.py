@@ -30,6 +30,12 @@ class TypeKeys:
 class Keys:
     namespace: str = DEFAULT_NAMESPACE
 
+    def __post_init__(self) -> None:
+        # An empty namespace is an empty hash tag: on a Cluster the namespace's
+        # keys would spread over slots and every script using two fail CROSSSLOT.
+        if not self.namespace:
+            raise ValueError("the namespace must not be empty (--namespace ''): give a name, e.g. the default jobcore")
+
     @property
     def _global(self) -> str:
         return f"{self.namespace}:{{{self.namespace}}}"
@@ -75,6 +81,12 @@ class Keys:
         """List: cancel requests for one worker ("type\nentry ref"), taken by its
         poll; beside ``leases`` (one slot), so a request checks the lease atomically."""
         return f"{self._global}:cancel:{worker_id}"
+
+    def cancel_verdict(self, lane: str, request: str) -> str:
+        """String: what became of one cancel request (Queue.cancel waits for it),
+        written by the worker that held the job, expiring on its own. In the job's
+        lane slot, so the settle that files the job writes it in the same script."""
+        return f"{self.namespace}:{{{lane}}}:cancelled:{request}"
 
     def of_type(self, job_type: str) -> TypeKeys:
         tag = f"{self.namespace}:{{{job_type}}}"

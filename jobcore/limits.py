@@ -17,6 +17,8 @@ PARTITIONS_TTL_S = 10.0  # how long a process trusts the partition counts it rea
 FIND_BAD_MAX = 10_000  # dead and failed jobs find() reads per type, the newest
 FIND_SKEW_MS = 10_000  # how far from the time in a job id find() looks for it in a stream
 CANCEL_POLL_S = 0.5  # how often a worker takes its cancel requests
+CANCEL_CONFIRM_S = 2.5  # how long cancel() waits for the worker's answer: its poll, the settle, a margin
+CANCEL_VERDICT_TTL_MS = 60_000  # a cancel's answer, kept for the caller to read
 
 
 def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from jobcore.errors import WorkerIdTaken
 from jobcore.keys import entry_order, lanes, split_lane
+from jobcore.limits import CANCEL_VERDICT_TTL_MS
 from jobcore.ops.history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
 from jobcore.queue import Queue
 from jobcore.records import (
@@ -84,7 +85,8 @@ class MemoryQueue(Queue):
         self._cond: asyncio.Condition | None = None
         self._closed = False
         self._history: dict[str, MinuteTable] = {}  # by type: what each type's history hash holds on Redis
-        self._cancels: dict[str, list[tuple[str, str]]] = {}  # worker id -> cancel requests
+        self._cancels: dict[str, list[tuple[str, str, str]]] = {}  # worker id -> cancel requests
+        self._answers: dict[tuple[str, str, str], tuple[str, int]] = {}  # cancel request -> (answer, expiry ms)
 
     # ---- helpers ----------------------------------------------------------
 
@@ -200,7 +202,9 @@ class MemoryQueue(Queue):
             held = t.pel.get(o.entry_id) if t else None
             if t is None or held is None or held.consumer != consumer:
                 stale.append(Stale(o.entry_id, held.consumer if held else None))
+                self._answer(o, "moved", overwrite=True)
                 continue
+            self._answer(o, o.verdict, overwrite=True)  # in the same step as the settle, as settle.lua does
             del t.pel[o.entry_id]
             raw, base = t.data.pop(o.entry_id, (None, 0))
             if o.kind == "ack":
@@ -464,13 +468,32 @@ class MemoryQueue(Queue):
                     out.append((job_type, entry_id, raw))
         return out
 
-    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
+    async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
         self._check_open()
         if self._leases.get(worker, 0) < _now_ms():
             return False
-        self._cancels.setdefault(worker, []).append((job_type, ref))
+        self._cancels.setdefault(worker, []).extend([(job_type, ref, ""), (job_type, ref, request)])  # as on Redis
         return True
 
-    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:
         self._check_open()
         return self._cancels.pop(consumer, [])
+
+    async def answer_cancel(self, job_type: str, ref: str, request: str, answer: str) -> None:
+        self._check_open()
+        self._answer(Outcome(job_type, ref, "ack", cancels=(request,)), answer, overwrite=False)
+
+    async def _cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        self._check_open()
+        got = self._answers.get((job_type, ref, request))
+        return got[0] if got and got[1] > _now_ms() else None
+
+    def _answer(self, o: Outcome, answer: str, *, overwrite: bool) -> None:
+        """Record the answer to each cancel ``o`` carries (expiring as on Redis)."""
+        now = _now_ms()
+        for request in o.cancels:
+            key = (o.job_type, o.entry_id, request)
+            if overwrite or key not in self._answers or self._answers[key][1] <= now:
+                self._answers[key] = (answer, now + CANCEL_VERDICT_TTL_MS)
+        if o.cancels:
+            self._answers = {k: v for k, v in self._answers.items() if v[1] > now}

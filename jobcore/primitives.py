@@ -122,6 +122,14 @@ class WorkerPrimitives(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
-        """Take the (type, entry ref) cancel requests for ``consumer`` (a worker
-        polls this every ``CANCEL_POLL_S``: no round trip per job)."""
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:
+        """Take the (type, entry ref, request id) cancel requests for ``consumer`` (a
+        worker polls this every ``CANCEL_POLL_S``: no round trip per job). The
+        request id is "" for a request of an older jobcore (nobody waits for its answer)."""
+
+    @abc.abstractmethod
+    async def answer_cancel(self, job_type: str, ref: str, request: str, answer: str) -> None:
+        """Record what became of cancel ``request`` when no settle carries it (the
+        job finished and was settled before the request came, it runs on a handler
+        that cannot be interrupted, or this worker does not hold it); an answer
+        already recorded stays."""

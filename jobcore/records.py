@@ -49,6 +49,10 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     attempt: int = 1
     text: str = ""
     took: float = 0.0  # seconds it ran (ack, fail): the history's run times
+    # Cancel requests this settle answers (Queue.cancel waits for it), and the
+    # answer: cancelled, ran_on, processed, failed, dead or released.
+    cancels: tuple[str, ...] = ()
+    verdict: str = ""
 
 
 class Stale(NamedTuple):

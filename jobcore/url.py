@@ -20,6 +20,10 @@ SINGLE_SCHEMES = ("redis", "rediss", "unix")
 REDIS_SCHEMES = (*SINGLE_SCHEMES, "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
 DEFAULT_PORT = 6379
 MAX_PORT = 65535
+# ssl_cert_reqs as redis-py reads it: a client is always shown the server's
+# certificate, so "optional" verifies it as "required" does; only "none" trusts anyone.
+CERT_REQS = {"required": True, "cert_required": True, "optional": True, "cert_optional": True, "none": False,
+             "cert_none": False}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,9 @@ def parse(url: str) -> RedisUrl:
     except ValueError:
         raise ValueError(f"bad database number {db_text!r} in Redis URL") from None
     check = query.get("ssl_check_hostname")
+    reqs = query.get("ssl_cert_reqs", "required").lower()
+    if reqs not in CERT_REQS:
+        raise ValueError(f"bad ssl_cert_reqs {reqs!r} in Redis URL: required, optional or none")
     return RedisUrl(
         scheme=scheme,
         hosts=hosts,
@@ -111,7 +118,7 @@ def parse(url: str) -> RedisUrl:
         service=service,
         sentinel_username=query.get("sentinel_username"),
         sentinel_password=query.get("sentinel_password"),
-        tls_verify=query.get("ssl_cert_reqs", "required").lower() not in ("none", "cert_none", "optional"),
+        tls_verify=CERT_REQS[reqs],
         tls_ca_certs=query.get("ssl_ca_certs"),
         tls_certfile=query.get("ssl_certfile"),
         tls_keyfile=query.get("ssl_keyfile"),

@@ -432,7 +432,8 @@ def test_find_prints_where_each_job_is_with_its_six_fields(cli_env: dict[str, st
     (hit,) = json.loads(jc(cli_env, "find", job_id, "org:org-9", "--json", url=redis_url).stdout)
     assert (hit["where"], hit["account_number"], hit["job_id"]) == ("pending", "000123", job_id)
     res = jc(cli_env, "find", "0000000000008000800000000000000a", url=redis_url)
-    assert res.returncode == 0 and "not found: processed and not kept, or never enqueued" in res.stdout
+    assert res.returncode == 0 and "not found in flight, dead or failed, nor pending in the window" in res.stdout
+    assert "processed" not in res.stdout  # nothing kept says so
     _one_line_error(jc(cli_env, "find", "colour:red", url=redis_url), 2, "unknown find word 'colour:red'")
     _one_line_error(jc(cli_env, "find", "account:x", url=redis_url), 2, "account: takes a whole number")
     _one_line_error(jc(cli_env, "find", "xyz", url=redis_url), 2, "not a job id")
@@ -447,7 +448,7 @@ def test_cancel_a_60s_sleep_job_and_say_so_for_others(cli_env: dict[str, str], r
         wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["in_flight"] == 2)
         asked = time.monotonic()
         res = jc(cli_env, "cancel", stuck[:8], url=redis_url)
-        assert res.returncode == 0 and "cancel requested of worker " in res.stdout, res.stderr
+        assert res.returncode == 0 and f"job {stuck} (sleep) cancelled on worker " in res.stdout, res.stderr
         wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["failed"] == 1, timeout=10)
         assert time.monotonic() - asked < 10
         (failed,) = json.loads(jc(cli_env, "failed", "list", "--type", "sleep", "--json", url=redis_url).stdout)
@@ -455,7 +456,8 @@ def test_cancel_a_60s_sleep_job_and_say_so_for_others(cli_env: dict[str, str], r
         running = json.loads(jc(cli_env, "in-flight", "--json", url=redis_url).stdout)
         assert [r["job_id"] for r in running] == [other]
         res = jc(cli_env, "cancel", stuck, url=redis_url)
-        assert res.returncode == 1 and "finished meanwhile and is failed" in res.stdout
+        assert res.returncode == 1 and "is not in flight: it is failed (id " in res.stdout
+        assert "cancelled by operator; nothing was cancelled" in res.stdout
         res = jc(cli_env, "find", stuck, url=redis_url)
         assert res.stdout.startswith("failed (id ") and "reason=cancelled by operator" in res.stdout
     finally:

@@ -625,28 +625,65 @@ async def test_find_looks_for_a_pending_id_in_every_partition(queue: jobcore.Que
         assert (hit.where, hit.account_id, hit.reservation_id) == ("pending", j.account_id, j.args.reservation_id)
 
 
-async def test_cancel_asks_the_owning_worker_and_says_what_else_happened(queue: jobcore.Queue) -> None:
+async def test_cancel_asks_the_owning_worker_and_reports_its_answer(
+    queue: jobcore.Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobcore.ops.operations, "CANCEL_CONFIRM_S", 0.3)
     await ready(queue, "launch")
     await queue.heartbeat({"id": "w1", "types": ["launch"], "sync_types": ["launch"]}, 10_000)
-    a, b, c = launch(1), launch(2), launch(3)
-    await queue.enqueue_many([a, b])
-    (da, db) = await queue.fetch("w1", ["launch"], 2, 0)
+    a, b, c, d = launch(1), launch(2), launch(3), launch(4)
+    await queue.enqueue_many([a, b, d])
+    (da, db, dd) = await queue.fetch("w1", ["launch"], 3, 0)
     await queue.enqueue(c)
 
-    res = await queue.cancel(str(a.id))
-    assert (res.status, res.sync, res.job and res.job.worker) == ("requested", True, "w1")
-    assert "cancel requested of worker w1" in res.message
-    assert await queue.cancel_requests("w1") == [("launch", da.entry_id)]
+    # The worker's settle answers, in the same script: cancelled.
+    asking = asyncio.ensure_future(queue.cancel(str(a.id)))
+    requests = await _cancel_requests(queue, "w1")
+    # First as a worker of an older jobcore reads it, then with the id of the answer.
+    assert [(t, ref) for t, ref, _ in requests] == [("launch", da.entry_id)] * 2
+    assert requests[0][2] == "" and requests[1][2]
+    ask = requests[1][2]
+    cancelled = Outcome("launch", da.entry_id, "fail", 1, "cancelled by operator", cancels=(ask,), verdict="cancelled")
+    await queue.settle("w1", [cancelled])
+    res = await asking
+    assert (res.status, res.job and res.job.worker) == ("cancelled", "w1") and "recorded as failed" in res.message
+    await queue.answer_cancel("launch", da.entry_id, ask, "processed")  # a late answer changes nothing
+    assert await queue._cancel_answer("launch", da.entry_id, ask) == "cancelled"
     assert await queue.cancel_requests("w1") == []  # taken once
     assert await queue.cancel_requests("w2") == []
 
-    assert (await queue.cancel(str(c.id))).status == "pending"
+    # Settled before the worker took the request: the worker answers what it became.
+    asking = asyncio.ensure_future(queue.cancel(str(b.id)))
+    ((_, ref, _), (_, _, ask)) = await _cancel_requests(queue, "w1")
     await queue.settle("w1", [Outcome("launch", db.entry_id, "ack")])
-    res = await queue.cancel(str(b.id))
-    assert res.status == "finished" and "processed and not kept" in res.message
+    await queue.answer_cancel("launch", ref, ask, "processed")
+    res = await asking
+    assert (res.status, res.outcome) == ("finished", "processed") and "finished first on worker w1" in res.message
+
+    # No answer in time: asked, not confirmed (and the sync handler is said).
+    res = await queue.cancel(str(d.id))
+    assert (res.status, res.sync, res.job and res.job.worker) == ("requested", True, "w1")
+    assert "cancel requested of worker w1" in res.message and "not yet confirmed" in res.message
+    (_, _, ask) = (await queue.cancel_requests("w1"))[1]
+    # A settle of a job this worker no longer holds answers "moved".
+    await queue.settle("w2", [Outcome("launch", dd.entry_id, "ack", cancels=(ask,), verdict="processed")])
+    assert await queue._cancel_answer("launch", dd.entry_id, ask) == "moved"
+
+    assert (await queue.cancel(str(c.id))).status == "pending"
+    res = await queue.cancel(str(b.id))  # processed: nothing kept says so
+    assert res.status == "not_found" and "processed" not in res.message
     assert (await queue.cancel("ffffffff")).status == "not_found"
     with pytest.raises(jobcore.BadQuery):
         await queue.cancel("abc")
+
+
+async def _cancel_requests(queue: jobcore.Queue, worker: str) -> list[tuple[str, str, str]]:
+    """The cancel requests for ``worker``, as its poll takes them."""
+    deadline = time.monotonic() + 5
+    while not (got := await queue.cancel_requests(worker)):
+        assert time.monotonic() < deadline, "no cancel request came"
+        await asyncio.sleep(0.01)
+    return got
 
 
 async def test_cancel_of_an_ambiguous_prefix_or_a_lost_worker_changes_nothing(queue: jobcore.Queue) -> None:

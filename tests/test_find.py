@@ -73,9 +73,35 @@ def test_found_jobs_and_cancel_results_say_where_in_words() -> None:
     assert f.describe() == "in flight on worker w1 (entry 1-0)"
     assert f.log_fields() == FIELDS
     assert f.to_dict()["where"] == "in_flight"
-    assert "cancel requested of worker w1" in CancelResult("requested", f).message
-    assert "cannot be interrupted" in CancelResult("requested", f, sync=True).message
-    gone = FoundJob("not_found", str(ID))
-    assert gone.describe() == "not found: processed and not kept, or never enqueued"
-    assert "finished (processed and not kept) or was never enqueued" in CancelResult("finished", gone).message
+    assert CancelResult("cancelled", f).message.startswith(f"job {ID} (launch) cancelled on worker w1: its handler was")
+    assert "ran to its end" in CancelResult("ran_on", f).message
+    assert "cannot be interrupted" in CancelResult("cancelling", f, sync=True).message
+    said = CancelResult("requested", f, waited_s=2.5).message
+    assert "cancel requested of worker w1" in said and "not yet confirmed" in said and "2.5 s" in said
+    assert (
+        "finished first on worker w1: processed" in CancelResult("finished", f, outcome="processed", asked=True).message
+    )
+    failed = FoundJob("failed", str(ID), "launch", "7-0", worker="w1")
+    assert (
+        "finished first on worker w1: failed (id 7-0)"
+        in CancelResult("finished", failed, outcome="failed", asked=True).message
+    )
+    kept = FoundJob("failed", str(ID), "launch", "7-0", reason="Traceback\nKeyError: 1")
+    said = CancelResult("finished", kept, outcome="failed").message
+    assert said.endswith("is not in flight: it is failed (id 7-0): KeyError: 1; nothing was cancelled")
+    assert "handed it back" in CancelResult("handed_back", f).message
     assert "pending" in CancelResult("pending", FoundJob("pending", str(ID), "launch", "2-0")).message
+
+
+def test_not_found_never_says_processed_and_names_the_window() -> None:
+    """No record of a processed job is kept: "not found" says what was searched
+    and what the job may be, never that it was processed (issue 18, case 14)."""
+    gone = FoundJob("not_found", str(ID))
+    text = gone.describe()
+    assert "processed" not in text
+    assert "not found in flight, dead or failed, nor pending in the window (±10 s of the id's time)" in text
+    assert "it may still wait" in text
+    untimed = FoundJob("not_found", str(uuid.uuid4())).describe()
+    assert "processed" not in untimed and "pending is not searched: the id carries no time" in untimed
+    said = CancelResult("not_found", gone).message
+    assert "processed" not in said and "may still wait" in said and "nothing was cancelled" in said

@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 
 from jobcore import EnqueueError, Job
+from jobcore.keys import key_slot
 from jobcore.model import decode_envelope
 from jobcore.redis import resp
 from jobcore.redis.backend import ADD_CHUNK, RedisQueue
 from jobcore.redis.redispy import RedisPyTransport
+from tests.support.servers import RedisCluster
 
 from .conftest import fake_queue
 
@@ -72,5 +74,37 @@ async def test_fakeredis_queues_go_through_the_redis_py_adapter() -> None:
         assert isinstance(q.transport, RedisPyTransport)
         await q.enqueue_many([Job(type="t", args={"i": i}) for i in range(3)])
         assert (await q.stats()).types["t"].pending == 3
+    finally:
+        await q.close()
+
+
+async def test_on_a_cluster_with_a_master_down_it_says_exactly_which_jobs_landed(
+    redis_cluster: RedisCluster, cluster_url: str
+) -> None:
+    q = RedisQueue(cluster_url, connect_timeout=1)
+    try:
+        home = redis_cluster.master_for_slot(key_slot(q.keys.types))  # the namespace's keys: left alive
+        types = [f"t{i}" for i in range(12)]
+        where = {t: redis_cluster.master_for_slot(key_slot(q.keys.of_type(t).stream)) for t in types}
+        victim = next(n for n in where.values() if n is not home)
+        await q.enqueue_many([Job(type=t, args={"i": -1}) for t in types])  # routes and lanes known
+        batch = [Job(type=types[i % len(types)], args={"i": i}) for i in range(1000)]
+        down = {j.id for j in batch if where[j.type] is victim}
+        redis_cluster.kill(victim)
+        with pytest.raises(EnqueueError, match=rf"{len(down)} of 1000 job\(s\) not enqueued") as err:
+            await q.enqueue_many(batch)
+        assert victim.url.split("//")[1].split("/")[0] in str(err.value)  # the node that failed, named
+        assert set(err.value.not_landed) == down
+        assert set(err.value.landed) == {j.id for j in batch} - down
+    finally:
+        await q.close()
+    redis_cluster.heal()
+    q = RedisQueue(cluster_url)
+    try:
+        stored = set()
+        for t in types:
+            for _, fields in await q.transport.call("XRANGE", q.keys.of_type(t).stream, "-", "+"):
+                stored.add(decode_envelope(fields[1]).id)
+        assert stored & {j.id for j in batch} == set(err.value.landed)
     finally:
         await q.close()

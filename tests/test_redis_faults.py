@@ -6,6 +6,8 @@ it held jobs. Each test ends by checking where every job is."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +23,8 @@ from jobcore.errors import WorkerIdTaken
 from jobcore.keys import GROUP
 from jobcore.records import Lease, Outcome
 from jobcore.redis.backend import RedisQueue
-from tests.support.servers import RedisCluster, RedisServer
+from jobcore.redis.sentinel import Sentinel
+from tests.support.servers import RedisCluster, RedisServer, SentinelSetup
 
 from .faults.procs import figures
 from .helpers import read_only_queue, running, wait_until
@@ -403,8 +406,7 @@ async def test_a_read_only_user_sees_everything_and_is_told_when_it_may_not_act(
 
 async def test_the_operator_acl_from_readme_runs_producers_and_workers(redis_url: str) -> None:
     admin = redis.Redis.from_url(redis_url)
-    line = "on >pw ~jobcore:* +@read +@write +@stream +@hash +@set +@sortedset +@scripting +@connection +time +info"
-    admin.execute_command("ACL", "SETUSER", "jc", "reset", *line.split())
+    admin.execute_command("ACL", "SETUSER", "jc", "reset", *readme_acl("jobcore"))
     port = redis_url.split(":")[-1].split("/")[0]
     url = f"redis://jc:pw@127.0.0.1:{port}/0"
     q = RedisQueue(url)
@@ -580,3 +582,135 @@ async def test_worker_records_of_any_shape_are_listed_never_fatal(redis_url: str
     finally:
         r.close()
         await q.close()
+
+
+def readme_acl(user: str) -> list[str]:
+    """README's ACL line for ``user``, as ACL SETUSER's rules (password ``pw``)."""
+    import re
+
+    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    found = re.search(rf"`ACL SETUSER {user} (on [^`]+)`", text)
+    assert found, f"README gives no ACL line for {user}"
+    return found.group(1).replace(">PASSWORD", ">pw").split()
+
+
+def _on_every_node(cluster: RedisCluster, *args: str) -> None:
+    for node in cluster.nodes:
+        if node.alive:
+            c = node.client()
+            try:
+                c.execute_command(*args)
+            finally:
+                c.close()
+
+
+def _as_user(url: str, user: str) -> str:
+    return url.replace("redis://", f"redis://{user}:pw@", 1)
+
+
+async def test_readmes_acl_lines_work_on_a_cluster(redis_cluster: RedisCluster, cluster_url: str) -> None:
+    _on_every_node(redis_cluster, "ACL", "SETUSER", "jc", "reset", *readme_acl("jobcore"))
+    _on_every_node(redis_cluster, "ACL", "SETUSER", "watcher", "reset", *readme_acl("watcher"))
+    q = RedisQueue(_as_user(cluster_url, "jc"))
+    ro = RedisQueue(_as_user(cluster_url, "watcher"))
+    seen: list[int] = []
+    try:
+        await q.set_partitions("t", 2)
+        await q.enqueue_many(jobs(20))
+        async with running(Worker(RedisQueue(_as_user(cluster_url, "jc")), make_handlers(seen), concurrency=4)):
+            await wait_until(lambda: _value(len(seen) == 20), timeout=15)
+        assert (await q.stats()).types["t"].processed == 20
+        dash = await ro.dashboard(100)
+        assert dash.stats.types["t"].processed == 20
+        with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+            await ro.requeue("dead", "t")
+    finally:
+        _on_every_node(redis_cluster, "ACL", "DELUSER", "jc", "watcher")
+        await q.close()
+        await ro.close()
+
+
+async def test_a_cluster_user_without_cluster_slots_is_told_permission_denied(
+    redis_cluster: RedisCluster, cluster_url: str
+) -> None:
+    rules = [r for r in readme_acl("jobcore") if r != "+cluster|slots"]
+    _on_every_node(redis_cluster, "ACL", "SETUSER", "nocs", "reset", *rules, "-cluster|slots")
+    q = RedisQueue(_as_user(cluster_url, "nocs"))
+    try:
+        with pytest.raises(jobcore.errors.PermissionDenied, match=r"permission denied .*\(.*NOPERM") as err:
+            await q.stats()
+        assert "unreachable" not in str(err.value)
+        with pytest.raises(jobcore.EnqueueError, match=r"permission denied .*\(.*NOPERM") as err2:
+            await q.enqueue(jobs(1)[0])
+        assert "unreachable" not in str(err2.value)
+    finally:
+        _on_every_node(redis_cluster, "ACL", "DELUSER", "nocs")
+        await q.close()
+
+
+async def test_readmes_acl_lines_work_through_sentinel(sentinel_setup: SentinelSetup, sentinel_url: str) -> None:
+    for node in sentinel_setup.data_nodes:
+        c = node.client()
+        try:
+            c.execute_command("ACL", "SETUSER", "jc", "reset", *readme_acl("jobcore"))
+            c.execute_command("ACL", "SETUSER", "watcher", "reset", *readme_acl("watcher"))
+        finally:
+            c.close()
+    at = sentinel_url.replace("redis+sentinel://", "redis+sentinel://{}:pw@", 1)
+    q, ro = RedisQueue(at.format("jc")), RedisQueue(at.format("watcher"))
+    seen: list[int] = []
+    try:
+        await q.enqueue_many(jobs(10))
+        async with running(Worker(RedisQueue(at.format("jc")), make_handlers(seen), concurrency=4)):
+            await wait_until(lambda: _value(len(seen) == 10), timeout=15)
+        assert (await ro.dashboard(100)).stats.types["t"].processed == 10
+    finally:
+        for node in sentinel_setup.data_nodes:
+            c = node.client()
+            try:
+                c.execute_command("ACL", "DELUSER", "jc", "watcher")
+            finally:
+                c.close()
+        await q.close()
+        await ro.close()
+
+
+def test_an_empty_namespace_is_refused_with_one_line(cluster_url: str, cli_env: dict[str, str]) -> None:
+    """Its keys' hash tag would be empty: on a Cluster they spread over slots and
+    every script fails CROSSSLOT, so workers would never serve."""
+    with pytest.raises(ValueError, match="namespace"):
+        RedisQueue(cluster_url, namespace="")
+    with pytest.raises(ValueError, match="namespace"):
+        jobcore.connect(cluster_url, namespace="")
+    for args in (["stats"], ["worker", "tests.faults.handlers:handlers"]):
+        cmd = [sys.executable, "-m", "jobcore", "--url", cluster_url, "--namespace", "", *args]
+        done = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=20)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode != 0 and len(lines) == 1 and "namespace" in lines[0], done.stderr
+
+
+async def test_closing_a_sentinel_queue_whose_caller_gave_up_logs_no_task_exception(
+    sentinel_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A call given up (cancelled: a worker stopping) while the primary is being
+    looked for, and not found: closing the queue later must not leave the search's
+    failure behind as "Task exception was never retrieved"."""
+    import gc
+
+    nowhere = sentinel_url.rsplit("/", 2)[0] + "/no-such-service/0"  # the sentinels know no such primary
+    q = RedisQueue(nowhere, connect_timeout=0.5)
+    call = asyncio.ensure_future(q.ping())
+    await asyncio.sleep(0.2)
+    call.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await call
+    transport = q.transport
+    assert isinstance(transport, Sentinel)
+    finding = transport._finding
+    assert finding is not None
+    await asyncio.wait([finding], timeout=10)  # the search ends, failing
+    await q.close()
+    del finding, transport, q, call
+    gc.collect()
+    await asyncio.sleep(0)
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

@@ -16,7 +16,7 @@ import pytest
 import trustme
 
 import jobcore
-from jobcore import ConnectionFailed, Job
+from jobcore import ConnectionFailed, Job, JobcoreError
 from tests.support.servers import free_port
 
 
@@ -30,25 +30,45 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
     server.private_key_and_cert_chain_pem.write_to_path(str(d / "server.pem"))
     client.cert_chain_pems[0].write_to_path(str(d / "client.crt"))
     client.private_key_pem.write_to_path(str(d / "client.key"))
+    port, proc = _tls_redis(d, "server.pem", "yes")
+    yield port, d
+    proc.kill()
+    proc.wait()
+
+
+def _tls_redis(d: Path, cert: str, auth_clients: str) -> tuple[int, subprocess.Popen[bytes]]:
+    """A TLS-only redis-server with ``d/cert`` (key and chain), trusting ``d/ca.pem``."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not on PATH", pytrace=False)
     port = free_port()
     args = [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--tls-cert-file", str(d / "server.pem"), "--tls-key-file", str(d / "server.pem"),
-            "--tls-ca-cert-file", str(d / "ca.pem"), "--tls-auth-clients", "yes", "--dir", str(d)]  # fmt: skip
+            "--tls-cert-file", str(d / cert), "--tls-key-file", str(d / cert),
+            "--tls-ca-cert-file", str(d / "ca.pem"), "--tls-auth-clients", auth_clients, "--dir", str(d)]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
+            return port, proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail(f"the TLS redis-server did not start: {proc.stderr.read() if proc.stderr else ''!r}")
             time.sleep(0.05)
-    yield port, d
+
+
+@pytest.fixture(scope="module")
+def impostor(tls_server: tuple[int, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A TLS server at the same address kind whose certificate an untrusted CA
+    issued (one the client was not given)."""
+    d = tmp_path_factory.mktemp("impostor")
+    trustme.CA().issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(
+        str(d / "server.pem")
+    )
+    shutil.copy(tls_server[1] / "ca.pem", d / "ca.pem")
+    port, proc = _tls_redis(d, "server.pem", "no")
+    yield port
     proc.kill()
     proc.wait()
 
@@ -98,3 +118,36 @@ def test_plain_text_to_the_tls_port_gets_nothing(tls_server: tuple[int, Path]) -
     ctx = ssl.create_default_context()
     with socket.create_connection(("127.0.0.1", port), 2) as s, pytest.raises(ssl.SSLError):
         ctx.wrap_socket(s, server_hostname="127.0.0.1").do_handshake()
+
+
+async def test_optional_verification_refuses_a_certificate_from_an_untrusted_ca(
+    tls_server: tuple[int, Path], impostor: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ssl_cert_reqs=optional`` verifies a certificate presented (as redis-py
+    does), with or without ``ssl_ca_certs``; only ``none`` turns it off, saying so."""
+    d = tls_server[1]
+    for url in (_url(impostor, d, client_cert=False), _url(impostor, d, client_cert=False, ca=False)):
+        q = jobcore.connect(url + "&ssl_cert_reqs=optional")
+        try:
+            with pytest.raises(JobcoreError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+                await q.enqueue(Job(type="t", args={"n": 1}))
+        finally:
+            await q.close()
+    # The real server, its certificate verified under optional.
+    q = jobcore.connect(_url(tls_server[0], d) + "&ssl_cert_reqs=optional")
+    try:
+        await q.ping()
+    finally:
+        await q.close()
+    caplog.clear()
+    q = jobcore.connect(_url(impostor, d, client_cert=False) + "&ssl_cert_reqs=none")
+    try:
+        await q.ping()
+    finally:
+        await q.close()
+    assert [r.getMessage() for r in caplog.records if "not verified" in r.getMessage()], caplog.text
+
+
+def test_an_unknown_ssl_cert_reqs_is_refused() -> None:
+    with pytest.raises(ValueError, match="ssl_cert_reqs"):
+        jobcore.connect("rediss://127.0.0.1:1/0?ssl_cert_reqs=maybe")

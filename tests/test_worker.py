@@ -18,6 +18,7 @@ import jobcore
 from jobcore import Handlers, Identity, Job, Worker
 from jobcore.logs import LOG_FIELDS
 from jobcore.model import ENVELOPE_VERSION, encode_job
+from jobcore.redis.backend import RedisQueue
 from tests.support.servers import RedisServer
 
 from .helpers import plant, running, wait_until
@@ -523,3 +524,54 @@ async def test_hard_stop_returns_while_redis_is_unreachable(tmp_path: Path) -> N
     finally:
         await q.close()
         server.cleanup()
+
+
+async def test_one_worker_of_four_types_on_a_cluster_runs_each_job_once(cluster_url: str, records: Records) -> None:
+    """Blocking reads go on per type on a cluster after a fetch returns: the
+    lost-reply check must not hand back what one of them took meanwhile."""
+    types = [f"t{i}" for i in range(4)]
+    handlers = Handlers()
+    runs: dict[int, int] = {}
+
+    def count(job: Job[Launch]) -> None:
+        runs[job.args.reservation_id] = runs.get(job.args.reservation_id, 0) + 1
+
+    for t in types:
+        handlers.handler(t, Launch)(count)
+    consumer, producer = RedisQueue(cluster_url), RedisQueue(cluster_url)
+    total = 6000
+    try:
+        async with running(Worker(consumer, handlers, lease=0.3, concurrency=8)):
+            for start in range(0, total, 40):
+                batch = [
+                    Job(type=types[n % 4], args=Launch(reservation_id=n), account_id=n)
+                    for n in range(start, start + 40)
+                ]
+                await producer.enqueue_many(batch)
+                await asyncio.sleep(0.005)
+            await wait_until(lambda: _true(sum(runs.values()) >= total and len(runs) == total), timeout=60)
+            await asyncio.sleep(0.5)  # a duplicate handed back late would run now
+    finally:
+        await producer.close()
+        await consumer.close()
+    twice = sorted(n for n, k in runs.items() if k > 1)
+    lost_reply = [r for r in records.records if "fetch reply was lost" in r.getMessage()]
+    assert (len(twice), len(lost_reply)) == (0, 0), twice[:10]
+
+
+async def test_on_a_cluster_a_fetch_reply_really_lost_is_still_handed_back(cluster_url: str) -> None:
+    """What a read in flight may hold is left alone only until that read ends:
+    an entry held and never delivered is then owned (and handed back)."""
+    q, other = RedisQueue(cluster_url), RedisQueue(cluster_url)
+    try:
+        await q.register_types({"a": {}, "b": {}})
+        await q.enqueue(Job(type="a", args={}))
+        (lost,) = await other.fetch("w", ["a"], 1, 0)  # taken as "w", its reply never reached q
+        reading = asyncio.ensure_future(q.fetch("w", ["a", "b"], 10, 1500))  # a blocking read per type
+        await asyncio.sleep(0.3)
+        assert await q.owned("w", ["a", "b"]) == []  # a read in flight may hold it
+        assert await reading == []
+        assert await q.owned("w", ["a", "b"]) == [("a", lost.entry_id)]
+    finally:
+        await q.close()
+        await other.close()

@@ -293,7 +293,18 @@ async def cmd_cancel(q: Queue, a: argparse.Namespace) -> int:
     result = await q.cancel(a.id)
     if a.json:
         job = result.job.to_dict() if result.job else None
-        print_json({"status": result.status, "message": result.message, "sync": result.sync, "job": job})
+        print_json(
+            {
+                "status": result.status,
+                "message": result.message,
+                "sync": result.sync,
+                "outcome": result.outcome,
+                "job": job,
+            }
+        )
     else:
         print(printable(result.message))
-    return 0 if result.status == "requested" else 1
+    # 0: cancelled (or it will be, when a sync handler returns); 3: asked, not confirmed; 1: not cancelled.
+    if result.status in ("cancelled", "ran_on", "cancelling"):
+        return 0
+    return 3 if result.status == "requested" else 1

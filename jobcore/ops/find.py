@@ -19,6 +19,7 @@ fields fit it. :meth:`jobcore.Queue.find` does the searching and returns
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from jobcore.errors import BadQuery
+from jobcore.limits import FIND_SKEW_MS
 from jobcore.logs import LOG_FIELDS
 from jobcore.records import BadJob, InFlightJob, args_and_reservation
 
@@ -164,9 +166,11 @@ class FoundJob:
 
     ``where``: ``pending`` (waiting in its queue), ``in_flight`` (taken by
     ``worker``: running, or held ahead in its buffer), ``dead``, ``failed``, or
-    ``not_found`` (a whole id found nowhere: processed and not kept, or never
-    enqueued). ``ref`` is the entry id (in flight, pending: ``ENTRY@p`` in
-    partition p >= 1) or the dead/failed id that requeue and purge take."""
+    ``not_found`` (a whole id found nowhere searched: still pending outside the
+    window searched, finished and not kept, or never enqueued; no record of a
+    processed job is kept, so it is never called processed). ``ref`` is the
+    entry id (in flight, pending: ``ENTRY@p`` in partition p >= 1) or the
+    dead/failed id that requeue and purge take."""
 
     where: Where
     job_id: str | None
@@ -190,7 +194,19 @@ class FoundJob:
             return f"pending (entry {self.ref})"
         if self.where in ("dead", "failed"):
             return f"{self.where} (id {self.ref})"
-        return "not found: processed and not kept, or never enqueued"
+        if self.job_id is None:
+            return "not found"
+        with contextlib.suppress(ValueError):
+            if uuid_time_ms(uuid.UUID(self.job_id)) is not None:
+                return (
+                    f"not found in flight, dead or failed, nor pending in the window (±{FIND_SKEW_MS // 1000} s of "
+                    "the id's time): it may still wait (its producer's clock off, or put back on the queue since), "
+                    "or it finished and was not kept, or it was never enqueued"
+                )
+        return (
+            "not found in flight, dead or failed (pending is not searched: the id carries no time): it may still "
+            "wait, or it finished and was not kept, or it was never enqueued"
+        )
 
     def log_fields(self) -> dict[str, Any]:
         """The six fields every log line of the job carries."""
@@ -210,47 +226,98 @@ class FoundJob:
         }
 
 
-CancelStatus = Literal["requested", "worker_lost", "pending", "finished", "not_found"]
+CancelStatus = Literal[
+    "cancelled",
+    "ran_on",
+    "cancelling",
+    "finished",
+    "handed_back",
+    "moved",
+    "requested",
+    "worker_lost",
+    "pending",
+    "not_found",
+]
+FinishedAs = Literal["processed", "failed", "dead"]
 
 
 @dataclass(frozen=True, slots=True)
 class CancelResult:
-    """What :meth:`jobcore.Queue.cancel` did.
+    """What :meth:`jobcore.Queue.cancel` did, as the worker holding the job answered
+    (it records its answer in the same script as the settle that files the job).
 
-    ``requested``: the worker holding the job was asked and cancels it within a
-    second (``sync``: its handler runs in a thread and cannot be interrupted, so
-    the job is recorded as cancelled when the handler returns). ``worker_lost``:
-    the worker holding it has lost its lease (it runs nowhere; another worker
-    takes it over). ``pending``: it has not started (nothing was done).
-    ``finished``: not in flight any more (``job`` says where it is, if kept).
-    ``not_found``: no job in flight, dead or failed has that id prefix."""
+    ``cancelled``: the handler was stopped (or the job had not started) and the
+    job is failed "cancelled by operator". ``ran_on``: recorded so too, but the
+    handler could not be interrupted (sync, or it swallowed the cancel) and ran
+    to its end. ``cancelling``: the worker took the request, but the handler is
+    synchronous: the job is recorded as cancelled when it returns (``sync``).
+    ``finished``: it finished first, as ``outcome`` says (processed, failed,
+    dead); nothing was cancelled. ``handed_back``: its worker stopped and put it
+    back on the queue first. ``moved``: the worker no longer held it (its lease
+    lapsed; ``job`` says where it is now). ``requested``: asked, but the worker
+    did not answer within ``CANCEL_CONFIRM_S`` (an older jobcore, a stalled
+    worker): what happens is not known yet. ``worker_lost``: the worker holding
+    it has lost its lease (nothing asked; another worker takes it over).
+    ``pending``: it has not started (nothing was done). ``not_found``: not in
+    flight, dead or failed, nor pending near its id's time (``job`` says so)."""
 
     status: CancelStatus
     job: FoundJob | None = None
     sync: bool = False
+    outcome: FinishedAs | None = None
+    waited_s: float = 0.0  # requested: how long the answer was waited for
+    asked: bool = False  # a worker was asked (and, unless requested, answered)
 
     @property
     def message(self) -> str:
         j = self.job
-        what = f"job {j.job_id} ({j.job_type})" if j and j.job_id else "job"
+        what = f"job {j.job_id}" + (f" ({j.job_type})" if j.job_type else "") if j and j.job_id else "job"
+        worker = f"worker {j.worker}" if j and j.worker else "its worker"
+        if self.status == "cancelled":
+            return (
+                f"{what} cancelled on {worker}: its handler was stopped and the job recorded as failed "
+                '("cancelled by operator"); requeue it as any failed job'
+            )
+        if self.status == "ran_on":
+            return (
+                f"{what} recorded as cancelled (failed) by {worker}, but its handler could not be interrupted "
+                "and ran to its end"
+            )
+        if self.status == "cancelling":
+            return (
+                f"{worker} took the cancel of {what}: its handler is synchronous and cannot be interrupted; "
+                "the job is recorded as cancelled by operator when it returns"
+            )
+        if self.status == "finished":
+            where = f" (id {j.ref})" if j and j.where in ("dead", "failed") and j.ref else ""
+            if not self.asked:
+                why = (j.reason or "").strip().splitlines() if j else []
+                reason = f": {why[-1][:200]}" if why else ""
+                return f"{what} is not in flight: it is {self.outcome}{where}{reason}; nothing was cancelled"
+            ended = {"processed": "processed", "failed": "failed", "dead": "dead-lettered"}.get(self.outcome or "", "")
+            return f"{what} not cancelled: it finished first on {worker}: {ended}{where}"
+        if self.status == "handed_back":
+            return f"{what} not cancelled: {worker} stopped and handed it back to the queue first (it waits again)"
+        if self.status == "moved":
+            return f"{what} not cancelled: the worker that ran it no longer holds it; now: {j.describe() if j else '?'}"
         if self.status == "requested":
             tail = (
-                ": its handler is synchronous and cannot be interrupted; the job is recorded as cancelled by "
-                "operator when it returns"
+                "; its handler is synchronous and cannot be interrupted: the job is recorded as cancelled "
+                "when it returns"
                 if self.sync
-                else "; it is cancelled within a second and recorded as failed"
+                else ""
             )
-            return f"cancel requested of worker {j.worker if j else '?'} for {what}{tail}"
+            return (
+                f"cancel requested of {worker} for {what}; not yet confirmed: the worker did not answer within "
+                f"{self.waited_s:g} s{tail} (`jobcore find` shows where the job is)"
+            )
         if self.status == "worker_lost":
-            who = j.worker if j else "?"
-            return f"{what} is held by worker {who}, which is lost: not cancelled (another worker takes it over)"
+            return f"{what} is held by {worker}, which is lost: not cancelled (another worker takes it over)"
         if self.status == "pending":
             return f"{what} is not in flight: it is pending (not started yet); nothing was cancelled"
-        if self.status == "finished":
-            if j is None or j.where == "not_found":
-                return f"{what} is not in flight: it finished (processed and not kept) or was never enqueued"
-            return f"{what} is not in flight: it finished meanwhile and is {j.where} (id {j.ref})"
-        return "no job with that id is in flight, dead or failed"
+        if self.status == "not_found" and j is not None:
+            return f"{what} is {j.describe()}; nothing was cancelled"
+        return "no job with that id is in flight, dead or failed; nothing was cancelled"
 
 
 def in_flight_matches(q: JobQuery, row: InFlightJob) -> bool:

@@ -1,7 +1,8 @@
 """What operators ask of a queue: the reads (stats, in flight, workers, dead and
 failed lists), triage, history, why, find, cancel and pause. jobcore.Queue
 inherits it; a backend implements the abstract reads and the few hooks below
-(``_history_read``, ``_set_paused``, ``_pending_by_id``, ``_request_cancel``)."""
+(``_history_read``, ``_set_paused``, ``_pending_by_id``, ``_request_cancel``,
+``_cancel_answer``)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import abc
 import asyncio
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from jobcore.errors import AmbiguousJobId, PayloadError, UnknownJobType
-from jobcore.limits import BAD_ALL, FIND_BAD_MAX, FIND_SKEW_MS, IN_FLIGHT_ALL, chunked
+from jobcore.limits import BAD_ALL, CANCEL_CONFIRM_S, FIND_BAD_MAX, FIND_SKEW_MS, IN_FLIGHT_ALL, chunked
 from jobcore.model import decode_envelope
 from jobcore.ops.find import (
     CancelResult,
+    FinishedAs,
     FoundJob,
     JobQuery,
     found_bad,
@@ -196,9 +200,12 @@ class Operations(abc.ABC):
         on the server 1,000 at a time for the id's bytes, so the cost is the
         number of jobs enqueued in that window (about 2 ms per 1,000), not the
         queue's length; a job put back on the queue since (requeued, handed back)
-        sits at the end, outside the window, and is not found there. A whole id found
-        nowhere comes back as one ``not_found`` record (processed and not kept,
-        or never enqueued). Raises BadQuery for words it cannot read."""
+        sits at the end, outside the window, and is not found there (nor is a job
+        whose producer's clock was off by more than the window). A whole id found
+        nowhere comes back as one ``not_found`` record, which says so: it may still
+        wait outside the window, or it finished and was not kept (no record of a
+        processed job is kept), or it was never enqueued. Raises BadQuery for words
+        it cannot read."""
         q = query if isinstance(query, JobQuery) else parse_query([query] if isinstance(query, str) else query)
         types = [q.job_type] if q.job_type else await self.job_types()
         found: list[FoundJob] = []
@@ -254,13 +261,16 @@ class Operations(abc.ABC):
 
     async def cancel(self, job_id: str | uuid.UUID) -> CancelResult:
         """Ask the worker running job ``job_id`` (a whole id or its first 8+ hex
-        characters) to cancel it. The worker learns of it within a second
-        (``CANCEL_POLL_S``), cancels the handler (an async one at once; a sync
-        one cannot be interrupted, so it is recorded when it returns) and records
-        the job as failed with reason "cancelled by operator"; requeue it as any
-        failed job. No other job is touched. Raises BadQuery for an id it cannot
-        read, AmbiguousJobId for a prefix of several jobs, PermissionDenied for a
-        read-only user. The result says what happened (CancelResult.message)."""
+        characters) to cancel it, and say what happened. The worker takes the
+        request within ``CANCEL_POLL_S``, cancels the handler (an async one at
+        once; a sync one cannot be interrupted, so it is recorded when it returns)
+        and records the job as failed with reason "cancelled by operator"; requeue
+        it as any failed job. No other job is touched. The worker answers in the
+        same script as the settle that files the job (cancelled, or finished first
+        and how); this waits up to ``CANCEL_CONFIRM_S`` for that answer and says
+        "not yet confirmed" (status ``requested``) without it. Raises BadQuery for
+        an id it cannot read, AmbiguousJobId for a prefix of several jobs,
+        PermissionDenied for a read-only user. CancelResult.message says it in words."""
         ref = job_id if isinstance(job_id, uuid.UUID) else parse_job_id(job_id)
         q = JobQuery(job_id=ref) if isinstance(ref, uuid.UUID) else JobQuery(id_prefix=ref)
         hits = await self.find(q, limit=IN_FLIGHT_ALL)
@@ -272,13 +282,50 @@ class Operations(abc.ABC):
         if not running:
             if not hits:
                 return CancelResult("not_found")
-            return CancelResult("pending" if hits[0].where == "pending" else "finished", hits[0])
+            where = hits[0].where
+            if where in ("dead", "failed"):
+                return CancelResult("finished", hits[0], outcome="dead" if where == "dead" else "failed")
+            return CancelResult("pending" if where == "pending" else "not_found", hits[0])
         job = running[0]
         assert job.worker is not None and job.job_type is not None and job.ref is not None
-        if not await self._request_cancel(job.worker, job.job_type, job.ref):
+        request = uuid.uuid4().hex
+        if not await self._request_cancel(job.worker, job.job_type, job.ref, request):
             return CancelResult("worker_lost", job)
+        answer = await self._wait_for_answer(job.job_type, job.ref, request)
+        return await self._cancel_result(job, answer)
+
+    async def _wait_for_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        """The worker's answer to cancel ``request``, or None after CANCEL_CONFIRM_S.
+        Read every 50 ms: a cancel is rare, and a blocking read would hold a connection."""
+        deadline = time.monotonic() + CANCEL_CONFIRM_S
+        while True:
+            answer = await self._cancel_answer(job_type, ref, request)
+            if answer is not None or time.monotonic() >= deadline:
+                return answer
+            await asyncio.sleep(0.05)
+
+    async def _cancel_result(self, job: FoundJob, answer: str | None) -> CancelResult:
+        """The worker's answer as a CancelResult; where the job is now (read again)
+        when it finished as failed or dead, or when the worker no longer held it."""
+        if answer in ("cancelled", "ran_on"):
+            return CancelResult("cancelled" if answer == "cancelled" else "ran_on", job, asked=True)
+        if answer == "processed":
+            return CancelResult("finished", job, outcome="processed", asked=True)
+        if answer == "released":
+            return CancelResult("handed_back", job, asked=True)
         sync = any(w.id == job.worker and job.job_type in w.sync_types for w in await self.workers())
-        return CancelResult("requested", job, sync)
+        if answer == "cancelling":
+            return CancelResult("cancelling", job, sync=True, asked=True)
+        if answer is None:
+            return CancelResult("requested", job, sync, waited_s=CANCEL_CONFIRM_S, asked=True)
+        assert job.job_id is not None
+        now = await self.find(JobQuery(job_id=uuid.UUID(job.job_id), job_type=job.job_type))
+        if answer == "failed" or answer == "dead":
+            kept = next((h for h in now if h.where == answer), None)
+            ended: FinishedAs = "dead" if answer == "dead" else "failed"
+            found = replace(kept, worker=job.worker) if kept else job
+            return CancelResult("finished", found, outcome=ended, asked=True)
+        return CancelResult("moved", now[0] if now else None, asked=True)  # "moved": not this worker's any more
 
     @abc.abstractmethod
     async def _set_paused(self, job_type: str, paused: bool) -> None:
@@ -293,9 +340,14 @@ class Operations(abc.ABC):
         added from ``at_ms - skew_ms`` to ``at_ms + skew_ms``."""
 
     @abc.abstractmethod
-    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
-        """Ask ``worker`` to cancel its job ``ref`` of ``job_type``, atomically
-        with a check that its lease is live; False (nothing asked) when it is not."""
+    async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
+        """Ask ``worker`` to cancel its job ``ref`` of ``job_type`` (``request``:
+        the id its answer is kept under), atomically with a check that its lease is
+        live; False (nothing asked) when it is not."""
+
+    @abc.abstractmethod
+    async def _cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        """The answer a worker recorded to cancel ``request`` of job ``ref``, if any yet."""
 
 
 async def _in_chunks(

@@ -12,7 +12,7 @@ from typing import Any
 
 from jobcore import url as urls
 from jobcore.redis.cluster import Cluster, nodes_seen
-from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, Script
+from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, Script, shared_task
 from jobcore.redis.sentinel import Sentinel
 from jobcore.redis.transport import Command, Standalone, Transport
 
@@ -33,7 +33,7 @@ class Auto(Transport):
         if self.chosen is not None:
             return self.chosen
         if self._choosing is None or self._choosing.done():
-            self._choosing = asyncio.ensure_future(self._detect())
+            self._choosing = shared_task(self._detect())
         return await asyncio.shield(self._choosing)
 
     async def _detect(self) -> Transport:

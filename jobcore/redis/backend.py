@@ -14,11 +14,12 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from jobcore.errors import ConnectionFailed, EnqueueError, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, split_lane, split_ref
+from jobcore.limits import CANCEL_VERDICT_TTL_MS
 from jobcore.model import decode_envelope
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
@@ -26,7 +27,8 @@ from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Out
 from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
 from jobcore.redis.auto import open_transport
-from jobcore.redis.calls import enqueue_error, first_error, guarded
+from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqueued
+from jobcore.redis.cluster import PartlySent
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
 from jobcore.redis.lanes import Lanes
@@ -160,18 +162,25 @@ class RedisQueue(Queue):
             raise enqueue_error(self.url, f"{n} job(s)", exc) from None
         try:
             replies = await self._t.run_scripts(calls, confirm=self._confirm, raise_on_error=False)
+        except PartlySent as exc:
+            # Some cluster nodes failed, the others stored their share: say which.
+            lost = {spans[i]: (node, e) for i, (node, e) in exc.failed.items()}
+            refused = {span: r for span, r in zip(spans, exc.replies, strict=True) if isinstance(r, resp.RespError)}
+            short = self._confirm is not None and exc.acked < self._confirm[0]
+            unconfirmed = (exc.acked, self.replicas) if short else None
+            raise partly_enqueued(by_type, ADD_CHUNK, refused, lost, unconfirmed) from None
         except Exception as exc:
             raise enqueue_error(self.url, f"{n} job(s)", exc) from None
         refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
         if refused:
-            raise self._partly_enqueued(by_type, refused)
-        lost = {name for (name, _), r in zip(spans, replies, strict=True) if isinstance(r, int) and r < 0}
-        lost.intersection_update(self._known_lanes)  # streams created though listed: Redis lost its data
+            raise partly_enqueued(by_type, ADD_CHUNK, refused)
+        wiped = {name for (name, _), r in zip(spans, replies, strict=True) if isinstance(r, int) and r < 0}
+        wiped.intersection_update(self._known_lanes)  # streams created though listed: Redis lost its data
         self._known_lanes.update(by_type)
         self._known_types.update(split_lane(name)[0] for name in by_type)
         self._reads.known_types.update(self._known_types)
-        if lost:
-            await self._relist(lost)
+        if wiped:
+            await self._relist(wiped)
 
     async def _relist(self, names: set[str]) -> None:
         """List again lanes whose streams Redis lost (their jobs have landed: a
@@ -186,27 +195,6 @@ class RedisQueue(Queue):
             return
         self._known_lanes.update(names)
         self._known_types.update(split_lane(name)[0] for name in names)
-
-    def _partly_enqueued(
-        self, by_type: dict[str, list[bytes]], refused: Mapping[tuple[str, int], Exception]
-    ) -> EnqueueError:
-        """Each add call is all or none: the refused calls' jobs were not stored,
-        every other one was. Ids are read back from the payloads (error path only)."""
-        landed: list[uuid.UUID] = []
-        not_landed: list[uuid.UUID] = []
-        for name, payloads in by_type.items():
-            for i, p in enumerate(payloads):
-                (not_landed if (name, i - i % ADD_CHUNK) in refused else landed).append(decode_envelope(p).id)
-        reason = next(iter(refused.values()))
-        n = len(landed) + len(not_landed)
-        if not landed:
-            return EnqueueError(f"{n} job(s) not enqueued: Redis error: {reason}", not_landed=not_landed)
-        return EnqueueError(
-            f"{len(not_landed)} of {n} job(s) not enqueued (Redis error: {reason}); the other {len(landed)} were: "
-            "retry only EnqueueError.not_landed",
-            landed=landed,
-            not_landed=not_landed,
-        )
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         try:
@@ -290,9 +278,9 @@ class RedisQueue(Queue):
             ids = sorted((i for i, _ in group), key=entry_order)
             runs = runs_arg(o.took for _, o in group if o.kind in TIMED)
             done = ((o.kind, entry_id, o.attempt, o.text) for entry_id, o in group)
-            calls.append(
-                scripts.settle(type_keys(self.keys, name), consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done)
-            )
+            answers = [(self.keys.cancel_verdict(name, r), e, o.verdict) for e, o in group for r in o.cancels]
+            k, ttl = type_keys(self.keys, name), CANCEL_VERDICT_TTL_MS
+            calls.append(scripts.settle(k, consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done, answers, ttl))
         results = await guarded(self.url, lambda: self._t.run_scripts(calls))
         for name, (_, dropped) in zip(by_lane, results, strict=True):
             if int(dropped):
@@ -361,7 +349,10 @@ class RedisQueue(Queue):
         return out, left
 
     async def owned(self, consumer: str, types: Sequence[str]) -> list[tuple[str, str]]:
+        """Less what this queue's blocking reads took (or may have) and the next
+        fetch delivers: those are held, not lost."""
         names = await self._served_lanes(types)
+        reads = self._fetching.reads_in_flight()
         cmds: list[list[resp.Arg]] = [
             ["XPENDING", self.keys.of_type(n).stream, GROUP, "-", "+", 100_000, consumer] for n in names
         ]
@@ -369,12 +360,13 @@ class RedisQueue(Queue):
         error = first_error(replies, ("NOGROUP", "WRONGTYPE"))
         if error is not None:
             raise ConnectionFailed(f"owned: {error}")
+        # no group yet, or a corrupt key: nothing held there
+        held = [(name, rows) for name, rows in zip(names, replies, strict=True) if not isinstance(rows, Exception)]
+        coming = self._fetching.not_delivered(consumer, held, reads)
         out: list[tuple[str, str]] = []
-        for name, rows in zip(names, replies, strict=True):
-            if isinstance(rows, Exception):
-                continue  # no group yet, or a corrupt key: nothing held there
+        for name, rows in held:
             job_type, suffix = split_lane(name)
-            out.extend((job_type, rep.text(r[0]) + suffix) for r in rows)
+            out.extend((job_type, rep.text(r[0]) + suffix) for r in rows if (name, rep.as_bytes(r[0])) not in coming)
         return out
 
     async def forget_worker(self, worker_id: str, types: Sequence[str], force: bool = False) -> None:
@@ -395,13 +387,19 @@ class RedisQueue(Queue):
         calls = [scripts.orphans(self.keys.of_type(n).stream, ORPHANS_LOOKED_AT) for n in names]
         return sum(int(n) for n in await guarded(self.url, lambda: self._t.run_scripts(calls)))
 
-    async def cancel_requests(self, consumer: str) -> list[tuple[str, str]]:
+    async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:
         got = await guarded(self.url, lambda: self._t.call("LPOP", self.keys.cancels(consumer), 100))
         out = []
         for item in got or []:
-            job_type, _, ref = rep.text(item).partition("\n")
-            out.append((job_type, ref))
+            job_type, _, rest = rep.text(item).partition("\n")
+            ref, _, request = rest.partition("\n")
+            out.append((job_type, ref, request))
         return out
+
+    async def answer_cancel(self, job_type: str, ref: str, request: str, answer: str) -> None:
+        # NX: an answer a settle wrote (cancelled, ran_on) is never overwritten by a late one.
+        key = await self._reads.answer_key(job_type, ref, request)
+        await guarded(self.url, lambda: self._t.call("SET", key, answer, "PX", CANCEL_VERDICT_TTL_MS, "NX"))
 
     # ---- reads (reads.py) -------------------------------------------------
 
@@ -436,6 +434,9 @@ class RedisQueue(Queue):
         self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
     ) -> list[tuple[str, str, bytes]]:
         return await self._reads.pending_by_id(job_id, job_types, at_ms, skew_ms)
+
+    async def _cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        return await self._reads.cancel_answer(job_type, ref, request)
 
     # ---- the server -------------------------------------------------------
 
@@ -507,8 +508,8 @@ class RedisQueue(Queue):
     async def _set_paused(self, job_type: str, paused: bool) -> None:
         self.routes.merge({job_type: await guarded(self.url, lambda: self._lanes.set_paused(job_type, paused))})
 
-    async def _request_cancel(self, worker: str, job_type: str, ref: str) -> bool:
-        call = scripts.cancel(
-            self.keys.leases, self.keys.cancels(worker), worker, f"{job_type}\n{ref}", CANCEL_REQUEST_TTL_MS
-        )
+    async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
+        # As an older worker reads it (it cancels, without answering), then with the answer's id.
+        items = [f"{job_type}\n{ref}", f"{job_type}\n{ref}\n{request}"]
+        call = scripts.cancel(self.keys.leases, self.keys.cancels(worker), worker, items, CANCEL_REQUEST_TTL_MS)
         return bool(int(await self._script(call)))

@@ -5,10 +5,12 @@ replies. Every check goes by the error's code, never its text."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from jobcore.errors import ConnectionFailed, EnqueueError, JobcoreError, PermissionDenied, RedisRefused
+from jobcore.model import decode_envelope
 from jobcore.redis import resp
 from jobcore.redis.transport import ReplicasNotConfirmed
 from jobcore.url import redacted
@@ -42,10 +44,60 @@ def enqueue_error(url: str, what: str, exc: Exception) -> Exception:
     if isinstance(exc, (resp.RespConnectionError, OSError)):
         return EnqueueError(f"{what} not enqueued (or not confirmed): Redis at {redacted(url)} is unreachable ({exc})")
     if isinstance(exc, resp.RespError):
+        if exc.code == "NOPERM":
+            return EnqueueError(f"{what} not enqueued: permission denied for this Redis user ({exc})")
         if exc.code == "LOADING":  # restarting: nothing was written
             return EnqueueError(f"{what} not enqueued: Redis at {redacted(url)} is unreachable while it loads ({exc})")
         return EnqueueError(f"{what} not enqueued: Redis error: {exc}")
     return exc
+
+
+def partly_enqueued(
+    by_type: dict[str, list[bytes]],
+    chunk: int,
+    refused: Mapping[tuple[str, int], Exception],
+    lost: Mapping[tuple[str, int], tuple[str, resp.RespConnectionError]] | None = None,
+    unconfirmed: tuple[int, int] | None = None,
+) -> EnqueueError:
+    """A batch some of whose add calls (``chunk`` payloads of a lane each, keyed
+    by lane and first index) failed. Each is all or none: the ``refused`` calls'
+    jobs were not stored, every other one was. On a cluster, ``lost`` are the
+    calls a node failed to answer (down, or the connection lost: then they may
+    have landed), by node; ``unconfirmed``: (acked, wanted) replicas of those
+    stored. Ids are read back from the payloads (error path only)."""
+    lost = lost or {}
+    landed: list[uuid.UUID] = []
+    not_landed: list[uuid.UUID] = []
+    by_node: dict[str, list[int]] = {}  # per failed node: its jobs, and those that may have landed
+    for name, payloads in by_type.items():
+        for i, p in enumerate(payloads):
+            span = (name, i - i % chunk)
+            (not_landed if span in refused or span in lost else landed).append(decode_envelope(p).id)
+            if span in lost:
+                node, e = lost[span]
+                counts = by_node.setdefault(f"{node} unreachable ({e})", [0, 0])
+                counts[0] += 1
+                counts[1] += 0 if e.unsent else 1
+    reasons = [f"Redis error: {next(iter(refused.values()))}"] if refused else []
+    reasons += [
+        f"{node}: {k} job(s)" + (", which may have landed all the same (retry them anyway)" if maybe else "")
+        for node, (k, maybe) in by_node.items()
+    ]
+    reason = "; ".join(reasons)
+    n = len(landed) + len(not_landed)
+    if not landed:
+        return EnqueueError(f"{n} job(s) not enqueued: {reason}", not_landed=not_landed)
+    late = (
+        f" (not confirmed: only {unconfirmed[0]} of {unconfirmed[1]} replica(s) acknowledged them)"
+        if unconfirmed
+        else ""
+    )
+    return EnqueueError(
+        f"{len(not_landed)} of {n} job(s) not enqueued ({reason}); the other {len(landed)} were{late}: "
+        "retry only EnqueueError.not_landed",
+        landed=landed,
+        not_landed=not_landed,
+    )
 
 
 def first_error(replies: list[Any], allowed: Collection[str] = ()) -> resp.RespError | None:

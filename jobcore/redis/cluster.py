@@ -14,7 +14,7 @@ from typing import Any
 from jobcore import url as urls
 from jobcore.keys import SLOTS, key_slot
 from jobcore.redis.replies import as_bytes, text
-from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, Script
+from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, Script, shared_task
 from jobcore.redis.transport import Command, Standalone, Transport, raise_error_reply
 
 MAX_REDIRECTS = 5
@@ -29,6 +29,20 @@ _KEYLESS = frozenset(
 # a failover in progress), or at once where a MOVED or ASK points.
 _RETRIED = frozenset({"TRYAGAIN", "CLUSTERDOWN"})
 _FOLLOWED = _RETRIED | {"MOVED", "ASK"}
+
+
+class PartlySent(RespConnectionError):
+    """A pipeline some nodes failed (down, or the connection lost) while the
+    others answered: ``replies`` holds their replies in place (None where the
+    node failed), ``failed`` each failed command's node and error, ``acked``
+    the fewest replicas that confirmed the answered writes."""
+
+    def __init__(self, replies: list[Any], failed: dict[int, tuple[str, RespConnectionError]], acked: int) -> None:
+        errors = list(dict.fromkeys(f"{node}: {exc}" for node, exc in failed.values()))
+        super().__init__("; ".join(errors), unsent=all(exc.unsent for _, exc in failed.values()))
+        self.replies = replies
+        self.failed = failed
+        self.acked = acked
 
 
 def key_of(command: Command) -> Arg | None:
@@ -106,16 +120,19 @@ class SlotMap:
 
     async def refresh(self, cluster: Cluster) -> None:
         if self._refreshing is None or self._refreshing.done():
-            self._refreshing = asyncio.ensure_future(self._refresh(cluster))
+            self._refreshing = shared_task(self._refresh(cluster))
         await asyncio.shield(self._refreshing)
 
     async def _refresh(self, cluster: Cluster) -> None:
         errors = []
+        denied: RespError | None = None
         candidates = list(dict.fromkeys([*self.masters, *self.known, *self.seeds]))
         for addr in candidates:
             try:
                 reply = await cluster.node(addr).call("CLUSTER", "SLOTS")
             except (RespConnectionError, RespError) as exc:
+                if isinstance(exc, RespError) and exc.code == "NOPERM" and denied is None:
+                    denied = RespError(f"{exc} (at {addr})", code="NOPERM")
                 errors.append(f"{addr}: {exc}")
                 continue
             slots = [""] * SLOTS
@@ -137,6 +154,8 @@ class SlotMap:
             for seed in self.seeds:
                 _SEEN_NODES[seed] = self.known
             return
+        if denied is not None:
+            raise denied  # the user may not read the slot map: a permission problem, not a way down
         raise RespConnectionError("no cluster node answered: " + "; ".join(errors), unsent=True)
 
 
@@ -230,6 +249,7 @@ class Cluster(Transport):
             for i, r in zip(idxs, got, strict=True):
                 replies[i] = r
 
+        failed: dict[int, tuple[str, RespConnectionError]] = {}
         try:
             if len(by_node) == 1:  # the usual single command: no task to gather
                 ((node, idxs),) = by_node.items()
@@ -237,8 +257,14 @@ class Cluster(Transport):
             else:
                 results = await asyncio.gather(*(send(n, i) for n, i in by_node.items()), return_exceptions=True)
                 for r in results:
-                    if isinstance(r, BaseException):
+                    if isinstance(r, BaseException) and not isinstance(r, RespConnectionError):
                         raise r
+                lost = [(n, i, r) for (n, i), r in zip(by_node.items(), results, strict=True) if r is not None]
+                if len(lost) == len(by_node):
+                    raise lost[0][2]
+                # Others answered: what they did is known, and is said (a partly enqueued batch).
+                failed = {k: (n, r) for n, i, r in lost for k in i if isinstance(r, RespConnectionError)}
+                m.stale = m.stale or bool(failed)
         except RespConnectionError:
             m.stale = True  # a node failed: its replica may be taking over
             raise
@@ -246,6 +272,8 @@ class Cluster(Transport):
             if isinstance(r, RespError) and r.code in _FOLLOWED:
                 replies[i], ack = await self._redirected(commands[i], r, confirm, timeout)
                 acks.append(ack)
+        if failed:
+            raise PartlySent(replies, failed, min(acks) if acks else 0)
         return replies, min(acks) if acks else 0
 
     async def _redirected(

@@ -57,6 +57,10 @@ class Fetcher:
         self._bad_lanes: dict[str, float] = {}  # lanes left out of fetches (corrupt keys), until when
         self._groups_ready: set[str] = set()
         self._paused_lanes: set[str] = set()  # lanes the last fetch found paused: no blocking read on them
+        # Entries held that a blocking read in flight may have taken (its reply
+        # not in yet), with those reads: not judged lost until they end.
+        self._doubted: dict[tuple[str, bytes], list[asyncio.Task[Taken]]] = {}
+        self._reading_as = ""  # the consumer the blocking reads read as
 
     async def take(self, consumer: str, types: Sequence[str], count: int) -> Taken:
         """New entries, ``count`` at most in all. One fetch.lua over every stream
@@ -156,6 +160,48 @@ class Fetcher:
             await guarded(self._url, lambda: self.create_groups(todo))
             return await guarded(self._url, run)
 
+    def reads_in_flight(self) -> list[tuple[tuple[str, ...], asyncio.Task[Taken]]]:
+        """The blocking reads not ended yet (a snapshot for :meth:`not_delivered`)."""
+        return [(group, task) for group, task in self._waiters.items() if not task.done()]
+
+    def not_delivered(
+        self,
+        consumer: str,
+        held: Sequence[tuple[str, Sequence[Any]]],
+        before: list[tuple[tuple[str, ...], asyncio.Task[Taken]]],
+    ) -> set[tuple[str, bytes]]:
+        """Of ``held`` (lane, its pending rows, as read after ``before`` was taken),
+        the entries a blocking read of this queue took and has not delivered yet,
+        or may have taken: one in flight when the rows were read, and still
+        (on a cluster a read per type goes on after a fetch returns). Such
+        entries come with the next fetch: never judge them lost."""
+        if consumer != self._reading_as:
+            return set()  # another worker's jobs: none of this queue's reads hold them
+        taken = {
+            (lane, rep.as_bytes(entry_id))
+            for task in self._waiters.values()
+            if task.done() and not task.cancelled() and task.exception() is None
+            for lane, entries in task.result()
+            for entry_id, _ in entries
+        }
+        doubted: dict[tuple[str, bytes], list[asyncio.Task[Taken]]] = {}
+        out: set[tuple[str, bytes]] = set()
+        for lane, rows in held:
+            # A read that ended since gave all it took (in ``taken`` until the next fetch).
+            reading = [task for group, task in before if lane in group and not task.done()]
+            for row in rows:
+                key = (lane, rep.as_bytes(row[0]))
+                if key in taken:
+                    out.add(key)
+                    continue
+                # Doubted before: only the reads in flight then may hold it.
+                still = [t for t in self._doubted.get(key, reading) if not t.done()]
+                if still:
+                    doubted[key] = still
+                    out.add(key)
+        self._doubted = doubted
+        return out
+
     def waited(self) -> Taken:
         """What blocking reads that finished since the last fetch took."""
         pairs: Taken = []
@@ -172,6 +218,7 @@ class Fetcher:
         its own connection. The first to get a job ends the wait; the others
         go on blocking, and what they take comes with the next fetch."""
         types = [t for t in types if t not in self._paused_lanes]
+        self._reading_as = consumer
         if not types:  # every lane paused: look again (with the fetch script) after the wait
             await asyncio.sleep(block_ms / 1000)
             return []

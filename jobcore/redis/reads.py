@@ -366,6 +366,18 @@ class Reader:
                 break
         return out
 
+    async def cancel_answer(self, job_type: str, ref: str, request: str) -> str | None:
+        """The answer a worker recorded to cancel ``request`` of job ``ref`` (ops cancel waits for it)."""
+        key = await self.answer_key(job_type, ref, request)
+        got = await guarded(self._url, lambda: self._t.call("GET", key))
+        return None if got is None else rep.text(got)
+
+    async def answer_key(self, job_type: str, ref: str, request: str) -> str:
+        """Where the answer to cancel ``request`` of job ``ref`` is kept: in the job's lane slot."""
+        names = await guarded(self._url, lambda: self._lanes_of([job_type]))
+        p = split_ref(ref)[1]
+        return self._keys.cancel_verdict(names[p] if p < len(names) else self._routes.lane(job_type, p), request)
+
     async def _find_chunks(self, starts: dict[str, str], end: str, needle: bytes) -> list[Any]:
         """find_pending.lua's replies for each lane from its start."""
         k = self._keys

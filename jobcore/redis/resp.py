@@ -12,15 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import ssl
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import hiredis
 
 from jobcore import url as urls
+
+log = logging.getLogger("jobcore.redis")
+_unverified_said: set[str] = set()  # servers already warned about, once per process
 
 Arg = bytes | str | int | float
 
@@ -31,6 +35,8 @@ def error_code(message: str) -> str:
     word = message.split(" ", 1)[0]
     return word if word.isascii() and word.isalpha() and word.isupper() else "ERR"
 
+
+T = TypeVar("T")
 
 class RespError(Exception):
     """An error reply from the server (``-ERR ...``); ``code`` is its code as data."""
@@ -118,6 +124,10 @@ class Address:
         if not self.tls_verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+            if self.where not in _unverified_said:
+                _unverified_said.add(self.where)
+                log.warning("TLS to %s: its certificate is not verified (ssl_cert_reqs=none): any server "
+                            "there is trusted with jobs and the password", self.where)  # fmt: skip
         elif self.tls_check_hostname is not None:
             ctx.check_hostname = self.tls_check_hostname
         return ctx
@@ -334,7 +344,7 @@ class Client:
         if conn is not None and conn.is_open:
             return conn
         if self._opening is None or self._opening.done():
-            self._opening = asyncio.ensure_future(self._open())
+            self._opening = shared_task(self._open())
         return await asyncio.shield(self._opening)
 
     async def _open(self) -> Connection:
@@ -413,6 +423,14 @@ class Client:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._conn.wait_closed(), 1)
             self._conn = None
+
+
+def shared_task(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task several callers await through ``asyncio.shield``: its failure is read
+    when it ends, so one whose callers all gave up is theirs, not a logged leak."""
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return task
 
 
 def _retrieved(futs: list[asyncio.Future[Any]]) -> None:

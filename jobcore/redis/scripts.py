@@ -72,12 +72,17 @@ def settle(
     runs: str,
     keep_minutes: int,
     outcomes: Iterable[tuple[str, str, int, str]],
+    answers: Sequence[tuple[str, str, str]] = (),
+    answer_ttl_ms: int = 0,
 ) -> Call:
-    """``keys``: stream, stats, dead, failed, history; ``outcomes``: (kind, entry id, attempt, text)."""
+    """``keys``: stream, stats, dead, failed, history; ``outcomes``: (kind, entry id, attempt, text);
+    ``answers``: (answer key, entry id, answer) of cancels this settle answers."""
     args: list[Arg] = [GROUP, consumer, failed_keep, lowest, highest, runs, keep_minutes]
     for outcome in outcomes:
         args += outcome
-    return _SETTLE, keys, args
+    for _, entry_id, answer in answers:
+        args += (entry_id, answer, answer_ttl_ms)
+    return _SETTLE, [*keys, *(key for key, _, _ in answers)], args
 
 
 def claim(
@@ -146,8 +151,8 @@ def orphans(stream: str, limit: int) -> Call:
     return _ORPHANS, [stream], [GROUP, limit]
 
 
-def cancel(leases: str, cancels: str, worker: str, request: str, ttl_ms: int) -> Call:
-    return _CANCEL, [leases, cancels], [worker, request, ttl_ms]
+def cancel(leases: str, cancels: str, worker: str, items: Sequence[str], ttl_ms: int) -> Call:
+    return _CANCEL, [leases, cancels], [worker, ttl_ms, *items]
 
 
 # ---- reads (``read_only=False``: plain EVALSHA) ----------------------------

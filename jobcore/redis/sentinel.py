@@ -12,7 +12,7 @@ from typing import Any
 
 from jobcore.redis import resp
 from jobcore.redis.replies import as_bytes, text
-from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError
+from jobcore.redis.resp import Address, Arg, RespConnectionError, RespError, shared_task
 from jobcore.redis.transport import Command, Standalone, Transport, raise_error_reply
 
 
@@ -55,7 +55,7 @@ class Sentinel(Transport):
         if p is not None and p.is_usable:
             return p
         if self._finding is None or self._finding.done():
-            self._finding = asyncio.ensure_future(self._find())
+            self._finding = shared_task(self._find())
         return await asyncio.shield(self._finding)
 
     async def _find(self) -> Standalone:
@@ -63,6 +63,7 @@ class Sentinel(Transport):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(self.connect_timeout, 2.0)
         last = "no sentinel answered"
+        denied: RespError | None = None  # a sentinel refused this user: say so, not "unreachable"
         while True:
             for host, port in random.sample(self.sentinels, len(self.sentinels)):
                 s = resp.Client(self._sentinel_address(host, port), connect_timeout=min(self.connect_timeout, 1.0))
@@ -70,6 +71,8 @@ class Sentinel(Transport):
                     addr = await s.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service, timeout=2.0)
                 except (RespConnectionError, RespError) as exc:
                     last = f"sentinel {host}:{port}: {exc}"
+                    if isinstance(exc, RespError) and exc.code == "NOPERM":
+                        denied = RespError(f"{exc} (sentinel {host}:{port})", code="NOPERM")
                     continue
                 finally:
                     await s.close()
@@ -99,6 +102,8 @@ class Sentinel(Transport):
                 last = f"{primary.address.where} is not a primary yet"
                 await primary.close()
             if loop.time() > deadline:
+                if denied is not None:
+                    raise denied
                 raise RespConnectionError(f"no primary for {self.service!r} from Sentinel ({last})", unsent=True)
             await asyncio.sleep(0.1)
 

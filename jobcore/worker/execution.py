@@ -113,6 +113,7 @@ class Execution:
             if slot.cancelled and not stop.cancelling_all and task is not None and task.cancelling() == 1:
                 task.uncancel()  # the operator's cancel alone (a stop's would be one more)
                 log.warning("job cancelled by operator")
+                slot.answer = "cancelled"
                 return cancelled(d)
             # The watchdog's cancel alone: a timeout. Any other cancel is a stop.
             if slot.timed_out and not stop.cancelling_all and task is not None and task.cancelling() == 1:
@@ -147,6 +148,7 @@ class Execution:
         if slot.task is not None and slot.task.cancelling():
             slot.task.uncancel()  # an async handler swallowed the cancel
         log.warning("job cancelled by operator; its handler could not be interrupted and %s", how)
+        slot.answer = "ran_on"
         return cancelled(d, f"the handler could not be interrupted: it ran on and {how}")
 
     def _in_thread(self, ctx: contextvars.Context, handler: Callable[..., Any], job: Any) -> Any:

@@ -16,7 +16,7 @@ import msgspec
 
 from jobcore.records import Delivery, Outcome
 from jobcore.worker.execution import Execution
-from jobcore.worker.state import Held, Signals, Slot
+from jobcore.worker.state import ANSWER, Held, Signals, Slot
 from jobcore.worker.suspects import Suspects
 
 log = logging.getLogger("jobcore.worker")
@@ -122,6 +122,8 @@ class Runners:
             slot.started = time.monotonic()
             slot.timed_out = False
             slot.cancelled = False
+            slot.cancels = []
+            slot.answer = ""
             active[d.job_type, d.entry_id] = slot
             try:
                 await self._run_one(d, slot)
@@ -161,6 +163,9 @@ class Runners:
             took = time.perf_counter() - started
             if outcome.kind == "ack" or outcome.kind == "fail":
                 outcome = msgspec.structs.replace(outcome, took=took)  # for the history
+            if slot.cancelled:  # its settle answers the cancel requests, in the same script
+                answer = slot.answer or ANSWER[outcome.kind]
+                outcome = msgspec.structs.replace(outcome, cancels=tuple(slot.cancels), verdict=answer)
             held.outbox.append(outcome)
             held.outbox_ready.set()
             if outcome.kind == "ack":

@@ -41,6 +41,7 @@ class Settler:
         backoff = Backoff()
         while held.outbox:
             batch, held.outbox = held.outbox, []
+            held.settling = batch
             try:
                 if deadline is None:
                     stale = await self.queue.settle(self.worker_id, batch)
@@ -63,9 +64,11 @@ class Settler:
                 await asyncio.sleep(delay)
                 continue
             backoff.reset()
+            held.settling = []
             known = held.known
             for o in batch:
                 known.discard((o.job_type, o.entry_id))
+            held.remember(batch, stale)
             _log_stale(stale)
 
     def _unsettled(self, exc: BaseException) -> None:

@@ -17,7 +17,7 @@ import jobconsole.settings
 from jobconsole.__main__ import main
 from jobconsole.app import make_app
 from jobconsole.settings import Settings
-from jobcore.local import Resolved, resolve, state_dir
+from jobcore.local import LocalServer, Resolved, resolve, state_dir
 from tests.support.servers import RedisServer
 
 SECRET = "hunter2-s3cret"
@@ -196,11 +196,22 @@ async def test_memory_console_starts_and_quits() -> None:
     assert app.return_code == 0
 
 
-async def test_with_no_url_the_console_opens_on_the_local_server_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_with_no_url_the_console_opens_on_the_local_server_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """README's install-and-run command on a machine with nothing on localhost:6379
     (the suite probes a port where nothing listens): the console starts the local
-    server, opens on it, and its header and first notice say which server and why."""
+    server, opens on it, and its header and first notice say which server and why.
+    A state directory of its own: no earlier test's local server runs there."""
     monkeypatch.delenv("JOBCORE_URL", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    try:
+        await _opens_on_the_local_server(monkeypatch)
+    finally:
+        LocalServer().stop()
+
+
+async def _opens_on_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[Settings] = []
 
     class Opened:

@@ -8,6 +8,9 @@
 --       the batch's run times ("SUM_MS bucket:count ...", or ""; jobcore/history.py),
 --       minutes of history kept, then (kind, entry_id, attempt, text) repeated
 -- A release with attempt 0 hands back a delivery that never started.
+-- Cancel answers (rare): KEYS[6..] each a cancel's answer key, with (entry id,
+-- answer, ttl ms) per key at the very end of ARGV; an answer is written only for
+-- an entry this call settles ('moved' for one it does not own), so it is true.
 -- Returns {the ids not settled: {id, current owner or false (in flight nowhere)},
 --          how many failed jobs the cap dropped}.
 local stream, stats, dead, failed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -19,8 +22,16 @@ local ok, p = pcall(redis.call, 'XPENDING', stream, group, ARGV[4], ARGV[5], 100
 if ok then
   for _, row in ipairs(p) do held[row[1]] = row[4] end
 end
+local nv = #KEYS - 5
+local answers = {}
+for k = 1, nv do
+  local at = #ARGV - 3 * (nv - k + 1) + 1
+  local id = ARGV[at]
+  local found, row = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
+  answers[k] = {KEYS[5 + k], id, ARGV[at + 1], ARGV[at + 2], found and #row > 0 and row[1][2] == consumer}
+end
 local stale, done, records, acked, dropped, nfailed, ndead = {}, {}, {}, 0, 0, 0, 0
-for i = 8, #ARGV, 4 do
+for i = 8, #ARGV - 3 * nv, 4 do
   local kind, id, attempt, text = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local deliveries = held[id]
   if deliveries == nil then
@@ -132,4 +143,13 @@ local function add_history()
   redis.call('HSET', history, field, value, 'lo', math.min(lo, minute), 'last', math.max(last, minute))
 end
 if acked + nfailed + ndead > 0 or runs ~= '' then pcall(add_history) end
+for _, a in ipairs(answers) do
+  local key, id, answer, ttl, owned = a[1], a[2], a[3], a[4], a[5]
+  local found, row = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
+  if not owned then
+    redis.call('SET', key, 'moved', 'PX', ttl)
+  elseif not (found and #row > 0 and row[1][2] == consumer) then
+    redis.call('SET', key, answer, 'PX', ttl)
+  end
+end
 return {stale, dropped}
