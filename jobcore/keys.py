@@ -66,6 +66,17 @@ class Keys:
         """Hash: job type -> its number of partitions (absent: 1). It only grows."""
         return f"{self._global}:partitions"
 
+    def lanes(self, job_type: str) -> str:
+        """String: the type's lane names, one a line, partition 0 first, in the
+        type's own slot (beside its stats). Written with the enqueue's replica
+        confirmation, so it survives a failover of ``{namespace}`` as the jobs do."""
+        return f"{self.namespace}:{{{job_type}}}:lanes"
+
+    def gate(self, job_type: str) -> str:
+        """Hash, while a raised partition count waits for the old lanes: ``from``
+        (lanes before the raise) and ``fence`` (ms); beside ``lanes``."""
+        return f"{self.namespace}:{{{job_type}}}:gate"
+
     def cancels(self, worker_id: str) -> str:
         """List: cancel requests for one worker ("type\nentry ref"), taken by its
         poll; beside ``leases`` (one slot), so a request checks the lease atomically."""

@@ -19,6 +19,9 @@ class Routes:
         self.until = 0.0  # monotonic time when they are read again
         self.flat: dict[tuple[str, ...], list[str]] = {}  # served types -> their lanes, built once
         self._declared: dict[str, int] = {}  # to publish on the next read of the counts
+        # Lanes a raise added that workers do not fetch from yet: the old lanes
+        # still hold jobs added before its fence (FIFO per account; lanes.lua).
+        self.closed: frozenset[str] = frozenset()
 
     def lanes(self, job_type: str) -> tuple[str, ...]:
         """``job_type``'s lanes as last read (a type not read yet: itself)."""
@@ -69,7 +72,19 @@ class Routes:
         self.merge(found)
         self.until = time.monotonic() + PARTITIONS_TTL_S
 
+    def close(self, closed: Mapping[str, Sequence[str]]) -> None:
+        """The lanes not fetched from for now, by type, as just read."""
+        self.closed = frozenset(n for names in closed.values() for n in names)
+
+    def open_lanes(self, names: list[str]) -> list[str]:
+        """``names`` less the closed lanes."""
+        return [n for n in names if n not in self.closed] if self.closed else names
+
     def merge(self, found: Mapping[str, tuple[str, ...]]) -> None:
-        """Lanes seen in passing (a dashboard read): used, the trust time unchanged."""
-        self.by_type.update(found)
+        """Lanes seen in passing (a dashboard read): used, the trust time unchanged.
+        A type keeps lanes it knew that a read no longer lists (Redis lost them):
+        jobs may be there, and the next enqueue records them again."""
+        for job_type, names in found.items():
+            known = self.by_type.get(job_type, ())
+            self.by_type[job_type] = known if known[: len(names)] == names else names
         self.flat.clear()

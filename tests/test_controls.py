@@ -17,6 +17,7 @@ import pytest
 import jobcore
 from jobcore import Handlers, Job, Worker, model
 from jobcore.memory import MemoryQueue
+from jobcore.records import Outcome
 from jobcore.redis.backend import RedisQueue
 
 from .helpers import read_only_queue, running, wait_until
@@ -319,3 +320,43 @@ async def test_a_cancel_request_of_an_older_jobcore_still_cancels(redis_url: str
             release.set()
     finally:
         await q.close()
+
+
+@pytest.fixture(params=["fakeredis", "redis", "cluster"])
+async def rq(request: pytest.FixtureRequest) -> AsyncIterator[RedisQueue]:
+    from .conftest import fake_queue
+
+    kind = request.param
+    queue = fake_queue() if kind == "fakeredis" else RedisQueue(request.getfixturevalue(f"{kind}_url"))
+    yield queue
+    await queue.close()
+
+
+async def test_pause_and_resume_reach_partitions_added_since_the_admin_last_looked(rq: RedisQueue) -> None:
+    """Issue 18 case 8: an admin whose partition view is a few seconds old (one
+    partition) pauses a type just raised to 3; resume has the mirror case."""
+    admin, other, worker = rq, rq.clone(), rq.clone()
+    try:
+        await admin.enqueue(Job(type="work", args=Work(n=0), account_id=0))  # admin's view: 1 partition
+        stale = admin.clone()
+        await stale.enqueue(Job(type="work", args=Work(n=0), account_id=0))  # so is this one's
+        assert await other.set_partitions("work", 3) == 3
+        await worker.register_types({"work": {}})
+        # Partition 0 runs what it held at the raise; then the new partitions open.
+        first = await worker.fetch("w", ["work"], 100, 0)
+        await worker.settle("w", [Outcome("work", d.entry_id, "ack", d.attempt) for d in first])
+        worker.routes.expire()
+        assert await worker.fetch("w", ["work"], 100, 0) == [] and not getattr(worker.routes, "closed", None)
+        await other.enqueue_many([Job(type="work", args=Work(n=i), account_id=i) for i in range(1, 31)])
+        assert len(admin.routes.lanes("work")) == 1  # within the 10 s it trusts its view
+
+        await admin.pause("work")
+        assert await worker.fetch("w", ["work"], 100, 0) == []
+        assert len(stale.routes.lanes("work")) == 1
+        await stale.resume("work")
+        got = await worker.fetch("w", ["work"], 100, 0)
+        assert len(got) == 30 and {d.entry_id.partition("@")[2] for d in got} == {"", "1", "2"}
+        await stale.close()
+    finally:
+        await other.close()
+        await worker.close()

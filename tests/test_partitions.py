@@ -239,3 +239,103 @@ async def test_corrupt_stored_partitions_read_as_safe_lanes(redis_url: str) -> N
         assert (await q.stats()).types["busy"].pending == 8
     finally:
         await q.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_type_no_worker_serves_is_listed_at_once_after_redis_lost_its_data(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Issue 18, the wiped restart: a long-lived producer keeps enqueueing after
+    Redis came back empty; its types are listed by the next read, not 10 s later."""
+    url = request.getfixturevalue(f"{kind}_url")
+    solo, batch = RedisQueue(url), RedisQueue(url)  # one long-lived producer each
+    try:
+        await solo.enqueue(Job(type="solo", args=Ping(0)))
+        await batch.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3)])
+        if kind == "cluster":
+            redis_cluster_flush(request)()
+        else:
+            await solo.transport.call("FLUSHALL")
+        await solo.enqueue(Job(type="solo", args=Ping(1)))
+        await batch.enqueue_many([Job(type="batch", args=Ping(i)) for i in range(3, 5)])
+        reader = RedisQueue(url)  # a `stats` started now
+        try:
+            stats = await reader.stats()
+        finally:
+            await reader.close()
+        assert {t: s.pending for t, s in stats.types.items()} == {"solo": 1, "batch": 2}
+    finally:
+        await solo.close()
+        await batch.close()
+
+
+def redis_cluster_flush(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue("redis_cluster").flushall
+
+
+async def test_a_raised_count_keeps_fifo_per_account_while_the_old_partition_has_a_backlog(
+    redis_queue: RedisQueue,
+) -> None:
+    """Issue 18 case 9: a backlog in one partition, the count raised to 3, a new
+    job per account: no account's new job runs ahead of its older ones (the new
+    partitions open once the old one has run what it held at the raise)."""
+    queue, other, worker = redis_queue, redis_queue.clone(), redis_queue.clone()
+    try:
+        await worker.register_types({"busy": {}})
+        backlog = [job(n, account_id=n % 10) for n in range(40)]
+        await queue.enqueue_many(backlog)  # one partition: all in partition 0
+        assert await other.set_partitions("busy", 3) == 3
+        queue.routes.expire()  # the producer and the worker have read the new count
+        worker.routes.expire()
+        new = [job(100 + a, account_id=a) for a in range(10)]
+        await queue.enqueue_many(new)
+        by_partition = (await queue.stats()).types["busy"].pending_by_partition
+        assert by_partition[1] + by_partition[2] > 0  # moved accounts' new jobs wait in the new partitions
+        ran: list[int] = []
+        for _ in range(200):
+            got = await worker.fetch("w1", ["busy"], 5, 0)
+            if not got:
+                if len(ran) == 50:
+                    break
+                worker.routes.expire()  # as the 10 s its view is trusted had passed
+                continue
+            ran += [_n(d.raw) for d in got]
+            await worker.settle("w1", [Outcome("busy", d.entry_id, "ack", d.attempt) for d in got])
+        assert sorted(ran) == sorted(j.args.n for j in backlog + new)
+        for account in range(10):
+            mine = [n for n in ran if (n - 100 if n >= 100 else n) % 10 == account]
+            assert mine == sorted(mine), f"account {account} ran out of order: {mine}"
+        # Drained: a later job goes to its account's new partition at once.
+        worker.routes.expire()
+        await worker.fetch("w1", ["busy"], 1, 0)
+        assert not worker.routes.closed
+    finally:
+        await other.close()
+        await worker.close()
+
+
+def _n(raw: bytes | None) -> int:
+    return int(msgspec.msgpack.decode(decode_envelope(raw or b"").args, type=Ping).n)
+
+
+async def test_a_producer_records_its_partitions_again_after_redis_lost_them(redis_queue: RedisQueue) -> None:
+    """A lane that exists is never forgotten: a producer that knew 3 partitions
+    keeps them when Redis comes back empty, and records them again."""
+    queue = redis_queue
+    assert await queue.set_partitions("busy", 3) == 3
+    await queue.enqueue(job(1, account_id=1))
+    await _flush(queue)
+    queue.routes.expire()  # its next read of the counts finds none
+    await queue.enqueue(job(2, account_id=1))
+    fresh = queue.clone()
+    try:
+        assert await fresh.partitions(["busy"]) == {"busy": 3}
+    finally:
+        await fresh.close()
+
+
+async def _flush(queue: RedisQueue) -> None:
+    if queue.transport.kind == "cluster":
+        await queue.transport.on_every_master("FLUSHALL")
+    else:
+        await queue.transport.call("FLUSHALL")

@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from jobcore.display import printable
-from jobcore.errors import ConnectionFailed, WorkerIdTaken
-from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, placed_lanes, split_lane, split_ref
+from jobcore.errors import ConnectionFailed, EnqueueError, WorkerIdTaken
+from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, split_lane, split_ref
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
+from jobcore.model import decode_envelope
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
 from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Outcome, QueueStats, Stale, WorkerInfo
@@ -31,9 +32,10 @@ from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqu
 from jobcore.redis.cluster import PartlySent
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
-from jobcore.redis.reads import History, Reader, bad_key, lanes_from, type_keys
+from jobcore.redis.lanes import Lanes
+from jobcore.redis.reads import History, Reader, bad_key, type_keys
 from jobcore.redis.redispy import RedisPyTransport
-from jobcore.redis.transport import Transport
+from jobcore.redis.transport import ReplicasNotConfirmed, Transport
 from jobcore.url import parse as parse_url
 from jobcore.url import redacted
 
@@ -83,7 +85,9 @@ class RedisQueue(Queue):
         )
         self._socket_timeout = socket_timeout
         self._connect_timeout = connect_timeout
-        self._known_lanes: set[str] = set()  # lanes this client has added to
+        self._known_lanes: set[str] = set()  # lanes this client has added to (and recorded)
+        self._known_types: set[str] = set()  # types this client has written to the type set
+        self._lanes = Lanes(self._t, self.keys, self._confirm)
         self._reads = Reader(self._t, self.keys, url, self.routes, self._lanes_of)
         self._fetching = Fetcher(self._t, self.keys, url, self.routes, self._lanes_of, self.settle, socket_timeout)
 
@@ -123,15 +127,22 @@ class RedisQueue(Queue):
         if job_type in self._known_lanes and len(payloads) == 1 and self._confirm is None:
             stream = self.keys.of_type(job_type).stream
             try:
-                await self._t.call("XADD", stream, "*", "d", payloads[0])
+                # NOMKSTREAM: a stream this client added to is gone only when Redis
+                # lost its data; then the path below lists the type again at once.
+                if await self._t.call("XADD", stream, "NOMKSTREAM", "*", "d", payloads[0]) is not None:
+                    return
             except Exception as exc:
                 raise enqueue_error(self.url, "job", exc) from None
-            return
+            self._forget_lane(job_type)
         await self._add_many({job_type: payloads})
+
+    def _forget_lane(self, name: str) -> None:
+        self._known_lanes.discard(name)
+        self._known_types.discard(split_lane(name)[0])
 
     async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
         n = sum(len(p) for p in by_type.values())
-        new = list(dict.fromkeys(split_lane(name)[0] for name in by_type if name not in self._known_lanes))
+        first = self._lanes.registrations(by_type, self._known_lanes, self._known_types, self.routes.by_type)
         calls: list[scripts.Call] = []
         spans: list[tuple[str, int]] = []  # each call's lane and first payload
         for job_type, payloads in by_type.items():
@@ -140,8 +151,17 @@ class RedisQueue(Queue):
                 calls.append(scripts.add(stream, payloads[i : i + ADD_CHUNK]))
                 spans.append((job_type, i))
         try:
-            if new:
-                await self._t.call("SADD", self.keys.types, *new)
+            if first:
+                # Before the jobs, with their confirmation: a confirmed job is always listed.
+                await self._t.run_scripts(first, confirm=self._confirm)
+        except ReplicasNotConfirmed as exc:
+            ids = [decode_envelope(p).id for payloads in by_type.values() for p in payloads]  # error path only
+            raise EnqueueError(
+                f"{n} job(s) not enqueued: listing their type was not confirmed ({exc}); retry them", not_landed=ids
+            ) from None
+        except Exception as exc:
+            raise enqueue_error(self.url, f"{n} job(s)", exc) from None
+        try:
             replies = await self._t.run_scripts(calls, confirm=self._confirm, raise_on_error=False)
         except PartlySent as exc:
             # Some cluster nodes failed, the others stored their share: say which.
@@ -155,32 +175,41 @@ class RedisQueue(Queue):
         refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
         if refused:
             raise partly_enqueued(by_type, ADD_CHUNK, refused)
+        wiped = {name for (name, _), r in zip(spans, replies, strict=True) if isinstance(r, int) and r < 0}
+        wiped.intersection_update(self._known_lanes)  # streams created though listed: Redis lost its data
         self._known_lanes.update(by_type)
-        self._reads.known_types.update(new)
+        self._known_types.update(split_lane(name)[0] for name in by_type)
+        self._reads.known_types.update(self._known_types)
+        if wiped:
+            await self._relist(wiped)
+
+    async def _relist(self, names: set[str]) -> None:
+        """List again lanes whose streams Redis lost (their jobs have landed: a
+        failure here is logged, and the next enqueue tries again)."""
+        for name in names:
+            self._forget_lane(name)
+        calls = self._lanes.registrations(names, self._known_lanes, self._known_types, self.routes.by_type)
+        try:
+            await self._t.run_scripts(calls, confirm=self._confirm)
+        except Exception as exc:
+            log.warning("listing job types again after Redis lost its data failed (%s); the next enqueue retries", exc)
+            return
+        self._known_lanes.update(names)
+        self._known_types.update(split_lane(name)[0] for name in names)
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
-        # Raw errors: callers say what failed (an enqueue, a fetch, a read).
-        types = list(dict.fromkeys([*job_types, *declared]))
-        if not types:
-            return {}
-        # A plain read first: a read-only user can still route and watch.
-        raw = await self._t.call("HMGET", self.keys.partitions, *types)
-        found = {t: lanes_from(t, r) for t, r in zip(types, raw, strict=True)}
-        grow = {t: n for t, n in declared.items() if n > len(found[t])}
-        if grow:
-            # On a cluster, new partitions go where the type has the fewest.
-            slots = await self._t.slot_owners()
-            proposed = {t: "\n".join(placed_lanes(t, found[t], n, slots)) for t, n in grow.items()}
-            (stored,) = await self._t.run_scripts([scripts.partitions(self.keys.partitions, proposed)])
-            before = {t: found[t] for t in grow}
-            found.update((t, lanes_from(t, r)) for t, r in zip(grow, stored, strict=True))
-            await self._inherit_pause(before, {t: found[t] for t in grow})
+        try:
+            found = await self._lanes.read(job_types, declared)  # raw errors: callers say what failed
+        except ReplicasNotConfirmed as exc:
+            raise EnqueueError(f"the partition count not confirmed: {exc}; retry to be sure") from None
+        self.routes.close(self._lanes.closed)
         return found
 
     def _routes_read(self) -> None:
         # Write each lane's type to the type set again with the next enqueue: it
         # may be gone (a flush, a restart without persistence) while this client thought it known.
         self._known_lanes.clear()
+        self._known_types.clear()
 
     async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
         return await guarded(self.url, lambda: super(RedisQueue, self).partitions(job_types))
@@ -216,7 +245,7 @@ class RedisQueue(Queue):
         names = routes.flat.get(tuple(types)) if time.monotonic() < routes.until else None
         if names is None:
             names = await guarded(self.url, lambda: self._lanes_of(types))
-        names = fetching.servable(names)
+        names = fetching.servable(routes.open_lanes(names))
         if not pairs:
             pairs = await fetching.run(names, lambda: fetching.take(consumer, names, count))
         if not pairs and block_ms > 0:
@@ -480,25 +509,7 @@ class RedisQueue(Queue):
         return total
 
     async def _set_paused(self, job_type: str, paused: bool) -> None:
-        names = await guarded(self.url, lambda: self._lanes_of([job_type]))
-        stats = [self.keys.of_type(n).stats for n in names]
-        cmds: list[list[resp.Arg]] = [["HSET", k, "paused", 1] if paused else ["HDEL", k, "paused"] for k in stats]
-        await guarded(self.url, lambda: self._t.pipeline(cmds))
-
-    async def _inherit_pause(self, before: dict[str, tuple[str, ...]], after: dict[str, tuple[str, ...]]) -> None:
-        """New partitions of a paused type are paused too (partition 0 says)."""
-        grown = [t for t in after if len(after[t]) > len(before.get(t, (t,)))]
-        if not grown:
-            return
-        flags = await self._t.pipeline([["HEXISTS", self.keys.of_type(t).stats, "paused"] for t in grown])
-        cmds: list[list[resp.Arg]] = [
-            ["HSET", self.keys.of_type(n).stats, "paused", 1]
-            for t, flag in zip(grown, flags, strict=True)
-            if flag
-            for n in after[t][len(before.get(t, (t,))) :]
-        ]
-        if cmds:
-            await self._t.pipeline(cmds)
+        self.routes.merge({job_type: await guarded(self.url, lambda: self._lanes.set_paused(job_type, paused))})
 
     async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
         # As an older worker reads it (it cancels, without answering), then with the answer's id.

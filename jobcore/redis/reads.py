@@ -86,6 +86,14 @@ def _warn_once(text: str) -> None:
         log.warning("%s", text)
 
 
+def merged_lanes(job_type: str, own: Any, mirror: Any) -> tuple[str, ...]:
+    """A type's lanes: its own record (``Keys.lanes``, in its slot), then those the
+    namespace-wide hash (written by older versions too) lists past it."""
+    mine = lanes_from(job_type, own) if own else ()
+    other = lanes_from(job_type, mirror) if mirror else ()
+    return mine + other[len(mine) :] or (job_type,)
+
+
 def server_ms(t: Sequence[Any]) -> int:
     """TIME's reply in milliseconds."""
     return int(t[0]) * 1000 + int(t[1]) // 1000
@@ -181,11 +189,12 @@ class Reader:
         k = self._keys
         what = "stats" if with_stats else "in flight"
 
-        def commands(names: list[str]) -> _Reads:
+        def commands(names: list[str], types: list[str]) -> _Reads:
             reads = _Reads()
             reads.one("time", ["TIME"])
             reads.one("types", ["SMEMBERS", k.types])
             reads.one("partitions", ["HGETALL", k.partitions])
+            reads.many("lanes", [["GET", k.lanes(t)] for t in types])  # each type's own record, in its slot
             if with_stats:
                 reads.one("workers", ["HGETALL", k.workers])
                 reads.one("leases", ["ZRANGE", k.leases, 0, -1, "WITHSCORES"])
@@ -202,23 +211,29 @@ class Reader:
             by_type = self._routes.by_type
             return [n for t in sorted(self.known_types) for n in by_type.get(t, (t,))]
 
-        async def read(names: list[str]) -> dict[str, Any]:
-            reads = commands(names)
+        async def read(names: list[str], types: list[str]) -> dict[str, Any]:
+            reads = commands(names, types)
             if not with_stats:
                 return reads.named(await self._plain(what, reads.commands))
             plain, stats = await self._plain_and_scripts(what, reads.commands, stats_calls(names))
             return {**reads.named(plain), "stats": stats}
 
-        names = lanes_now()
-        res = await read(names)
-        all_types = {rep.text(t) for t in res["types"]}
-        stored = {t: lanes_from(t, r) for t, r in ((rep.text(t), r) for t, r in rep.pairs(res["partitions"]))}
-        if all_types - self.known_types or any(self._routes.lanes(t) != n for t, n in stored.items()):
-            # New types or partitions since this client last looked: read again with them.
+        # New types or lanes since this client last looked: read again with them
+        # (a type first seen has its own lane record read the next time round).
+        for _ in range(3):
+            types = sorted(self.known_types)
+            names = lanes_now()
+            res = await read(names, types)
+            all_types = {rep.text(t) for t in res["types"]}
+            mirror = {rep.text(t): r for t, r in rep.pairs(res["partitions"])}
+            stored = {t: merged_lanes(t, own, mirror.get(t)) for t, own in zip(types, res["lanes"], strict=True)}
+            stored.update((t, lanes_from(t, r)) for t, r in mirror.items() if t not in stored)
+            all_types.update(mirror)
+            known = self._routes.lanes
+            if not all_types - self.known_types and all(known(t)[: len(n)] == n for t, n in stored.items()):
+                break
             self.known_types.update(all_types)
             self._routes.merge(stored)
-            names = lanes_now()
-            res = await read(names)
         return _Replies(
             lanes=names,
             now=server_ms(res["time"]),

@@ -38,12 +38,17 @@ _FORGET = Script(source("forget"))
 _REQUEUE = Script(source("requeue"))
 _PURGE = Script(source("purge"))
 _PARTITIONS = Script(source("partitions"))
+_LANES = Script(source("lanes"))
+_PAUSE = Script(source("pause"))
+_UNGATE = Script(source("ungate"))
+_TYPES = Script(source("types"))
 _DROP_CONSUMER = Script(source("drop_consumer"))
 _ORPHANS = Script(source("orphans"))
 _CANCEL = Script(source("cancel"))
 # Read scripts, each both ways: EVALSHA for a server that knows no EVALSHA_RO.
 _STATS = (ReadOnlyScript(source("stats")), Script(source("stats")))
 _IN_FLIGHT = (ReadOnlyScript(source("in_flight")), Script(source("in_flight")))
+_DRAINED = (ReadOnlyScript(source("drained")), Script(source("drained")))
 _FIND_PENDING = (ReadOnlyScript(source("find_pending")), Script(source("find_pending")))
 
 # ---- writes ---------------------------------------------------------------
@@ -121,6 +126,24 @@ def partitions(partitions_key: str, proposed: Mapping[str, str]) -> Call:
     return _PARTITIONS, [partitions_key], [x for kv in proposed.items() for x in kv]
 
 
+def lanes(lanes_key: str, stats: str, gate: str, proposed: Sequence[str], before: int = 0, fence_ms: int = 0) -> Call:
+    """``lanes_key``, ``gate``: the type's (``Keys``); ``stats``: partition 0's;
+    ``before``: the lanes a raise starts from (0: only record them)."""
+    return _LANES, [lanes_key, stats, gate], ["\n".join(proposed), before, fence_ms]
+
+
+def ungate(gate: str, fence: bytes) -> Call:
+    return _UNGATE, [gate], [fence]
+
+
+def pause(stats: str, lanes_key: str, paused: bool) -> Call:
+    return _PAUSE, [stats, lanes_key], [1 if paused else 0]
+
+
+def types(types_key: str, names: Sequence[str]) -> Call:
+    return _TYPES, [types_key], names
+
+
 def drop_consumer(stream: str, consumer: str) -> Call:
     return _DROP_CONSUMER, [stream], [GROUP, consumer]
 
@@ -142,6 +165,10 @@ def stats(stream: str, stats: str, dead: str, failed: str, *, read_only: bool = 
 
 def in_flight(stream: str, ids: Sequence[bytes], *, read_only: bool = True) -> Call:
     return _IN_FLIGHT[0 if read_only else 1], [stream], [GROUP, *ids]
+
+
+def drained(stream: str, fence: bytes, *, read_only: bool = True) -> Call:
+    return _DRAINED[0 if read_only else 1], [stream], [GROUP, fence]
 
 
 def find_pending(stream: str, start: str, end: str, count: int, needle: bytes, *, read_only: bool = True) -> Call:

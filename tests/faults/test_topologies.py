@@ -6,6 +6,8 @@ confirmed job id in exactly one place, and run to the end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -265,6 +267,77 @@ async def test_a_live_slot_migration_of_a_busy_type_loses_nothing(
             keys_moved=moved,
             refused=producer.refused,
             duplicates=len(report.duplicates),
+        )
+    finally:
+        pool.close()
+        await queue.close()
+
+
+@pytest.mark.slow
+async def test_a_failover_of_the_namespace_master_strands_no_confirmed_job(
+    cluster: RedisCluster, tmp_path: Path, audit_url: str
+) -> None:
+    """Issue 18 case 1. The master of ``{jobcore}`` (types, partitions) fails over
+    to a replica that missed the last writes: the partition count raised and a type
+    first enqueued while it lagged. Every confirmed job is still listed and runs."""
+    ns_master = cluster.master_for_slot(key_slot("{jobcore}"))
+    others = [m for m in cluster.masters() if m is not ns_master]
+    # "work" (partition 0) and "noop" live off the namespace's master.
+    for name, target in (("work", others[0]), ("noop", others[1])):
+        if cluster.master_for_slot(key_slot(name)) is not target:
+            await asyncio.to_thread(cluster.migrate_slot, key_slot(name), target)
+    replica = next(r for r in cluster.replicas() if int(r.replication()["master_port"]) == ns_master.port)
+    ranges = [r for r, port in ns_master.slot_map().items() if port == ns_master.port]
+
+    def off_the_namespace_master(lane: str) -> bool:
+        return not any(first <= key_slot(lane) <= last for first, last in ranges)
+
+    queue = jobcore.connect(cluster.seed_url, replicas=1, replica_timeout_ms=100)
+    pool = Workers(cluster.seed_url, audit_url, tmp_path)
+    confirmed: list[uuid.UUID] = []
+    try:
+        confirmed.append(await queue.enqueue(Job(type="work", args=Work(n=0), account_id=0)))
+        # The namespace master's replica lags from here (stopped: it applies nothing).
+        assert replica.proc is not None
+        replica.proc.send_signal(signal.SIGSTOP)
+        assert await queue.set_partitions("work", 3) == 3
+        names = queue.routes.lanes("work")
+        on_healthy = 0
+        for n in range(1, 61):
+            account = n % 20
+            try:
+                confirmed.append(await queue.enqueue(Job(type="work", args=Work(n=n), account_id=account)))
+            except EnqueueError:
+                continue
+            on_healthy += off_the_namespace_master(names[partition_of(account, 3)])
+        for n in range(10):
+            with contextlib.suppress(EnqueueError):  # refused: not confirmed (the type set could not be)
+                confirmed.append(await queue.enqueue(Job(type="noop", args=Work(n=n), account_id=n)))
+        assert on_healthy > 0, "no job was confirmed in a partition off the namespace's master"
+        # The master dies; its replica (restarted from its own data) takes over without the lagged writes.
+        ns_master.kill()
+        replica.kill()
+        await asyncio.to_thread(replica.start)
+        await asyncio.to_thread(cluster.wait_ok, 30)
+        assert replica.role() == "master"
+
+        fresh = jobcore.connect(cluster.seed_url)  # a process started after the failover
+        try:
+            assert (await fresh.partitions(["work"]))["work"] == 3, "the raised count was forgotten"
+            stats = await fresh.stats()
+            listed = sum(t.pending for t in stats.types.values())
+            assert listed == len(confirmed), f"{listed} of {len(confirmed)} confirmed jobs listed"
+            procs = pool.start(2, concurrency=10, lease=1.0, types=["work", "noop"])
+            await _drained(fresh, confirmed, pool, procs)
+        finally:
+            await fresh.close()
+        data = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.masters()[0].port)
+        report = _every_confirmed_job_ran(data, audit_url, confirmed)
+        figures(
+            "failover of the {jobcore} master with a lagging replica, replicas=1",
+            confirmed=len(confirmed),
+            confirmed_off_the_namespace_master=on_healthy,
+            lost=len(report.missing),
         )
     finally:
         pool.close()
