@@ -151,6 +151,50 @@ async def test_a_full_redis_still_settles_heartbeats_and_stops_in_time(full_serv
         await q.close()
 
 
+async def test_a_worker_registers_while_redis_is_full(full_server: RedisServer) -> None:
+    """Registration is allowed under OOM (it adds a few bytes): a worker that
+    starts while Redis is full must be able to drain it."""
+    q = RedisQueue(full_server.url)
+    r = full_server.client()
+    try:
+        await q.enqueue_many(jobs(5))
+        # Well under what is used: every write that may grow Redis is refused.
+        r.config_set("maxmemory", int(r.info("memory")["used_memory"]) - 256 * 1024)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            r.sadd(q.keys.types, "probe")
+        await q.register_types({"t": {"n": "int"}, "u": {}})
+        assert {b"t", b"u"} <= r.smembers(q.keys.types)
+        assert r.hget(q.keys.schemas, "t") == b'{"n": "int"}'
+        assert [g["name"] for g in r.xinfo_groups(q.keys.of_type("u").stream)] == [GROUP.encode()]
+        assert await q.heartbeat({"id": "w1", "types": ["t", "u"]}, 5000) == Lease.NEW
+        got = await q.fetch("w1", ["t", "u"], 10, 0)
+        assert len(got) == 5
+        assert await q.settle("w1", [Outcome("t", d.entry_id, "ack", 1) for d in got]) == []
+    finally:
+        r.close()
+        await q.close()
+
+
+async def test_the_keeper_extends_only_the_lease_of_its_own_instance(redis_url: str) -> None:
+    """Owners are told apart by the instance token, not the id alone: a keeper
+    whose worker's id was taken by another process keeps that one's lease no more."""
+    from jobcore.redis import scripts
+
+    extend = scripts.source("extend")
+    q = RedisQueue(redis_url)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        assert await q.heartbeat({"id": "svc", "instance": "b"}, 5000) == Lease.NEW
+        keys = [q.keys.workers, q.keys.leases]
+        assert r.eval(extend, 2, *keys, "svc", 5000, "a") == -2
+        assert r.eval(extend, 2, *keys, "svc", 5000, "b") == 1
+        assert r.eval(extend, 2, *keys, "svc", 5000, "") == 1  # no token: as before
+        assert r.eval(extend, 2, *keys, "gone", 5000, "b") == -1
+    finally:
+        r.close()
+        await q.close()
+
+
 async def test_after_a_flush_a_running_worker_serves_new_jobs_and_stats_list_them(redis_url: str) -> None:
     producer = RedisQueue(redis_url)
     seen: list[int] = []

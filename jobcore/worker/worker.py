@@ -341,15 +341,20 @@ class Worker:
         settler.unsettled()
         await self._within(deadline, self.queue.stop_fetching())
         released = not held.outbox and await self._within(deadline, self._release_leftovers())
-        # No heartbeat may land after the record is removed (it would bring
+        # The record is removed only while it is surely this instance's (a beat
+        # just vouched for it), and no heartbeat may land after (it would bring
         # back a worker that is gone).
+        ours = released and await self._within(deadline, self._vouch())
         quiet = await self._lease_keeping.stop(deadline)
-        if released and quiet and self._lease_keeping.fresh():
+        if ours and quiet:
             await self._within(deadline, self._unregister())
 
-    async def _release_leftovers(self) -> None:
+    async def _vouch(self) -> None:
         if not await self._lease_keeping.vouch():
             raise WorkerIdTaken(f"another worker took the id {self.id!r}: nothing handed back from here")
+
+    async def _release_leftovers(self) -> None:
+        await self._vouch()
         await self._settler.release_leftovers()
 
     async def _check_eviction(self) -> None:
