@@ -39,9 +39,9 @@ class Settler:
     def stop_by(self, deadline: float) -> None:
         """Bound every settle from now on, the one in progress included, by ``deadline``."""
         self.deadline = deadline
-        scope = self._scope
-        if scope is not None and not scope.expired():
-            scope.reschedule(_loop_time(deadline))
+        scope, when = self._scope, _loop_time(deadline)
+        if scope is not None and not scope.expired() and (scope.when() is None or when < (scope.when() or 0)):
+            scope.reschedule(when)
         self._woken.set()
 
     async def loop(self) -> None:
@@ -66,11 +66,14 @@ class Settler:
             try:
                 async with asyncio.timeout_at(None if limit is None else _loop_time(limit)) as scope:
                     self._scope = scope
-                    # Write as this worker's consumer only while its id is surely its own.
-                    if not self._lease.fresh() and not await self._lease.vouch():
-                        held.outbox[:0] = batch
-                        return False
-                    stale = await self.queue.settle(self.worker_id, batch)
+                    try:
+                        # Write as this worker's consumer only while its id is surely its own.
+                        if not self._lease.fresh() and not await self._lease.vouch():
+                            held.outbox[:0] = batch
+                            return False
+                        stale = await self.queue.settle(self.worker_id, batch)
+                    finally:
+                        self._scope = None  # before the scope ends: stop_by() may not touch it after
             except asyncio.CancelledError:
                 held.outbox[:0] = batch
                 raise
@@ -92,8 +95,6 @@ class Settler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), delay)
                 continue
-            finally:
-                self._scope = None
             backoff.reset()
             known = held.known
             for o in batch:

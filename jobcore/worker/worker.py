@@ -297,7 +297,11 @@ class Worker:
                     await self._sleep_unless_stopping(delay)
                     continue
                 self._lease_keeping.vouched(sent)
-                return not stopping.is_set()
+                if stopping.is_set():  # registered as the stop came: take the record back
+                    assert self._stop_by is not None
+                    await self._within(self._stop_by, self._unregister())
+                    return False
+                return True
             return False
         finally:
             stop_wait.cancel()
@@ -331,7 +335,7 @@ class Worker:
             # Stop at once, but hand back what was interrupted, in one bounded try:
             # otherwise it waits for the lease to lapse, and runs again as suspects.
             n = len(held.outbox)
-            await settler.settle_all(time.monotonic() + HARD_STOP_REDIS_S)
+            await settler.settle_all(self._stop_by)
             if n and not held.outbox:
                 log.warning("stopped at once: %d job(s) handed back to the queue", n)
             settler.unsettled()
@@ -407,7 +411,10 @@ class Worker:
         """Stop at once: cancel running jobs; their leases lapse and others re-run them."""
         self._signals.hard_stop = True
         self.grace = 0
-        self._grace_end = time.monotonic()
+        now = time.monotonic()
+        self._grace_end = now
+        self._stop_by = min(self._stop_by or now + HARD_STOP_REDIS_S, now + HARD_STOP_REDIS_S)
+        self._settler.stop_by(self._stop_by)
         self._signals.hard_stop_event.set()
         self._held.outbox_ready.set()  # wake a settle loop waiting on an unreachable Redis
         self.request_stop()
