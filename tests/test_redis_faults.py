@@ -261,6 +261,39 @@ async def test_a_second_worker_with_a_live_workers_id_refuses_to_start(redis_url
         pass
 
 
+async def test_a_worker_whose_id_another_instance_took_stops_at_once_and_says_so(redis_url: str) -> None:
+    """The record names another instance (as after a freeze past the lease): at
+    its next heartbeat the worker stops serving, hands back nothing (the jobs are
+    the other's to hand back), leaves the other's record alone, and run() raises."""
+    import json
+
+    seen: list[int] = []
+    h = Handlers()
+
+    @h.handler("t", N)
+    async def t(job: Job[N]) -> None:
+        seen.append(job.args.n)
+        await asyncio.sleep(60)
+
+    q = RedisQueue(redis_url)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        await q.enqueue_many(jobs(3))
+        worker = Worker(RedisQueue(redis_url), h, worker_id="svc", lease=1.0, concurrency=3)
+        task = asyncio.create_task(worker.run())
+        await wait_until(lambda: _value(len(seen) == 3), timeout=10)
+        other = {"id": "svc", "instance": "another-process", "types": ["t"]}
+        r.hset(q.keys.workers, "svc", json.dumps(other))
+        with pytest.raises(WorkerIdTaken, match=r"worker id 'svc' was taken by another process"):
+            await asyncio.wait_for(task, 10)
+        stats = (await q.stats()).types["t"]
+        assert (stats.processed, stats.in_flight) == (0, 3)  # left to the id's new owner
+        assert json.loads(r.hget(q.keys.workers, "svc") or b"{}")["instance"] == "another-process"
+    finally:
+        r.close()
+        await q.close()
+
+
 async def test_the_cli_refuses_a_twin_with_one_line(redis_url: str, cli_env: dict[str, str]) -> None:
     seen: list[int] = []
     async with running(Worker(RedisQueue(redis_url), make_handlers(seen), worker_id="twin")):
