@@ -20,6 +20,8 @@ import signal
 import sys
 from typing import Any
 
+from jobcore.worker.backoff import beat_again_in
+
 
 def process_state(pid: int) -> str | None:
     """The state letter of a process (R, S, D, T, t, Z...), None when it is gone."""
@@ -35,12 +37,6 @@ def process_state(pid: int) -> str | None:
 def parent_running(parent: int) -> bool:
     """True while the worker may be making progress (alive and not stopped)."""
     return process_state(parent) not in (None, "T", "t", "Z", "X")
-
-
-def beat_again_in(interval: float, failures: int) -> float:
-    """The wait after ``failures`` failed beats in a row (the keeper's and the
-    heartbeat thread's): soon after a cut connection, well within the lease."""
-    return min(interval, 0.05 * 2.0**failures)
 
 
 def serve(cfg: dict[str, Any]) -> int:

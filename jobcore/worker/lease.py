@@ -33,7 +33,7 @@ from typing import Any
 from jobcore.errors import ConnectionFailed, JobcoreError, WorkerIdTaken
 from jobcore.queue import Queue
 from jobcore.records import Lease
-from jobcore.worker.keeper import beat_again_in
+from jobcore.worker.backoff import beat_again_in
 
 log = logging.getLogger("jobcore.worker")
 
