@@ -248,7 +248,7 @@ class MemoryQueue(Queue):
         wid = str(info["id"])
         previous = self._leases.get(wid)
         other = self._workers.get(wid, {}).get("instance")
-        if previous is not None and previous >= now and other and info.get("instance") not in (None, other):
+        if previous is not None and previous >= now and other and info.get("instance") not in (None, "", other):
             raise WorkerIdTaken(f"another worker with id {wid!r} is alive (its lease runs {previous - now} ms more)")
         record = dict(info, heartbeat_ms=now, lease_ms=lease_ms)
         self._workers[wid] = record

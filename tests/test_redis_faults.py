@@ -154,6 +154,50 @@ async def test_a_full_redis_still_settles_heartbeats_and_stops_in_time(full_serv
         await q.close()
 
 
+async def test_a_worker_registers_while_redis_is_full(full_server: RedisServer) -> None:
+    """Registration is allowed under OOM (it adds a few bytes): a worker that
+    starts while Redis is full must be able to drain it."""
+    q = RedisQueue(full_server.url)
+    r = full_server.client()
+    try:
+        await q.enqueue_many(jobs(5))
+        # Well under what is used: every write that may grow Redis is refused.
+        r.config_set("maxmemory", int(r.info("memory")["used_memory"]) - 256 * 1024)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            r.sadd(q.keys.types, "probe")
+        await q.register_types({"t": {"n": "int"}, "u": {}})
+        assert {b"t", b"u"} <= r.smembers(q.keys.types)
+        assert r.hget(q.keys.schemas, "t") == b'{"n": "int"}'
+        assert [g["name"] for g in r.xinfo_groups(q.keys.of_type("u").stream)] == [GROUP.encode()]
+        assert await q.heartbeat({"id": "w1", "types": ["t", "u"]}, 5000) == Lease.NEW
+        got = await q.fetch("w1", ["t", "u"], 10, 0)
+        assert len(got) == 5
+        assert await q.settle("w1", [Outcome("t", d.entry_id, "ack", 1) for d in got]) == []
+    finally:
+        r.close()
+        await q.close()
+
+
+async def test_the_keeper_extends_only_the_lease_of_its_own_instance(redis_url: str) -> None:
+    """Owners are told apart by the instance token, not the id alone: a keeper
+    whose worker's id was taken by another process keeps that one's lease no more."""
+    from jobcore.redis import scripts
+
+    extend = scripts.source("extend")
+    q = RedisQueue(redis_url)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        assert await q.heartbeat({"id": "svc", "instance": "b"}, 5000) == Lease.NEW
+        keys = [q.keys.workers, q.keys.leases]
+        assert r.eval(extend, 2, *keys, "svc", 5000, "a") == -2
+        assert r.eval(extend, 2, *keys, "svc", 5000, "b") == 1
+        assert r.eval(extend, 2, *keys, "svc", 5000, "") == 1  # no token: as before
+        assert r.eval(extend, 2, *keys, "gone", 5000, "b") == -1
+    finally:
+        r.close()
+        await q.close()
+
+
 async def test_after_a_flush_a_running_worker_serves_new_jobs_and_stats_list_them(redis_url: str) -> None:
     producer = RedisQueue(redis_url)
     seen: list[int] = []
@@ -218,6 +262,39 @@ async def test_a_second_worker_with_a_live_workers_id_refuses_to_start(redis_url
     # Once the first has stopped (its record gone), the id is free again.
     async with running(Worker(RedisQueue(redis_url), make_handlers(seen), worker_id="twin")):
         pass
+
+
+async def test_a_worker_whose_id_another_instance_took_stops_at_once_and_says_so(redis_url: str) -> None:
+    """The record names another instance (as after a freeze past the lease): at
+    its next heartbeat the worker stops serving, hands back nothing (the jobs are
+    the other's to hand back), leaves the other's record alone, and run() raises."""
+    import json
+
+    seen: list[int] = []
+    h = Handlers()
+
+    @h.handler("t", N)
+    async def t(job: Job[N]) -> None:
+        seen.append(job.args.n)
+        await asyncio.sleep(60)
+
+    q = RedisQueue(redis_url)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        await q.enqueue_many(jobs(3))
+        worker = Worker(RedisQueue(redis_url), h, worker_id="svc", lease=1.0, concurrency=3)
+        task = asyncio.create_task(worker.run())
+        await wait_until(lambda: _value(len(seen) == 3), timeout=10)
+        other = {"id": "svc", "instance": "another-process", "types": ["t"]}
+        r.hset(q.keys.workers, "svc", json.dumps(other))
+        with pytest.raises(WorkerIdTaken, match=r"worker id 'svc' was taken by another process"):
+            await asyncio.wait_for(task, 10)
+        stats = (await q.stats()).types["t"]
+        assert (stats.processed, stats.in_flight) == (0, 3)  # left to the id's new owner
+        assert json.loads(r.hget(q.keys.workers, "svc") or b"{}")["instance"] == "another-process"
+    finally:
+        r.close()
+        await q.close()
 
 
 async def test_the_cli_refuses_a_twin_with_one_line(redis_url: str, cli_env: dict[str, str]) -> None:

@@ -13,7 +13,8 @@ import sys
 from typing import NoReturn
 
 from jobcore.cli.errors import CliError, load_handlers
-from jobcore.display import redacted_url
+from jobcore.display import printable, redacted_url
+from jobcore.errors import WorkerIdTaken
 from jobcore.queue import Queue
 from jobcore.worker.worker import DEFAULT_PREFETCH, Worker
 
@@ -74,6 +75,12 @@ async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, on_signal, sig.name)
     try:
         await worker.run()
+    except WorkerIdTaken as exc:
+        if worker.threads_busy:
+            # Their jobs are the id's new owner's now: do not wait for them.
+            print(f"jobcore: error: {printable(exc)}", file=sys.stderr)
+            _exit_now(1)
+        raise
     finally:
         if poller:
             poller.cancel()

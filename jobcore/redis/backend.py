@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from jobcore.display import printable
-from jobcore.errors import ConnectionFailed, EnqueueError, WorkerIdTaken
+from jobcore.errors import ConnectionFailed, EnqueueError, JobcoreError, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, split_lane, split_ref
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
 from jobcore.model import decode_envelope
@@ -232,7 +232,16 @@ class RedisQueue(Queue):
         cmds: list[list[Any]] = [["SADD", self.keys.types, *schemas]]
         mapping = [x for t, sch in schemas.items() for x in (t, json.dumps(sch, sort_keys=True))]
         cmds.append(["HSET", self.keys.schemas, *mapping])
-        await guarded(self.url, lambda: self._fetching.create_groups(names, cmds))
+        try:
+            await guarded(self.url, lambda: self._fetching.create_groups(names, cmds))
+        except JobcoreError as exc:
+            if exc.code != "OOM":
+                raise
+            # Redis is full: register by scripts allowed under OOM, or no worker
+            # could start to drain it (a lane holding something else is left to the fetch).
+            calls = [scripts.register(self.keys.types, self.keys.schemas, mapping)]
+            calls += [scripts.create_group(self.keys.of_type(n).stream) for n in names]
+            await guarded(self.url, lambda: self._t.run_scripts(calls))
         self._reads.known_types.update(schemas)
 
     async def fetch(self, consumer: str, types: Sequence[str], count: int, block_ms: int) -> list[Delivery]:

@@ -45,6 +45,8 @@ _TYPES = Script(source("types"))
 _DROP_CONSUMER = Script(source("drop_consumer"))
 _ORPHANS = Script(source("orphans"))
 _CANCEL = Script(source("cancel"))
+_REGISTER = Script(source("register"))
+_CREATE_GROUP = Script(source("create_group"))
 # Read scripts, each both ways: EVALSHA for a server that knows no EVALSHA_RO.
 _STATS = (ReadOnlyScript(source("stats")), Script(source("stats")))
 _IN_FLIGHT = (ReadOnlyScript(source("in_flight")), Script(source("in_flight")))
@@ -102,6 +104,15 @@ def claim(
 
 def heartbeat(workers: str, leases: str, worker_id: str, record: str, lease_ms: int, instance: str) -> Call:
     return _HEARTBEAT, [workers, leases], [worker_id, record, lease_ms, instance]
+
+
+def register(types: str, schemas: str, mapping: Sequence[str]) -> Call:
+    """``mapping``: type, schema json, type, schema json..."""
+    return _REGISTER, [types, schemas], mapping
+
+
+def create_group(stream: str) -> Call:
+    return _CREATE_GROUP, [stream], [GROUP]
 
 
 def lost(leases: str) -> Call:

@@ -1,4 +1,5 @@
-"""The wait between retries of a call the backend refused: doubling, jittered, capped."""
+"""The wait between retries of a call the backend refused: doubling, jittered, capped;
+and the one between failed lease beats (the keeper's and the heartbeat thread's)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,9 @@ class Backoff:
 
     def reset(self) -> None:
         self.delay = self.first
+
+
+def beat_again_in(interval: float, failures: int) -> float:
+    """The wait after ``failures`` failed beats in a row (the keeper's and the
+    heartbeat thread's): soon after a cut connection, well within the lease."""
+    return min(interval, 0.05 * 2.0**failures)

@@ -120,7 +120,7 @@ class Execution:
                 task.uncancel()
                 log.error("job timed out after %.1fs", self.timeout)
                 return Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"timed out after {self.timeout:g}s")
-            if stop.stopping.is_set():
+            if stop.stopping.is_set() and not stop.id_taken:  # the id's new owner hands it back
                 log.warning("job interrupted by stop; handing it back to the queue")
             raise
         except Exception as exc:

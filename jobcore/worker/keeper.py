@@ -20,6 +20,8 @@ import signal
 import sys
 from typing import Any
 
+from jobcore.worker.backoff import beat_again_in
+
 
 def process_state(pid: int) -> str | None:
     """The state letter of a process (R, S, D, T, t, Z...), None when it is gone."""
@@ -37,12 +39,6 @@ def parent_running(parent: int) -> bool:
     return process_state(parent) not in (None, "T", "t", "Z", "X")
 
 
-def beat_again_in(interval: float, failures: int) -> float:
-    """The wait after ``failures`` failed beats in a row (the keeper's and the
-    heartbeat thread's): soon after a cut connection, well within the lease."""
-    return min(interval, 0.05 * 2.0**failures)
-
-
 def serve(cfg: dict[str, Any]) -> int:
     return asyncio.run(_serve(cfg))
 
@@ -57,7 +53,7 @@ async def _serve(cfg: dict[str, Any]) -> int:
     interval = float(cfg["interval"])
     redis = open_transport(cfg["url"], connect_timeout=1.0, timeout=max(1.0, interval))
     extend = Script(resources.files("jobcore.redis").joinpath("lua", "extend.lua").read_text())
-    keys, args = [cfg["workers"], cfg["leases"]], [cfg["id"], int(cfg["lease_ms"])]
+    keys, args = [cfg["workers"], cfg["leases"]], [cfg["id"], int(cfg["lease_ms"]), str(cfg.get("instance", ""))]
     stdin = sys.stdin.fileno()
     wait, failures = 0.0, 0
     loop = asyncio.get_running_loop()
@@ -72,8 +68,10 @@ async def _serve(cfg: dict[str, Any]) -> int:
             if not parent_running(parent):
                 continue  # stopped: let its lease lapse so live workers take its jobs
             try:
-                await redis.run_scripts([(extend, keys, args)])
+                (held,) = await redis.run_scripts([(extend, keys, args)])
                 failures = 0
+                if held == -2:
+                    return 0  # another process took this worker's id: keep its lease no more
             except (RespConnectionError, RespError, OSError):
                 failures += 1
                 wait = beat_again_in(interval, failures)

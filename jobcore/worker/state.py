@@ -97,11 +97,12 @@ class Signals:
     """A stop in progress, and when the backend was last out of reach; each
     comment names who sets the field, and the other parts read it."""
 
-    __slots__ = ("cancelling_all", "cut_off_at", "hard_stop", "hard_stop_event", "stopping")
+    __slots__ = ("cancelling_all", "cut_off_at", "hard_stop", "hard_stop_event", "id_taken", "stopping")
 
     def __init__(self) -> None:
         self.stopping = asyncio.Event()  # worker: take and start nothing more
         self.hard_stop = False  # worker: stop at once, no grace, no retried settle
         self.hard_stop_event = asyncio.Event()
+        self.id_taken = False  # worker: another process holds this worker's id now: write nothing more as it
         self.cancelling_all = False  # runners' drain: any cancel now is the stop's
         self.cut_off_at = -1e9  # fetch loop, settler: monotonic time the backend was last out of reach

@@ -38,6 +38,7 @@ DEFAULT_CONCURRENCY = 10
 DEFAULT_GRACE_S = 30.0
 DEFAULT_PREFETCH = 40
 STOP_REDIS_S = 5.0  # what a graceful stop gives Redis after the grace period: settle, hand back, unregister
+EXIT_RESERVE_S = 1.0  # of which kept for closing connections and exiting, so the process ends in time
 HARD_STOP_REDIS_S = 2.0  # what a stop at once gives Redis to take back the interrupted jobs
 
 
@@ -128,10 +129,20 @@ class Worker:
             prefetch=prefetch,
             timeout=timeout,
         )
-        self._settler = Settler(queue, self.id, self.types, held, signals)
         self._lease_keeping = LeaseKeeping(
-            queue, self.id, self.info, self.lease, self.heartbeat_interval, on_beat=self._warn_eviction
+            queue,
+            self.id,
+            self.info,
+            self.lease,
+            self.heartbeat_interval,
+            on_beat=self._warn_eviction,
+            on_id_taken=self._id_taken,
         )
+        self._settler = Settler(queue, self.id, self.types, held, signals, self._lease_keeping)
+        # Set by the first stop request (monotonic): the grace ends, then every
+        # Redis call of the stop ends STOP_REDIS_S later at the latest.
+        self._grace_end: float | None = None
+        self._stop_by: float | None = None
         self._recovery = Recovery(
             queue,
             self.id,
@@ -204,24 +215,12 @@ class Worker:
             raise RuntimeError("worker is already running")
         self._running = True
         install_record_factory()
-        backoff = Backoff()
         signals = self._signals
+        served = False
         try:
-            while not signals.stopping.is_set():
-                try:
-                    await self._check_eviction()
-                    await self.queue.register_types({t: self.handlers.get(t).schema() for t in self.types})
-                    await self.queue.heartbeat(self.info(), int(self.lease * 1000))
-                    break
-                except WorkerIdTaken as exc:
-                    # Two workers under one id would each take the other's jobs for lost.
-                    raise WorkerIdTaken(f"{exc}: give this worker another id (--id)") from None
-                except EvictionRisk:
-                    raise
-                except JobcoreError as exc:
-                    delay = backoff.next()
-                    log.warning("cannot start serving yet: %s; retrying in %.1fs", exc, delay)
-                    await self._sleep_unless_stopping(delay)
+            if not await self._start():
+                return
+            served = True
             self._lease_keeping.start()
             log.info(
                 "worker %s serving %s (concurrency %d, lease %.1fs)",
@@ -238,41 +237,129 @@ class Worker:
                 await self._fetch_loop()
             finally:
                 cancels.cancel()
-                await self._runners.drain(self.grace)
+                if self._stop_by is None:  # ended without a stop request (cancelled)
+                    self._set_stop_deadline()
+                assert self._grace_end is not None and self._stop_by is not None
+                await self._runners.drain(max(0.0, self._grace_end - time.monotonic()))
                 watchdog.cancel()
                 await self._runners.end()
                 # Never cancel a settle in flight: its batch would be lost and
-                # finished jobs handed back as leftovers, to run again.
+                # finished jobs handed back as leftovers, to run again. The
+                # settler gives up at the stop's deadline by itself.
                 self._settler.closing = True
                 self._held.outbox_ready.set()
                 if signals.hard_stop:
                     settler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await settler
-                if signals.hard_stop:
-                    # Stop at once, but hand back what was interrupted, in one bounded try:
-                    # otherwise it waits for the lease to lapse, and runs again as suspects.
-                    n = len(self._held.outbox)
-                    await self._settler.settle_all(time.monotonic() + HARD_STOP_REDIS_S)
-                    if n and not self._held.outbox:
-                        log.warning("stopped at once: %d job(s) handed back to the queue", n)
-                else:
-                    # Bounded, whatever Redis answers: a stop ends within grace + STOP_REDIS_S.
-                    deadline = time.monotonic() + STOP_REDIS_S
-                    await self._settler.settle_all(deadline)
-                    await self.queue.stop_fetching()
-                    released = await self._within(deadline, self._settler.release_leftovers())
-                    # No heartbeat may land after the record is removed (it would
-                    # bring back a worker that is gone).
-                    await self._lease_keeping.stop()
-                    if released and not self._held.outbox:
-                        await self._within(deadline, self._unregister())
+                await self._finish_stop()
         finally:
-            await self._lease_keeping.stop()
+            await self._lease_keeping.stop(self._stop_by)
             self._execution.shutdown()
             self._running = False
             self._stopped.set()
-            log.info("worker %s stopped (processed %d, failed %d)", self.id, self.processed, self.failed)
+            if served:
+                log.info("worker %s stopped (processed %d, failed %d)", self.id, self.processed, self.failed)
+            else:
+                log.info("worker %s stopped before it started serving: it took no job", self.id)
+        if signals.id_taken:
+            raise WorkerIdTaken(
+                f"worker id {self.id!r} was taken by another process while this one could not renew its lease "
+                "(frozen or cut off): it stopped serving at once; give each worker its own id (--id)"
+            )
+
+    async def _start(self) -> bool:
+        """Register (retrying while Redis refuses) until serving may begin; False
+        when a stop came first. A stop ends a try in progress at once."""
+        backoff = Backoff()
+        stopping = self._signals.stopping
+        stop_wait = asyncio.ensure_future(stopping.wait())
+        try:
+            while not stopping.is_set():
+                sent = time.monotonic()
+                attempt = asyncio.ensure_future(self._register())
+                await asyncio.wait({attempt, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if not attempt.done():
+                    attempt.cancel()
+                    with contextlib.suppress(BaseException):
+                        await attempt
+                    return False
+                try:
+                    attempt.result()
+                except WorkerIdTaken as exc:
+                    # Two workers under one id would each take the other's jobs for lost.
+                    raise WorkerIdTaken(f"{exc}: give this worker another id (--id)") from None
+                except EvictionRisk:
+                    raise
+                except JobcoreError as exc:
+                    delay = backoff.next()
+                    log.warning("cannot start serving yet: %s; retrying in %.1fs", exc, delay)
+                    await self._sleep_unless_stopping(delay)
+                    continue
+                self._lease_keeping.vouched(sent)
+                if stopping.is_set():  # registered as the stop came: take the record back
+                    assert self._stop_by is not None
+                    await self._within(self._stop_by, self._unregister())
+                    return False
+                return True
+            return False
+        finally:
+            stop_wait.cancel()
+
+    async def _register(self) -> None:
+        await self._check_eviction()
+        await self.queue.register_types({t: self.handlers.get(t).schema() for t in self.types})
+        await self.queue.heartbeat(self.info(), int(self.lease * 1000))
+
+    async def _finish_stop(self) -> None:
+        """After the runners and the settler: hand back what is held, end the
+        heartbeat and remove the record, each bounded by the stop's deadline;
+        what could not be settled is named, and left to the lease."""
+        settler, held, signals = self._settler, self._held, self._signals
+        assert self._stop_by is not None
+        if signals.id_taken:
+            # Another process serves under this id now: what this one holds is
+            # that one's to hand back (it sees jobs it never took). Write nothing.
+            left = held.outbox
+            held.outbox = []
+            await self._within(self._stop_by, self.queue.stop_fetching())
+            log.error(
+                "worker %s stops serving at once: another process took its id while this one could not renew its "
+                "lease (frozen or cut off); %d unsettled job(s) (%s) are left to that process, which hands them back",
+                self.id,
+                len(left),
+                ", ".join(f"{o.job_type} {o.entry_id}" for o in left) or "none",
+            )
+            return
+        if signals.hard_stop:
+            # Stop at once, but hand back what was interrupted, in one bounded try:
+            # otherwise it waits for the lease to lapse, and runs again as suspects.
+            n = len(held.outbox)
+            await settler.settle_all(self._stop_by)
+            if n and not held.outbox:
+                log.warning("stopped at once: %d job(s) handed back to the queue", n)
+            settler.unsettled()
+            return
+        # Bounded, whatever Redis answers: a stop ends within grace + STOP_REDIS_S.
+        deadline = self._stop_by
+        settler.unsettled()
+        await self._within(deadline, self.queue.stop_fetching())
+        released = not held.outbox and await self._within(deadline, self._release_leftovers())
+        # The record is removed only while it is surely this instance's (a beat
+        # just vouched for it), and no heartbeat may land after (it would bring
+        # back a worker that is gone).
+        ours = released and await self._within(deadline, self._vouch())
+        quiet = await self._lease_keeping.stop(deadline)
+        if ours and quiet:
+            await self._within(deadline, self._unregister())
+
+    async def _vouch(self) -> None:
+        if not await self._lease_keeping.vouch():
+            raise WorkerIdTaken(f"another worker took the id {self.id!r}: nothing handed back from here")
+
+    async def _release_leftovers(self) -> None:
+        await self._vouch()
+        await self._settler.release_leftovers()
 
     async def _check_eviction(self) -> None:
         """Refuse to serve a Redis that may evict queued jobs, unless allowed."""
@@ -300,7 +387,20 @@ class Worker:
         if self._running:
             await self._stopped.wait()
 
+    def _set_stop_deadline(self) -> None:
+        self._grace_end = time.monotonic() + self.grace
+        self._stop_by = self._grace_end + STOP_REDIS_S - EXIT_RESERVE_S
+        self._settler.stop_by(self._stop_by)
+
+    def _id_taken(self, exc: WorkerIdTaken) -> None:
+        """The heartbeat found another process holding this worker's id (it took
+        it while this one was frozen past its lease): stop serving at once."""
+        self._signals.id_taken = True
+        self.request_hard_stop()
+
     def request_stop(self) -> None:
+        if self._stop_by is None:
+            self._set_stop_deadline()
         self._signals.stopping.set()
         self._held.slot_freed.set()
         # Say so in the record: if this worker's jobs are left behind, whoever
@@ -311,6 +411,10 @@ class Worker:
         """Stop at once: cancel running jobs; their leases lapse and others re-run them."""
         self._signals.hard_stop = True
         self.grace = 0
+        now = time.monotonic()
+        self._grace_end = now
+        self._stop_by = min(self._stop_by or now + HARD_STOP_REDIS_S, now + HARD_STOP_REDIS_S)
+        self._settler.stop_by(self._stop_by)
         self._signals.hard_stop_event.set()
         self._held.outbox_ready.set()  # wake a settle loop waiting on an unreachable Redis
         self.request_stop()
@@ -337,9 +441,20 @@ class Worker:
                 held.slot_freed.clear()
                 await held.slot_freed.wait()
                 continue
+            if not await self._vouched(stop_wait):
+                break
             try:
                 if recovery.due():
-                    await recovery.run()
+                    # A stop ends it at once: what a cancelled claim took is handed
+                    # back on the way out (or left to the lease).
+                    look = asyncio.ensure_future(recovery.run())
+                    await asyncio.wait({look, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                    if not look.done():
+                        look.cancel()
+                        with contextlib.suppress(BaseException):
+                            await look
+                        break
+                    look.result()
                     runners.wake()
                     free = runners.free()
                     if free <= 0:
@@ -353,6 +468,8 @@ class Worker:
                     break
                 deliveries = fetch.result()
                 backoff.reset()
+                if not await self._vouched(stop_wait):
+                    break  # taken under an id that is another's now: that one hands them back
             except JobcoreError as exc:
                 if isinstance(exc, ConnectionFailed):
                     self._signals.cut_off_at = time.monotonic()
@@ -363,12 +480,32 @@ class Worker:
             held.take(deliveries)
             runners.wake()
 
+    async def _vouched(self, stop_wait: asyncio.Future[Any]) -> bool:
+        """Whether this worker may go on taking jobs under its id: at once while a
+        heartbeat vouched for it within the lease; after a freeze, once the next
+        one has (False: the id is another's now, or a stop came first)."""
+        lease = self._lease_keeping
+        if lease.fresh():
+            return True
+        vouch = asyncio.ensure_future(lease.vouch())
+        await asyncio.wait({vouch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not vouch.done():
+            vouch.cancel()
+            return False
+        return vouch.result() and not self._signals.stopping.is_set()
+
     async def _within(self, deadline: float, step: Awaitable[None]) -> bool:
         """Run a stop step until ``deadline``; False (logged) when it failed. What
         the worker still holds then stays its own, so its lease lapses and another
         worker recovers it: the record is not removed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if asyncio.iscoroutine(step):
+                step.close()  # never started
+            log.warning("stopping: no time left for Redis (grace + %gs); this worker's record stays", STOP_REDIS_S)
+            return False
         try:
-            await asyncio.wait_for(step, max(0.1, deadline - time.monotonic()))
+            await asyncio.wait_for(step, left)
             return True
         except (JobcoreError, TimeoutError) as exc:
             log.warning(

@@ -11,7 +11,7 @@ from jobcore.redis.backend import RedisQueue
 
 from .audit import Audit
 from .handlers import Work
-from .procs import Workers, figures, wait_for
+from .procs import WorkerProc, Workers, figures, wait_for
 
 LEASE = 1.0
 
@@ -78,3 +78,68 @@ async def test_a_stale_worker_coming_back_changes_nothing(workers: Workers, queu
 
 async def _has(text: str, needle: str) -> bool:
     return needle in text
+
+
+async def test_a_worker_whose_id_was_taken_while_it_was_frozen_stops_serving_at_once(
+    workers: Workers, queue: RedisQueue, audit: Audit
+) -> None:
+    """A (--id svc-1) is frozen past its lease; B starts with the same id (the
+    lease had lapsed, so it may); A comes back. A must serve no more under an id
+    that is B's now: it settles and hands back nothing, and exits with one line."""
+    (a,) = workers.start(1, concurrency=5, lease=LEASE, name="svc-")
+    assert a.id == "svc-1"
+    jobs = [Job(type="work", args=Work(n=i, seconds=0.5)) for i in range(40)]
+    ids = await queue.enqueue_many(jobs)
+
+    async def a_busy() -> bool:
+        return sum(r.worker == "svc-1" for r in await queue.in_flight()) >= 3
+
+    await wait_for(a_busy, 30, "A to hold jobs", workers, [a])
+    a.signal(signal.SIGSTOP)
+    held = {r.job_id for r in await queue.in_flight() if r.worker == "svc-1"}
+
+    async def a_lapsed() -> bool:
+        return "svc-1" in await queue.lost_workers()
+
+    await wait_for(a_lapsed, 20, "A's lease to lapse", workers)
+    # B: the same id and options, its own log and audit name.
+    b = WorkerProc("svc-1", list(a.args), workers.env("svc-1b"), workers.logdir / "svc-1b.log")
+    workers.procs.append(b)
+
+    async def b_serving() -> bool:
+        return "worker svc-1 serving" in b.log()
+
+    await wait_for(b_serving, 20, "B to start under A's id", workers, [b])
+    a.signal(signal.SIGCONT)
+    resumed_ms = int(time.time() * 1000)
+    rc = await a.wait(10)
+    lines = a.log().strip().splitlines()
+    assert rc == 1, a.tail()
+    assert lines[-1].startswith("jobcore: error: worker id 'svc-1' was taken by another process"), a.tail()
+    assert any("stops serving at once" in line for line in lines), a.tail()
+
+    async def all_done() -> bool:
+        s = await queue.stats()
+        return s.processed >= len(jobs) and s.in_flight == 0 and s.pending == 0
+
+    await wait_for(all_done, 60, "B to run every job", workers, [b])
+    b.signal(signal.SIGTERM)
+    assert await b.wait(10) == 0, b.tail()
+    report = audit.report(ids)
+    report.assert_all_processed()  # one ack each: A acked nothing after it came back
+    # Only what A ran when it froze may have run twice (A's handlers finished
+    # after SIGCONT; their results were dropped), and never more than twice.
+    assert set(report.duplicates) <= held, (report.duplicates, held)
+    assert all(n == 2 for n in report.duplicates.values()), report.duplicates
+    # A took nothing after it came back: any job it started then was one it held
+    # when it froze (its handler's start record may be written after SIGCONT).
+    late = [s for rs in audit.starts().values() for s in rs if s.worker == "svc-1" and s.ms >= resumed_ms]
+    assert {s.job_id for s in late} <= held, f"A started {len(late)} job(s) it did not hold after it came back"
+    assert await queue.workers() == []
+    figures(
+        "twin id after a freeze",
+        jobs=len(jobs),
+        held_by_frozen=len(held),
+        ran_twice=len(report.duplicates),
+        a_exit_code=rc,
+    )
