@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobcore.redis.resp import error_code
+from jobcore.redis.server import version_of
 from jobcore.url import node
 
 URL_ENV = "JOBCORE_URL"
@@ -219,7 +220,7 @@ class LocalServer:
         info = _info(_ask(str(self.socket), b"INFO server\r\n", timeout=2) if reply else b"")
         if pid is None and info.get("process_id", "").isdigit():
             pid = int(info["process_id"])
-        return LocalStatus(True, _version(info), pid, trouble=_trouble(reply, self.logfile))
+        return LocalStatus(True, version_of(info), pid, trouble=_trouble(reply, self.logfile))
 
     def start(self) -> LocalStatus:
         """Start the server unless it runs (however unhealthy); returns how it is."""
@@ -387,14 +388,6 @@ def _try_lock(fd: int, *, exclusive: bool) -> bool:
 def _info(reply: bytes) -> dict[str, str]:
     text = reply.decode(errors="replace")
     return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines() if ":" in line)}
-
-
-def _version(info: dict[str, str]) -> str:
-    if "valkey_version" in info:
-        return f"Valkey {info['valkey_version']}"
-    if "redis_version" in info:
-        return f"Redis {info['redis_version']}"
-    return "server"
 
 
 def _trouble(reply: bytes, logfile: Path) -> str:

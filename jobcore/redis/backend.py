@@ -26,7 +26,7 @@ from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
 from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Outcome, QueueStats, Stale, WorkerInfo
 from jobcore.redis import replies as rep
-from jobcore.redis import resp, scripts
+from jobcore.redis import resp, scripts, server
 from jobcore.redis.auto import open_transport
 from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqueued
 from jobcore.redis.cluster import PartlySent
@@ -456,24 +456,13 @@ class RedisQueue(Queue):
         await guarded(self.url, lambda: self._t.call("PING"))
 
     async def server_info(self) -> dict[str, str]:
-        """INFO server of the node that answers (the cluster's first master)."""
-        return resp.parse_info(await guarded(self.url, lambda: self._t.call("INFO", "server")))
+        return await server.info(self._t, self.url)
 
     async def eviction_policies(self) -> set[str]:
-        try:
-            replies = await self._t.on_every_master("INFO", "memory")
-        except resp.RespError:
-            return set()  # INFO refused to this user: nothing to tell
-        except (resp.RespConnectionError, OSError) as exc:
-            raise ConnectionFailed(f"Redis at {redacted(self.url)} is unreachable ({exc})") from None
-        policies = {resp.parse_info(r).get("maxmemory_policy", "noeviction") for r in replies}
-        return {p for p in policies if p != "noeviction"}
+        return await server.eviction_policies(self._t, self.url)
 
     async def server_version(self) -> str:
-        info = await self.server_info()
-        if info.get("server_name") == "valkey" and "valkey_version" in info:
-            return f"Valkey {info['valkey_version']}"
-        return f"Redis {info.get('redis_version', '?')}"
+        return server.version_of(await self.server_info())
 
     async def close(self) -> None:
         await self.stop_fetching()
