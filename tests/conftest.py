@@ -145,7 +145,7 @@ def cli_env(repo_root: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A TLS-only server (private CA; client certificates accepted, not required).
-    tests/test_tls.py has its own module fixture of this name, which wins there."""
+    tests/redis/test_tls.py has its own module fixture of this name, which wins there."""
     try:
         server = RedisServer(Path(tmp_path_factory.mktemp("tls")), tls=True)
         server.start()

@@ -37,10 +37,10 @@ from jobcore.logs import configure, job_context
 from jobcore.model import VERSION_BYTE, Identity, Job, decode_args, decode_envelope
 from jobcore.records import Outcome
 from jobcore.redis.backend import RedisQueue
+from tests.cli.test_cli import ENQUEUE_TIMEOUT, start_worker, stats, wait_for
 from tests.support.servers import RedisServer, free_port
 
 from .helpers import plant
-from .test_cli import ENQUEUE_TIMEOUT, start_worker, stats, wait_for
 
 ESC_TITLE = "\x1b]0;pwned\x07"  # "set title"
 ESC_CLEAR = "\x1b[2J"  # "clear screen"

@@ -22,9 +22,8 @@ from jobcore import Handlers, Job, Worker
 from jobcore.keys import GROUP, Keys
 from jobcore.records import Delivery, Outcome
 from jobcore.redis.backend import RedisQueue
-
-from .helpers import running, wait_until
-from .test_hostile_data import jc, ok
+from tests.helpers import running, wait_until
+from tests.test_hostile_data import jc, ok
 
 T = "settlecase"
 K = Keys().of_type(T)

@@ -19,9 +19,8 @@ from jobcore import Handlers, Identity, Job, Worker
 from jobcore.logs import LOG_FIELDS
 from jobcore.model import ENVELOPE_VERSION, encode_job
 from jobcore.redis.backend import RedisQueue
+from tests.helpers import plant, running, wait_until
 from tests.support.servers import RedisServer
-
-from .helpers import plant, running, wait_until
 
 
 class Launch(msgspec.Struct, kw_only=True):

@@ -19,8 +19,7 @@ from jobcore import Handlers, Job, Worker, model
 from jobcore.memory import MemoryQueue
 from jobcore.records import Outcome
 from jobcore.redis.backend import RedisQueue
-
-from .helpers import read_only_queue, running, wait_until
+from tests.helpers import read_only_queue, running, wait_until
 
 
 class Work(msgspec.Struct, kw_only=True):
@@ -324,7 +323,7 @@ async def test_a_cancel_request_of_an_older_jobcore_still_cancels(redis_url: str
 
 @pytest.fixture(params=["fakeredis", "redis", "cluster"])
 async def rq(request: pytest.FixtureRequest) -> AsyncIterator[RedisQueue]:
-    from .conftest import fake_queue
+    from tests.conftest import fake_queue
 
     kind = request.param
     queue = fake_queue() if kind == "fakeredis" else RedisQueue(request.getfixturevalue(f"{kind}_url"))

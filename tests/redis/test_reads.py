@@ -12,8 +12,7 @@ from jobcore import Job
 from jobcore.records import InFlightJob, Outcome
 from jobcore.redis.backend import RedisQueue
 from jobcore.redis.inflight import InFlightCache
-
-from .conftest import fake_queue
+from tests.conftest import fake_queue
 
 
 def test_in_flight_rows_are_immutable_values() -> None:

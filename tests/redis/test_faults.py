@@ -24,10 +24,9 @@ from jobcore.keys import GROUP
 from jobcore.records import Lease, Outcome
 from jobcore.redis.backend import RedisQueue
 from jobcore.redis.sentinel import Sentinel
+from tests.faults.procs import figures
+from tests.helpers import read_only_queue, running, wait_until
 from tests.support.servers import RedisCluster, RedisServer, SentinelSetup
-
-from .faults.procs import figures
-from .helpers import read_only_queue, running, wait_until
 
 
 class N(msgspec.Struct):
@@ -665,7 +664,7 @@ def readme_acl(user: str) -> list[str]:
     """README's ACL line for ``user``, as ACL SETUSER's rules (password ``pw``)."""
     import re
 
-    text = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    text = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     found = re.search(rf"`ACL SETUSER {user} (on [^`]+)`", text)
     assert found, f"README gives no ACL line for {user}"
     return found.group(1).replace(">PASSWORD", ">pw").split()

@@ -12,9 +12,8 @@ from jobcore.model import decode_envelope
 from jobcore.redis import resp
 from jobcore.redis.backend import ADD_CHUNK, RedisQueue
 from jobcore.redis.redispy import RedisPyTransport
+from tests.conftest import fake_queue
 from tests.support.servers import RedisCluster
-
-from .conftest import fake_queue
 
 
 async def test_a_batch_goes_over_the_lean_connection_in_order(redis_url: str) -> None:
