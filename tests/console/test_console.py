@@ -599,6 +599,7 @@ async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> N
     async with console("memory://", size=(160, 90), read_only=read_only) as (pilot, app, q):
         await dead_jobs(q, 1)
         await fresh_snapshot(pilot)
+        await wait_for(pilot, lambda: footer_line(pilot).strip() != "", what="the main screen's footer")
         footer = footer_line(pilot)
         for k in MAIN:
             if k.action and k.show:
@@ -613,6 +614,8 @@ async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> N
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await open_dead(pilot, 1)
+        # Under load the new screen's footer may paint a frame after the screen itself.
+        await wait_for(pilot, lambda: footer_line(pilot).strip() != "", what="the dead list's footer")
         footer = footer_line(pilot)
         for k in visible(BAD, read_only=False):
             if k.action and k.show:
