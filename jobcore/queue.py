@@ -63,9 +63,11 @@ class Queue(Operations, WorkerPrimitives):
         self.declare(job_type, partitions=partitions)
         return (await self.partitions([job_type]))[job_type]
 
-    async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
+    async def partitions(self, job_types: str | Sequence[str]) -> dict[str, int]:
         """The partition count of each type (1 when it has none), publishing what
-        this queue declared."""
+        this queue declared. One type may be given as a plain string."""
+        if isinstance(job_types, str):
+            job_types = [job_types]
         await self._learn_partitions(job_types)
         return {t: len(self.routes.lanes(t)) for t in job_types}
 

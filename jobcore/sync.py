@@ -51,7 +51,7 @@ class SyncQueue:
     def set_partitions(self, job_type: str, partitions: int) -> int:
         return self._run(self._queue.set_partitions(job_type, partitions))
 
-    def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
+    def partitions(self, job_types: str | Sequence[str]) -> dict[str, int]:
         return self._run(self._queue.partitions(job_types))
 
     def enqueue(self, job: Job[Any]) -> uuid.UUID:

@@ -723,3 +723,11 @@ async def test_a_fetch_blocked_before_a_pause_does_not_take_a_job_that_arrives_a
     await queue.resume("launch")
     (got,) = await queue.fetch("w2", ["launch"], 10, 1000)
     assert (got.attempt, decode_envelope(got.raw or b"").id) == (1, job.id)
+
+
+async def test_partitions_of_one_type_given_as_a_string(queue: jobcore.Queue) -> None:
+    """``partitions("noop")`` is one type, not three one-letter types."""
+    queue.declare("noop", dict, partitions=2)
+    await queue.enqueue(Job(type="noop", args={}))
+    assert await queue.partitions("noop") == {"noop": 2}
+    assert await queue.partitions(["noop", "other"]) == {"noop": 2, "other": 1}

@@ -33,6 +33,7 @@ from jobcore.display import printable, scrubbed
 from jobcore.errors import JobcoreError
 from jobcore.local import LocalServerError, resolve
 from jobcore.queue import Queue
+from jobcore.url import scheme_of
 
 COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "worker": cmd_worker,
@@ -61,6 +62,12 @@ async def _main(a: argparse.Namespace) -> int:
     if where.implicit:
         # Said on stderr, so what a script reads from stdout stays the same.
         print(f"jobcore: {where.why}", file=sys.stderr)
+    if scheme_of(url) == "memory":
+        # A queue inside this one process: nobody else would see what it enqueues or serves.
+        raise CliError(
+            "memory:// is a queue inside one process: a jobcore command would only see an empty queue of its "
+            "own; give a Redis URL (or none, for the local server)"
+        )
     try:
         q = connect(url, namespace=a.namespace)
     except ValueError as exc:  # a bad URL, which the message may quote

@@ -211,7 +211,7 @@ class RedisQueue(Queue):
         self._known_lanes.clear()
         self._known_types.clear()
 
-    async def partitions(self, job_types: Sequence[str]) -> dict[str, int]:
+    async def partitions(self, job_types: str | Sequence[str]) -> dict[str, int]:
         return await guarded(self.url, lambda: super(RedisQueue, self).partitions(job_types))
 
     def _enqueue_error(self, what: str, exc: Exception) -> Exception:

@@ -498,3 +498,15 @@ def test_the_parser_imports_without_the_commands() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.split() == ["['jobcore.cli',", "'jobcore.cli.parser']"], res.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("worker", "jobcore.demo:handlers"), ("enqueue", "noop", "{}"), ("stats",)], ids=lambda a: a[0]
+)
+def test_memory_url_is_refused_by_every_command_with_one_line(cli_env: dict[str, str], args: tuple[str, ...]) -> None:
+    """A memory:// queue lives inside one process: a worker on it serves nobody, an
+    enqueue reaches nobody. Refused before anything runs, in one line."""
+    res = jc(cli_env, *args, url="memory://")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.stderr.count("\n") == 1 and "memory:// is a queue inside one process" in res.stderr, res.stderr
+    assert res.stdout == ""
