@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between polls (default %(default)g)",
     )
-    p.add_argument("--read-only", action="store_true", help="disable enqueue, requeue, purge and the worker")
+    p.add_argument(
+        "--read-only", action="store_true", help="disable enqueue, requeue, purge, pause, cancel and the worker"
+    )
     p.add_argument(
         "--handlers",
         default=DEFAULT_HANDLERS,

@@ -52,3 +52,16 @@ def test_readme_example_with_no_url_uses_the_local_server(tmp_path: Path) -> Non
     res = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert " done; " in res.stdout
+
+
+def test_readmes_syncqueue_list_is_the_class() -> None:
+    """Every public method of SyncQueue is in README's list, and nothing else is."""
+    from jobcore import SyncQueue
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    facade = r"`jobcore\.SyncQueue\(url\)` is the blocking facade for Flask, Django or scripts: (.*?)\("
+    listed = re.search(facade, text)
+    assert listed, "README's SyncQueue list is gone"
+    names = set(re.findall(r"`(\w+)`", listed.group(1)))
+    methods = {n for n, v in vars(SyncQueue).items() if callable(v) and not n.startswith("_")}
+    assert names == methods, (sorted(methods - names), sorted(names - methods))

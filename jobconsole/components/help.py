@@ -17,7 +17,8 @@ NOTES = (
     "processed / failed: counters since the type's keys were created. dead: jobs in the dead list now "
     "(requeue and purge take them out; the embedded worker's 'dead-lettered' counts every one its run sent there). "
     "oldest: age of the oldest pending job. proc/s: processed per second over the last 5 s; "
-    "the sparkline shows the last 2 minutes. ⚠ after a type: jobs pending and no live worker serves it. "
+    "last 1h: jobs settled per slice of the last hour, from the history workers keep in Redis. "
+    "⚠ after a type: jobs pending and no live worker serves it. "
     "Workers turn 'stale' when heartbeats stop and 'lost' when their lease lapses. Times are UTC."
 )
 

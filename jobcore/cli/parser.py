@@ -243,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for action in ("pause", "resume"):
         what = "stop" if action == "pause" else "start again"
-        pr = command(action, f"{action} TYPE: workers {what} taking its jobs (running ones finish)")
+        running = "running ones finish" if action == "pause" else "from their next fetch"
+        pr = command(action, f"{action} TYPE: workers {what} taking its jobs ({running})")
         pr.add_argument("type", metavar="TYPE", help="the job type")
 
     fi = command(
