@@ -731,3 +731,22 @@ async def test_partitions_of_one_type_given_as_a_string(queue: jobcore.Queue) ->
     await queue.enqueue(Job(type="noop", args={}))
     assert await queue.partitions("noop") == {"noop": 2}
     assert await queue.partitions(["noop", "other"]) == {"noop": 2, "other": 1}
+
+
+async def test_dead_jobs_are_named_by_a_job_id_prefix_as_find_takes_it(queue: jobcore.Queue) -> None:
+    """requeue and purge take a job id's first 8+ hex digits, as find and cancel do;
+    a prefix that fits two jobs names neither, and says so."""
+    await ready(queue, "launch")
+    base = uuid.uuid4().hex
+    twins = [uuid.UUID(hex=base[:12] + f"{n:x}" + base[13:]) for n in (1, 2)]  # one 12-digit prefix
+    other = uuid.UUID(hex="f" * 8 + base[8:])
+    jobs = [Job(type="launch", args=Launch(reservation_id=n), id=i) for n, i in enumerate([*twins, other])]
+    await queue.enqueue_many(jobs)
+    got = await queue.fetch("w1", ["launch"], 3, 0)
+    await queue.settle("w1", [Outcome("launch", d.entry_id, "dead", d.attempt, "bad") for d in got])
+    assert await queue.purge("dead", "launch", [other.hex[:8]]) == 1
+    assert {b.job_id for b in await queue.dead()} == {str(t) for t in twins}
+    with pytest.raises(jobcore.AmbiguousJobId, match="start of 2 dead jobs of launch"):
+        await queue.requeue("dead", "launch", [base[:12]])
+    assert await queue.requeue("dead", "launch", [str(twins[0])[:18]]) == 1  # dashes as a log line has them
+    assert {b.job_id for b in await queue.dead()} == {str(twins[1])}

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-from jobcore.errors import AmbiguousJobId, PayloadError, UnknownJobType
+from jobcore.errors import AmbiguousJobId, BadQuery, PayloadError, UnknownJobType
 from jobcore.limits import BAD_ALL, CANCEL_CONFIRM_S, FIND_BAD_MAX, FIND_SKEW_MS, IN_FLIGHT_ALL, chunked
 from jobcore.model import decode_envelope
 from jobcore.ops.find import (
@@ -26,6 +26,7 @@ from jobcore.ops.find import (
     JobQuery,
     found_bad,
     found_in_flight,
+    id_starts_with,
     in_flight_matches,
     parse_job_id,
     parse_query,
@@ -88,21 +89,34 @@ class Operations(abc.ABC):
         self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None
     ) -> list[str] | None:
         """The list ids ``ids`` name: a list id as the lists show it (``ENTRY`` or
-        ``ENTRY@p``) stands for itself, a whole job id for the entries holding that
-        job (found by reading the type's list: dead and failed lists are bounded);
-        anything else names nothing."""
+        ``ENTRY@p``) stands for itself; a job id, whole or its first 8+ hex digits
+        (as find takes it), for the entries holding that job (found by reading the
+        type's list: dead and failed lists are bounded); anything else names nothing.
+        A prefix that fits more than one job names none of them: AmbiguousJobId."""
         if ids is None:
             return None
         refs: list[str] = []
         wanted: set[str] = set()
+        prefixes: list[str] = []
         for i in ids:
             if _LIST_ID.fullmatch(i):
                 refs.append(i)
                 continue
-            with contextlib.suppress(ValueError):
-                wanted.add(str(uuid.UUID(i)))
-        if wanted:
+            with contextlib.suppress(BadQuery):
+                parsed = parse_job_id(i)
+                if isinstance(parsed, str):
+                    prefixes.append(parsed)
+                else:
+                    wanted.add(str(parsed))
+        if wanted or prefixes:
             rows = await (self.dead if which == "dead" else self.failed)(job_type, BAD_ALL)
+            for prefix in prefixes:
+                jobs = {b.job_id for b in rows if b.job_id and id_starts_with(b.job_id, prefix)}
+                if len(jobs) > 1:
+                    raise AmbiguousJobId(
+                        f"{prefix} is the start of {len(jobs)} {which} jobs of {job_type}: give more of the id"
+                    )
+                wanted |= {j for j in jobs if j}
             refs += [b.id for b in rows if b.job_id in wanted]
         return list(dict.fromkeys(refs))
 
