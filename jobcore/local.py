@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobcore.redis.resp import error_code
+from jobcore.redis.resp import error_code, parse_info
 from jobcore.redis.server import version_of
 from jobcore.url import node
 
@@ -217,7 +217,7 @@ class LocalServer:
         reply = _ask(str(self.socket), b"PING\r\n")
         if not (held or pid or reply):
             return LocalStatus(False, "", None)
-        info = _info(_ask(str(self.socket), b"INFO server\r\n", timeout=2) if reply else b"")
+        info = parse_info(_ask(str(self.socket), b"INFO server\r\n", timeout=2) if reply else b"")
         if pid is None and info.get("process_id", "").isdigit():
             pid = int(info["process_id"])
         return LocalStatus(True, version_of(info), pid, trouble=_trouble(reply, self.logfile))
@@ -385,11 +385,6 @@ def _try_lock(fd: int, *, exclusive: bool) -> bool:
     return True
 
 
-def _info(reply: bytes) -> dict[str, str]:
-    text = reply.decode(errors="replace")
-    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines() if ":" in line)}
-
-
 def _trouble(reply: bytes, logfile: Path) -> str:
     """Why a running server refuses PING, in one phrase; "" when it answers it."""
     if reply.startswith(b"+"):
@@ -397,7 +392,7 @@ def _trouble(reply: bytes, logfile: Path) -> str:
     if not reply:
         return f"does not answer on its socket (stopped, hung or still starting; see {logfile})"
     line = reply.split(b"\r\n", 1)[0][1:].decode(errors="replace")
-    code = _error_code(reply)
+    code = error_code(line)
     first = line.split(". ", 1)[0]  # its first sentence: the rest is advice for another setup
     hint = f" — disk full? see {logfile}" if code == "MISCONF" else ""
     return f"{TROUBLE.get(code, 'answers with an error')}: {first}{hint}"

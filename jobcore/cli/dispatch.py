@@ -118,7 +118,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def run() -> None:
-    sys.exit(main())

@@ -327,10 +327,10 @@ class Operations(abc.ABC):
             return CancelResult("finished", job, outcome="processed", asked=True)
         if answer == "released":
             return CancelResult("handed_back", job, asked=True)
-        sync = any(w.id == job.worker and job.job_type in w.sync_types for w in await self.workers())
         if answer == "cancelling":
             return CancelResult("cancelling", job, sync=True, asked=True)
-        if answer is None:
+        if answer is None:  # only then does the worker's kind of handler say what to expect
+            sync = any(w.id == job.worker and job.job_type in w.sync_types for w in await self.workers())
             return CancelResult("requested", job, sync, waited_s=CANCEL_CONFIRM_S, asked=True)
         assert job.job_id is not None
         now = await self.find(JobQuery(job_id=uuid.UUID(job.job_id), job_type=job.job_type))

@@ -294,11 +294,11 @@ class RedisQueue(Queue):
         results = await guarded(self.url, lambda: self._t.run_scripts(calls))
         out: list[Stale] = []
         for name, (stale, dropped, refused, notes) in zip(by_lane, results, strict=True):
+            job_type, suffix = split_lane(name)
             if int(dropped):
-                self._failed_list_full(split_lane(name)[0])
+                self._failed_list_full(job_type)
             for note in dict.fromkeys(printable(rep.text(n)) for n in notes):
                 log.warning("settling jobs of %s: %s", printable(name), note)
-            job_type, suffix = split_lane(name)
             out += (Stale(rep.text(i) + suffix, rep.text(owner) if owner else None) for i, owner in stale)
             out += (Stale(rep.text(i) + suffix, consumer, printable(rep.text(why)), job_type) for i, why in refused)
         return out

@@ -67,8 +67,8 @@ class Fetcher:
         where one call may span them; on a cluster one call per type (its own
         slot), sent to every node at once, each taking its share, in passes
         until ``count`` or every type gave what it had."""
-        streams = [self._keys.of_type(t).stream for t in types]
-        stats = [self._keys.of_type(t).stats for t in types]
+        keys = [self._keys.of_type(t) for t in types]
+        streams, stats = [k.stream for k in keys], [k.stats for k in keys]
         self._turn = (self._turn + 1) % len(streams)
         if not self._t.single_slot:
             ((taken, paused),) = await self._t.run_scripts(

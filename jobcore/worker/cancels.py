@@ -72,7 +72,7 @@ class Cancels:
             if slot.cancelled:
                 return "cancelling" if sync else None
             slot.cancelled = True
-            if self.handlers.get(job_type).is_async:
+            if not sync:
                 log.warning("cancelling job entry %s of type %s: asked by an operator", ref, job_type)
                 slot.task.cancel()
             else:

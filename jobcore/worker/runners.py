@@ -145,10 +145,7 @@ class Runners:
         started = time.perf_counter()
         outcome = Outcome(d.job_type, d.entry_id, "release", d.attempt)
         try:
-            outcome = await self._run(d, slot)
-        except asyncio.CancelledError:
-            outcome = Outcome(d.job_type, d.entry_id, "release", d.attempt)
-            raise
+            outcome = await self._run(d, slot)  # cancelled: the release above stands
         except Exception as exc:  # a bug outside the handler: keep the job, never loop it
             log.exception("internal error running job entry %s", d.entry_id)
             outcome = Outcome(d.job_type, d.entry_id, "fail", d.attempt, f"internal error: {exc!r}")
@@ -192,12 +189,11 @@ class Runners:
             log.info("stopping: waiting up to %.1fs for %d running job(s)", grace, len(held.active))
             # All jobs done, the grace period over, or a hard stop: whichever comes first.
             self._all_done.clear()
-            if held.active:
-                finished = asyncio.ensure_future(self._all_done.wait())
-                hard = asyncio.ensure_future(self._signals.hard_stop_event.wait())
-                await asyncio.wait([finished, hard], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
-                finished.cancel()
-                hard.cancel()
+            finished = asyncio.ensure_future(self._all_done.wait())
+            hard = asyncio.ensure_future(self._signals.hard_stop_event.wait())
+            await asyncio.wait([finished, hard], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+            finished.cancel()
+            hard.cancel()
         self._signals.cancelling_all = True
         tasks = [slot.task for slot in held.active.values() if slot.task is not None]
         for task in tasks:

@@ -87,8 +87,6 @@ class Worker:
         if not chosen:
             raise ValueError("the handler registry is empty: nothing to serve")
         if failed_keep is not None:
-            if failed_keep < 1:
-                raise ValueError("failed_keep must be at least 1")
             queue.keep_failed(failed_keep)  # the cap this worker's settles apply
         self.queue = queue
         self.handlers = handlers
@@ -107,7 +105,7 @@ class Worker:
         # Tells this run of the worker from another one given the same id.
         self._instance = uuid.uuid4().hex
         # Each served type's args schema fingerprint: live workers that disagree are shown.
-        self._schema_hashes = {t: handlers.get(t).schema_hash() for t in sorted(chosen)}
+        self._schema_hashes = {t: handlers.get(t).schema_hash() for t in self.types}
         self.observers: list[Callable[[JobDone], None]] = []
         self._stopped = asyncio.Event()
         self._running = False
