@@ -592,6 +592,20 @@ def footer_line(pilot: Pilot[Any]) -> str:
     return screen_text(pilot).splitlines()[-1]
 
 
+async def footer_shows(pilot: Pilot[Any], keys: list[Any], read_only: bool, where: str) -> None:
+    """Each key's label is in the footer unless read-only hides it as mutating. Waits for
+    that footer: under load a screen's footer repaints (blank for a frame) after the screen."""
+
+    def wrong() -> list[str]:
+        footer = footer_line(pilot)
+        return [k.label for k in keys if (k.label in footer) is (read_only and k.mutating)]
+
+    try:
+        await wait_for(pilot, lambda: not wrong(), timeout=5.0, what=f"{where}'s footer")
+    except AssertionError:
+        raise AssertionError(f"{where}'s footer is wrong for {wrong()}: {footer_line(pilot)!r}") from None
+
+
 @pytest.mark.parametrize("read_only", [False, True])
 async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> None:
     from jobconsole.keys import BAD, MAIN, SECTIONS, visible
@@ -599,11 +613,7 @@ async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> N
     async with console("memory://", size=(160, 90), read_only=read_only) as (pilot, app, q):
         await dead_jobs(q, 1)
         await fresh_snapshot(pilot)
-        await wait_for(pilot, lambda: footer_line(pilot).strip() != "", what="the main screen's footer")
-        footer = footer_line(pilot)
-        for k in MAIN:
-            if k.action and k.show:
-                assert (k.label in footer) is not (read_only and k.mutating), (k.label, footer)
+        await footer_shows(pilot, [k for k in MAIN if k.action and k.show], read_only, "the main screen")
         await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(pilot)  # 90 rows: all of the help, unscrolled
@@ -614,12 +624,7 @@ async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> N
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await open_dead(pilot, 1)
-        # Under load the new screen's footer may paint a frame after the screen itself.
-        await wait_for(pilot, lambda: footer_line(pilot).strip() != "", what="the dead list's footer")
-        footer = footer_line(pilot)
-        for k in visible(BAD, read_only=False):
-            if k.action and k.show:
-                assert (k.label in footer) is not (read_only and k.mutating), (k.label, footer)
+        await footer_shows(pilot, [k for k in visible(BAD, read_only=False) if k.action and k.show], read_only, "the dead list")
         # A hidden key still answers, saying why it does nothing.
         await press(pilot, "X")
         await pilot.pause()
