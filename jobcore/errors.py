@@ -81,3 +81,7 @@ class AmbiguousJobId(JobcoreError):
 
 class BadQuery(JobcoreError, ValueError):
     """A find word (or a job id given to cancel) that cannot be read."""
+
+
+class NotFair(JobcoreError):
+    """A limit or weight was set on a type that is not fair (they apply only there)."""

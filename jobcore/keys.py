@@ -27,6 +27,27 @@ class TypeKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class FairKeys:
+    """A lane's fairness across accounts (jobcore/fair.py says the rules), all in
+    the lane's slot. An account's waiting entry ids are the list ``config + ":q:"
+    + account``: the scripts build that name from ``config`` (one per account)."""
+
+    config: str  # hash: on, limit (per account), m:ACCOUNT (its own limit), w:ACCOUNT (its weight)
+    ring: str  # list: the accounts with jobs waiting and a free slot, in turn order
+    blocked: str  # set: the accounts with jobs waiting and no free slot
+    waiting: str  # sorted set: account -> its jobs waiting
+    running: str  # sorted set: account -> its jobs taken through the ring and not settled
+    held: str  # hash: entry id -> account, of each job taken through the ring
+    turns: str  # hash: account -> turns taken in a row (weights)
+
+    def all(self) -> list[str]:
+        return [self.config, self.ring, self.blocked, self.waiting, self.running, self.held, self.turns]
+
+    def account_queue(self, account: str) -> str:
+        return f"{self.config}:q:{account}"
+
+
+@dataclass(frozen=True, slots=True)
 class Keys:
     namespace: str = DEFAULT_NAMESPACE
 
@@ -87,6 +108,20 @@ class Keys:
         written by the worker that held the job, expiring on its own. In the job's
         lane slot, so the settle that files the job writes it in the same script."""
         return f"{self.namespace}:{{{lane}}}:cancelled:{request}"
+
+    def fair(self, lane: str) -> FairKeys:
+        """A lane's fairness keys, in its slot (a partition is fair on its own:
+        an account's jobs all go to one partition)."""
+        tag = f"{self.namespace}:{{{lane}}}:fair"
+        return FairKeys(
+            config=tag,
+            ring=f"{tag}:ring",
+            blocked=f"{tag}:blocked",
+            waiting=f"{tag}:waiting",
+            running=f"{tag}:running",
+            held=f"{tag}:held",
+            turns=f"{tag}:turns",
+        )
 
     def of_type(self, job_type: str) -> TypeKeys:
         tag = f"{self.namespace}:{{{job_type}}}"

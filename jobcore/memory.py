@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jobcore.errors import WorkerIdTaken
+from jobcore.fair import FairBook, FairInfo, FairSettings
 from jobcore.keys import entry_order, lanes, split_lane
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
 from jobcore.ops.history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
@@ -68,6 +69,8 @@ class _Type:
     dead: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     failed: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     paused: bool = False
+    fair: FairSettings = field(default_factory=FairSettings)
+    book: FairBook = field(default_factory=FairBook)
 
 
 class MemoryQueue(Queue):
@@ -84,6 +87,7 @@ class MemoryQueue(Queue):
         self._seq = 0
         self._cond: asyncio.Condition | None = None
         self._closed = False
+        self._fair_fields: dict[str, dict[str, str]] = {}  # by type: what its fair hash holds on Redis
         self._history: dict[str, MinuteTable] = {}  # by type: what each type's history hash holds on Redis
         self._cancels: dict[str, list[tuple[str, str, str]]] = {}  # worker id -> cancel requests
         self._answers: dict[tuple[str, str, str], tuple[str, int]] = {}  # cancel request -> (answer, expiry ms)
@@ -186,8 +190,8 @@ class MemoryQueue(Queue):
             t = self._types.get(job_type)
             if t is None or t.paused:
                 continue
-            for _ in range(min(left, len(t.waiting))):
-                entry_id = t.waiting.popleft()
+            plain = [t.waiting.popleft() for _ in range(min(left, len(t.waiting)))] if not t.fair.on else []
+            for entry_id in plain + t.book.take(t.fair, t.waiting, t.data, left - len(plain)):
                 raw, base = t.data[entry_id]
                 t.pel[entry_id] = _Held(consumer, now, 1)
                 out.append(Delivery(job_type, entry_id, raw, base + 1))
@@ -206,6 +210,7 @@ class MemoryQueue(Queue):
                 continue
             self._answer(o, o.verdict, overwrite=True)  # in the same step as the settle, as settle.lua does
             del t.pel[o.entry_id]
+            t.book.settled(o.entry_id, t.fair)
             raw, base = t.data.pop(o.entry_id, (None, 0))
             if o.kind == "ack":
                 t.processed += 1
@@ -329,15 +334,17 @@ class MemoryQueue(Queue):
         now = _now_ms()
         counts = {
             job_type: TypeCounts(
-                pending=len(t.waiting),
+                pending=len(t.waiting) + t.book.waiting(),
                 in_flight=len(t.pel),
-                oldest_ms=entry_order(t.waiting[0])[0] if t.waiting else None,
+                oldest_ms=min((entry_order(i)[0] for i in t.book.heads(t.waiting)), default=None),
                 processed=t.processed,
                 failed=t.failed_total,
                 dead=len(t.dead),
                 failed_kept=len(t.failed),
                 partitions=self._partitions.get(job_type, 1),
                 paused=t.paused,
+                fair=t.fair.on,
+                accounts_waiting=len(t.book.queues),
             )
             for job_type, t in self._types.items()
         }
@@ -453,6 +460,20 @@ class MemoryQueue(Queue):
         if not paused:
             await self._wake()
 
+    async def _fair_write(self, job_type: str, fields: dict[str, str]) -> None:
+        self._check_open()
+        t = self._type(job_type)
+        stored = {k: v for k, v in {**self._fair_fields.get(job_type, {}), **fields}.items() if v}
+        self._fair_fields[job_type] = stored
+        t.fair = FairSettings.parse(stored)
+        t.book.unblock(t.fair)
+        await self._wake()
+
+    async def _fair_read(self, job_type: str, top: int) -> FairInfo:
+        self._check_open()
+        t = self._type(job_type)
+        return t.book.info(job_type, t.fair, top)
+
     async def _pending_by_id(
         self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
     ) -> list[tuple[str, str, bytes]]:
@@ -461,7 +482,7 @@ class MemoryQueue(Queue):
         out = []
         for job_type in job_types:
             t = self._types.get(job_type)
-            for entry_id in t.waiting if t else ():
+            for entry_id in t.book.pending(t.waiting) if t else ():
                 raw = t.data[entry_id][0] if t else None
                 # The same window as on Redis: an entry's id is the time it was added.
                 if raw and needle in raw and abs(entry_order(entry_id)[0] - at_ms) <= skew_ms:

@@ -18,6 +18,8 @@ from jobcore.model import (
 )
 
 SettleKind = Literal["ack", "fail", "dead", "release"]
+
+
 def utc(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -90,6 +92,8 @@ class TypeStats:
     problem: str | None = None  # corrupt data found where this type's keys are: its numbers are partial
     schema_versions: int = 0  # distinct args schemas among the live workers serving it (2+: they disagree)
     paused: bool = False  # paused by an operator (Queue.pause): workers take none of its jobs
+    fair: bool = False  # workers take its jobs in turn across accounts (Queue.set_fair)
+    accounts_waiting: int = 0  # in a fair type: how many accounts have jobs waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,8 @@ class TypeCounts(NamedTuple):
     pending_by_partition: tuple[int, ...] = ()  # when partitions > 1 and counted apart
     problem: str | None = None
     paused: bool = False
+    fair: bool = False  # jobs taken in turn across accounts (jobcore/fair.py)
+    accounts_waiting: int = 0  # in a fair type: accounts with jobs waiting
 
 
 def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
@@ -188,6 +194,8 @@ def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
         pending_by_partition=tuple(c.pending for c in parts),
         problem="; ".join(c.problem for c in parts if c.problem) or None,
         paused=any(c.paused for c in parts),
+        fair=any(c.fair for c in parts),
+        accounts_waiting=sum(c.accounts_waiting for c in parts),
     )
 
 
@@ -221,6 +229,8 @@ def build_stats(
             schema_versions=len(versions.get(t, ())),
             pending_by_partition=c.pending_by_partition,
             paused=c.paused,
+            fair=c.fair,
+            accounts_waiting=c.accounts_waiting,
         )
         for t, c in counts.items()
     }
@@ -391,5 +401,3 @@ def in_flight_job(
         reservation,
         args,
     )
-
-

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from jobcore.errors import AmbiguousJobId, BadQuery, PayloadError, UnknownJobType
 from jobcore.limits import BAD_ALL, CANCEL_CONFIRM_S, FIND_BAD_MAX, FIND_SKEW_MS, IN_FLIGHT_ALL, chunked
 from jobcore.model import decode_envelope
+from jobcore.ops.fairness import Fairness
 from jobcore.ops.find import (
     CancelResult,
     FinishedAs,
@@ -40,7 +41,7 @@ from jobcore.records import BadJob, Dashboard, InFlightJob, QueueStats, WorkerIn
 _LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
 
 
-class Operations(abc.ABC):
+class Operations(Fairness):
     """The operator's side of a queue."""
 
     @abc.abstractmethod

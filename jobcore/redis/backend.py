@@ -30,6 +30,7 @@ from jobcore.redis import resp, scripts, server
 from jobcore.redis.auto import open_transport
 from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqueued
 from jobcore.redis.cluster import PartlySent
+from jobcore.redis.fairness import RedisFairness
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
 from jobcore.redis.lanes import Lanes
@@ -58,7 +59,7 @@ def _replica_settings(url: str, replicas: int | None, timeout_ms: int | None) ->
     return n, ms
 
 
-class RedisQueue(Queue):
+class RedisQueue(RedisFairness, Queue):
     def __init__(
         self,
         url: str,
@@ -90,6 +91,7 @@ class RedisQueue(Queue):
         self._lanes = Lanes(self._t, self.keys, self._confirm)
         self._reads = Reader(self._t, self.keys, url, self.routes, self._lanes_of)
         self._fetching = Fetcher(self._t, self.keys, url, self.routes, self._lanes_of, self.settle, socket_timeout)
+        self._sweep_at: dict[str, str] = {}  # each fair lane's sweep cursor
 
     def clone(self) -> RedisQueue:
         # A clone of a queue on its own connections gets its own transport.
@@ -289,7 +291,7 @@ class RedisQueue(Queue):
             runs = runs_arg(o.took for _, o in group if o.kind in TIMED)
             done = ((o.kind, entry_id, o.attempt, o.text) for entry_id, o in group)
             answers = [(self.keys.cancel_verdict(name, r), e, o.verdict) for e, o in group for r in o.cancels]
-            k, ttl = type_keys(self.keys, name), CANCEL_VERDICT_TTL_MS
+            k, ttl = [*type_keys(self.keys, name), *self.keys.fair(name).all()], CANCEL_VERDICT_TTL_MS
             calls.append(scripts.settle(k, consumer, keep, ids[0], ids[-1], runs, KEEP_MINUTES, done, answers, ttl))
         results = await guarded(self.url, lambda: self._t.run_scripts(calls))
         out: list[Stale] = []
@@ -396,7 +398,8 @@ class RedisQueue(Queue):
 
     async def recover_orphans(self, types: Sequence[str]) -> int:
         names = await self._served_lanes(types)
-        calls = [scripts.orphans(self.keys.of_type(n).stream, ORPHANS_LOOKED_AT) for n in names]
+        calls = [scripts.orphans(self.keys.of_type(n).stream, self.keys.fair(n), ORPHANS_LOOKED_AT) for n in names]
+        await self._sweep_fair(names)  # slots of fair jobs that left without a settle
         return sum(int(n) for n in await guarded(self.url, lambda: self._t.run_scripts(calls)))
 
     async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from jobcore.display import printable
 from jobcore.errors import JobcoreError
-from jobcore.keys import GROUP, Keys, split_lane
+from jobcore.keys import GROUP, FairKeys, Keys, split_lane
 from jobcore.records import Outcome, Stale
 from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
@@ -61,20 +61,21 @@ class Fetcher:
         # not in yet), with those reads: not judged lost until they end.
         self._doubted: dict[tuple[str, bytes], list[asyncio.Task[Taken]]] = {}
         self._reading_as = ""  # the consumer the blocking reads read as
+        self._fair_at: dict[str, Any] = {}  # fair lanes: the group's last-delivered id at the last fetch
 
     async def take(self, consumer: str, types: Sequence[str], count: int) -> Taken:
         """New entries, ``count`` at most in all. One fetch.lua over every stream
         where one call may span them; on a cluster one call per type (its own
         slot), sent to every node at once, each taking its share, in passes
         until ``count`` or every type gave what it had."""
-        keys = [self._keys.of_type(t) for t in types]
-        streams, stats = [k.stream for k in keys], [k.stats for k in keys]
-        self._turn = (self._turn + 1) % len(streams)
+        lanes = [self._lane_keys(t) for t in types]
+        self._turn = (self._turn + 1) % len(lanes)
         if not self._t.single_slot:
-            ((taken, paused),) = await self._t.run_scripts(
-                [scripts.fetch(streams, stats, consumer, count, self._turn + 1)]
+            ((taken, paused, *fair),) = await self._t.run_scripts(
+                [scripts.fetch(lanes, consumer, count, self._turn + 1)]
             )
             self._note_paused(types, {types[int(i) - 1] for i in paused})
+            self._note_fair(types, {types[int(i) - 1]: at for i, at in (fair[0] if fair else [])})
             return [(types[int(i) - 1], entries) for i, entries in taken]
         order = [(self._turn + k) % len(types) for k in range(len(types))]
         pairs: Taken = []
@@ -83,12 +84,14 @@ class Fetcher:
             share, extra = divmod(left, len(active))
             asks = [(i, share + (1 if k < extra else 0)) for k, i in enumerate(active)]
             asks = [(i, n) for i, n in asks if n > 0]
-            calls = [scripts.fetch([streams[i]], [stats[i]], consumer, n, 1) for i, n in asks]
+            calls = [scripts.fetch([lanes[i]], consumer, n, 1) for i, n in asks]
             replies = await self._t.run_scripts(calls)
             active = []
-            paused = {types[i] for (i, _), (_, p) in zip(asks, replies, strict=True) if p}
+            paused = {types[i] for (i, _), (_, p, *_) in zip(asks, replies, strict=True) if p}
             self._note_paused([types[i] for i, _ in asks], paused)
-            for (i, n), (taken, _) in zip(asks, replies, strict=True):
+            fair = {types[i]: r[2][0][1] for (i, _), r in zip(asks, replies, strict=True) if len(r) > 2 and r[2]}
+            self._note_fair([types[i] for i, _ in asks], fair)
+            for (i, n), (taken, *_) in zip(asks, replies, strict=True):
                 got = sum(len(entries) for _, entries in taken)
                 if got:
                     pairs.extend((types[i], entries) for _, entries in taken)
@@ -96,6 +99,19 @@ class Fetcher:
                 if got == n:
                     active.append(i)  # it may have more
         return pairs
+
+    def _lane_keys(self, name: str) -> tuple[str, str, FairKeys]:
+        k = self._keys.of_type(name)
+        return k.stream, k.stats, self._keys.fair(name)
+
+    def _note_fair(self, looked_at: Sequence[str], fair: dict[str, Any]) -> None:
+        """Remember the fair lanes and where their next new entry will be: a
+        blocking read of a fair lane only waits for it (fetch.lua hands it out)."""
+        for name in looked_at:
+            if name in fair:
+                self._fair_at[name] = fair[name] or self._fair_at.get(name) or b"$"
+            else:
+                self._fair_at.pop(name, None)
 
     def _note_paused(self, looked_at: Sequence[str], paused: set[str]) -> None:
         self._paused_lanes.difference_update(looked_at)
@@ -222,10 +238,17 @@ class Fetcher:
         if not types:  # every lane paused: look again (with the fetch script) after the wait
             await asyncio.sleep(block_ms / 1000)
             return []
-        groups = [(t,) for t in types] if self._t.single_slot else [tuple(types)]
+        plain = [t for t in types if t not in self._fair_at]
+        fair = [t for t in types if t in self._fair_at]
+        groups = [(t,) for t in plain] if self._t.single_slot else [tuple(plain)] if plain else []
+        fair_groups = [(t,) for t in fair] if self._t.single_slot else [tuple(fair)] if fair else []
         for group in groups:
             if group not in self._waiters:
                 self._waiters[group] = asyncio.ensure_future(self._blocking_read(consumer, group, block_ms))
+        for group in fair_groups:
+            if group not in self._waiters:
+                self._waiters[group] = asyncio.ensure_future(self._fair_wait(group, block_ms))
+        groups += fair_groups
         waiting = [self._waiters[g] for g in groups]
         try:
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -276,6 +299,33 @@ class Fetcher:
         if stopped and got:
             got = await self._hand_back_paused(consumer, got, stopped)
         return got
+
+    async def _fair_wait(self, names: tuple[str, ...], block_ms: int) -> Taken:
+        """Wait for a new entry in fair lanes without taking it (XREAD, no group):
+        the fetch that follows takes it in and hands out whose turn it is."""
+        streams = [self._keys.of_type(n).stream for n in names]
+        reader = self._readers.get(names)
+        if reader is None:
+            reader = self._readers[names] = self._t.dedicated()
+        since = [self._fair_at.get(n) or b"$" for n in names]
+        try:
+            await reader.call(
+                "XREAD",
+                "COUNT",
+                1,
+                "BLOCK",
+                block_ms,
+                "STREAMS",
+                *streams,
+                *since,
+                timeout=self._socket_timeout + block_ms / 1000,
+            )
+        except BaseException:
+            del self._readers[names]
+            if reader is not self._t:
+                await reader.close()
+            raise
+        return []
 
     async def _hand_back_paused(self, consumer: str, got: Taken, paused: set[str]) -> Taken:
         """Put entries a blocking read took from paused lanes back on their queue

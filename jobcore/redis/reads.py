@@ -162,6 +162,7 @@ class Reader:
             got = {"processed": c.get(b"processed"), "failed": c.get(b"failed")}
             # Keys beside the stream of another type (a dead key holding a string): read as empty.
             wrong = [printable(rep.text(p)) for p in (more[0] if more else [])]
+            fair, accounts = (int(more[1]) == 1, int(more[2])) if len(more) > 2 else (False, 0)
             found = "; ".join(filter(None, [*wrong, not_counts(self._keys.of_type(name).stats, got)])) or None
             parts.setdefault(split_lane(name)[0], []).append(
                 TypeCounts(
@@ -174,6 +175,8 @@ class Reader:
                     failed_kept=int(failed_kept),
                     problem=found,
                     paused=b"paused" in c,
+                    fair=fair,
+                    accounts_waiting=accounts,
                 )
             )
         counts = {t: add_counts(p) for t, p in parts.items()}
@@ -205,7 +208,7 @@ class Reader:
             return reads
 
         def stats_calls(names: list[str]) -> Callable[[bool], list[scripts.Call]]:
-            return lambda ro: [scripts.stats(*type_keys(k, n)[:4], read_only=ro) for n in names]
+            return lambda ro: [scripts.stats(*type_keys(k, n)[:4], k.fair(n), read_only=ro) for n in names]
 
         def lanes_now() -> list[str]:
             by_type = self._routes.by_type

@@ -38,6 +38,7 @@ def error_code(message: str) -> str:
 
 T = TypeVar("T")
 
+
 class RespError(Exception):
     """An error reply from the server (``-ERR ...``); ``code`` is its code as data."""
 

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 
-from jobcore.keys import GROUP
+from jobcore.keys import GROUP, FairKeys
 from jobcore.redis.resp import Arg, Script
 
 Call = tuple[Script, Sequence[Arg], Sequence[Arg]]
@@ -47,11 +47,14 @@ _ORPHANS = Script(source("orphans"))
 _CANCEL = Script(source("cancel"))
 _REGISTER = Script(source("register"))
 _CREATE_GROUP = Script(source("create_group"))
+_FAIR_SET = Script(source("fair_set"))
+_FAIR_SWEEP = Script(source("fair_sweep"))
 # Read scripts, each both ways: EVALSHA for a server that knows no EVALSHA_RO.
 _STATS = (ReadOnlyScript(source("stats")), Script(source("stats")))
 _IN_FLIGHT = (ReadOnlyScript(source("in_flight")), Script(source("in_flight")))
 _DRAINED = (ReadOnlyScript(source("drained")), Script(source("drained")))
 _FIND_PENDING = (ReadOnlyScript(source("find_pending")), Script(source("find_pending")))
+_FAIR_READ = (ReadOnlyScript(source("fair_read")), Script(source("fair_read")))
 
 # ---- writes ---------------------------------------------------------------
 
@@ -60,9 +63,10 @@ def add(stream: str, payloads: Sequence[bytes]) -> Call:
     return _ADD, [stream], payloads
 
 
-def fetch(streams: Sequence[str], stats: Sequence[str], consumer: str, count: int, first: int) -> Call:
-    """``first``: the 1-based index of the stream that goes first."""
-    return _FETCH, [*streams, *stats], [GROUP, consumer, count, first]
+def fetch(lanes: Sequence[tuple[str, str, FairKeys]], consumer: str, count: int, first: int) -> Call:
+    """``lanes``: (stream, stats, fair keys) each; ``first``: the 1-based index of the lane that goes first."""
+    keys = [k for stream, stats, fair in lanes for k in (stream, stats, *fair.all())]
+    return _FETCH, keys, [GROUP, consumer, count, first]
 
 
 def settle(
@@ -77,7 +81,8 @@ def settle(
     answers: Sequence[tuple[str, str, str]] = (),
     answer_ttl_ms: int = 0,
 ) -> Call:
-    """``keys``: stream, stats, dead, failed, history; ``outcomes``: (kind, entry id, attempt, text);
+    """``keys``: stream, stats, dead, failed, history, then the lane's fair keys;
+    ``outcomes``: (kind, entry id, attempt, text);
     ``answers``: (answer key, entry id, answer) of cancels this settle answers.
     Replies {stale [id, owner], failed dropped by the cap, refused [id, why], warnings}."""
     args: list[Arg] = [GROUP, consumer, failed_keep, lowest, highest, runs, keep_minutes]
@@ -159,8 +164,19 @@ def drop_consumer(stream: str, consumer: str) -> Call:
     return _DROP_CONSUMER, [stream], [GROUP, consumer]
 
 
-def orphans(stream: str, limit: int) -> Call:
-    return _ORPHANS, [stream], [GROUP, limit]
+def fair_set(fair: FairKeys, fields: Mapping[str, str]) -> Call:
+    """Set (or, with "", remove) these fields of a lane's fair hash."""
+    args = [a for pair in fields.items() for a in pair]
+    return _FAIR_SET, [fair.config, fair.ring, fair.blocked, fair.running], args
+
+
+def fair_sweep(stream: str, fair: FairKeys, cursor: str, count: int) -> Call:
+    keys = [stream, fair.config, fair.ring, fair.blocked, fair.running, fair.held]
+    return _FAIR_SWEEP, keys, [GROUP, cursor, count]
+
+
+def orphans(stream: str, fair: FairKeys, limit: int) -> Call:
+    return _ORPHANS, [stream, fair.config, fair.waiting], [GROUP, limit]
 
 
 def cancel(leases: str, cancels: str, worker: str, items: Sequence[str], ttl_ms: int) -> Call:
@@ -170,8 +186,13 @@ def cancel(leases: str, cancels: str, worker: str, items: Sequence[str], ttl_ms:
 # ---- reads (``read_only=False``: plain EVALSHA) ----------------------------
 
 
-def stats(stream: str, stats: str, dead: str, failed: str, *, read_only: bool = True) -> Call:
-    return _STATS[0 if read_only else 1], [stream, stats, dead, failed], [GROUP]
+def stats(stream: str, stats: str, dead: str, failed: str, fair: FairKeys, *, read_only: bool = True) -> Call:
+    return _STATS[0 if read_only else 1], [stream, stats, dead, failed, fair.config, fair.waiting], [GROUP]
+
+
+def fair_read(fair: FairKeys, top: int, *, read_only: bool = True) -> Call:
+    keys = [fair.config, fair.ring, fair.blocked, fair.waiting, fair.running]
+    return _FAIR_READ[0 if read_only else 1], keys, [top]
 
 
 def in_flight(stream: str, ids: Sequence[bytes], *, read_only: bool = True) -> Call:

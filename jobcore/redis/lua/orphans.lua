@@ -2,8 +2,10 @@
 -- last-delivered id that are in no consumer's pending list (a consumer deleted
 -- while it held them). Settled jobs are deleted at once, so every other entry
 -- up to that id is in flight, and this reads at most that many plus `limit`.
--- KEYS: stream; ARGV: group, limit
+-- A fair lane is left alone: its waiting jobs are such entries (fetch.lua).
+-- KEYS: stream, the lane's fair hash, its waiting set; ARGV: group, limit
 -- Returns how many were put back.
+if redis.call('HEXISTS', KEYS[2], 'on') == 1 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 if not ok then return 0 end
 local last, pel

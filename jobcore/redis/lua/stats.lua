@@ -2,9 +2,13 @@
 -- XINFO GROUPS read counters Redis keeps (the group's pending count, its
 -- last-delivered id), and the oldest pending entry is one XRANGE step past that id
 -- (a seek, then at most one stream node), however long the stream or its tombstones.
--- KEYS: stream, stats, dead, failed; ARGV: group
+-- A fair lane's waiting jobs are taken in (read and acknowledged) before their
+-- turn: older than the group's last-delivered id, the oldest entries of the
+-- stream (a job handed out is written again at its end), a step or a few from its start.
+-- KEYS: stream, stats, dead, failed, the lane's fair hash, its waiting set; ARGV: group
 -- Returns {xlen, pel, oldest pending entry id or false, stats hash, dead len, failed len,
---          problems: the keys beside the stream that are not what jobcore wrote (they read as empty)}
+--          problems: the keys beside the stream that are not what jobcore wrote (they read as empty),
+--          1 if the lane is fair, accounts with jobs waiting}
 local xlen = redis.call('XLEN', KEYS[1])
 local pel, last = 0, '0-0'
 if xlen > 0 or redis.call('EXISTS', KEYS[1]) == 1 then
@@ -25,13 +29,26 @@ if xlen > pel then
   if #r > 0 then oldest = r[1][1] end
 end
 local problems = {}
-local function beside(default, cmd, key)
-  local r = redis.pcall(cmd, key)
+local function beside(default, cmd, key, ...)
+  local r = redis.pcall(cmd, key, ...)
   if type(r) == 'table' and r.err then
     problems[#problems + 1] = key .. ': ' .. r.err
     return default
   end
   return r
 end
+local fair, accounts = beside(0, 'HEXISTS', KEYS[5], 'on'), beside(0, 'ZCARD', KEYS[6])
+if accounts ~= 0 and xlen > pel then
+  -- The first entry not in flight, looking at a few (in flight there: jobs from before the type was fair).
+  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 10)) do
+    local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+    if not (ok and #p > 0) then
+      local a1, a2 = string.match(e[1], '^(%d+)-(%d+)$')
+      local b1, b2 = string.match(oldest or '', '^(%d+)-(%d+)$')
+      if not b1 or tonumber(a1) < tonumber(b1) or (a1 == b1 and tonumber(a2) < tonumber(b2)) then oldest = e[1] end
+      break
+    end
+  end
+end
 return {xlen, pel, oldest, beside({}, 'HGETALL', KEYS[2]), beside(0, 'XLEN', KEYS[3]),
-        beside(0, 'XLEN', KEYS[4]), problems}
+        beside(0, 'XLEN', KEYS[4]), problems, fair, accounts}

@@ -1,0 +1,196 @@
+"""Fairness across accounts: the rules, and the in-process book the memory
+backend keeps by them (fetch.lua and settle.lua keep the same on Redis).
+
+In a fair type a worker takes jobs in turn across the accounts that have jobs
+waiting (FIFO within an account): an account with 10,000 waiting and one with 5
+are served alternately. A weight w gives an account w turns in a row. A limit N
+(per account, or an account's own) lets at most N of an account's jobs run at
+once across every worker; an account at its limit is passed over, so a slot
+idles only when every waiting account is at its limit. A job takes a slot when
+it is handed out and gives it back when it is settled (done, failed, dead or
+handed back); a job of a lost worker keeps its slot until it is settled by the
+worker that takes it over. Each partition is fair on its own: an account's jobs
+all go to one partition. Accounts are named by their id's decimal digits.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+NO_LIMIT = 0
+UNKNOWN_ACCOUNT = ""  # the account of a payload that is not an envelope of ours
+
+
+def account_name(account_id: int) -> str:
+    """An account as fairness names it: its decimal digits, as fetch.lua reads
+    them from the envelope; past 2^53 (beyond what a Lua number holds exactly)
+    "x" and its 8 bytes' hex."""
+    if -(2**53) <= account_id < 2**53:
+        return str(account_id)
+    return "x" + (account_id & (2**64 - 1)).to_bytes(8, "big").hex()
+
+
+@dataclass(frozen=True, slots=True)
+class FairSettings:
+    """A fair type's settings as stored (each partition holds the same)."""
+
+    on: bool = False
+    per_account: int = NO_LIMIT
+    limits: dict[str, int] = field(default_factory=dict)  # account -> its own limit
+    weights: dict[str, int] = field(default_factory=dict)  # account -> its turns in a row
+
+    def limit(self, account: str) -> int:
+        return self.limits.get(account, self.per_account)
+
+    @classmethod
+    def parse(cls, fields: dict[str, str]) -> FairSettings:
+        limits = {k[2:]: int(v) for k, v in fields.items() if k.startswith("m:") and v.lstrip("-").isdigit()}
+        weights = {k[2:]: int(v) for k, v in fields.items() if k.startswith("w:") and v.isdigit()}
+        per = fields.get("limit", "0")
+        return cls(fields.get("on") == "1", int(per) if per.isdigit() else NO_LIMIT, limits, weights)
+
+
+@dataclass(frozen=True, slots=True)
+class FairInfo:
+    """A type's fairness as operators see it (Queue.fair_info)."""
+
+    job_type: str
+    settings: FairSettings
+    accounts_waiting: int
+    top_waiting: list[tuple[str, int]]  # (account, jobs waiting), most first
+    top_running: list[tuple[str, int]]  # (account, jobs running through the ring), most first
+    blocked: list[str]  # accounts at their limit with jobs waiting (some of them)
+    blocked_count: int
+
+
+@dataclass(slots=True)
+class FairBook:
+    """One fair lane's bookkeeping, in process (the memory backend)."""
+
+    ring: deque[str] = field(default_factory=deque)
+    blocked: set[str] = field(default_factory=set)
+    queues: dict[str, deque[str]] = field(default_factory=dict)  # account -> waiting entry ids
+    running: dict[str, int] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)  # entry id -> account
+    turns: dict[str, int] = field(default_factory=dict)
+
+    def add(self, entry_id: str, account: str, s: FairSettings) -> None:
+        q = self.queues.setdefault(account, deque())
+        q.append(entry_id)
+        if len(q) == 1:
+            self._place(account, s)
+
+    def _place(self, account: str, s: FairSettings) -> None:
+        lim = s.limit(account)
+        if lim > 0 and self.running.get(account, 0) >= lim:
+            self.blocked.add(account)
+        else:
+            self.ring.append(account)
+
+    def next(self, s: FairSettings, exists: Mapping[str, object]) -> tuple[str, str] | None:
+        """The next (entry id, account) whose turn it is, its slot taken; None
+        when every account with jobs waiting is at its limit (or none wait)."""
+        looks = len(self.ring) + 1
+        while looks > 0 and self.ring:
+            looks -= 1
+            account = self.ring.popleft()
+            lim, weight = s.limit(account), s.weights.get(account, 1)
+            run = self.running.get(account, 0)
+            if lim > 0 and run >= lim:
+                self.blocked.add(account)
+                continue
+            q = self.queues.get(account, deque())
+            got: str | None = None
+            while q and got is None:
+                entry_id = q.popleft()
+                if entry_id in exists:
+                    got = entry_id
+            if got is not None:
+                run += 1
+                self.running[account] = run
+                self.held[got] = account
+            if q:
+                if lim > 0 and run >= lim:
+                    self.turns.pop(account, None)
+                    self.blocked.add(account)
+                elif weight > 1 and self.turns.get(account, 0) + 1 < weight:
+                    self.turns[account] = self.turns.get(account, 0) + 1
+                    self.ring.appendleft(account)
+                else:
+                    self.turns.pop(account, None)
+                    self.ring.append(account)
+            else:
+                self.queues.pop(account, None)
+                self.turns.pop(account, None)
+            if got is not None:
+                return got, account
+        return None
+
+    def settled(self, entry_id: str, s: FairSettings) -> None:
+        """A job left the stream: its account's slot comes back."""
+        account = self.held.pop(entry_id, None)
+        if account is None:
+            return
+        run = self.running.get(account, 0) - 1
+        if run <= 0:
+            self.running.pop(account, None)
+        else:
+            self.running[account] = run
+        lim = s.limit(account)
+        if account in self.blocked and (lim <= 0 or run < lim):
+            self.blocked.discard(account)
+            self.ring.append(account)
+
+    def unblock(self, s: FairSettings) -> None:
+        """After a change of limits: the blocked accounts that have a free slot now."""
+        for account in sorted(self.blocked):
+            lim = s.limit(account)
+            if lim <= 0 or self.running.get(account, 0) < lim:
+                self.blocked.discard(account)
+                self.ring.append(account)
+
+    def info(self, job_type: str, s: FairSettings, top: int) -> FairInfo:
+        most = sorted(((a, len(q)) for a, q in self.queues.items()), key=lambda kv: -kv[1])
+        running = sorted(self.running.items(), key=lambda kv: -kv[1])
+        blocked = sorted(self.blocked)
+        return FairInfo(job_type, s, len(self.queues), most[:top], running[:top], blocked[:top], len(blocked))
+
+    def waiting(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    def heads(self, waiting: deque[str]) -> list[str]:
+        """The oldest entry of each account's queue, and of what was not taken in."""
+        return [q[0] for q in (waiting, *self.queues.values()) if q]
+
+    def pending(self, waiting: deque[str]) -> list[str]:
+        """Every waiting entry id: those not taken in, then each account's."""
+        return [*waiting, *(i for q in self.queues.values() for i in q)]
+
+    def take(
+        self, s: FairSettings, waiting: deque[str], payloads: Mapping[str, tuple[bytes | None, int]], count: int
+    ) -> list[str]:
+        """The memory backend's fetch of a fair lane: take in what waits (when
+        fair), then up to ``count`` entry ids in turn, their slots taken."""
+        if s.on:
+            while waiting:
+                entry_id = waiting.popleft()
+                self.add(entry_id, account_of_payload(payloads[entry_id][0]), s)
+        out: list[str] = []
+        while len(out) < count:
+            nxt = self.next(s, payloads)
+            if nxt is None:
+                break
+            out.append(nxt[0])
+        return out
+
+
+def account_of_payload(raw: bytes | None) -> str:
+    from jobcore.errors import PayloadError
+    from jobcore.model import decode_envelope
+
+    try:
+        return account_name(decode_envelope(raw or b"").account_id)
+    except PayloadError:
+        return UNKNOWN_ACCOUNT

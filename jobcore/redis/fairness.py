@@ -1,0 +1,78 @@
+"""Fairness across accounts on Redis: a type's settings written to each of its
+partitions (each is fair on its own), what operators read of it, and the sweep
+that gives back slots a job left without a settle. fetch.lua and settle.lua do
+the turns themselves; jobcore/fair.py has the rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from jobcore.fair import FairInfo, FairSettings
+from jobcore.keys import Keys
+from jobcore.redis import replies as rep
+from jobcore.redis import scripts
+from jobcore.redis.calls import guarded
+from jobcore.redis.transport import Transport
+
+SWEEP_STEP = 200  # held entries looked at per lane and sweep
+
+
+class RedisFairness:
+    """Mixed into RedisQueue: what it needs of it is below."""
+
+    url: str
+    keys: Keys
+    _t: Transport
+
+    if TYPE_CHECKING:
+
+        async def _lanes_of(self, job_types: Sequence[str]) -> list[str]: ...
+
+    _sweep_at: dict[str, str]
+
+    async def _fair_write(self, job_type: str, fields: dict[str, str]) -> None:
+        names = await guarded(self.url, lambda: self._lanes_of([job_type]))
+        calls = [scripts.fair_set(self.keys.fair(n), fields) for n in names]
+        await guarded(self.url, lambda: self._t.run_scripts(calls))
+
+    async def _fair_read(self, job_type: str, top: int) -> FairInfo:
+        names = await guarded(self.url, lambda: self._lanes_of([job_type]))
+        calls = [scripts.fair_read(self.keys.fair(n), max(top, 1), read_only=False) for n in names]
+        replies = await guarded(self.url, lambda: self._t.run_scripts(calls))
+        settings = FairSettings()
+        accounts = blocked_count = 0
+        waiting: dict[str, int] = {}
+        running: dict[str, int] = {}
+        blocked: list[str] = []
+        for k, (fields, nwait, w, r, b, nb) in enumerate(replies):
+            if k == 0:
+                settings = FairSettings.parse({rep.text(a): rep.text(v) for a, v in rep.pairs(fields)})
+            accounts += int(nwait)
+            blocked_count += int(nb)
+            waiting.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(w))
+            running.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(r))
+            blocked += [rep.text(a) for a in b or []]
+        return FairInfo(
+            job_type,
+            settings,
+            accounts,
+            sorted(waiting.items(), key=lambda kv: -kv[1])[:top],
+            sorted(running.items(), key=lambda kv: -kv[1])[:top],
+            sorted(blocked)[:top],
+            blocked_count,
+        )
+
+    async def _sweep_fair(self, names: Sequence[str]) -> int:
+        """One step of each lane's sweep (fair_sweep.lua): slots given back."""
+        if not names:
+            return 0
+        k = self.keys
+        at = self._sweep_at
+        calls = [scripts.fair_sweep(k.of_type(n).stream, k.fair(n), at.get(n, "0"), SWEEP_STEP) for n in names]
+        replies = await guarded(self.url, lambda: self._t.run_scripts(calls))
+        back = 0
+        for name, (cursor, n) in zip(names, replies, strict=True):
+            self._sweep_at[name] = rep.text(cursor)
+            back += int(n)
+        return back

@@ -1,0 +1,13 @@
+-- One lane's fairness as operators see it, in time that grows with the log of
+-- the accounts: the settings, how many accounts wait, the top ones by waiting
+-- and by running, and the blocked ones (at most `top` of each).
+-- KEYS: fair hash, ring, blocked, waiting, running; ARGV: top
+-- Returns {settings (flat pairs), accounts waiting, {account, waiting}...,
+--          {account, running}..., blocked accounts (up to top), how many blocked, jobs waiting}
+local top = tonumber(ARGV[1])
+local settings = redis.call('HGETALL', KEYS[1])
+local nwait = redis.call('ZCARD', KEYS[4])
+local waiting = redis.call('ZREVRANGE', KEYS[4], 0, top - 1, 'WITHSCORES')
+local running = redis.call('ZREVRANGE', KEYS[5], 0, top - 1, 'WITHSCORES')
+local blocked = redis.call('SRANDMEMBER', KEYS[3], top)
+return {settings, nwait, waiting, running, blocked, redis.call('SCARD', KEYS[3])}

@@ -1,0 +1,25 @@
+-- Change one lane's fairness settings, then put back in the ring every blocked
+-- account that a raised limit gives a free slot (a lowered one is met at the
+-- account's next turn). Fields set to '' are removed.
+-- KEYS: fair hash, ring, blocked, running
+-- ARGV: field, value, field, value... (on, limit, m:ACCOUNT, w:ACCOUNT)
+-- Returns how many accounts went back in the ring.
+local config, ring, blocked, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', config, ARGV[i])
+  else
+    redis.call('HSET', config, ARGV[i], ARGV[i + 1])
+  end
+end
+local back = 0
+for _, acct in ipairs(redis.call('SMEMBERS', blocked)) do
+  local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct)
+  local lim = tonumber(cfg[2] or cfg[1] or 0) or 0
+  if lim <= 0 or tonumber(redis.call('ZSCORE', running, acct) or 0) < lim then
+    redis.call('SREM', blocked, acct)
+    redis.call('RPUSH', ring, acct)
+    back = back + 1
+  end
+end
+return back

@@ -1,0 +1,168 @@
+"""Fairness across accounts (issue 20): the same contract on every backend and topology."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import msgspec
+import pytest
+
+import jobcore
+from jobcore import Identity, Job
+from jobcore.errors import NotFair
+from jobcore.model import decode_envelope
+from jobcore.records import Delivery, Outcome
+
+
+class Launch(msgspec.Struct, kw_only=True):
+    n: int
+
+
+def job(account: int, n: int = 0, job_type: str = "launch") -> Job[Launch]:
+    return Job(type=job_type, args=Launch(n=n), account_id=account, identity=Identity(account_number=f"a{account}", org_id="org"))
+
+
+async def ready(q: jobcore.Queue, job_type: str = "launch") -> None:
+    await q.register_types({job_type: {"type": "object"}})
+
+
+def accounts(got: list[Delivery]) -> list[int]:
+    return [decode_envelope(d.raw or b"").account_id for d in got]
+
+
+async def take(q: jobcore.Queue, n: int, consumer: str = "w1", job_type: str = "launch") -> list[Delivery]:
+    """Up to n jobs, one fetch at a time (as n workers with a slot each would)."""
+    out: list[Delivery] = []
+    for _ in range(n):
+        got = await q.fetch(consumer, [job_type], 1, 0)
+        if not got:
+            break
+        out += got
+    return out
+
+
+async def settle(q: jobcore.Queue, got: list[Delivery], consumer: str = "w1", kind: str = "ack") -> None:
+    await q.settle(consumer, [Outcome(d.job_type, d.entry_id, kind, d.attempt) for d in got])  # type: ignore[arg-type]
+
+
+async def test_a_fair_type_serves_accounts_in_turn_and_fifo_within_each(queue: jobcore.Queue) -> None:
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(1, i) for i in range(50)])
+    await queue.enqueue_many([job(2, i) for i in range(3)] + [job(3, i) for i in range(3)])
+    got = await take(queue, 9)
+    assert accounts(got) == [1, 2, 3, 1, 2, 3, 1, 2, 3]
+    later = await take(queue, 100)
+    assert accounts(later) == [1] * 47
+    ns = [msgspec.msgpack.decode(decode_envelope(d.raw or b"").args)["n"] for d in got + later]
+    by_account: dict[int, list[int]] = {}
+    for a, n in zip(accounts(got + later), ns, strict=True):
+        by_account.setdefault(a, []).append(n)
+    assert by_account == {1: list(range(50)), 2: [0, 1, 2], 3: [0, 1, 2]}  # FIFO within each
+    stats = (await queue.stats()).types["launch"]
+    assert stats.fair and stats.pending == 0 and stats.in_flight == 56
+    await settle(queue, got + later)
+    assert (await queue.stats()).types["launch"].processed == 56
+
+
+async def test_a_plain_type_stays_fifo(queue: jobcore.Queue) -> None:
+    await ready(queue)
+    await queue.enqueue_many([job(1, i) for i in range(5)] + [job(2, 0)])
+    assert accounts(await take(queue, 6)) == [1, 1, 1, 1, 1, 2]
+    assert not (await queue.stats()).types["launch"].fair
+
+
+async def test_waiting_jobs_count_as_pending_and_a_limit_holds(queue: jobcore.Queue) -> None:
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    await queue.set_limit("launch", per_account=2)
+    await queue.enqueue_many([job(1, i) for i in range(10)] + [job(2, i) for i in range(10)])
+    got = await take(queue, 20)
+    assert sorted(accounts(got)) == [1, 1, 2, 2]  # never N+1: the rest wait
+    s = (await queue.stats()).types["launch"]
+    assert (s.pending, s.in_flight, s.accounts_waiting) == (16, 4, 2)
+    assert s.oldest_pending_age is not None
+    info = await queue.fair_info("launch")
+    assert info.settings.per_account == 2 and sorted(info.blocked) == ["1", "2"]
+    assert dict(info.top_waiting) == {"1": 8, "2": 8} and dict(info.top_running) == {"1": 2, "2": 2}
+    # A slot comes back when its job settles, failed and handed back included.
+    ones = [d for d in got if accounts([d]) == [1]]
+    await settle(queue, ones[:1])
+    await settle(queue, ones[1:], kind="release")
+    assert accounts(await take(queue, 5)) == [1, 1]
+    # A raised limit frees slots at once; 0 removes it.
+    await queue.set_limit("launch", per_account=3)
+    assert sorted(accounts(await take(queue, 5))) == [1, 2]
+    await queue.set_limit("launch", per_account=0)
+    assert len(await take(queue, 100)) == 13  # 20 - 4 - 2 - 2 + the one handed back
+
+
+async def test_an_account_of_its_own_limit_and_weight(queue: jobcore.Queue) -> None:
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    await queue.set_limit("launch", account=1, weight=3)
+    await queue.set_limit("launch", per_account=100, account=2, max=1)
+    await queue.enqueue_many([job(1, i) for i in range(10)] + [job(2, i) for i in range(10)] + [job(3, i) for i in range(10)])
+    got = accounts(await take(queue, 12))
+    assert got[:5] == [1, 1, 1, 2, 3]  # three turns in a row for account 1; account 2 at its own limit of 1
+    assert Counter(got)[2] == 1
+
+
+async def test_jobs_waiting_when_a_type_turns_fair_or_plain_are_served(queue: jobcore.Queue) -> None:
+    await ready(queue)
+    await queue.enqueue_many([job(1, i) for i in range(6)])
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(2, i) for i in range(2)])
+    assert accounts(await take(queue, 4)) == [1, 2, 1, 2]
+    await queue.set_fair("launch", False)
+    await queue.enqueue_many([job(3, 0)])
+    rest = await take(queue, 10)
+    assert sorted(accounts(rest)) == [1, 1, 1, 1, 3]
+    s = (await queue.stats()).types["launch"]
+    assert s.pending == 0 and s.in_flight == 9
+
+
+async def test_limits_need_a_fair_type(queue: jobcore.Queue) -> None:
+    await ready(queue)
+    await queue.enqueue(job(1))
+    with pytest.raises(NotFair, match="not fair"):
+        await queue.set_limit("launch", per_account=2)
+    with pytest.raises(jobcore.UnknownJobType):
+        await queue.set_fair("nosuch", True)
+
+
+async def test_an_envelope_that_is_not_ours_is_served_in_an_account_of_its_own(queue: jobcore.Queue) -> None:
+    from tests.helpers import plant
+
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(1, i) for i in range(3)])
+    await plant(queue, "launch", b"\x01garbage")
+    got = await take(queue, 10)
+    assert len(got) == 4 and b"\x01garbage" in [d.raw for d in got]
+
+
+async def test_random_enqueues_are_served_round_robin_and_never_past_the_limit(queue: jobcore.Queue) -> None:
+    rng = random.Random(7)
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    await queue.set_limit("launch", per_account=2)
+    waiting: Counter[int] = Counter()
+    running: dict[str, int] = {}
+    for _ in range(6):
+        batch = [job(rng.randint(1, 6), i) for i in range(rng.randint(1, 25))]
+        waiting.update(j.account_id for j in batch)
+        await queue.enqueue_many(batch)
+        got = await take(queue, rng.randint(1, 8))
+        for d in got:
+            running[d.entry_id] = accounts([d])[0]
+            waiting[accounts([d])[0]] -= 1
+        per = Counter(running.values())
+        assert max(per.values(), default=0) <= 2
+        # Nobody idles: a job is handed out whenever an account under its limit has one waiting.
+        assert all(per[a] == 2 for a, n in waiting.items() if n > 0) or len(got) > 0
+        done = [d for d in got if rng.random() < 0.6]
+        await settle(queue, done)
+        for d in done:
+            del running[d.entry_id]
