@@ -63,6 +63,7 @@ class FairInfo:
     top_running: list[tuple[str, int]]  # (account, jobs running through the ring), most first
     blocked: list[str]  # accounts at their limit with jobs waiting (some of them)
     blocked_count: int
+    queued: int = 0  # jobs in the accounts' queues (taken in by a worker's fetch, waiting their turn)
 
 
 @dataclass(slots=True)
@@ -155,7 +156,9 @@ class FairBook:
         most = sorted(((a, len(q)) for a, q in self.queues.items()), key=lambda kv: -kv[1])
         running = sorted(self.running.items(), key=lambda kv: -kv[1])
         blocked = sorted(self.blocked)
-        return FairInfo(job_type, s, len(self.queues), most[:top], running[:top], blocked[:top], len(blocked))
+        return FairInfo(
+            job_type, s, len(self.queues), most[:top], running[:top], blocked[:top], len(blocked), self.waiting()
+        )
 
     def waiting(self) -> int:
         return sum(len(q) for q in self.queues.values())

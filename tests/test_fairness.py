@@ -20,7 +20,12 @@ class Launch(msgspec.Struct, kw_only=True):
 
 
 def job(account: int, n: int = 0, job_type: str = "launch") -> Job[Launch]:
-    return Job(type=job_type, args=Launch(n=n), account_id=account, identity=Identity(account_number=f"a{account}", org_id="org"))
+    return Job(
+        type=job_type,
+        args=Launch(n=n),
+        account_id=account,
+        identity=Identity(account_number=f"a{account}", org_id="org"),
+    )
 
 
 async def ready(q: jobcore.Queue, job_type: str = "launch") -> None:
@@ -103,7 +108,9 @@ async def test_an_account_of_its_own_limit_and_weight(queue: jobcore.Queue) -> N
     await queue.set_fair("launch", True)
     await queue.set_limit("launch", account=1, weight=3)
     await queue.set_limit("launch", per_account=100, account=2, max=1)
-    await queue.enqueue_many([job(1, i) for i in range(10)] + [job(2, i) for i in range(10)] + [job(3, i) for i in range(10)])
+    await queue.enqueue_many(
+        [job(1, i) for i in range(10)] + [job(2, i) for i in range(10)] + [job(3, i) for i in range(10)]
+    )
     got = accounts(await take(queue, 12))
     assert got[:5] == [1, 1, 1, 2, 3]  # three turns in a row for account 1; account 2 at its own limit of 1
     assert Counter(got)[2] == 1

@@ -24,6 +24,7 @@ from jobcore.cli.commands import (
 )
 from jobcore.cli.enqueue import cmd_enqueue
 from jobcore.cli.errors import CliError, UsageError
+from jobcore.cli.fairness import cmd_fair, cmd_limit
 from jobcore.cli.output import EXIT_BROKEN_PIPE, drop_stdout
 from jobcore.cli.parser import EXIT_USAGE, build_parser
 from jobcore.cli.server import cmd_server
@@ -48,6 +49,8 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "why": cmd_why,
     "pause": cmd_pause,
     "resume": cmd_pause,
+    "fair": cmd_fair,
+    "limit": cmd_limit,
     "find": cmd_find,
     "cancel": cmd_cancel,
 }
@@ -89,6 +92,8 @@ def _check_usage(a: argparse.Namespace) -> None:
             )
         if a.ids and (a.all or a.group is not None):
             raise UsageError("give ids, --all or --group KEY: one of them")
+    if a.command == "limit" and (a.max is not None or a.weight is not None) and a.account is None:
+        raise UsageError("--max and --weight are one account's: give --account ID")
     if a.command == "enqueue" and a.handlers and a.no_validate:
         raise UsageError("--handlers checks the args and --no-validate skips the check: give one of them")
 

@@ -247,6 +247,25 @@ def build_parser() -> argparse.ArgumentParser:
         pr = command(action, f"{action} TYPE: workers {what} taking its jobs ({running})")
         pr.add_argument("type", metavar="TYPE", help="the job type")
 
+    fa = command("fair", "fairness across accounts of TYPE: show it, or turn it on or off")
+    fa.add_argument("type", metavar="TYPE", help="the job type")
+    fa.add_argument(
+        "state", nargs="?", choices=["on", "off"], default=None, help="turn it on or off (default: show it)"
+    )
+    fa.add_argument("--json", action="store_true", help="print JSON")
+
+    li = command("limit", "how many of one account's jobs of a fair TYPE run at once: show or set it")
+    li.add_argument("type", metavar="TYPE", help="the job type")
+    li.add_argument(
+        "--per-account", type=_count, default=None, metavar="N", help="at most N of an account's jobs at once (0: none)"
+    )
+    li.add_argument(
+        "--account", type=_account_id, default=None, metavar="ID", help="set this account's own --max or --weight"
+    )
+    li.add_argument("--max", type=_count, default=None, metavar="N", help="its own limit (0: the type's applies)")
+    li.add_argument("--weight", type=_positive_int, default=None, metavar="W", help="its turns in a row (1: as others)")
+    li.add_argument("--json", action="store_true", help="print JSON")
+
     fi = command(
         "find", "where jobs are: by job id (or its first 8+ hex), account:N, org:ID, acct:NUMBER, res:ID, type:TYPE"
     )

@@ -43,7 +43,6 @@ class Fairness(abc.ABC):
         across every worker (0: no limit). With ``account``: that account's own
         limit ``max`` (0 removes it, so the type's applies) and ``weight`` (its
         turns in a row; 1 is everyone's). Raises NotFair when the type is not fair."""
-        await self._check_known(job_type)
         if not (await self.fair_info(job_type, top=0)).settings.on:
             turn_on = f"`jobcore fair {job_type} on`"
             raise NotFair(f"{job_type} is not fair: limits and weights apply to fair types ({turn_on})")
@@ -70,5 +69,7 @@ class Fairness(abc.ABC):
 
     async def fair_info(self, job_type: str, top: int = 5) -> FairInfo:
         """``job_type``'s fairness: its settings, how many accounts wait, the
-        ``top`` accounts by jobs waiting and by jobs running, some blocked ones."""
+        ``top`` accounts by jobs waiting and by jobs running, some blocked ones.
+        Raises UnknownJobType for a type never enqueued or served."""
+        await self._check_known(job_type)
         return await self._fair_read(job_type, top)

@@ -41,15 +41,16 @@ class RedisFairness:
         calls = [scripts.fair_read(self.keys.fair(n), max(top, 1), read_only=False) for n in names]
         replies = await guarded(self.url, lambda: self._t.run_scripts(calls))
         settings = FairSettings()
-        accounts = blocked_count = 0
+        accounts = blocked_count = queued = 0
         waiting: dict[str, int] = {}
         running: dict[str, int] = {}
         blocked: list[str] = []
-        for k, (fields, nwait, w, r, b, nb) in enumerate(replies):
+        for k, (fields, nwait, w, r, b, nb, nq) in enumerate(replies):
             if k == 0:
                 settings = FairSettings.parse({rep.text(a): rep.text(v) for a, v in rep.pairs(fields)})
             accounts += int(nwait)
             blocked_count += int(nb)
+            queued += int(nq)
             waiting.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(w))
             running.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(r))
             blocked += [rep.text(a) for a in b or []]
@@ -61,6 +62,7 @@ class RedisFairness:
             sorted(running.items(), key=lambda kv: -kv[1])[:top],
             sorted(blocked)[:top],
             blocked_count,
+            queued,
         )
 
     async def _sweep_fair(self, names: Sequence[str]) -> int:
