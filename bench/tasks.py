@@ -47,3 +47,19 @@ async def lat(job: Job[LatArgs]) -> None:
 def stats_types(n: int = 20) -> dict[str, Any]:
     """The 20 job types of the console/stats workload, all with BenchArgs."""
     return {f"t{i:02d}": BenchArgs for i in range(n)}
+
+
+class FairArgs(msgspec.Struct, kw_only=True):
+    seq: int
+
+
+@handlers.handler("fairlat", FairArgs)
+async def fairlat(job: Job[FairArgs]) -> None:
+    """The fairness row: a job of a small account (seq >= 0) records when it started."""
+    if job.args.seq < 0:
+        return
+    started = time.time()
+    global _redis
+    if _redis is None:
+        _redis = aioredis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+    await _redis.rpush("bench:fairlat", f"{job.args.seq} {started!r}")  # type: ignore[misc]

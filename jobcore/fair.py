@@ -3,7 +3,8 @@ backend keeps by them (fetch.lua and settle.lua keep the same on Redis).
 
 In a fair type a worker takes jobs in turn across the accounts that have jobs
 waiting (FIFO within an account): an account with 10,000 waiting and one with 5
-are served alternately. A weight w gives an account w turns in a row. A limit N
+are served alternately. A weight w gives an account w jobs a turn (others 1);
+an account alone in the ring gets as many as the worker asks for. A limit N
 (per account, or an account's own) lets at most N of an account's jobs run at
 once across every worker; an account at its limit is passed over, so a slot
 idles only when every waiting account is at its limit. A job takes a slot when
@@ -39,13 +40,14 @@ class FairSettings:
     on: bool = False
     per_account: int = NO_LIMIT
     limits: dict[str, int] = field(default_factory=dict)  # account -> its own limit
-    weights: dict[str, int] = field(default_factory=dict)  # account -> its turns in a row
+    weights: dict[str, int] = field(default_factory=dict)  # account -> its jobs per turn
 
     def limit(self, account: str) -> int:
         return self.limits.get(account, self.per_account)
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> FairSettings:
+        # t:ACCOUNT fields are the turn in progress of a weighted account, not settings.
         limits = {k[2:]: int(v) for k, v in fields.items() if k.startswith("m:") and v.lstrip("-").isdigit()}
         weights = {k[2:]: int(v) for k, v in fields.items() if k.startswith("w:") and v.isdigit()}
         per = fields.get("limit", "0")
@@ -75,7 +77,7 @@ class FairBook:
     queues: dict[str, deque[str]] = field(default_factory=dict)  # account -> waiting entry ids
     running: dict[str, int] = field(default_factory=dict)
     held: dict[str, str] = field(default_factory=dict)  # entry id -> account
-    turns: dict[str, int] = field(default_factory=dict)
+    turns: dict[str, int] = field(default_factory=dict)  # account -> jobs of its weighted turn so far
 
     def add(self, entry_id: str, account: str, s: FairSettings) -> None:
         q = self.queues.setdefault(account, deque())
@@ -90,44 +92,45 @@ class FairBook:
         else:
             self.ring.append(account)
 
-    def next(self, s: FairSettings, exists: Mapping[str, object]) -> tuple[str, str] | None:
-        """The next (entry id, account) whose turn it is, its slot taken; None
-        when every account with jobs waiting is at its limit (or none wait)."""
+    def next(self, s: FairSettings, exists: Mapping[str, object], count: int) -> list[str]:
+        """Up to ``count`` entry ids of the next account whose turn it is, their
+        slots taken: ``weight`` of them (1 unless set), or all asked for when no
+        other account is ready; [] when every waiting account is at its limit."""
         looks = len(self.ring) + 1
         while looks > 0 and self.ring:
             looks -= 1
             account = self.ring.popleft()
-            lim, weight = s.limit(account), s.weights.get(account, 1)
+            lim = s.limit(account)
             run = self.running.get(account, 0)
-            if lim > 0 and run >= lim:
+            room = count if lim <= 0 else min(count, lim - run)
+            if room <= 0:
                 self.blocked.add(account)
                 continue
+            weight, used = max(1, s.weights.get(account, 1)), self.turns.pop(account, 0)
+            alone = not self.ring
+            if not alone:
+                room = min(room, max(1, weight - used))
             q = self.queues.get(account, deque())
-            got: str | None = None
-            while q and got is None:
-                entry_id = q.popleft()
-                if entry_id in exists:
-                    got = entry_id
-            if got is not None:
-                run += 1
+            ids = [q.popleft() for _ in range(min(room, len(q)))]
+            got = [i for i in ids if i in exists]
+            if got:
+                run += len(got)
                 self.running[account] = run
-                self.held[got] = account
+                self.held.update(dict.fromkeys(got, account))
+            used += len(ids)
             if q:
                 if lim > 0 and run >= lim:
-                    self.turns.pop(account, None)
                     self.blocked.add(account)
-                elif weight > 1 and self.turns.get(account, 0) + 1 < weight:
-                    self.turns[account] = self.turns.get(account, 0) + 1
-                    self.ring.appendleft(account)
+                elif weight > 1 and not alone and used < weight:
+                    self.turns[account] = used
+                    self.ring.appendleft(account)  # the rest of its turn comes next
                 else:
-                    self.turns.pop(account, None)
                     self.ring.append(account)
             else:
                 self.queues.pop(account, None)
-                self.turns.pop(account, None)
-            if got is not None:
-                return got, account
-        return None
+            if got:
+                return got
+        return []
 
     def settled(self, entry_id: str, s: FairSettings) -> None:
         """A job left the stream: its account's slot comes back."""
@@ -182,10 +185,10 @@ class FairBook:
                 self.add(entry_id, account_of_payload(payloads[entry_id][0]), s)
         out: list[str] = []
         while len(out) < count:
-            nxt = self.next(s, payloads)
-            if nxt is None:
+            got = self.next(s, payloads, count - len(out))
+            if not got:
                 break
-            out.append(nxt[0])
+            out += got
         return out
 
 

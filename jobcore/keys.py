@@ -32,16 +32,15 @@ class FairKeys:
     the lane's slot. An account's waiting entry ids are the list ``config + ":q:"
     + account``: the scripts build that name from ``config`` (one per account)."""
 
-    config: str  # hash: on, limit (per account), m:ACCOUNT (its own limit), w:ACCOUNT (its weight)
+    config: str  # hash: on, limit (per account), m:ACCOUNT (its own limit), w:ACCOUNT (its jobs per turn)
     ring: str  # list: the accounts with jobs waiting and a free slot, in turn order
     blocked: str  # set: the accounts with jobs waiting and no free slot
     waiting: str  # sorted set: account -> its jobs waiting
     running: str  # sorted set: account -> its jobs taken through the ring and not settled
     held: str  # hash: entry id -> account, of each job taken through the ring
-    turns: str  # hash: account -> turns taken in a row (weights)
 
     def all(self) -> list[str]:
-        return [self.config, self.ring, self.blocked, self.waiting, self.running, self.held, self.turns]
+        return [self.config, self.ring, self.blocked, self.waiting, self.running, self.held]
 
     def account_queue(self, account: str) -> str:
         return f"{self.config}:q:{account}"
@@ -120,7 +119,6 @@ class Keys:
             waiting=f"{tag}:waiting",
             running=f"{tag}:running",
             held=f"{tag}:held",
-            turns=f"{tag}:turns",
         )
 
     def of_type(self, job_type: str) -> TypeKeys:

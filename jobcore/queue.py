@@ -40,15 +40,23 @@ class Queue(Operations, WorkerPrimitives):
         self._checked_types: set[str] = set()  # job type names that passed _check_type
         self._only_declared = False  # declare_handlers(): a type it did not declare is a mistake
         self.routes = Routes()  # each type's lanes (partitions), as last read
+        self._fair_declared: dict[str, bool] = {}  # declare(fair=...) not yet written
 
     # ---- public API -------------------------------------------------------
 
-    def declare(self, job_type: str, args_type: Any = None, *, partitions: int | None = None) -> None:
+    def declare(
+        self, job_type: str, args_type: Any = None, *, partitions: int | None = None, fair: bool | None = None
+    ) -> None:
         """Tell this queue the args type of ``job_type`` so enqueue checks args.
         ``partitions=N`` spreads the type over N streams (N hash tags, so over a
         cluster's shards), a job going to the partition of its account: the count
         is kept in Redis, where it only grows, and every producer and worker
-        follows it within seconds."""
+        follows it within seconds. ``fair=True`` (or False) sets the type fair
+        across accounts (set_fair) in Redis before this queue's first job of it,
+        or when a worker on this queue starts."""
+        if fair is not None:
+            self._check_type(job_type)
+            self._fair_declared[job_type] = fair
         if args_type is not None:
             self._args_types[job_type] = args_type
         if partitions is not None:
@@ -81,6 +89,9 @@ class Queue(Operations, WorkerPrimitives):
             self.routes.undeclared(declared)
             raise
         self.routes.learned(found)
+        for t in [t for t in types if t in self._fair_declared]:
+            await self._fair_write(t, {"on": "1" if self._fair_declared[t] else ""})
+            del self._fair_declared[t]
 
     async def _lanes_of(self, types: Sequence[str]) -> list[str]:
         """The lanes of ``types`` (each type's partitions), read again when stale."""

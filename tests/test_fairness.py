@@ -173,3 +173,10 @@ async def test_random_enqueues_are_served_round_robin_and_never_past_the_limit(q
         await settle(queue, done)
         for d in done:
             del running[d.entry_id]
+
+
+async def test_declare_fair_sets_the_type_fair_before_its_first_job(queue: jobcore.Queue) -> None:
+    queue.declare("launch", Launch, fair=True)
+    await queue.enqueue_many([job(1, i) for i in range(4)] + [job(2, i) for i in range(2)])
+    assert accounts(await take(queue, 4)) == [1, 2, 1, 2]
+    assert (await queue.fair_info("launch")).settings.on

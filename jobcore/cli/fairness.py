@@ -46,7 +46,7 @@ def fair_lines(info: FairInfo, pending: int) -> list[str]:
         if account in s.limits:
             own.append(f"limit {s.limits[account]:,}")
         if account in s.weights:
-            own.append(f"weight {s.weights[account]} (turns in a row)")
+            own.append(f"weight {s.weights[account]} (jobs per turn)")
         lines.append(f"  account {printable(account)}: {', '.join(own)}")
     fresh = max(0, pending - info.queued)
     if fresh:

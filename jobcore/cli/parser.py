@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--account", type=_account_id, default=None, metavar="ID", help="set this account's own --max or --weight"
     )
     li.add_argument("--max", type=_count, default=None, metavar="N", help="its own limit (0: the type's applies)")
-    li.add_argument("--weight", type=_positive_int, default=None, metavar="W", help="its turns in a row (1: as others)")
+    li.add_argument("--weight", type=_positive_int, default=None, metavar="W", help="its jobs per turn (1: as others)")
     li.add_argument("--json", action="store_true", help="print JSON")
 
     fi = command(

@@ -42,7 +42,7 @@ class Fairness(abc.ABC):
         """At most ``per_account`` of one account's jobs of a fair type run at once,
         across every worker (0: no limit). With ``account``: that account's own
         limit ``max`` (0 removes it, so the type's applies) and ``weight`` (its
-        turns in a row; 1 is everyone's). Raises NotFair when the type is not fair."""
+        jobs per turn, taken in a row; 1 is everyone's). Raises NotFair when the type is not fair."""
         if not (await self.fair_info(job_type, top=0)).settings.on:
             turn_on = f"`jobcore fair {job_type} on`"
             raise NotFair(f"{job_type} is not fair: limits and weights apply to fair types ({turn_on})")

@@ -12,6 +12,12 @@ for i = 1, #ARGV, 2 do
     redis.call('HSET', config, ARGV[i], ARGV[i + 1])
   end
 end
+-- `lim`: whether any limit is set (fetch.lua takes uncontended jobs as they are only without one).
+local limited = false
+for _, field in ipairs(redis.call('HKEYS', config)) do
+  if field == 'limit' or string.sub(field, 1, 2) == 'm:' then limited = true; break end
+end
+if limited then redis.call('HSET', config, 'lim', 1) else redis.call('HDEL', config, 'lim') end
 local back = 0
 for _, acct in ipairs(redis.call('SMEMBERS', blocked)) do
   local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct)

@@ -10,12 +10,12 @@
 -- and takes a slot of its account until it is settled (the held hash). Only
 -- when nothing new is left unread: else the read would give those first.
 -- The rings of a lane no longer fair are still served, so no job is stranded.
--- KEYS per lane (9 each): stream, stats, fair hash, ring, blocked, waiting, running, held, turns
+-- KEYS per lane (8 each): stream, stats, fair hash, ring, blocked, waiting, running, held
 -- ARGV: group, consumer, count, first (1-based)
 -- Returns {{{lane index, entries}, ...}, {indexes of paused lanes looked at},
 --          {{index, the group's last-delivered id}, ...} of the fair lanes looked at}
 local group, consumer, left, first = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local n = #KEYS / 9
+local n = #KEYS / 8
 local INGEST = 1000 -- entries taken in per lane and call: a call stays short
 local out, paused, fair = {}, {}, {}
 
@@ -64,9 +64,12 @@ local function account_of(d)
   return string.format('%d', v)
 end
 
+-- An account's limit (0: none), weight (its jobs per turn) and the jobs of its
+-- current turn handed out so far (t:ACCOUNT, kept while a weighted turn lasts
+-- over several fetches).
 local function limit_of(config, acct)
-  local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct, 'w:' .. acct)
-  return tonumber(cfg[2] or cfg[1] or 0) or 0, tonumber(cfg[3] or 1) or 1
+  local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct, 'w:' .. acct, 't:' .. acct)
+  return tonumber(cfg[2] or cfg[1] or 0) or 0, math.max(1, tonumber(cfg[3] or 1) or 1), tonumber(cfg[4] or 0) or 0
 end
 
 local function running_of(running, acct)
@@ -87,32 +90,59 @@ end
 for k = 0, n - 1 do
   if left <= 0 then break end
   local i = (first - 1 + k) % n + 1
-  local base = (i - 1) * 9
+  local base = (i - 1) * 8
   local stream, stats = KEYS[base + 1], KEYS[base + 2]
   local config, ring, blocked, waiting = KEYS[base + 3], KEYS[base + 4], KEYS[base + 5], KEYS[base + 6]
-  local running, held, turns = KEYS[base + 7], KEYS[base + 8], KEYS[base + 9]
+  local running, held = KEYS[base + 7], KEYS[base + 8]
   if redis.call('HEXISTS', stats, 'paused') == 1 then
     paused[#paused + 1] = i
   else
-    local taken, caught_up = {}, true
-    if redis.call('HEXISTS', config, 'on') == 1 then
-      local entries = read(consumer, INGEST, stream) or {}
-      local ids = {}
+    local taken, caught_up, at = {}, true, false
+    local is_fair = redis.call('HEXISTS', config, 'on') == 1
+    local entries = nil
+    if is_fair and redis.call('HEXISTS', config, 'lim') == 0 and redis.call('LLEN', ring) == 0 then
+      -- Nobody waits a turn and no limit counts: when all that is new fits this
+      -- fetch, it all starts now and turns change nothing, so it is taken as is.
+      entries = read(consumer, left + 1, stream) or {}
+      if #entries <= left then
+        for _, e in ipairs(entries) do taken[#taken + 1] = e end
+        left = left - #entries
+        if #entries > 0 then at = entries[#entries][1] end
+        is_fair, entries = 'direct', nil
+      end
+    end
+    if is_fair == true then
+      local more = read(consumer, INGEST, stream) or {}
+      caught_up = #more < INGEST
+      if entries == nil then
+        entries = more
+      else
+        for _, e in ipairs(more) do entries[#entries + 1] = e end
+      end
+      -- By account, in order: one RPUSH and one ZINCRBY per account and call.
+      local ids, by, order = {}, {}, {}
       for _, e in ipairs(entries) do
         local acct = ''
         local f = e[2]
         for j = 1, #f, 2 do
           if f[j] == 'd' then acct = account_of(f[j + 1]); break end
         end
-        redis.call('RPUSH', config .. ':q:' .. acct, e[1])
-        if tonumber(redis.call('ZINCRBY', waiting, 1, acct)) == 1 then
+        if not by[acct] then by[acct] = {}; order[#order + 1] = acct end
+        local mine = by[acct]
+        mine[#mine + 1] = e[1]
+        ids[#ids + 1] = e[1]
+        at = e[1]
+      end
+      for _, acct in ipairs(order) do
+        local mine = by[acct]
+        for j = 1, #mine, 1000 do
+          redis.call('RPUSH', config .. ':q:' .. acct, unpack(mine, j, math.min(j + 999, #mine)))
+        end
+        if tonumber(redis.call('ZINCRBY', waiting, #mine, acct)) == #mine then
           place(config, ring, blocked, running, acct)
         end
-        ids[#ids + 1] = e[1]
       end
       for j = 1, #ids, 1000 do redis.call('XACK', stream, group, unpack(ids, j, math.min(j + 999, #ids))) end
-      caught_up = #entries < INGEST
-      fair[#fair + 1] = i
     else
       local entries = read(consumer, left, stream)
       if entries then
@@ -120,66 +150,88 @@ for k = 0, n - 1 do
         left = left - #entries
       end
     end
-    -- Hand out waiting jobs in turn: each pass over the ring looks at every
-    -- account at most once more than it hands out, so a call stays short.
+    -- Hand out waiting jobs in turn, an account's turn giving it `weight` jobs
+    -- (1 unless set), or as many as asked when no other account is ready. Each
+    -- pass looks at every account at most once more than it hands out.
     local looks = left + redis.call('LLEN', ring)
     local handed = 0
-    while caught_up and left > 0 and looks > 0 do
+    while is_fair ~= 'direct' and caught_up and left > 0 and looks > 0 do
       looks = looks - 1
       local acct = redis.call('LPOP', ring)
       if not acct then break end
-      local lim, weight = limit_of(config, acct)
+      local lim, weight, used = limit_of(config, acct)
       local run = running_of(running, acct)
-      if lim > 0 and run >= lim then
+      local room = left
+      if lim > 0 then room = math.min(room, lim - run) end
+      if room <= 0 then
+        if used > 0 then redis.call('HDEL', config, 't:' .. acct) end
         redis.call('SADD', blocked, acct)
       else
-        local id = redis.call('LPOP', config .. ':q:' .. acct)
-        local more = 0
-        if id then
-          more = tonumber(redis.call('ZINCRBY', waiting, -1, acct))
+        local alone = (weight == 1 and room == 1) or redis.call('LLEN', ring) == 0
+        if not alone then room = math.min(room, math.max(1, weight - used)) end
+        local queue = config .. ':q:' .. acct
+        local ids = redis.call('LPOP', queue, room)
+        if type(ids) ~= 'table' then ids = {} end
+        local pairs_held, got = {}, 0
+        for _, id in ipairs(ids) do
           -- The entry may be gone (deleted, trimmed): then it is skipped.
           local e = redis.call('XRANGE', stream, id, id)
           if e[1] then
             local new = redis.call('XADD', stream, '*', unpack(e[1][2]))
             redis.call('XDEL', stream, id)
-            redis.call('HSET', held, new, acct)
-            redis.call('ZINCRBY', running, 1, acct)
-            run = run + 1
-            left = left - 1
-            handed = handed + 1
+            pairs_held[#pairs_held + 1] = new
+            pairs_held[#pairs_held + 1] = acct
+            got = got + 1
           end
+        end
+        if got > 0 then
+          redis.call('HSET', held, unpack(pairs_held))
+          redis.call('ZINCRBY', running, got, acct)
+          run, left, handed = run + got, left - got, handed + got
+        end
+        if #ids > 0 then redis.call('ZINCRBY', waiting, -#ids, acct) end
+        -- The queue itself says whether the account still waits (never a count that drifted).
+        local more = redis.call('LLEN', queue)
+        used = used + #ids
+        local turn_left = weight > 1 and not alone and more > 0 and used < weight and not (lim > 0 and run >= lim)
+        if turn_left then
+          redis.call('HSET', config, 't:' .. acct, used)
+        elseif weight > 1 or used > #ids then
+          redis.call('HDEL', config, 't:' .. acct)
         end
         if more > 0 then
           if lim > 0 and run >= lim then
-            redis.call('HDEL', turns, acct)
             redis.call('SADD', blocked, acct)
-          elseif weight > 1 and tonumber(redis.call('HINCRBY', turns, acct, 1)) < weight then
-            redis.call('LPUSH', ring, acct) -- its next turn of `weight` in a row
+          elseif turn_left then
+            redis.call('LPUSH', ring, acct) -- the rest of its turn comes next
           else
-            redis.call('HDEL', turns, acct)
             redis.call('RPUSH', ring, acct)
           end
         else
           redis.call('ZREM', waiting, acct)
-          redis.call('HDEL', turns, acct)
         end
       end
     end
     if handed > 0 then
-      for _, e in ipairs(read(consumer, handed, stream) or {}) do taken[#taken + 1] = e end
+      for _, e in ipairs(read(consumer, handed, stream) or {}) do
+        taken[#taken + 1] = e
+        at = e[1]
+      end
     end
     if #taken > 0 then out[#out + 1] = {i, taken} end
-    if fair[#fair] == i then
-      -- Where a wait for this lane's next new entry reads from (jobcore/redis/fetching.py).
-      local at = false
-      for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-        local name, lastid
-        for j = 1, #g, 2 do
-          if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then lastid = g[j + 1] end
+    if is_fair then
+      if not at then
+        -- Nothing read: where the group stands (others may have read since), so
+        -- a wait for this lane's next new entry (jobcore/redis/fetching.py) blocks.
+        for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+          local name, lastid
+          for j = 1, #g, 2 do
+            if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then lastid = g[j + 1] end
+          end
+          if name == group then at = lastid end
         end
-        if name == group then at = lastid end
       end
-      fair[#fair] = {i, at}
+      fair[#fair + 1] = {i, at}
     end
   end
 end

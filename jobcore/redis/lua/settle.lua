@@ -10,13 +10,13 @@
 -- A job a fair lane handed out (in its held hash) gives its account's slot
 -- back when it leaves the stream here; an account waiting for that slot goes
 -- back in the ring.
--- KEYS: stream, stats, dead, failed, history, then the lane's fair keys (7:
---       fair hash, ring, blocked, waiting, running, held, turns)
+-- KEYS: stream, stats, dead, failed, history, then the lane's fair keys (6:
+--       fair hash, ring, blocked, waiting, running, held)
 -- ARGV: group, consumer, failed_keep, lowest id, highest id,
 --       the batch's run times ("SUM_MS bucket:count ...", or ""; jobcore/history.py),
 --       minutes of history kept, then (kind, entry_id, attempt, text) repeated
 -- A release with attempt 0 hands back a delivery that never started.
--- Cancel answers (rare): KEYS[13..] each a cancel's answer key, with (entry id,
+-- Cancel answers (rare): KEYS[12..] each a cancel's answer key, with (entry id,
 -- answer, ttl ms) per key at the very end of ARGV; an answer is written only for
 -- an entry this call settles ('moved' for one it does not own), so it is true.
 -- Returns {the ids not settled: {id, current owner or false (in flight nowhere)},
@@ -46,14 +46,14 @@ local function wrong_type(key)
   return 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a stream'
 end
 local target_problem = {fail = wrong_type(failed), dead = wrong_type(dead)}
-local FAIR = 5 -- KEYS[FAIR + 1..FAIR + 7]: the fair keys
-local nv = #KEYS - 12
+local FAIR = 5 -- KEYS[FAIR + 1..FAIR + 6]: the fair keys
+local nv = #KEYS - 11
 local answers = {}
 for k = 1, nv do
   local at = #ARGV - 3 * (nv - k + 1) + 1
   local id = ARGV[at]
   local found, row = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
-  answers[k] = {KEYS[12 + k], id, ARGV[at + 1], ARGV[at + 2], found and #row > 0 and row[1][2] == consumer}
+  answers[k] = {KEYS[11 + k], id, ARGV[at + 1], ARGV[at + 2], found and #row > 0 and row[1][2] == consumer}
 end
 local stale, done, refused, acked, dropped, nfailed, ndead = {}, {}, {}, 0, 0, 0, 0
 local cut = 0
@@ -134,19 +134,28 @@ for i = 1, #done, 1000 do
 end
 if #done > 0 and redis.call('EXISTS', KEYS[FAIR + 6]) == 1 then
   local config, ring, blocked, running, held = KEYS[FAIR + 1], KEYS[FAIR + 2], KEYS[FAIR + 3], KEYS[FAIR + 5], KEYS[FAIR + 6]
-  for _, id in ipairs(done) do
-    local acct = redis.call('HGET', held, id)
-    if acct then
-      redis.call('HDEL', held, id)
-      local run = tonumber(redis.call('ZINCRBY', running, -1, acct))
-      if run <= 0 then redis.call('ZREM', running, acct) end
-      if redis.call('SISMEMBER', blocked, acct) == 1 then
-        local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct)
-        local lim = tonumber(cfg[2] or cfg[1] or 0) or 0
-        if lim <= 0 or run < lim then
-          redis.call('SREM', blocked, acct)
-          redis.call('RPUSH', ring, acct)
-        end
+  local freed, order, mine = {}, {}, {}
+  for i = 1, #done, 1000 do
+    local ids = {unpack(done, i, math.min(i + 999, #done))}
+    local accts = redis.call('HMGET', held, unpack(ids))
+    for j, acct in ipairs(accts) do
+      if acct then
+        mine[#mine + 1] = ids[j]
+        if not freed[acct] then freed[acct] = 0; order[#order + 1] = acct end
+        freed[acct] = freed[acct] + 1
+      end
+    end
+  end
+  for i = 1, #mine, 1000 do redis.call('HDEL', held, unpack(mine, i, math.min(i + 999, #mine))) end
+  for _, acct in ipairs(order) do
+    local run = tonumber(redis.call('ZINCRBY', running, -freed[acct], acct))
+    if run <= 0 then redis.call('ZREM', running, acct) end
+    if redis.call('SISMEMBER', blocked, acct) == 1 then
+      local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct)
+      local lim = tonumber(cfg[2] or cfg[1] or 0) or 0
+      if lim <= 0 or run < lim then
+        redis.call('SREM', blocked, acct)
+        redis.call('RPUSH', ring, acct)
       end
     end
   end
