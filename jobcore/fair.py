@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 NO_LIMIT = 0
 UNKNOWN_ACCOUNT = ""  # the account of a payload that is not an envelope of ours
@@ -31,6 +32,11 @@ def account_name(account_id: int) -> str:
     if -(2**53) <= account_id < 2**53:
         return str(account_id)
     return "x" + (account_id & (2**64 - 1)).to_bytes(8, "big").hex()
+
+
+def most_first(item: tuple[str, int]) -> tuple[int, str]:
+    """(account, count) pairs: the most first, then by account."""
+    return -item[1], item[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,15 @@ class FairSettings:
         return cls(fields.get("on") == "1", int(per) if per.isdigit() else NO_LIMIT, limits, weights)
 
 
+class AccountLoad(NamedTuple):
+    """One account of a fair type: its jobs waiting and running, and its limit (0: none)."""
+
+    account: str
+    waiting: int
+    running: int
+    limit: int
+
+
 @dataclass(frozen=True, slots=True)
 class FairInfo:
     """A type's fairness as operators see it (Queue.fair_info)."""
@@ -63,7 +78,7 @@ class FairInfo:
     accounts_waiting: int
     top_waiting: list[tuple[str, int]]  # (account, jobs waiting), most first
     top_running: list[tuple[str, int]]  # (account, jobs running through the ring), most first
-    blocked: list[str]  # accounts at their limit with jobs waiting (some of them)
+    blocked: list[AccountLoad]  # accounts at their limit with jobs waiting (some, most waiting first)
     blocked_count: int
     queued: int = 0  # jobs in the accounts' queues (taken in by a worker's fetch, waiting their turn)
 
@@ -156,9 +171,12 @@ class FairBook:
                 self.ring.append(account)
 
     def info(self, job_type: str, s: FairSettings, top: int) -> FairInfo:
-        most = sorted(((a, len(q)) for a, q in self.queues.items()), key=lambda kv: -kv[1])
-        running = sorted(self.running.items(), key=lambda kv: -kv[1])
-        blocked = sorted(self.blocked)
+        most = sorted(((a, len(q)) for a, q in self.queues.items()), key=most_first)
+        running = sorted(self.running.items(), key=most_first)
+        blocked = sorted(
+            (AccountLoad(a, len(self.queues.get(a, ())), self.running.get(a, 0), s.limit(a)) for a in self.blocked),
+            key=lambda x: (-x.waiting, x.account),
+        )
         return FairInfo(
             job_type, s, len(self.queues), most[:top], running[:top], blocked[:top], len(blocked), self.waiting()
         )
@@ -200,3 +218,26 @@ def account_of_payload(raw: bytes | None) -> str:
         return account_name(decode_envelope(raw or b"").account_id)
     except PayloadError:
         return UNKNOWN_ACCOUNT
+
+
+def fair_sentences(info: FairInfo, pending: int) -> list[str]:
+    """What `why` says of a fair type: who waits, who is at a limit, what is not
+    yet sorted by account. ``pending``: the type's jobs waiting in all."""
+    s = info.settings
+    out: list[str] = []
+    for b in info.blocked:
+        out.append(
+            f"account {b.account} is at its limit ({b.running:,} of {b.limit:,} running); "
+            f"{b.waiting:,} of its jobs wait for one of its slots"
+        )
+    if info.blocked_count > len(info.blocked):
+        out.append(f"{info.blocked_count - len(info.blocked):,} more account(s) are at their limit")
+    if info.accounts_waiting:
+        most = info.top_waiting[0] if info.top_waiting else None
+        largest = f", the most {most[0]} ({most[1]:,})" if most else ""
+        turns = "fair" if s.on else "no longer fair, the accounts' queues still served in turn"
+        out.append(f"{turns}: {info.accounts_waiting:,} account(s) have jobs waiting their turn{largest}")
+    fresh = max(0, pending - info.queued)
+    if s.on and fresh:
+        out.append(f"{fresh:,} job(s) not yet sorted by account: a worker's next fetch takes them in")
+    return out

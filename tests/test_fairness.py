@@ -89,7 +89,11 @@ async def test_waiting_jobs_count_as_pending_and_a_limit_holds(queue: jobcore.Qu
     assert (s.pending, s.in_flight, s.accounts_waiting) == (16, 4, 2)
     assert s.oldest_pending_age is not None
     info = await queue.fair_info("launch")
-    assert info.settings.per_account == 2 and sorted(info.blocked) == ["1", "2"]
+    assert info.settings.per_account == 2 and sorted(b.account for b in info.blocked) == ["1", "2"]
+    assert {b.account: (b.waiting, b.running, b.limit) for b in info.blocked} == {"1": (8, 2, 2), "2": (8, 2, 2)}
+    why = await queue.why("launch")
+    assert "account 1 is at its limit (2 of 2 running); 8 of its jobs wait for one of its slots" in why.sentences
+    assert "fair: 2 account(s) have jobs waiting their turn, the most 1 (8)" in why.sentences
     assert dict(info.top_waiting) == {"1": 8, "2": 8} and dict(info.top_running) == {"1": 2, "2": 2}
     # A slot comes back when its job settles, failed and handed back included.
     ones = [d for d in got if accounts([d]) == [1]]

@@ -24,7 +24,7 @@ def fair_json(info: FairInfo, pending: int) -> dict[str, Any]:
         "not_taken_in": max(0, pending - info.queued),
         "top_waiting": [{"account": a, "waiting": n} for a, n in info.top_waiting],
         "top_running": [{"account": a, "running": n} for a, n in info.top_running],
-        "blocked": info.blocked,
+        "blocked": [b._asdict() for b in info.blocked],
         "blocked_count": info.blocked_count,
     }
 
@@ -59,7 +59,7 @@ def fair_lines(info: FairInfo, pending: int) -> list[str]:
     if info.top_running:
         lines.append("most running: " + ", ".join(f"{printable(a)} ({n:,})" for a, n in info.top_running))
     if info.blocked_count:
-        shown = ", ".join(printable(a) for a in info.blocked)
+        shown = ", ".join(printable(b.account) for b in info.blocked)
         more = f" and {info.blocked_count - len(info.blocked):,} more" if info.blocked_count > len(info.blocked) else ""
         lines.append(f"at their limit, their next jobs waiting for a slot: {shown}{more}")
     return lines

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from jobcore.errors import AmbiguousJobId, BadQuery, PayloadError, UnknownJobType
+from jobcore.fair import fair_sentences
 from jobcore.limits import BAD_ALL, CANCEL_CONFIRM_S, FIND_BAD_MAX, FIND_SKEW_MS, IN_FLIGHT_ALL, chunked
 from jobcore.model import decode_envelope
 from jobcore.ops.fairness import Fairness
@@ -173,7 +174,12 @@ class Operations(Fairness):
         if not job_type and not job_id:
             raise ValueError("name a job type or a job id")
         dash, history = await asyncio.gather(self.dashboard(IN_FLIGHT_ALL), self.history(minutes=60))
-        return explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id)
+        found = explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id)
+        t = dash.stats.types.get(job_type or "")
+        if t is not None and (t.fair or t.accounts_waiting):
+            more = fair_sentences(await self.fair_info(t.job_type, top=3), t.pending)
+            found = replace(found, sentences=(*found.sentences, *more))
+        return found
 
     @abc.abstractmethod
     async def _history_read(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from jobcore.fair import FairInfo, FairSettings
+from jobcore.fair import AccountLoad, FairInfo, FairSettings, most_first
 from jobcore.keys import Keys
 from jobcore.redis import replies as rep
 from jobcore.redis import scripts
@@ -44,7 +44,7 @@ class RedisFairness:
         accounts = blocked_count = queued = 0
         waiting: dict[str, int] = {}
         running: dict[str, int] = {}
-        blocked: list[str] = []
+        blocked: list[AccountLoad] = []
         for k, (fields, nwait, w, r, b, nb, nq) in enumerate(replies):
             if k == 0:
                 settings = FairSettings.parse({rep.text(a): rep.text(v) for a, v in rep.pairs(fields)})
@@ -53,14 +53,14 @@ class RedisFairness:
             queued += int(nq)
             waiting.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(w))
             running.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(r))
-            blocked += [rep.text(a) for a in b or []]
+            blocked += [AccountLoad(rep.text(a), int(w_), int(r_), int(lim)) for a, w_, r_, lim in b or []]
         return FairInfo(
             job_type,
             settings,
             accounts,
-            sorted(waiting.items(), key=lambda kv: -kv[1])[:top],
-            sorted(running.items(), key=lambda kv: -kv[1])[:top],
-            sorted(blocked)[:top],
+            sorted(waiting.items(), key=most_first)[:top],
+            sorted(running.items(), key=most_first)[:top],
+            sorted(blocked, key=lambda x: -x.waiting)[:top],
             blocked_count,
             queued,
         )
