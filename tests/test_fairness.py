@@ -37,12 +37,14 @@ def accounts(got: list[Delivery]) -> list[int]:
 
 
 async def take(q: jobcore.Queue, n: int, consumer: str = "w1", job_type: str = "launch") -> list[Delivery]:
-    """Up to n jobs, one fetch at a time (as n workers with a slot each would)."""
+    """Up to n jobs, one fetch at a time (as n workers with a slot each would).
+    On a cluster a fetch of one asks one partition, in turn: empty is not the end
+    until every partition had its turn."""
     out: list[Delivery] = []
-    for _ in range(n):
+    empty = 0
+    while len(out) < n and empty < 4:
         got = await q.fetch(consumer, [job_type], 1, 0)
-        if not got:
-            break
+        empty = 0 if got else empty + 1
         out += got
     return out
 
@@ -184,3 +186,21 @@ async def test_declare_fair_sets_the_type_fair_before_its_first_job(queue: jobco
     await queue.enqueue_many([job(1, i) for i in range(4)] + [job(2, i) for i in range(2)])
     assert accounts(await take(queue, 4)) == [1, 2, 1, 2]
     assert (await queue.fair_info("launch")).settings.on
+
+
+async def test_partitions_added_to_a_fair_type_are_fair_too(queue: jobcore.Queue) -> None:
+    from jobcore.keys import partition_of
+
+    await ready(queue)
+    await queue.enqueue(job(1))
+    await settle(queue, await take(queue, 1))  # nothing older holds the new partitions back
+    await queue.set_fair("launch", True)
+    await queue.set_limit("launch", per_account=5)
+    await queue.set_partitions("launch", 3)
+    await ready(queue)  # as a worker does when it starts: the new partitions' consumer groups
+    # Two accounts of one new partition: served in turn there too.
+    a, b = [n for n in range(2, 200) if partition_of(n, 3) == 2][:2]
+    await queue.enqueue_many([job(a, i) for i in range(6)] + [job(b, i) for i in range(2)])
+    got = accounts(await take(queue, 7))
+    assert [x for x in got if x in (a, b)][:4] == [a, b, a, b]
+    assert Counter(got)[a] <= 5

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from jobcore.keys import Keys, placed_lanes, split_lane
+from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts
 from jobcore.redis.reads import lanes_from, merged_lanes
 from jobcore.redis.transport import Transport
@@ -72,6 +73,14 @@ class Lanes:
         # A paused type's new lanes are paused too (lanes.lua read the flag in the same step).
         paused = [t for t, r in zip(grow, replies, strict=True) if int(r[1])]
         await self.set_flag([n for t in paused for n in found[t][len(before[t]) :]], True)
+        # A fair type's new lanes get its settings (partition 0's, its turns in progress left out).
+        settings = await self._t.pipeline([["HGETALL", k.fair(t).config] for t in grow])
+        copies = []
+        for t, flat in zip(grow, settings, strict=True):
+            fields = {rep.text(a): rep.text(v) for a, v in rep.pairs(flat) if not rep.text(a).startswith("t:")}
+            copies += [scripts.fair_set(k.fair(n), fields) for n in found[t][len(before[t]) :]] if fields else []
+        if copies:
+            await self._t.run_scripts(copies)
 
     async def _closed(self, found: dict[str, tuple[str, ...]], gates: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         """Each gated type's lanes still closed: those past ``from`` until every

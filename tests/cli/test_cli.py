@@ -489,7 +489,6 @@ def test_durations_print_one_way() -> None:
     ]
 
 
-
 def test_the_parser_imports_without_the_commands() -> None:
     """jobconsole takes the parser; the commands (and what they import) stay unloaded."""
     code = (

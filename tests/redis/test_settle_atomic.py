@@ -102,9 +102,7 @@ def outcomes(ds: Sequence[Delivery]) -> list[Outcome]:
     return [Outcome(T, d.entry_id, KINDS[i % 4], d.attempt, f"why {i}") for i, d in enumerate(ds)]
 
 
-async def test_an_entry_with_5000_extra_fields_is_dead_lettered_with_its_neighbours(
-    q: RedisQueue, r: Any
-) -> None:
+async def test_an_entry_with_5000_extra_fields_is_dead_lettered_with_its_neighbours(q: RedisQueue, r: Any) -> None:
     raws = [b"\x00bad payload %d" % i for i in range(7)]
     for i, raw in enumerate(raws):
         fields: dict[Any, Any] = {b"d": raw}

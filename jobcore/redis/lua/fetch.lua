@@ -223,7 +223,8 @@ for k = 0, n - 1 do
       if not at then
         -- Nothing read: where the group stands (others may have read since), so
         -- a wait for this lane's next new entry (jobcore/redis/fetching.py) blocks.
-        for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+        local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
+        for _, g in ipairs(ok and groups or {}) do
           local name, lastid
           for j = 1, #g, 2 do
             if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then lastid = g[j + 1] end
