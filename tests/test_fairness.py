@@ -204,3 +204,31 @@ async def test_partitions_added_to_a_fair_type_are_fair_too(queue: jobcore.Queue
     got = accounts(await take(queue, 7))
     assert [x for x in got if x in (a, b)][:4] == [a, b, a, b]
     assert Counter(got)[a] <= 5
+
+
+async def test_a_fair_job_whose_pending_entry_vanished_is_put_back_and_frees_its_slot(redis_url: str) -> None:
+    import redis as redispy
+
+    from jobcore.keys import GROUP, Keys
+    from jobcore.redis.backend import RedisQueue
+
+    q = RedisQueue(redis_url)
+    try:
+        await ready(q)
+        await q.enqueue(job(1))
+        await q.set_fair("launch", True)
+        await q.set_limit("launch", per_account=1)
+        await q.enqueue_many([job(1, i) for i in range(1, 3)])
+        first = await take(q, 5)
+        assert len(first) == 1  # the limit: one at a time
+        r = redispy.Redis.from_url(redis_url)
+        r.xgroup_delconsumer(Keys().of_type("launch").stream, GROUP, "w1")  # its pending entries gone, no settle
+        r.close()
+        assert await take(q, 5) == []  # the slot still looks taken
+        assert await q.recover_orphans(["launch"]) == 1  # the sweep puts it back and frees the slot
+        again = await take(q, 5, consumer="w2")
+        assert len(again) == 1
+        s = (await q.stats()).types["launch"]
+        assert (s.pending, s.in_flight) == (2, 1)  # 3 jobs: none lost
+    finally:
+        await q.close()

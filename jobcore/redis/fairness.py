@@ -66,7 +66,8 @@ class RedisFairness:
         )
 
     async def _sweep_fair(self, names: Sequence[str]) -> int:
-        """One step of each lane's sweep (fair_sweep.lua): slots given back."""
+        """One step of each lane's sweep (fair_sweep.lua): the jobs put back on the
+        queue (handed out, then gone from the pending list without a settle)."""
         if not names:
             return 0
         k = self.keys
@@ -74,7 +75,7 @@ class RedisFairness:
         calls = [scripts.fair_sweep(k.of_type(n).stream, k.fair(n), at.get(n, "0"), SWEEP_STEP) for n in names]
         replies = await guarded(self.url, lambda: self._t.run_scripts(calls))
         back = 0
-        for name, (cursor, n) in zip(names, replies, strict=True):
+        for name, (cursor, _, requeued) in zip(names, replies, strict=True):
             self._sweep_at[name] = rep.text(cursor)
-            back += int(n)
+            back += int(requeued)
         return back

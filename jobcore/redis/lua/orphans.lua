@@ -2,7 +2,8 @@
 -- last-delivered id that are in no consumer's pending list (a consumer deleted
 -- while it held them). Settled jobs are deleted at once, so every other entry
 -- up to that id is in flight, and this reads at most that many plus `limit`.
--- A fair lane is left alone: its waiting jobs are such entries (fetch.lua).
+-- A fair lane is left alone: its waiting jobs are such entries (fetch.lua);
+-- its handed-out jobs that lost their pending entry are put back by fair_sweep.lua.
 -- KEYS: stream, the lane's fair hash, its waiting set; ARGV: group, limit
 -- Returns how many were put back.
 if redis.call('HEXISTS', KEYS[2], 'on') == 1 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
