@@ -162,15 +162,36 @@ def main() -> None:
     dmed = {m: {f: statistics.median(x[f] for x in rows) for f in rows[0]} for m, rows in delays.items()}
     out.write_text(json.dumps({"rounds": rounds, "cost": med, "delay": dmed, "runs": got, "delays": delays}, indent=2))
     plain = med["plain"]
-    print(f"{'mode':<24}{'jobs/s':>10}{'vs plain':>10}{'µs CPU/job':>12}{'vs plain':>10}{'cmds/job':>10}")
+    lines = [
+        "# Fairness across accounts: cost and effect",
+        "",
+        f"`python -m bench.fairness {rounds}`: medians of {rounds} round(s), modes in rotating order; one",
+        f"private redis-server, one `jobcore worker` (concurrency 10); {N:,} no-op jobs queued before the",
+        "worker starts (the drain rate includes its start-up); Redis CPU and commands from just before it",
+        "starts to just after it stopped. Only ratios within this run count.",
+        "",
+        "| mode | drain jobs/s | vs plain | Redis CPU µs/job | vs plain | commands/job |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for m, v in med.items():
-        print(
-            f"{m:<24}{v['jobs_per_s']:>10,.0f}{v['jobs_per_s'] / plain['jobs_per_s']:>9.0%} "
-            f"{v['redis_cpu_us_per_job']:>11.1f}{v['redis_cpu_us_per_job'] / plain['redis_cpu_us_per_job']:>9.2f}x"
-            f"{v['commands_per_job']:>10.1f}"
+        lines.append(
+            f"| {m} | {v['jobs_per_s']:,.0f} | {v['jobs_per_s'] / plain['jobs_per_s']:.0%} "
+            f"| {v['redis_cpu_us_per_job']:.1f} | {v['redis_cpu_us_per_job'] / plain['redis_cpu_us_per_job']:.2f}x "
+            f"| {v['commands_per_job']:.1f} |"
         )
+    lines += [
+        "",
+        f"A small account's job enqueued behind {BIG:,} queued jobs of one account (one worker, 1,000 of them",
+        "done first; 20 small accounts, one job each): how long it waited to start.",
+        "",
+        "| type | p50 | max |",
+        "|---|---:|---:|",
+    ]
     for m, v in dmed.items():
-        print(f"small account's start delay behind {BIG:,} jobs, {m}: p50 {v['p50_s']:.3f} s, max {v['max_s']:.3f} s")
+        lines.append(f"| {m} | {v['p50_s']:.3f} s | {v['max_s']:.3f} s |")
+    text = "\n".join(lines) + "\n"
+    out.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
