@@ -172,9 +172,9 @@ async def test_sentinel_failover_and_kill_9_of_the_primary_lose_no_confirmed_job
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("partitions", [1, 3])
+@pytest.mark.parametrize(("partitions", "fair"), [(1, False), (3, False), (3, True)])
 async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
-    cluster: RedisCluster, tmp_path: Path, audit_url: str, partitions: int
+    cluster: RedisCluster, tmp_path: Path, audit_url: str, partitions: int, fair: bool
 ) -> None:
     queue = jobcore.connect(cluster.seed_url, replicas=1, replica_timeout_ms=500)
     pool = Workers(cluster.seed_url, audit_url, tmp_path)
@@ -186,6 +186,10 @@ async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
         procs = pool.start(2, concurrency=10, lease=1.0, types=["work"])
         producer = Producer(queue, accounts=30)
         producing = asyncio.create_task(producer.run())
+        if fair:  # jobs in turn across the 30 accounts, 3 of each at most: every partition has its own book
+            await asyncio.sleep(0.3)
+            await queue.set_fair("work", True)
+            await queue.set_limit("work", per_account=3)
         await asyncio.sleep(1.5)
         victim = cluster.master_for_slot(key_slot(f"jobcore:{{{victim_lane}}}:jobs"))
         hit = {a for a in range(30) if names[partition_of(a, partitions)] == victim_lane}
@@ -207,8 +211,11 @@ async def test_cluster_master_kill_9_under_load_loses_no_confirmed_job(
         assert all(p.alive for p in procs), "a worker exited"
         data = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.masters()[0].port)
         report = _every_confirmed_job_ran(data, audit_url, producer.confirmed)
+        if fair:
+            info = await queue.fair_info("work")
+            assert info.top_running == [] and info.accounts_waiting == 0, info  # no slot leaked, nobody left waiting
         figures(
-            f"cluster master kill -9 under load, replicas=1, {partitions} partition(s)",
+            f"cluster master kill -9 under load, replicas=1, {partitions} partition(s){', fair' if fair else ''}",
             confirmed=len(producer.confirmed),
             lost=len(report.missing),
             refused=producer.refused,
