@@ -48,31 +48,49 @@ def _at(t: datetime) -> str:
 
 
 def _slot_estimate(rows: Sequence[InFlightJob], history: Mapping[str, TypeHistory]) -> str:
-    """When a slot should free, from how long each running job has run and its
-    type's run times over the last hour (p50, or p95 once past p50)."""
+    """When a slot should free: per running job, its type's typical run time over
+    the last hour (p50, or p95 once past p50) less what it has run; claiming only
+    what the jobs with such run times support."""
     waits: list[float] = []
-    overdue = 0
+    overdue = unknown = 0
     for r in rows:
         h = history.get(r.job_type)
         p50 = h.p50_ms if h else None
         p95 = h.p95_ms if h else None
         if p50 is None or p95 is None:
+            unknown += 1
             continue
         ran_ms = r.running_for * 1000
-        expected = p50 if ran_ms < p50 else p95
-        if ran_ms < expected:
-            waits.append((expected - ran_ms) / 1000)
+        left = (p50 if ran_ms < p50 else p95) - ran_ms
+        if left > 0:
+            waits.append(left / 1000)
         else:
             overdue += 1
+    n = len(rows)
+    if unknown == n:
+        return "no run times were recorded in the last hour to estimate when a slot frees"
     if waits:
-        soon = duration(min(waits))
-        return f"a slot should free in about {soon} (from the last hour's run times of the running jobs)"
-    if overdue:
+        of = (
+            "the running jobs"
+            if not unknown
+            else f"{n - unknown} of the {n} running jobs; the other {unknown}: none for their type"
+        )
+        return f"a slot should free in about {duration(min(waits))} (from the last hour's run times of {of})"
+    if not unknown:
         return (
             "the running jobs are all past their type's usual run time (p95 of the last hour): "
             "a slot frees when one of them ends or times out"
         )
-    return "no run times were recorded in the last hour to estimate when a slot frees"
+    return (
+        f"{overdue} of the {n} running jobs are past their type's usual run time (p95 of the last hour) and the "
+        f"other {unknown} have no run times in the last hour to go by: a slot frees when one of them ends or times out"
+    )
+
+
+def _running(rows: Sequence[InFlightJob], concurrency: int) -> list[InFlightJob]:
+    """The jobs a worker holding ``rows`` runs now: it takes jobs ahead only once
+    its slots are full, so up to ``concurrency`` of them, the longest held first."""
+    return sorted(rows, key=lambda r: r.running_for, reverse=True)[: max(0, concurrency)]
 
 
 def explain(
@@ -141,10 +159,15 @@ def explain(
 
     if t.paused:
         out.append(f"{name} is paused: its jobs wait until it is resumed (jobcore resume {name})")
+    mine = [r for r in in_flight if r.job_type == job_type]
     if t.pending:
         age = f", the oldest for {duration(t.oldest_pending_age)}" if t.oldest_pending_age is not None else ""
         out.append(f"{t.pending} job(s) of {name} wait{age}")
-    elif not t.in_flight:
+    elif mine or t.in_flight:
+        # Something true even when nothing waits: what runs, and for how long.
+        oldest = f", the oldest taken {duration(max(r.running_for for r in mine))} ago" if mine else ""
+        out.append(f"nothing of {name} waits; {len(mine) or t.in_flight} in flight{oldest}")
+    else:
         out.append(f"nothing of {name} is waiting or running")
     if not serving:
         out.append(f"no live worker serves {name}: its jobs wait until one starts (jobcore worker ... --types {name})")
@@ -159,9 +182,11 @@ def explain(
                 f"the worker(s) serving {name} are stale (last heartbeat: {ages} ago): frozen or cut off from Redis"
             )
         slots = sum(w.concurrency for w in alive)
-        busy = sum(min(w.busy, w.concurrency) for w in alive)
+        # Busy slots from the jobs each worker holds now (this read), not from its
+        # record, which is up to a third of a lease old.
+        running = [r for w in alive for r in _running(by_worker.get(w.id, []), w.concurrency)]
+        busy = len(running)
         if alive and busy >= slots:
-            running = [r for w in alive for r in by_worker.get(w.id, [])]
             out.append(f"all {slots} slots busy on {len(alive)} worker(s): {_slot_estimate(running, history)}")
         elif alive and t.pending:
             out.append(
