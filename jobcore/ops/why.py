@@ -18,6 +18,7 @@ from jobcore.display import duration
 from jobcore.ops.find import MIN_PREFIX, id_digits, id_starts_with
 
 if TYPE_CHECKING:  # annotations only: the backend composes explain() into Queue.why
+    from jobcore.ops.find import FoundJob
     from jobcore.ops.history import TypeHistory
     from jobcore.records import InFlightJob, QueueStats, WorkerInfo
 
@@ -100,12 +101,16 @@ def explain(
     workers: Sequence[WorkerInfo],
     history: Mapping[str, TypeHistory],
     job_id: str | None = None,
+    located: Sequence[FoundJob] | None = None,
 ) -> Explanation:
     """Why ``job_type``'s jobs (or job ``job_id``, whole or by its first 8+ hex
-    digits, when in flight) wait, from one consistent read: ``in_flight`` should
-    hold every in-flight row (all types: a worker's slots are shared)."""
+    digits) wait, from one consistent read: ``in_flight`` should hold every
+    in-flight row (all types: a worker's slots are shared). ``located``: what
+    find says of ``job_id`` when it is not in flight (pending: its type's
+    reasons follow; dead or failed: it waits for nothing)."""
     now = stats.taken_at
     out: list[str] = []
+    whole: str | None = None
     t = stats.types.get(job_type) if job_type else None
     found: InFlightJob | None = None
     if job_id:
@@ -119,8 +124,21 @@ def explain(
             found = matches[0]
             job_type = found.job_type
             t = stats.types.get(job_type)
+        elif located is not None and (placed := _placed(job_id, located)) is not None:
+            said, hit = placed
+            out.append(said)
+            if hit is not None and hit.where == "pending" and hit.job_type:
+                job_type, whole = hit.job_type, hit.job_id
+                t = stats.types.get(job_type)
+            elif hit is not None or not job_type:  # dead, failed, or nothing more to say
+                return Explanation((hit.job_type or "") if hit else "", tuple(out), hit.job_id if hit else None, now)
         elif job_type:
             out.append(f"job {job_id} is not in flight: if it is pending, it waits for the reasons below")
+        elif located is not None:
+            out.append(
+                f"job {job_id} is not in flight, dead or failed (a pending job is found by its whole id only): "
+                "give its type to see why that type's jobs wait"
+            )
         else:
             out.append(f"job {job_id} is not in flight: give its type to see why that type's jobs wait")
     if not job_type:
@@ -202,7 +220,30 @@ def explain(
                 f"(it runs {w.busy} of {w.concurrency} slots); they start there, not on an idle worker"
             )
     out += _lease_sentences(name, [r for r in in_flight if r.job_type == job_type], known, taking, now)
-    return Explanation(job_type, tuple(out), None, now)
+    return Explanation(job_type, tuple(out), whole, now)
+
+
+def _placed(job_id: str, located: Sequence[FoundJob]) -> tuple[str, FoundJob | None] | None:
+    """What find's records say of a job not in flight, and the one record it is
+    (None when several jobs fit); None when find placed it nowhere."""
+    hits = [h for h in located if h.where != "not_found"]
+    ids = {h.job_id for h in hits}
+    if len(ids) > 1:
+        return f"job id {job_id} matches {len(ids)} jobs pending, dead or failed: give more of it", None
+    if not hits:
+        gone = [h for h in located if h.where == "not_found"]
+        return (f"job {job_id}: {gone[0].describe()}", None) if gone else None
+    h = hits[0]
+    if h.where == "pending":
+        return f"job {h.job_id} of {h.job_type} is pending: it waits for the reasons below", h
+    if h.where in ("dead", "failed"):
+        lines = (h.reason or "").strip().splitlines()
+        reason = f" (reason: {lines[-1][:200]})" if lines else ""
+        return (
+            f"job {h.job_id} of {h.job_type} is {h.where} (id {h.ref}), not waiting: "
+            f"`jobcore {h.where} requeue {h.job_type} {h.ref}` puts it back on the queue{reason}"
+        ), h
+    return f"job {h.job_id} of {h.job_type} is {h.describe()} (taken since the rest was read)", h
 
 
 def _lease_sentences(

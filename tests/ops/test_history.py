@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jobcore import Job
+from jobcore import Job, UnknownJobType
 from jobcore.memory import MemoryQueue
 from jobcore.ops.history import (
     BUCKETS_MS,
@@ -224,5 +224,8 @@ def test_history_read_of_no_types_is_empty() -> None:
         q = MemoryQueue()
         h = await q.history()
         assert h.types == {} and h.minutes == 60
+        # A type never enqueued nor served is refused, not shown as a window of zeros.
+        with pytest.raises(UnknownJobType, match="unknown job type 'nosuch'"):
+            await q.history("nosuch")
 
     asyncio.run(run())

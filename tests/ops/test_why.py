@@ -253,6 +253,33 @@ async def test_why_on_redis_with_a_busy_worker_and_an_unserved_type(redis_url: s
             await task
 
 
+async def test_why_of_a_pending_or_dead_job_finds_its_type(redis_url: str) -> None:
+    """`why --job` of a pending job said "give its type" though find locates it."""
+    from jobcore.records import Outcome
+
+    async with RedisQueue(redis_url) as q:
+        waiting = await q.enqueue(Job(type="slow", args={"s": 1}))
+        why = await q.why(job_id=str(waiting))
+        assert why.job_id == str(waiting) and why.job_type == "slow"
+        assert why.sentences[0] == f"job {waiting} of slow is pending: it waits for the reasons below"
+        assert why.sentences[1] == "1 job(s) of slow wait, the oldest for " + why.sentences[1].rsplit(" ", 1)[-1]
+        assert any(x.startswith("no live worker serves slow") for x in why.sentences)
+        # A prefix finds no pending job (find looks for those by whole id only): it says what was searched.
+        short = await q.why(job_id=str(waiting)[:8])
+        assert short.sentences == (
+            f"job {str(waiting)[:8]} is not in flight, dead or failed (a pending job is found by its whole id "
+            "only): give its type to see why that type's jobs wait",
+        )
+        (d,) = await q.fetch("w", ["slow"], 1, 0)
+        await q.settle("w", [Outcome("slow", d.entry_id, "dead", 1, "Boom: no")])
+        dead = await q.why(job_id=str(waiting)[:8])
+        (ref,) = [b.id for b in await q.dead("slow")]
+        assert dead.job_id == str(waiting) and dead.sentences == (
+            f"job {waiting} of slow is dead (id {ref}), not waiting: `jobcore dead requeue slow {ref}` puts it back "
+            "on the queue (reason: Boom: no)",
+        )
+
+
 def test_jobs_taken_since_the_workers_last_heartbeat_are_not_called_held_ahead() -> None:
     """A worker's busy count is as old as its record: three jobs it took after
     its last heartbeat (busy 0 then) are probably running, not buffered."""
