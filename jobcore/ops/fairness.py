@@ -10,7 +10,7 @@ from jobcore.fair import FairInfo, account_name
 
 
 class Fairness(abc.ABC):
-    async def _check_known(self, job_type: str) -> None:
+    async def check_known(self, *job_types: str) -> None:
         """Raise UnknownJobType for a type never enqueued or served (Operations has it)."""
         raise NotImplementedError
 
@@ -27,7 +27,7 @@ class Fairness(abc.ABC):
         followed by every worker from its next fetch (no restart). Jobs already
         waiting are served either way: turned on, they join their accounts'
         turns; turned off, the accounts' queues are still served, in turn."""
-        await self._check_known(job_type)
+        await self.check_known(job_type)
         await self._fair_write(job_type, {"on": "1" if fair else ""})
 
     async def set_limit(
@@ -71,5 +71,5 @@ class Fairness(abc.ABC):
         """``job_type``'s fairness: its settings, how many accounts wait, the
         ``top`` accounts by jobs waiting and by jobs running, some blocked ones.
         Raises UnknownJobType for a type never enqueued or served."""
-        await self._check_known(job_type)
+        await self.check_known(job_type)
         return await self._fair_read(job_type, top)
