@@ -5,6 +5,8 @@
 -- ARGV: field, value, field, value... (on, limit, m:ACCOUNT, w:ACCOUNT)
 -- Returns how many accounts went back in the ring.
 local config, ring, blocked, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- `v`: this lane has had fairness (fetch.lua looks no further in a hash without it), kept for good.
+redis.call('HSET', config, 'v', 1)
 for i = 1, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', config, ARGV[i])

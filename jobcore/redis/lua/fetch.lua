@@ -98,7 +98,9 @@ for k = 0, n - 1 do
     paused[#paused + 1] = i
   else
     local taken, caught_up, at = {}, true, false
-    local is_fair = redis.call('HEXISTS', config, 'on') == 1
+    -- One check for a type never fair (its fair hash never written: fair_set.lua keeps `v` in it).
+    local ever_fair = redis.call('EXISTS', config) == 1
+    local is_fair = ever_fair and redis.call('HEXISTS', config, 'on') == 1
     local entries = nil
     if is_fair and redis.call('HEXISTS', config, 'lim') == 0 and redis.call('LLEN', ring) == 0 then
       -- Nobody waits a turn and no limit counts: when all that is new fits this
@@ -153,7 +155,7 @@ for k = 0, n - 1 do
     -- Hand out waiting jobs in turn, an account's turn giving it `weight` jobs
     -- (1 unless set), or as many as asked when no other account is ready. Each
     -- pass looks at every account at most once more than it hands out.
-    local looks = left + redis.call('LLEN', ring)
+    local looks = ever_fair and left + redis.call('LLEN', ring) or 0
     local handed = 0
     while is_fair ~= 'direct' and caught_up and left > 0 and looks > 0 do
       looks = looks - 1
