@@ -27,6 +27,7 @@ from jobcore.errors import (
     EnqueueError,
     EvictionRisk,
     JobcoreError,
+    NotFair,
     PayloadError,
     PermissionDenied,
     RedisRefused,
@@ -34,6 +35,7 @@ from jobcore.errors import (
     UnknownJobType,
     WorkerIdTaken,
 )
+from jobcore.fair import AccountLoad, FairInfo, FairSettings
 from jobcore.model import Identity, Job
 from jobcore.ops.find import CancelResult, FoundJob, JobQuery, found_bad, in_flight_matches, parse_query
 from jobcore.ops.history import History, TypeHistory
@@ -48,6 +50,7 @@ from jobcore.worker.worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccountLoad",
     "AmbiguousJobId",
     "ArgsError",
     "BadJob",
@@ -58,6 +61,8 @@ __all__ = [
     "EvictionRisk",
     "Explanation",
     "FailureGroup",
+    "FairInfo",
+    "FairSettings",
     "FoundJob",
     "Handlers",
     "History",
@@ -66,6 +71,7 @@ __all__ = [
     "Job",
     "JobQuery",
     "JobcoreError",
+    "NotFair",
     "PayloadError",
     "PermissionDenied",
     "Queue",

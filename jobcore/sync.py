@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 from jobcore.connect import connect
+from jobcore.fair import FairInfo
 from jobcore.keys import DEFAULT_NAMESPACE
 from jobcore.loop_thread import LoopThread
 from jobcore.model import Job, UnknownFields
@@ -52,8 +53,9 @@ class SyncQueue:
         *,
         partitions: int | None = None,
         unknown_fields: UnknownFields = "dead",
+        fair: bool | None = None,
     ) -> None:
-        self._queue.declare(job_type, args_type, partitions=partitions, unknown_fields=unknown_fields)
+        self._queue.declare(job_type, args_type, partitions=partitions, unknown_fields=unknown_fields, fair=fair)
 
     def set_partitions(self, job_type: str, partitions: int) -> int:
         return self._run(self._queue.set_partitions(job_type, partitions))
@@ -120,6 +122,23 @@ class SyncQueue:
 
     def cancel(self, job_id: str | uuid.UUID) -> CancelResult:
         return self._run(self._queue.cancel(job_id))
+
+    def set_fair(self, job_type: str, fair: bool) -> None:
+        self._run(self._queue.set_fair(job_type, fair))
+
+    def set_limit(
+        self,
+        job_type: str,
+        per_account: int | None = None,
+        *,
+        account: int | None = None,
+        max: int | None = None,
+        weight: int | None = None,
+    ) -> None:
+        self._run(self._queue.set_limit(job_type, per_account, account=account, max=max, weight=weight))
+
+    def fair_info(self, job_type: str, top: int = 5) -> FairInfo:
+        return self._run(self._queue.fair_info(job_type, top))
 
     def ping(self) -> None:
         self._run(self._queue.ping())
