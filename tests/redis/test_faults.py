@@ -197,11 +197,15 @@ async def test_the_keeper_extends_only_the_lease_of_its_own_instance(redis_url: 
         await q.close()
 
 
-async def test_after_a_flush_a_running_worker_serves_new_jobs_and_stats_list_them(redis_url: str) -> None:
+@pytest.mark.parametrize("fair", [False, True])
+async def test_after_a_flush_a_running_worker_serves_new_jobs_and_stats_list_them(redis_url: str, fair: bool) -> None:
     producer = RedisQueue(redis_url)
     seen: list[int] = []
     try:
         await producer.enqueue_many(jobs(5))
+        if fair:  # the worker idles in a fair type's wait (XREAD) when the flush comes; the flush clears the setting
+            await producer.set_fair("t", True)
+            await producer.set_limit("t", per_account=2)
         async with running(Worker(RedisQueue(redis_url), make_handlers(seen), concurrency=4)):
             await wait_until(lambda: _value(len(seen) == 5), timeout=10)
             r = redis.Redis.from_url(redis_url)
@@ -217,7 +221,9 @@ async def test_after_a_flush_a_running_worker_serves_new_jobs_and_stats_list_the
 
             await wait_until(served, timeout=10)
             figures(
-                "FLUSHALL under a running worker", new_jobs=5, served_after_flush_s=round(time.monotonic() - flushed, 2)
+                f"FLUSHALL under a running worker{', fair type' if fair else ''}",
+                new_jobs=5,
+                served_after_flush_s=round(time.monotonic() - flushed, 2),
             )
             assert "t" in await producer.job_types()
             assert await processed(producer) == 5  # counted again from the flush
