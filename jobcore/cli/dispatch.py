@@ -22,12 +22,12 @@ from jobcore.cli.commands import (
     cmd_why,
     cmd_workers,
 )
-from jobcore.cli.enqueue import cmd_enqueue
+from jobcore.cli.enqueue import check_enqueue_usage, cmd_enqueue
 from jobcore.cli.errors import CliError, UsageError
 from jobcore.cli.output import EXIT_BROKEN_PIPE, drop_stdout
 from jobcore.cli.parser import EXIT_USAGE, build_parser
 from jobcore.cli.server import cmd_server
-from jobcore.cli.worker_process import cmd_worker
+from jobcore.cli.worker_process import check_worker_usage, cmd_worker
 from jobcore.connect import connect
 from jobcore.display import printable, scrubbed
 from jobcore.errors import JobcoreError
@@ -89,8 +89,10 @@ def _check_usage(a: argparse.Namespace) -> None:
             )
         if a.ids and (a.all or a.group is not None):
             raise UsageError("give ids, --all or --group KEY: one of them")
-    if a.command == "enqueue" and a.handlers and a.no_validate:
-        raise UsageError("--handlers checks the args and --no-validate skips the check: give one of them")
+    if a.command == "enqueue":
+        check_enqueue_usage(a)
+    if a.command == "worker":
+        check_worker_usage(a)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 from jobcore import __version__
 from jobcore.errors import BadQuery
 from jobcore.keys import DEFAULT_NAMESPACE
-from jobcore.limits import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP
+from jobcore.limits import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, MAX_PARTITIONS
 from jobcore.local import URL_HELP
 from jobcore.ops.find import parse_job_id, parse_word
 from jobcore.ops.history import KEEP_MINUTES
@@ -65,6 +65,13 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _partition_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_PARTITIONS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_PARTITIONS} partitions, got {value}")
     return value
 
 
@@ -191,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = command("enqueue", "enqueue COUNT jobs of TYPE with ARGS_JSON")
     e.add_argument("type", metavar="TYPE", help="the job type")
-    e.add_argument("args", metavar="ARGS_JSON", help="the job's args as a JSON object")
+    e.add_argument(
+        "args", metavar="ARGS_JSON", help="the job's args as a JSON object; - reads it from stdin, @FILE from FILE"
+    )
     e.add_argument("--count", type=_job_count, default=1, help=f"how many jobs (at most {MAX_COUNT:,})")
     e.add_argument("--account-id", type=_account_id, default=0, help="the jobs' account id")
     e.add_argument("--account-number", default="", help="the jobs' account number (a log field)")
@@ -224,7 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         "show or raise TYPE's partition count (jobs spread over N streams by account; it never shrinks)",
     )
     pa.add_argument("type", metavar="TYPE", help="the job type")
-    pa.add_argument("count", nargs="?", type=_positive_int, metavar="N", help="the new count (default: show it)")
+    pa.add_argument(
+        "count",
+        nargs="?",
+        type=_partition_count,
+        metavar="N",
+        help=f"the new count, 1 to {MAX_PARTITIONS} (default: show it)",
+    )
 
     f = command("in-flight", "jobs being processed now")
     f.add_argument("--limit", type=_positive_int, default=50, help="rows shown at most")
