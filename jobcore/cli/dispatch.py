@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -31,7 +32,7 @@ from jobcore.cli.worker_process import check_worker_usage, cmd_worker
 from jobcore.connect import connect
 from jobcore.display import printable, scrubbed
 from jobcore.errors import JobcoreError
-from jobcore.local import LocalServerError, resolve
+from jobcore.local import QUIET_ENV, LocalServerError, resolve
 from jobcore.queue import Queue
 from jobcore.url import scheme_of
 
@@ -59,7 +60,8 @@ async def _main(a: argparse.Namespace) -> int:
     except LocalServerError as exc:
         raise CliError(str(exc)) from None
     url = where.url
-    if where.implicit:
+    quiet = a.quiet or os.environ.get(QUIET_ENV, "").lower() in ("1", "true", "yes")
+    if where.implicit and (where.trouble or not quiet):
         # Said on stderr, so what a script reads from stdout stays the same.
         print(f"jobcore: {where.why}", file=sys.stderr)
     if scheme_of(url) == "memory":

@@ -11,7 +11,7 @@ from jobcore import __version__
 from jobcore.errors import BadQuery
 from jobcore.keys import DEFAULT_NAMESPACE
 from jobcore.limits import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, MAX_PARTITIONS
-from jobcore.local import URL_HELP
+from jobcore.local import QUIET_ENV, URL_HELP
 from jobcore.ops.find import parse_job_id, parse_word
 from jobcore.ops.history import KEEP_MINUTES
 from jobcore.worker.worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S
@@ -131,7 +131,7 @@ class CommandLineParser(argparse.ArgumentParser):
 
 
 def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
-    """--url and --namespace, taken before the command or after it (its value wins)."""
+    """--url, --namespace and --quiet, taken before the command or after it (its value wins)."""
     unset: Any = argparse.SUPPRESS if after_command else None
     p.add_argument(
         "--url",
@@ -142,6 +142,14 @@ def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
         "--namespace",
         default=argparse.SUPPRESS if after_command else DEFAULT_NAMESPACE,
         help=f"Redis key prefix (default: {DEFAULT_NAMESPACE})",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help=f"no first line saying which server was picked (${QUIET_ENV}=1 too); errors, and trouble "
+        "with the server, are always said",
     )
 
 
@@ -297,4 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = command("server", "the local server jobcore starts when no Redis is given or answers")
     sv.add_argument("action", nargs="?", choices=["status", "start", "stop"], default="status", help="what to do")
+    sv.add_argument(
+        "--force",
+        "--yes",
+        action="store_true",
+        help="stop: even with workers or consoles connected (without it: asked on a terminal, refused elsewhere)",
+    )
     return p
