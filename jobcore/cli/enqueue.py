@@ -114,6 +114,17 @@ async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
         if a.json:
             out.write("]\n")  # the ids of what did land, as valid JSON
         raise CliError(f"{exc} ({done:,} of {a.count:,} jobs were enqueued before it)") from None
+    except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C: asyncio.run cancels, then exits 130
+        if a.json and done:
+            out.write("]\n")
+        sending = min(ENQUEUE_BATCH, a.count - done)
+        span = f" ({first} ... {last})" if done else ""
+        print(
+            f"jobcore: interrupted: {done:,} of {a.count:,} {printable(a.type)} jobs were enqueued{span}; "
+            f"the batch being sent ({sending:,}) may or may not have landed",
+            file=sys.stderr,
+        )
+        raise
     name = printable(a.type)
     if a.json:
         out.write("]\n")

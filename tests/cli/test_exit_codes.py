@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from jobcore.model import decode_args, decode_envelope
 from jobcore.redis.backend import RedisQueue
 from tests.support.servers import free_port
 
-from .test_cli import jc
+from .test_cli import jc, stats, wait_for
 
 
 @pytest.mark.parametrize(
@@ -82,3 +84,29 @@ def test_args_json_from_stdin_and_from_a_file(cli_env: dict[str, str], redis_url
     res = subprocess.run([*base, "-", "--no-validate"], input="[]", env=cli_env, capture_output=True, text=True,
                          timeout=60)  # fmt: skip
     assert res.returncode == 2 and "ARGS_JSON must be a JSON object, got list" in res.stderr
+
+
+def test_ctrl_c_during_a_big_enqueue_says_how_many_went_in_and_exits_130(
+    cli_env: dict[str, str], redis_url: str
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobcore", "--url", redis_url, "enqueue", "noop", "{}", "--count", "1000000",
+         "--no-validate"],
+        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: stats(cli_env, redis_url)["totals"]["pending"] >= 5000, timeout=60)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    said = re.fullmatch(
+        r"jobcore: interrupted: ([\d,]+) of 1,000,000 noop jobs were enqueued \(\S+ \.\.\. \S+\); "
+        r"the batch being sent \(1,000\) may or may not have landed\n",
+        err,
+    )
+    assert said and out == "", err
+    confirmed = int(said.group(1).replace(",", ""))
+    pending = stats(cli_env, redis_url)["totals"]["pending"]
+    assert 5000 <= confirmed <= pending <= confirmed + 1000
