@@ -10,6 +10,7 @@ from jobcore.cli.errors import CliError
 from jobcore.cli.output import Out, note_cut, pipe_console, print_json
 from jobcore.cli.stats_table import print_stats_table
 from jobcore.display import duration, field_text, printable
+from jobcore.limits import IN_FLIGHT_ALL
 from jobcore.ops.find import FoundJob, parse_query
 from jobcore.queue import Queue
 from jobcore.records import WorkerInfo
@@ -109,7 +110,14 @@ async def cmd_partitions(q: Queue, a: argparse.Namespace) -> int:
 
 
 async def cmd_in_flight(q: Queue, a: argparse.Namespace) -> int:
-    rows = await q.in_flight(a.limit)
+    total: int | None = None
+    if a.type:
+        await q.check_known(*a.type)
+        # Filtered here: every row is read (workers hold few), then the longest-running kept.
+        every = [r for r in await q.in_flight(IN_FLIGHT_ALL) if r.job_type in a.type]
+        rows, total = every[: a.limit], len(every)
+    else:
+        rows = await q.in_flight(a.limit)
     if a.json:
         print_json(
             [
@@ -137,11 +145,12 @@ async def cmd_in_flight(q: Queue, a: argparse.Namespace) -> int:
         problem = f" undecodable: {printable(r.error)}" if r.error else ""
         print(
             f"{printable(r.job_type):<12} {r.job_id or '?':<36} account={r.account_id} "
+            f"account_number={field_text(r.account_number)} org_id={field_text(r.org_id)} "
             f"reservation={field_text(r.reservation_id)} worker={printable(r.worker)} "
             f"running={duration(r.running_for)} attempt={r.attempt}{problem}"
         )
     if len(rows) == a.limit:
-        note_cut(len(rows), (await q.stats()).in_flight, "jobs in flight")
+        note_cut(len(rows), (await q.stats()).in_flight if total is None else total, "jobs in flight")
     return 0
 
 

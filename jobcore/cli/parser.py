@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     f = command("in-flight", "jobs being processed now")
+    f.add_argument(
+        "--type", action="append", default=None, metavar="TYPE", help="only this type (repeat for more; default: all)"
+    )
     f.add_argument("--limit", type=_positive_int, default=50, help="rows shown at most")
     f.add_argument("--json", action="store_true", help="print JSON")
 
@@ -259,9 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = command("types", "known job types and their args schema")
     t.add_argument("--json", action="store_true", help="print JSON")
 
-    wy = command("why", "why TYPE's jobs (or job --job ID in flight) wait, in plain sentences")
+    wy = command("why", "why TYPE's jobs (or job --job ID) wait, in plain sentences")
     wy.add_argument("type", nargs="?", default=None, metavar="TYPE", help="the job type")
-    wy.add_argument("--job", default=None, metavar="ID", help="a job id in flight, whole or its first 8+ hex digits")
+    wy.add_argument(
+        "--job", default=None, metavar="ID", help="a job id, whole or its first 8+ hex digits (pending: whole)"
+    )
     wy.add_argument("--json", action="store_true", help="print JSON")
 
     for action in ("pause", "resume"):

@@ -157,14 +157,17 @@ class Operations(abc.ABC):
         ``minutes`` minutes (1 to 1440, the current minute last), with run-time
         p50/p95 from the settles' histograms (jobcore/history.py). Workers write
         it as they settle, so it is there the moment anyone looks. Two round trips
-        (Redis time, then one HMGET per type and partition of exactly those minutes)."""
+        (Redis time, then one HMGET per type and partition of exactly those minutes),
+        and one more to refuse a ``job_type`` never enqueued nor served (UnknownJobType)."""
         window(0, minutes)  # a bad count is refused before any I/O
+        if job_type is not None:
+            await self.check_known(job_type)  # not a window of zeros for a typo
         span, stored = await self._history_read(None if job_type is None else [job_type], minutes)
         return build_history(span, stored)
 
     async def why(self, job_type: str | None = None, *, job_id: str | None = None) -> Explanation:
         """Why ``job_type``'s jobs wait — or job ``job_id`` (whole, or its first
-        8+ hex digits) when it is in flight — in plain sentences (jobcore/why.py):
+        8+ hex digits): in flight, or else where find places it — in plain sentences (jobcore/why.py):
         paused, no live worker, every slot busy and when one frees, held ahead in a
         prefetch buffer, a stale or lapsed lease and when its jobs come back. One
         dashboard read (up to IN_FLIGHT_ALL rows in flight) and the last hour's
@@ -172,7 +175,17 @@ class Operations(abc.ABC):
         if not job_type and not job_id:
             raise ValueError("name a job type or a job id")
         dash, history = await asyncio.gather(self.dashboard(IN_FLIGHT_ALL), self.history(minutes=60))
-        return explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id)
+        why = explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id)
+        if job_id and why.job_id is None:
+            # Not in flight: find places it (pending by its whole id, dead, failed).
+            try:
+                ref = parse_job_id(job_id)
+            except BadQuery:
+                return why  # explain said what is wrong with it
+            q = JobQuery(job_id=ref) if isinstance(ref, uuid.UUID) else JobQuery(id_prefix=ref)
+            located = await self.find(q, limit=IN_FLIGHT_ALL)
+            why = explain(job_type, dash.stats, dash.in_flight, dash.workers, history.types, job_id, located)
+        return why
 
     @abc.abstractmethod
     async def _history_read(
@@ -190,17 +203,20 @@ class Operations(abc.ABC):
         and wait; a lost worker's jobs of the type stay with it until resume.
         Kept in Redis, so it outlives worker restarts. Raises UnknownJobType for a
         type never enqueued or served, PermissionDenied for a read-only user."""
-        await self._check_known(job_type)
+        await self.check_known(job_type)
         await self._set_paused(job_type, True)
 
     async def resume(self, job_type: str) -> None:
         """Let workers take ``job_type``'s jobs again (idle ones within a second)."""
-        await self._check_known(job_type)
+        await self.check_known(job_type)
         await self._set_paused(job_type, False)
 
-    async def _check_known(self, job_type: str) -> None:
-        if job_type not in await self.job_types():
-            raise UnknownJobType(f"unknown job type {job_type!r}: no job of it was ever enqueued or served")
+    async def check_known(self, *job_types: str) -> None:
+        """Raise UnknownJobType for the first of ``job_types`` never enqueued nor served."""
+        known = set(await self.job_types())
+        for job_type in job_types:
+            if job_type not in known:
+                raise UnknownJobType(f"unknown job type {job_type!r}: no job of it was ever enqueued or served")
 
     async def find(self, query: JobQuery | str | Sequence[str], limit: int = 100) -> list[FoundJob]:
         """Where the jobs matching ``query`` are (words as in jobcore.ops.find, e.g.

@@ -18,6 +18,7 @@ from jobcore.display import duration
 from jobcore.ops.find import MIN_PREFIX, id_digits, id_starts_with
 
 if TYPE_CHECKING:  # annotations only: the backend composes explain() into Queue.why
+    from jobcore.ops.find import FoundJob
     from jobcore.ops.history import TypeHistory
     from jobcore.records import InFlightJob, QueueStats, WorkerInfo
 
@@ -48,31 +49,49 @@ def _at(t: datetime) -> str:
 
 
 def _slot_estimate(rows: Sequence[InFlightJob], history: Mapping[str, TypeHistory]) -> str:
-    """When a slot should free, from how long each running job has run and its
-    type's run times over the last hour (p50, or p95 once past p50)."""
+    """When a slot should free: per running job, its type's typical run time over
+    the last hour (p50, or p95 once past p50) less what it has run; claiming only
+    what the jobs with such run times support."""
     waits: list[float] = []
-    overdue = 0
+    overdue = unknown = 0
     for r in rows:
         h = history.get(r.job_type)
         p50 = h.p50_ms if h else None
         p95 = h.p95_ms if h else None
         if p50 is None or p95 is None:
+            unknown += 1
             continue
         ran_ms = r.running_for * 1000
-        expected = p50 if ran_ms < p50 else p95
-        if ran_ms < expected:
-            waits.append((expected - ran_ms) / 1000)
+        left = (p50 if ran_ms < p50 else p95) - ran_ms
+        if left > 0:
+            waits.append(left / 1000)
         else:
             overdue += 1
+    n = len(rows)
+    if unknown == n:
+        return "no run times were recorded in the last hour to estimate when a slot frees"
     if waits:
-        soon = duration(min(waits))
-        return f"a slot should free in about {soon} (from the last hour's run times of the running jobs)"
-    if overdue:
+        of = (
+            "the running jobs"
+            if not unknown
+            else f"{n - unknown} of the {n} running jobs; the other {unknown}: none for their type"
+        )
+        return f"a slot should free in about {duration(min(waits))} (from the last hour's run times of {of})"
+    if not unknown:
         return (
             "the running jobs are all past their type's usual run time (p95 of the last hour): "
             "a slot frees when one of them ends or times out"
         )
-    return "no run times were recorded in the last hour to estimate when a slot frees"
+    return (
+        f"{overdue} of the {n} running jobs are past their type's usual run time (p95 of the last hour) and the "
+        f"other {unknown} have no run times in the last hour to go by: a slot frees when one of them ends or times out"
+    )
+
+
+def _running(rows: Sequence[InFlightJob], concurrency: int) -> list[InFlightJob]:
+    """The jobs a worker holding ``rows`` runs now: it takes jobs ahead only once
+    its slots are full, so up to ``concurrency`` of them, the longest held first."""
+    return sorted(rows, key=lambda r: r.running_for, reverse=True)[: max(0, concurrency)]
 
 
 def explain(
@@ -82,12 +101,16 @@ def explain(
     workers: Sequence[WorkerInfo],
     history: Mapping[str, TypeHistory],
     job_id: str | None = None,
+    located: Sequence[FoundJob] | None = None,
 ) -> Explanation:
     """Why ``job_type``'s jobs (or job ``job_id``, whole or by its first 8+ hex
-    digits, when in flight) wait, from one consistent read: ``in_flight`` should
-    hold every in-flight row (all types: a worker's slots are shared)."""
+    digits) wait, from one consistent read: ``in_flight`` should hold every
+    in-flight row (all types: a worker's slots are shared). ``located``: what
+    find says of ``job_id`` when it is not in flight (pending: its type's
+    reasons follow; dead or failed: it waits for nothing)."""
     now = stats.taken_at
     out: list[str] = []
+    whole: str | None = None
     t = stats.types.get(job_type) if job_type else None
     found: InFlightJob | None = None
     if job_id:
@@ -101,8 +124,21 @@ def explain(
             found = matches[0]
             job_type = found.job_type
             t = stats.types.get(job_type)
+        elif located is not None and (placed := _placed(job_id, located)) is not None:
+            said, hit = placed
+            out.append(said)
+            if hit is not None and hit.where == "pending" and hit.job_type:
+                job_type, whole = hit.job_type, hit.job_id
+                t = stats.types.get(job_type)
+            elif hit is not None or not job_type:  # dead, failed, or nothing more to say
+                return Explanation((hit.job_type or "") if hit else "", tuple(out), hit.job_id if hit else None, now)
         elif job_type:
             out.append(f"job {job_id} is not in flight: if it is pending, it waits for the reasons below")
+        elif located is not None:
+            out.append(
+                f"job {job_id} is not in flight, dead or failed (a pending job is found by its whole id only): "
+                "give its type to see why that type's jobs wait"
+            )
         else:
             out.append(f"job {job_id} is not in flight: give its type to see why that type's jobs wait")
     if not job_type:
@@ -141,10 +177,15 @@ def explain(
 
     if t.paused:
         out.append(f"{name} is paused: its jobs wait until it is resumed (jobcore resume {name})")
+    mine = [r for r in in_flight if r.job_type == job_type]
     if t.pending:
         age = f", the oldest for {duration(t.oldest_pending_age)}" if t.oldest_pending_age is not None else ""
         out.append(f"{t.pending} job(s) of {name} wait{age}")
-    elif not t.in_flight:
+    elif mine or t.in_flight:
+        # Something true even when nothing waits: what runs, and for how long.
+        oldest = f", the oldest taken {duration(max(r.running_for for r in mine))} ago" if mine else ""
+        out.append(f"nothing of {name} waits; {len(mine) or t.in_flight} in flight{oldest}")
+    else:
         out.append(f"nothing of {name} is waiting or running")
     if not serving:
         out.append(f"no live worker serves {name}: its jobs wait until one starts (jobcore worker ... --types {name})")
@@ -159,9 +200,11 @@ def explain(
                 f"the worker(s) serving {name} are stale (last heartbeat: {ages} ago): frozen or cut off from Redis"
             )
         slots = sum(w.concurrency for w in alive)
-        busy = sum(min(w.busy, w.concurrency) for w in alive)
+        # Busy slots from the jobs each worker holds now (this read), not from its
+        # record, which is up to a third of a lease old.
+        running = [r for w in alive for r in _running(by_worker.get(w.id, []), w.concurrency)]
+        busy = len(running)
         if alive and busy >= slots:
-            running = [r for w in alive for r in by_worker.get(w.id, [])]
             out.append(f"all {slots} slots busy on {len(alive)} worker(s): {_slot_estimate(running, history)}")
         elif alive and t.pending:
             out.append(
@@ -177,7 +220,30 @@ def explain(
                 f"(it runs {w.busy} of {w.concurrency} slots); they start there, not on an idle worker"
             )
     out += _lease_sentences(name, [r for r in in_flight if r.job_type == job_type], known, taking, now)
-    return Explanation(job_type, tuple(out), None, now)
+    return Explanation(job_type, tuple(out), whole, now)
+
+
+def _placed(job_id: str, located: Sequence[FoundJob]) -> tuple[str, FoundJob | None] | None:
+    """What find's records say of a job not in flight, and the one record it is
+    (None when several jobs fit); None when find placed it nowhere."""
+    hits = [h for h in located if h.where != "not_found"]
+    ids = {h.job_id for h in hits}
+    if len(ids) > 1:
+        return f"job id {job_id} matches {len(ids)} jobs pending, dead or failed: give more of it", None
+    if not hits:
+        gone = [h for h in located if h.where == "not_found"]
+        return (f"job {job_id}: {gone[0].describe()}", None) if gone else None
+    h = hits[0]
+    if h.where == "pending":
+        return f"job {h.job_id} of {h.job_type} is pending: it waits for the reasons below", h
+    if h.where in ("dead", "failed"):
+        lines = (h.reason or "").strip().splitlines()
+        reason = f" (reason: {lines[-1][:200]})" if lines else ""
+        return (
+            f"job {h.job_id} of {h.job_type} is {h.where} (id {h.ref}), not waiting: "
+            f"`jobcore {h.where} requeue {h.job_type} {h.ref}` puts it back on the queue{reason}"
+        ), h
+    return f"job {h.job_id} of {h.job_type} is {h.describe()} (taken since the rest was read)", h
 
 
 def _lease_sentences(

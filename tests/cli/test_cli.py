@@ -384,6 +384,45 @@ def test_why_explains_in_sentences(cli_env: dict[str, str], redis_url: str) -> N
     assert usage.stderr.count("\n") == 1 and "Traceback" not in usage.stderr
 
 
+def test_why_of_a_pending_job_in_flight_by_type_and_history_of_an_unknown_type(
+    cli_env: dict[str, str], redis_url: str
+) -> None:
+    """Issue 19 item 21: `why --job` of a pending job finds its type; `in-flight`
+    takes --type and shows account_number and org_id; an unknown type is refused."""
+    (waiting,) = json.loads(
+        jc(cli_env, "enqueue", "launch", '{"reservation_id": 7}', "--json", "--no-validate", url=redis_url).stdout
+    )
+    res = jc(cli_env, "why", "--job", waiting, url=redis_url)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"job {waiting} of launch is pending: it waits for the reasons below"
+    assert lines[1].startswith("1 job(s) of launch wait") and lines[2].startswith("no live worker serves launch")
+    assert json.loads(jc(cli_env, "why", "--job", waiting, "--json", url=redis_url).stdout)["job_type"] == "launch"
+    _one_line_error(
+        jc(cli_env, "stats", "--history", "--type", "nosuch", url=redis_url), 1, "unknown job type 'nosuch'"
+    )
+    worker = start_worker(cli_env, redis_url, "--concurrency", "4", "--grace", "0.5")
+    try:
+        ident = ("--account-number", "ACC-1", "--org-id", "org-9")
+        jc(cli_env, "enqueue", "sleep", '{"seconds": 30}', "--count", "2", *ident, url=redis_url)
+        jc(cli_env, "enqueue", "launch", '{"reservation_id": 8, "step_seconds": 30}', url=redis_url)
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["in_flight"] == 2)
+        wait_for(lambda: stats(cli_env, redis_url)["types"]["launch"]["in_flight"] == 1)
+        rows = json.loads(jc(cli_env, "in-flight", "--type", "sleep", "--json", url=redis_url).stdout)
+        assert [(r["job_type"], r["account_number"], r["org_id"]) for r in rows] == [("sleep", "ACC-1", "org-9")] * 2
+        text = jc(cli_env, "in-flight", "--type", "sleep", url=redis_url).stdout.splitlines()
+        assert len(text) == 2 and all(" account_number=ACC-1 org_id=org-9 " in line for line in text), text
+        both = jc(cli_env, "in-flight", "--type", "sleep", "--type", "launch", "--limit", "2", url=redis_url)
+        assert len(both.stdout.splitlines()) == 2 and "2 of 3 jobs in flight shown" in both.stderr
+        _one_line_error(jc(cli_env, "in-flight", "--type", "nosuch", url=redis_url), 1, "unknown job type 'nosuch'")
+        # 2 of 4 slots... sleep runs, nothing of it waits: still a sentence.
+        why = jc(cli_env, "why", "sleep", url=redis_url).stdout.splitlines()
+        assert why[0].startswith("nothing of sleep waits; 2 in flight, the oldest taken "), why
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+
+
 # ---- operator controls: pause / resume, find, cancel --------------------------
 
 

@@ -624,7 +624,9 @@ async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> N
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await open_dead(pilot, 1)
-        await footer_shows(pilot, [k for k in visible(BAD, read_only=False) if k.action and k.show], read_only, "the dead list")
+        await footer_shows(
+            pilot, [k for k in visible(BAD, read_only=False) if k.action and k.show], read_only, "the dead list"
+        )
         # A hidden key still answers, saying why it does nothing.
         await press(pilot, "X")
         await pilot.pause()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from jobcore import Handlers, Job, Worker
-from jobcore.ops.history import BUCKETS_MS, MinuteRow, TypeHistory
+from jobcore.ops.history import BUCKETS_MS, MinuteRow, TypeHistory, add_to_minute, build_history, runs_arg
 from jobcore.ops.why import explain
 from jobcore.records import InFlightJob, QueueStats, TypeStats, WorkerInfo
 from jobcore.redis.backend import RedisQueue
@@ -85,7 +85,8 @@ def test_all_slots_busy_with_when_one_frees_from_the_run_times() -> None:
         "all 10 slots busy on 2 worker(s): a slot should free in about 1.5s "
         "(from the last hour's run times of the running jobs)"
     ]
-    late = explain("launch", s, [row("w1", running_for=60)], ws, history("launch", BUCKETS_MS.index(2500), 40))
+    overdue = [row(w, running_for=60, n=i) for i, w in enumerate(["w1"] * 5 + ["w2"] * 5)]
+    late = explain("launch", s, overdue, ws, history("launch", BUCKETS_MS.index(2500), 40))
     assert any("are all past their type's usual run time" in x for x in late.sentences)
     blind = explain("launch", s, rows, ws, {})
     assert any("no run times were recorded in the last hour" in x for x in blind.sentences)
@@ -161,6 +162,57 @@ def test_a_job_in_flight_by_its_id_or_prefix() -> None:
     )
 
 
+def test_it_always_says_something_true_when_nothing_waits() -> None:
+    """3 running, none waiting: it said nothing at all (issue 19 item 6)."""
+    s = stats(sleep=TypeStats("sleep", in_flight=3))
+    rows = [row("w1", "sleep", running_for=41 - i, n=i) for i in range(3)]
+    why = explain("sleep", s, rows, [worker("w1", ["sleep"], concurrency=10, busy=3)], {})
+    assert why.sentences[0] == "nothing of sleep waits; 3 in flight, the oldest taken 41.0s ago"
+
+
+def test_busy_slots_are_counted_from_the_jobs_in_flight_not_an_old_heartbeat() -> None:
+    """The worker's record said busy 0 (a heartbeat before it took them); six jobs run."""
+    s = stats(sleep=TypeStats("sleep", pending=2, in_flight=6))
+    rows = [row("w1", "sleep", running_for=3, n=i) for i in range(6)]
+    why = explain("sleep", s, rows, [worker("w1", ["sleep"], concurrency=6, busy=0, beat_s=4)], {})
+    assert not any("slots are free" in x for x in why.sentences), why.sentences
+    assert any(x.startswith("all 6 slots busy on 1 worker(s)") for x in why.sentences), why.sentences
+    # And the other way: it said busy 6, but four of them have finished since.
+    why = explain("sleep", s, rows[:2], [worker("w1", ["sleep"], concurrency=6, busy=6, beat_s=4)], {})
+    assert "4 of 6 slots are free on 1 worker(s) serving sleep: its jobs should start within a fetch" in why.sentences
+
+
+def test_only_what_the_history_supports_is_claimed() -> None:
+    """One of ten running jobs has a type with history: no word about 'all' of them."""
+    s = stats(launch=TypeStats("launch", pending=3, in_flight=10))
+    rows = [row("w1", running_for=60, n=0)] + [row("w1", "other", running_for=5, n=i) for i in range(1, 10)]
+    ws = [worker("w1", ["launch", "other"], concurrency=10, busy=10)]
+    why = explain("launch", s, rows, ws, history("launch", BUCKETS_MS.index(2500), 40))
+    busy = next(x for x in why.sentences if x.startswith("all 10 slots busy"))
+    assert "all past" not in busy
+    assert busy.endswith(
+        "1 of the 10 running jobs are past their type's usual run time (p95 of the last hour) and the other 9 have "
+        "no run times in the last hour to go by: a slot frees when one of them ends or times out"
+    )
+    soon = explain("launch", s, [row("w1", running_for=1, n=0), *rows[1:]], ws, history("launch", 10, 40))
+    assert any(
+        x.endswith("(from the last hour's run times of 1 of the 10 running jobs; the other 9: none for their type)")
+        for x in soon.sentences
+    ), soon.sentences
+
+
+def test_when_a_slot_frees_is_the_typical_run_time_less_what_the_jobs_have_run() -> None:
+    """60 s jobs, the running ones 41 s in: it said 'about 2.4m' from coarse buckets."""
+    runs = add_to_minute(None, 20, 0, 0, runs_arg([60.0] * 20))
+    h = build_history([1], {"sleep": [{1: runs}]}).types
+    s = stats(sleep=TypeStats("sleep", pending=4, in_flight=2))
+    rows = [row("w1", "sleep", running_for=41, n=0), row("w1", "sleep", running_for=30, n=1)]
+    why = explain("sleep", s, rows, [worker("w1", ["sleep"], concurrency=2, busy=2)], h)
+    busy = next(x for x in why.sentences if x.startswith("all 2 slots busy"))
+    left = float(busy.split("about ")[1].split("s ")[0])
+    assert 15 <= left <= 21, busy  # 60 s less 41 s, within the history's 10 %
+
+
 # ---- on a real server, with a real worker ---------------------------------------
 
 
@@ -199,6 +251,33 @@ async def test_why_on_redis_with_a_busy_worker_and_an_unserved_type(redis_url: s
             release.set()
             await w.stop()
             await task
+
+
+async def test_why_of_a_pending_or_dead_job_finds_its_type(redis_url: str) -> None:
+    """`why --job` of a pending job said "give its type" though find locates it."""
+    from jobcore.records import Outcome
+
+    async with RedisQueue(redis_url) as q:
+        waiting = await q.enqueue(Job(type="slow", args={"s": 1}))
+        why = await q.why(job_id=str(waiting))
+        assert why.job_id == str(waiting) and why.job_type == "slow"
+        assert why.sentences[0] == f"job {waiting} of slow is pending: it waits for the reasons below"
+        assert why.sentences[1] == "1 job(s) of slow wait, the oldest for " + why.sentences[1].rsplit(" ", 1)[-1]
+        assert any(x.startswith("no live worker serves slow") for x in why.sentences)
+        # A prefix finds no pending job (find looks for those by whole id only): it says what was searched.
+        short = await q.why(job_id=str(waiting)[:8])
+        assert short.sentences == (
+            f"job {str(waiting)[:8]} is not in flight, dead or failed (a pending job is found by its whole id "
+            "only): give its type to see why that type's jobs wait",
+        )
+        (d,) = await q.fetch("w", ["slow"], 1, 0)
+        await q.settle("w", [Outcome("slow", d.entry_id, "dead", 1, "Boom: no")])
+        dead = await q.why(job_id=str(waiting)[:8])
+        (ref,) = [b.id for b in await q.dead("slow")]
+        assert dead.job_id == str(waiting) and dead.sentences == (
+            f"job {waiting} of slow is dead (id {ref}), not waiting: `jobcore dead requeue slow {ref}` puts it back "
+            "on the queue (reason: Boom: no)",
+        )
 
 
 def test_jobs_taken_since_the_workers_last_heartbeat_are_not_called_held_ahead() -> None:

@@ -9,7 +9,8 @@
 -- lets every write through, so the order above costs nothing then).
 -- KEYS: stream, stats, dead, failed, history
 -- ARGV: group, consumer, failed_keep, lowest id, highest id,
---       the batch's run times ("SUM_MS bucket:count ...", or ""; jobcore/history.py),
+--       the batch's run times ("SUM_MS MAX_US bucket:count ... fBUCKET:count ...", or "";
+--       jobcore/ops/history.py),
 --       minutes of history kept, then (kind, entry_id, attempt, text) repeated
 -- A release with attempt 0 hands back a delivery that never started.
 -- Cancel answers (rare): KEYS[6..] each a cancel's answer key, with (entry id,
@@ -151,7 +152,8 @@ count('failed', nfailed)
 
 -- History last, so a full Redis has settled everything above first; in a pcall,
 -- so nothing here (a history key holding something else...) fails the settle.
--- One field per minute of Redis time: "processed failed dead run_ms bucket counts...".
+-- One field per minute of Redis time: "processed failed dead run_ms", 17 coarse bucket
+-- counts, the longest run (µs), then fine "bucket count" pairs (jobcore/ops/history.py).
 local function add_history()
   local minute = math.floor(tonumber(redis.call('TIME')[1]) / 60)
   local field = tostring(minute)
@@ -170,17 +172,32 @@ local function add_history()
   end
   for j = #v + 1, 4 do v[j] = 0 end
   v[1], v[2], v[3] = v[1] + acked, v[2] + nfailed, v[3] + ndead
-  local first = true
-  for part in string.gmatch(runs, '%S+') do
-    if first then
-      v[4] = v[4] + tonumber(part)
-      first = false
-    else
-      local b, n = string.match(part, '^(%d+):(%d+)$')
-      local at = 5 + tonumber(b)
-      for j = #v + 1, at do v[j] = 0 end
-      v[at] = v[at] + tonumber(n)
+  if runs ~= '' then
+    -- "SUM_MS MAX_US i:n ... fj:n ...": coarse counts at 5..21 (what older workers
+    -- write too), the longest run at 22, then sparse "index count" fine pairs.
+    local parts = {}
+    for part in string.gmatch(runs, '%S+') do parts[#parts + 1] = part end
+    v[4] = v[4] + tonumber(parts[1])
+    for j = #v + 1, 22 do v[j] = 0 end
+    v[22] = math.max(v[22], tonumber(parts[2]))
+    local fine, order = {}, {}
+    local function add_fine(j, n)
+      if fine[j] == nil then fine[j] = 0; order[#order + 1] = j end
+      fine[j] = fine[j] + n
     end
+    for j = 23, #v - 1, 2 do add_fine(v[j], v[j + 1]) end
+    for k = 3, #parts do
+      local f, b, n = string.match(parts[k], '^(f?)(%d+):(%d+)$')
+      if f == 'f' then
+        add_fine(tonumber(b), tonumber(n))
+      else
+        local at = 5 + tonumber(b)
+        v[at] = v[at] + tonumber(n)
+      end
+    end
+    for j = #v, 23, -1 do v[j] = nil end
+    table.sort(order)
+    for _, j in ipairs(order) do v[#v + 1] = j; v[#v + 1] = fine[j] end
   end
   while #v > 4 and v[#v] == 0 do v[#v] = nil end -- short values: a small hash stays compact
   local value = table.concat(v, ' ')
