@@ -4,9 +4,14 @@ connected (issue 19 items 13 and 20)."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from jobcore.local import LocalServer
@@ -68,3 +73,47 @@ def test_server_stop_with_a_worker_holding_a_job_refuses_without_force(
     assert run(env, "server", "start").returncode == 0
     res = run(env, "server", "stop")
     assert res.returncode == 0 and res.stdout.startswith("stopped the local server"), res
+
+
+def _answer_on_a_terminal(env: dict[str, str], args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run with a terminal for stdin, stdout and stderr; type ``answer`` at the question."""
+    main, side = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "jobcore", *args], stdin=side, stdout=side, stderr=side, env=env)
+    os.close(side)
+    out = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"[y/N]" not in out and time.monotonic() < deadline:
+            if select.select([main], [], [], 0.5)[0]:
+                out += os.read(main, 65536)
+        os.write(main, answer)
+    except OSError:  # it ended without asking
+        pass
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    code = proc.wait(timeout=30)
+    os.close(main)
+    return code, out.decode(errors="replace")
+
+
+def test_server_stop_on_a_terminal_asks_first(own_state: Path, cli_env: dict[str, str]) -> None:  # noqa: F811
+    env = dict(cli_env, XDG_STATE_HOME=str(own_state), JOBCORE_DEFAULT_REDIS="127.0.0.1:1")
+    assert run(env, "server", "start").returncode == 0
+    server = LocalServer()
+    holder = socket.socket(socket.AF_UNIX)  # a client connected, as a console would be
+    holder.connect(str(server.socket))
+    try:
+        code, said = _answer_on_a_terminal(env, ["server", "stop"], b"n\n")
+        assert code == 1 and "1 client connection(s) open on the local server" in said and "Stop it? [y/N]" in said
+        assert "not stopped" in said and server.status().running
+        code, said = _answer_on_a_terminal(env, ["server", "stop"], b"y\n")
+        assert code == 0 and "stopped the local server" in said, said
+    finally:
+        holder.close()
+    assert not server.status().running
