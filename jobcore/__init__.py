@@ -30,6 +30,7 @@ from jobcore.errors import (
     PayloadError,
     PermissionDenied,
     RedisRefused,
+    UnknownArgsFields,
     UnknownJobType,
     WorkerIdTaken,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "SyncQueue",
     "TypeHistory",
     "TypeStats",
+    "UnknownArgsFields",
     "UnknownJobType",
     "Worker",
     "WorkerIdTaken",

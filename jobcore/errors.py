@@ -49,6 +49,16 @@ class ArgsError(JobcoreError):
     """Args do not fit the type declared for the job type."""
 
 
+class UnknownArgsFields(ArgsError):
+    """Args carry fields their type does not know (a typo, or a newer producer's):
+    ``fields`` names them, ``known`` lists the type's own, in its order."""
+
+    def __init__(self, message: str, *, fields: Sequence[str], known: Sequence[str]) -> None:
+        super().__init__(message)
+        self.fields = list(fields)
+        self.known = list(known)
+
+
 class PayloadError(JobcoreError):
     """A stored payload cannot be decoded (corrupt, truncated or unknown version)."""
 

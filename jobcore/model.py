@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 import time
@@ -10,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -317,53 +316,86 @@ def decode_args(raw_args: bytes, args_type: Any) -> Any:
     try:
         return decoder.decode(raw_args)
     except msgspec.ValidationError as exc:
-        raise ArgsError(f"args do not fit {_type_name(args_type)}: {exc}") from None
+        raise ArgsError(f"args do not fit {type_name(args_type)}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ArgsError(f"args are not valid msgpack: {exc}") from None
     except (RecursionError, MemoryError) as exc:  # stored bytes no type could take
         raise ArgsError(f"args are not decodable: {_why(exc)}") from None
 
 
-_known_fields: dict[Any, frozenset[str] | None] = {}
+# What a type registered for a job type does with args fields it does not know:
+# "dead" refuses them (the producer, the published schema, the worker, which
+# dead-letters the job); "ignore" drops them, as msgspec would.
+UnknownFields = Literal["dead", "ignore"]
+
+_Known = tuple[tuple[str, ...], frozenset[str], Callable[[bytes], Any]]
+_known_fields: dict[Any, _Known | None] = {}
+_keys_decoder = msgspec.msgpack.Decoder(dict[str, msgspec.Raw])
 
 
-def _field_names(args_type: Any) -> frozenset[str] | None:
-    """The names args of ``args_type`` are encoded with; None when any map fits."""
-    names = _known_fields.get(args_type, ())
-    if names == ():
-        if isinstance(args_type, type) and issubclass(args_type, msgspec.Struct):
-            array_like = args_type.__struct_config__.array_like
-            names = None if array_like else frozenset(args_type.__struct_encode_fields__)
-        elif dataclasses.is_dataclass(args_type) and isinstance(args_type, type):
-            names = frozenset(f.name for f in dataclasses.fields(args_type))
-        else:
-            names = None
-        _known_fields[args_type] = names
-    return names  # type: ignore[return-value]
+def _known(args_type: Any) -> _Known | None:
+    """(field names in order, the same as a set, a decoder that raises on any
+    other name) for ``args_type``; None when it takes any map."""
+    try:
+        return _known_fields[args_type]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable "type" (an Annotated alias with a list inside)
+        return None
+    try:
+        info = msgspec.inspect.type_info(args_type)
+    except Exception:  # not a type msgspec knows: decoding says what is wrong
+        info = None
+    names: tuple[str, ...] | None = None
+    if isinstance(info, msgspec.inspect.StructType) and not info.array_like:
+        tag = (info.tag_field,) if info.tag_field else ()
+        names = tag + tuple(f.encode_name for f in info.fields)
+    elif isinstance(info, (msgspec.inspect.DataclassType, msgspec.inspect.TypedDictType)):
+        names = tuple(f.encode_name for f in info.fields)
+    known = None
+    if names is not None:
+        # A twin that takes the same names and no other, each value left undecoded:
+        # about as cheap as decoding the args themselves.
+        twin = msgspec.defstruct(
+            "KnownFields",
+            [(f"f{i}", msgspec.Raw, msgspec.Raw()) for i in range(len(names))],
+            rename={f"f{i}": n for i, n in enumerate(names)},
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        known = (names, frozenset(names), msgspec.msgpack.Decoder(twin).decode)
+    _known_fields[args_type] = known
+    return known
+
+
+def field_names(args_type: Any, unknown: UnknownFields = "dead") -> tuple[str, ...] | None:
+    """The names args of ``args_type`` may carry, in the type's order (as encoded:
+    a renamed Struct's encoded names); None when any field goes: a type that takes
+    any map (a dict, an array-like Struct) or, with ``unknown="ignore"``, any type."""
+    known = _known(args_type) if unknown == "dead" else None
+    return None if known is None else known[0]
 
 
 def unknown_fields(raw_args: bytes, args_type: Any) -> list[str]:
-    """Fields the args carry that ``args_type`` does not know (a newer producer's),
-    which decoding would drop in silence. Read from the map's header alone unless
-    it has more keys than the type has fields: free in the usual case."""
-    names = _field_names(args_type)
-    if not names or not raw_args:
-        return []
-    head = raw_args[0]
-    if 0x80 <= head <= 0x8F:
-        count = head & 0x0F
-    elif head == 0xDE and len(raw_args) >= 3:
-        count = int.from_bytes(raw_args[1:3], "big")
-    elif head == 0xDF and len(raw_args) >= 5:
-        count = int.from_bytes(raw_args[1:5], "big")
-    else:
-        return []  # not a map: decoding says what is wrong
-    if count <= len(names):
+    """Fields the encoded args map carries that ``args_type`` does not know (a typo,
+    or a newer producer's), which decoding would drop in silence: every key is read
+    by name, whatever the map's size. [] for what is not a map of string keys
+    (decoding says what is wrong)."""
+    known = _known(args_type)
+    if known is None:
         return []
     try:
-        keys = msgspec.msgpack.decode(raw_args, type=dict[str, msgspec.Raw])
+        known[2](raw_args)
+        return []
+    except msgspec.ValidationError:  # an unknown name (or not a map): read every key
+        pass
+    except (msgspec.DecodeError, RecursionError, MemoryError):
+        return []
+    try:
+        keys = _keys_decoder.decode(raw_args)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, MemoryError):
         return []
+    names = known[1]
     return sorted(k for k in keys if k not in names)
 
 
@@ -377,7 +409,7 @@ def convert_args(value: Any, args_type: Any) -> Any:
             return decode_args(encode_args(value), args_type)
         return msgspec.convert(value, args_type, strict=False)
     except msgspec.ValidationError as exc:
-        raise ArgsError(f"args do not fit {_type_name(args_type)}: {exc}") from None
+        raise ArgsError(f"args do not fit {type_name(args_type)}: {exc}") from None
 
 
 _StructMeta = type(msgspec.Struct)  # cheaper to test a type against than Struct itself
@@ -408,7 +440,7 @@ def struct_args_decode(args_type: Any) -> Callable[[bytes], Any] | None:
     return decoder.decode
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", repr(tp))
 
 

@@ -16,15 +16,19 @@ from jobcore.keys import partition_of
 from jobcore.limits import MAX_PARTITIONS
 from jobcore.model import (
     Job,
+    UnknownFields,
     encode_envelope,
     encode_job,
     encode_msgpack,
     encode_valid_args,
+    field_names,
     struct_args_decode,
+    type_name,
 )
 from jobcore.ops.operations import Operations
 from jobcore.primitives import WorkerPrimitives
 from jobcore.routes import Routes
+from jobcore.schema import check_fields
 
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
 
@@ -37,20 +41,33 @@ class Queue(Operations, WorkerPrimitives):
     def __init__(self) -> None:
         super().__init__()
         self._args_types: dict[str, Any] = {}
+        self._known_fields: dict[str, tuple[str, ...] | None] = {}  # by type: model.field_names
         self._checked_types: set[str] = set()  # job type names that passed _check_type
         self._only_declared = False  # declare_handlers(): a type it did not declare is a mistake
         self.routes = Routes()  # each type's lanes (partitions), as last read
 
     # ---- public API -------------------------------------------------------
 
-    def declare(self, job_type: str, args_type: Any = None, *, partitions: int | None = None) -> None:
-        """Tell this queue the args type of ``job_type`` so enqueue checks args.
+    def declare(
+        self,
+        job_type: str,
+        args_type: Any = None,
+        *,
+        partitions: int | None = None,
+        unknown_fields: UnknownFields = "dead",
+    ) -> None:
+        """Tell this queue the args type of ``job_type`` so enqueue checks args: a
+        field the type does not know is refused by name (UnknownArgsFields) unless
+        ``unknown_fields="ignore"``, as the type's handler registration says.
         ``partitions=N`` spreads the type over N streams (N hash tags, so over a
         cluster's shards), a job going to the partition of its account: the count
         is kept in Redis, where it only grows, and every producer and worker
         follows it within seconds."""
         if args_type is not None:
+            if unknown_fields not in ("dead", "ignore"):
+                raise ValueError("unknown_fields must be 'dead' or 'ignore'")
             self._args_types[job_type] = args_type
+            self._known_fields[job_type] = field_names(args_type, unknown_fields)
         if partitions is not None:
             if not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
                 raise ValueError(f"partitions must be a whole number from 1 to {MAX_PARTITIONS}")
@@ -113,7 +130,8 @@ class Queue(Operations, WorkerPrimitives):
         type it does not have raises EnqueueError (a typo, or a type of another
         service: pass ``allow_undeclared=True`` to send those unchecked)."""
         for job_type in handlers:
-            self.declare(job_type, handlers.args_type(job_type))
+            reg = handlers.get(job_type)
+            self.declare(job_type, reg.args_type, unknown_fields=reg.unknown_fields)
         self._only_declared = not allow_undeclared
 
     def encode(self, job: Job[Any], now_ms: int | None = None) -> bytes:
@@ -125,6 +143,8 @@ class Queue(Operations, WorkerPrimitives):
             self._check_type(job_type)
         args_type = self._args_types.get(job_type)
         if args_type is not None:
+            if isinstance(job.args, dict):  # conversion would drop a field it does not know
+                check_fields(job_type, type_name(args_type), job.args, self._known_fields.get(job_type))
             return encode_job(job, encode_valid_args(job.args, args_type), now_ms)
         if self._only_declared:
             known = ", ".join(sorted(self._args_types)) or "none"

@@ -8,16 +8,14 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from jobcore.errors import UnknownJobType
-from jobcore.model import Job, args_schema
+from jobcore.model import Job, UnknownFields, args_schema, field_names
+from jobcore.schema import forbid_unknown
 
 Handler = Callable[[Job[Any]], Awaitable[None] | None]
 H = TypeVar("H", bound=Handler)
-
-
-UnknownFields = Literal["dead", "ignore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +24,21 @@ class Registration:
     handler: Handler
     args_type: Any
     is_async: bool
-    # "dead": args with fields the type does not know are dead-lettered (a newer
-    # producer ahead of this worker); "ignore": they are dropped, as msgspec would.
+    # "dead": args with fields the type does not know are refused (by the producer
+    # and the published schema) and dead-lettered (a typo, or a newer producer ahead
+    # of this worker); "ignore": they are dropped, as msgspec would.
     unknown_fields: UnknownFields = "dead"
 
+    @property
+    def known_fields(self) -> tuple[str, ...] | None:
+        """The args fields this type takes, in order; None when any field goes."""
+        return field_names(self.args_type, self.unknown_fields)
+
     def schema(self) -> dict[str, Any]:
-        return args_schema(self.args_type)
+        """The args schema workers publish: ``additionalProperties: false`` when
+        unknown fields are refused."""
+        schema = args_schema(self.args_type)
+        return schema if self.known_fields is None else forbid_unknown(schema)
 
     def schema_hash(self) -> str:
         """A short fingerprint of the args schema: workers that disagree show it."""

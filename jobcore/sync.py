@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 from jobcore.connect import connect
 from jobcore.keys import DEFAULT_NAMESPACE
 from jobcore.loop_thread import LoopThread
-from jobcore.model import Job
+from jobcore.model import Job, UnknownFields
 from jobcore.ops.find import CancelResult, FoundJob, JobQuery
 from jobcore.ops.history import History
 from jobcore.ops.triage import FailureGroup
@@ -45,8 +45,15 @@ class SyncQueue:
     def queue(self) -> Queue:
         return self._queue
 
-    def declare(self, job_type: str, args_type: Any = None, *, partitions: int | None = None) -> None:
-        self._queue.declare(job_type, args_type, partitions=partitions)
+    def declare(
+        self,
+        job_type: str,
+        args_type: Any = None,
+        *,
+        partitions: int | None = None,
+        unknown_fields: UnknownFields = "dead",
+    ) -> None:
+        self._queue.declare(job_type, args_type, partitions=partitions, unknown_fields=unknown_fields)
 
     def set_partitions(self, job_type: str, partitions: int) -> int:
         return self._run(self._queue.set_partitions(job_type, partitions))

@@ -21,10 +21,15 @@ from jobcore.logs import enter_job, leave_job
 from jobcore.model import Job, decode_args, decode_envelope, unknown_fields
 from jobcore.records import Delivery, Outcome
 from jobcore.registry import Handlers, Registration
+from jobcore.schema import unknown_fields_error
 from jobcore.worker.cancels import cancelled
 from jobcore.worker.state import Signals, Slot
 
 log = logging.getLogger("jobcore.worker")
+# After the known fields in a dead job's reason: what to do about the unknown ones.
+_SKEW_HINT = (
+    "; a typo, or a newer producer? deploy workers first, then requeue, or register the type to ignore unknown fields"
+)
 
 
 class Execution:
@@ -81,19 +86,16 @@ class Execution:
         if env.type != d.job_type:
             return self._dead(d, f"envelope says type {env.type!r} but it was queued as {d.job_type!r}")
         reg = self.handlers.get(d.job_type)
+        if reg.unknown_fields == "dead":  # before decoding: a typo'd required field is named as the typo
+            extra = unknown_fields(env.args, reg.args_type)
+            if extra:
+                owner = f"this worker's {getattr(reg.args_type, '__name__', 'args type')}"
+                error = unknown_fields_error(d.job_type, owner, extra, reg.known_fields or (), _SKEW_HINT)
+                return self._dead(d, str(error))
         try:
             args = decode_args(env.args, reg.args_type)
         except ArgsError as exc:
             return self._dead(d, str(exc))
-        if reg.unknown_fields == "dead":
-            extra = unknown_fields(env.args, reg.args_type)
-            if extra:
-                return self._dead(
-                    d,
-                    f"args carry field(s) {', '.join(map(repr, extra))} that this worker's "
-                    f"{getattr(reg.args_type, '__name__', 'args type')} does not know (a newer producer? deploy "
-                    "workers first, then requeue; or register the type with unknown_fields='ignore')",
-                )
         return reg, env.job(args, d.attempt)
 
     async def _run_handler(self, d: Delivery, slot: Slot, reg: Registration, job: Job[Any]) -> Outcome:

@@ -146,6 +146,27 @@ def test_enqueue_validates_against_the_published_schema(cli_env: dict[str, str],
     assert stats(cli_env, redis_url)["types"]["launch"]["pending"] == 25
 
 
+def test_enqueue_refuses_an_unknown_field_by_name(cli_env: dict[str, str], redis_url: str) -> None:
+    """A typo'd field would run with the default in its place (issue 19 item 1): refused,
+    against a worker's published schema and against --handlers, in one line."""
+    worker = start_worker(cli_env, redis_url)
+    wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
+    worker.send_signal(signal.SIGTERM)
+    worker.communicate(timeout=30)
+    known = "(its fields: `count`, `instance_type`, `reservation_id`, `step_seconds`)"
+    typo = jc(cli_env, "enqueue", "launch", '{"reservation_id": 8, "instance_typ": "m5.24xlarge"}', url=redis_url)
+    assert typo.returncode == 1 and typo.stdout == ""
+    assert typo.stderr == (
+        f"jobcore: error: args for 'launch' carry field(s) `instance_typ` that LaunchArgs does not know {known}\n"
+    )
+    bogus = jc(
+        cli_env, "enqueue", "sleep", '{"seconds": 1, "bogus": 2}', "--handlers", "jobcore.demo:handlers", url=redis_url
+    )
+    assert bogus.returncode == 1 and bogus.stderr.count("\n") == 1
+    assert "carry field(s) `bogus` that SleepArgs does not know (its fields: `seconds`)" in bogus.stderr
+    assert stats(cli_env, redis_url)["types"]["launch"]["pending"] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

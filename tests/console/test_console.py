@@ -234,6 +234,32 @@ async def test_enqueue_modal_shows_schema_errors_inline_and_sends_nothing() -> N
         assert (await q.stats()).pending == 0
 
 
+async def test_enqueue_modal_refuses_an_unknown_field_by_name(url: str) -> None:
+    """A misspelled field would run with its default (issue 19 item 1): the form says
+    which field, and never "✓ args fit its schema"."""
+    async with console(url) as (pilot, app, q):
+        await press(pilot, "e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+        modal = app.screen
+        assert modal.query_one("#type", Select).value == "sleep"
+        error = modal.query_one("#error", Static)
+        modal.query_one("#args", TextArea).text = '{"seconds": 15, "secnds": 3}'
+        await pilot.pause()
+        shown = str(error.render())
+        assert "✓" not in shown
+        assert "args for 'sleep' carry field(s) `secnds` that SleepArgs does not know (its fields: `seconds`)" in shown
+        assert modal.query_one("#send", Button).disabled
+        await press(pilot, "ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, EnqueueScreen)
+        modal.query_one("#args", TextArea).text = '{"seconds": 15}'
+        await pilot.pause()
+        assert "✓ args fit its schema" in str(error.render())
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert (await q.stats()).pending == 0
+
+
 # ---- in flight, detail, embedded worker log -----------------------------------
 
 

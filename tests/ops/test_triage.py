@@ -37,6 +37,26 @@ TRACEBACK = 'Traceback (most recent call last):\n  File "svc.py", line 12, in la
         ("cancelled by operator", (None, "cancelled by operator")),
         ("launching t3.small   for\taccount  9", (None, "launching t3.small for account <n>")),
         ("", (None, "")),
+        # An apostrophe inside a word opens no quoted value (issue 19 item 4).
+        ("ValueError: can't parse 'abc' for user's 'x'", ("ValueError", "can't parse <str> for user's <str>")),
+        ('KeyError: "it\'s"', ("KeyError", "<str>")),
+        ("ValueError: got b'\\x00' and rb\"x\" from Bob's", ("ValueError", "got <str> and <str> from Bob's")),
+        ("ValueError: 'it\\'s \"x\"' isn't known", ("ValueError", "<str> isn't known")),
+        (
+            # What workers before this release wrote for an unknown field.
+            "args carry field(s) 'region' that this worker's V1 does not know (a newer producer? deploy "
+            "workers first, then requeue; or register the type with unknown_fields='ignore')",
+            (
+                None,
+                "args carry field(s) <str> that this worker's V1 does not know (a newer producer? deploy "
+                "workers first, then requeue; or register the type with unknown_fields=<str>)",
+            ),
+        ),
+        # Field names in backticks (msgspec's and jobcore's own) are the cause, kept.
+        (
+            "args do not fit LaunchArgs: Object missing required field `reservation_id`",
+            (None, "args do not fit LaunchArgs: Object missing required field `reservation_id`"),
+        ),
     ],
 )
 def test_normalise(reason: str, expected: tuple[str | None, str]) -> None:
