@@ -124,7 +124,7 @@ def test_every_jobcore_command_and_option_in_readme_exists() -> None:
         shown.append((current, line))
         if "| resume" in line:
             shown.append(("resume", line))
-    assert len(shown) > 40
+    assert len(shown) > 30  # the parse found README's commands
     unknown = []
     commands[""] = set()  # the synopsis's first line: the global options
     for command, rest in shown:

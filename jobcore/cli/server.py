@@ -68,17 +68,22 @@ def _connected(server: LocalServer, namespace: str) -> str:
         return said
     if not workers:
         return said
-    named = ", ".join(f"{printable(w)} running {busy} job(s)" for w, busy in workers[:3])
+    named = ", ".join(f"{printable(w)} holding {busy} job(s)" for w, busy in workers[:3])
     more = f" and {len(workers) - 3} more" if len(workers) > 3 else ""
     return f"{said}, live worker(s) among them: {named}{more}"
 
 
 async def _live_workers(url: str, namespace: str) -> list[tuple[str, int]]:
     from jobcore.connect import connect
+    from jobcore.limits import IN_FLIGHT_ALL
 
     q = connect(url, namespace=namespace)
     try:
-        rows = await asyncio.wait_for(q.workers(), 3)
+        # The jobs each holds now (a heartbeat's busy count may be a lease/3 old).
+        board = await asyncio.wait_for(q.dashboard(IN_FLIGHT_ALL), 3)
     finally:
         await q.close()
-    return [(w.id, w.busy) for w in rows if w.state != "lost"]
+    held: dict[str, int] = {}
+    for r in board.in_flight:
+        held[r.worker] = held.get(r.worker, 0) + 1
+    return [(w.id, held.get(w.id, 0)) for w in board.workers if w.state != "lost"]

@@ -61,7 +61,7 @@ def test_server_stop_with_a_worker_holding_a_job_refuses_without_force(
         assert (
             line.startswith("jobcore: error: not stopped: ") and "client connection(s) open on the local server" in line
         )
-        assert "live worker(s) among them: svc-1 running 1 job(s)" in line and "--force" in line
+        assert "live worker(s) among them: svc-1 holding 1 job(s)" in line and "--force" in line
         assert server.status().running
         res = run(env, "server", "stop", "--force")
         assert res.returncode == 0 and res.stdout.startswith("stopped the local server"), res
