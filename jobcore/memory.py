@@ -415,6 +415,7 @@ class MemoryQueue(Queue):
         chosen = list(bad) if ids is None else [i for i in ids if i in bad]
         for bid in chosen:
             self._append(job_type, bad.pop(bid).raw, 0)
+        self._uncount(which, job_type, len(chosen))
         if chosen:
             await self._wake()
         return len(chosen)
@@ -426,7 +427,15 @@ class MemoryQueue(Queue):
         chosen = list(bad) if ids is None else [i for i in ids if i in bad]
         for bid in chosen:
             del bad[bid]
+        self._uncount(which, job_type, len(chosen))
         return len(chosen)
+
+    def _uncount(self, which: Literal["dead", "failed"], job_type: str, n: int) -> None:
+        """Failed jobs requeued or purged leave the failed counter, as requeue.lua and
+        purge.lua do: it counts those held or dropped by the cap."""
+        if which == "failed" and job_type in self._types:
+            t = self._types[job_type]
+            t.failed_total = max(0, t.failed_total - n)
 
     async def _history_read(
         self, job_types: Sequence[str] | None, minutes: int

@@ -13,7 +13,7 @@ import pytest
 import jobcore
 from jobcore import ArgsError, Identity, Job
 from jobcore.model import decode_args, decode_envelope
-from jobcore.records import InFlightJob, Outcome, Stale
+from jobcore.records import Delivery, InFlightJob, Outcome, Stale
 
 from .helpers import plant
 
@@ -750,3 +750,55 @@ async def test_dead_jobs_are_named_by_a_job_id_prefix_as_find_takes_it(queue: jo
         await queue.requeue("dead", "launch", [base[:12]])
     assert await queue.requeue("dead", "launch", [str(twins[0])[:18]]) == 1  # dashes as a log line has them
     assert {b.job_id for b in await queue.dead()} == {str(twins[1])}
+
+
+async def _fail_all(q: jobcore.Queue, job_type: str, n: int) -> None:
+    await q.enqueue_many([Job(type=job_type, args={"n": i}, account_id=i) for i in range(n)])
+    got: list[Delivery] = []
+    for _ in range(10):  # partitions on a cluster are fetched a slot at a time
+        if len(got) < n:
+            got += await q.fetch("w", [job_type], n - len(got), 0)
+    assert len(got) == n
+    await q.settle("w", [Outcome(job_type, d.entry_id, "fail", 1, "boom") for d in got])
+
+
+async def test_failed_minus_kept_is_what_the_cap_dropped_after_requeue_and_purge(queue: jobcore.Queue) -> None:
+    """`failed` counts the failed jobs held or dropped by the cap: requeue and purge
+    take theirs off it in the same step, so "N (M kept)" means N - M were dropped
+    (issue 19 item 9: it read "12 (9 kept)" after 3 were requeued)."""
+    await queue.set_partitions("p", 3)
+    await ready(queue, "t", "p")
+    queue.keep_failed(5)
+
+    def failed(t: str) -> tuple[int, int]:
+        return stats.types[t].failed, stats.types[t].failed_kept
+
+    await _fail_all(queue, "t", 8)
+    stats = await queue.stats()
+    assert failed("t") == (8, 5)  # 3 dropped
+    ids = [b.id for b in await queue.failed("t")]
+    assert await queue.requeue("failed", "t", ids[:2]) == 2
+    assert await queue.purge("failed", "t", ids[2:3]) == 1
+    stats = await queue.stats()
+    assert failed("t") == (5, 2)
+    assert await queue.purge("failed", "t", None) == 2
+    stats = await queue.stats()
+    assert failed("t") == (3, 0) and stats.types["t"].pending == 2
+    # Requeued jobs that fail again count again; a dead list's requeue touches no counter.
+    got = await queue.fetch("w", ["t"], 2, 0)
+    await queue.settle("w", [Outcome("t", d.entry_id, "fail", 1, "again") for d in got])
+    stats = await queue.stats()
+    assert failed("t") == (5, 2)
+    assert await queue.requeue("failed", "t", None) == 2
+    stats = await queue.stats()
+    assert failed("t") == (3, 0)
+    # Partitions: each partition's counter follows its own list.
+    queue.keep_failed(1000)
+    await _fail_all(queue, "p", 9)
+    stats = await queue.stats()
+    assert failed("p") == (9, 9)
+    refs = [b.id for b in await queue.failed("p")]
+    assert await queue.purge("failed", "p", refs[:4]) == 4
+    assert await queue.requeue("failed", "p", refs[4:]) == 5
+    stats = await queue.stats()
+    assert failed("p") == (0, 0)

@@ -485,17 +485,20 @@ def test_a_failure_midway_says_how_many_landed(
 
 
 @pytest.mark.parametrize(
-    ("args_json", "message"),
+    ("args_json", "message", "code"),
     [
-        ("[" * 50_000 + "]" * 50_000, "ARGS_JSON is nested too deeply"),  # argv takes 128 KiB an argument
-        ('{"a": ' + "[" * 100_000, "ARGS_JSON is nested too deeply"),
-        ('{"n": ' + "9" * 5000 + "}", "ARGS_JSON is not valid JSON"),
-        ('{"n": ' + "9" * 30 + "}", "cannot be encoded"),
+        ("[" * 50_000 + "]" * 50_000, "ARGS_JSON is nested too deeply", 2),  # argv takes 128 KiB an argument
+        ('{"a": ' + "[" * 100_000, "ARGS_JSON is nested too deeply", 2),
+        ('{"n": ' + "9" * 5000 + "}", "ARGS_JSON is not valid JSON", 2),
+        ('{"n": ' + "9" * 30 + "}", "cannot be encoded", 1),
     ],
     ids=["nested arrays", "nested, unclosed", "5000-digit int", "int beyond 64 bits"],
 )
-def test_absurd_args_json_is_one_line(cli_env: dict[str, str], redis_url: str, args_json: str, message: str) -> None:
-    err = one_line_error(jc(cli_env, "enqueue", "noop", args_json, "--no-validate", url=redis_url))
+def test_absurd_args_json_is_one_line(
+    cli_env: dict[str, str], redis_url: str, args_json: str, message: str, code: int
+) -> None:
+    # What the command line alone says is wrong is a usage error (2); what Redis refuses, 1.
+    err = one_line_error(jc(cli_env, "enqueue", "noop", args_json, "--no-validate", url=redis_url), code)
     assert message in err
     assert stats(cli_env, redis_url)["totals"]["pending"] == 0
 

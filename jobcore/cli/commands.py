@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from jobcore.cli.errors import CliError
 from jobcore.cli.output import Out, note_cut, pipe_console, print_json
-from jobcore.display import duration, field_text, printable, redacted_url
+from jobcore.cli.stats_table import print_stats_table
+from jobcore.display import duration, field_text, printable
 from jobcore.limits import IN_FLIGHT_ALL
 from jobcore.ops.find import FoundJob, parse_query
 from jobcore.queue import Queue
@@ -16,7 +17,6 @@ from jobcore.records import WorkerInfo
 
 
 async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
-    from rich.table import Table
     from rich.text import Text
 
     if a.history:
@@ -26,53 +26,17 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
         print_json(stats.to_dict())
         return 0
     # Every string from Redis goes in as Text: never read as markup, escapes shown escaped.
-    title = f"jobcore at {redacted_url(q.url)}, {q.topology()} ({stats.workers} live worker(s))"
-    table = Table(title=Text(printable(title)))
-    split = any(t.partitions > 1 for t in stats.types.values())
-    cols = ["type", *(["partitions"] if split else []), "pending", "in flight", "processed", "failed", "dead"]
-    for col in (*cols, "oldest", "workers"):
-        # A type name folds rather than being cut: it is what an operator types next.
-        table.add_column(
-            col, justify="left" if col == "type" else "right", overflow="fold" if col == "type" else "ellipsis"
-        )
-    for t in sorted(stats.types.values(), key=lambda t: t.job_type):
-        served = Text(str(t.served_by)) if t.served_by else (Text("none", "red") if t.pending else Text("0"))
-        type_cell = Text(printable(t.job_type))
-        if t.paused:
-            type_cell.append(" paused", "yellow")
-        table.add_row(
-            type_cell,
-            *([str(t.partitions)] if split else []),
-            str(t.pending),
-            str(t.in_flight),
-            str(t.processed),
-            _failed(t.failed, t.failed_kept),
-            str(t.dead),
-            duration(t.oldest_pending_age),
-            served,
-        )
-        if a.partitions:
-            for p, pending in enumerate(t.pending_by_partition):
-                table.add_row(Text(f"  p{p}", style="dim"), "", str(pending), *[""] * 6)
-    table.add_row(
-        Text("total", "bold"),
-        *([""] if split else []),
-        str(stats.pending),
-        str(stats.in_flight),
-        str(stats.processed),
-        str(stats.failed),
-        str(stats.dead),
-        "",
-        "",
-        end_section=True,
-    )
     console = pipe_console()
-    console.print(table)
+    print_stats_table(console, stats, q.url, q.topology(), a.partitions)
+
+    def say(text: Text) -> None:
+        console.print(text, soft_wrap=not console.is_terminal)  # piped: every note whole on its line
+
     for name in stats.unserved:
-        console.print(Text(f"no live worker serves {printable(repr(name))}: its jobs wait until one starts", "yellow"))
+        say(Text(f"no live worker serves {printable(repr(name))}: its jobs wait until one starts", "yellow"))
     for t in stats.types.values():
         if t.schema_versions > 1:
-            console.print(
+            say(
                 Text(
                     f"type {printable(repr(t.job_type))}: its live workers run {t.schema_versions} different args "
                     "schemas (a rolling deploy?); jobs with fields a worker does not know are dead-lettered there",
@@ -80,17 +44,15 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
                 )
             )
         if t.problem:
-            console.print(Text(f"type {printable(repr(t.job_type))}: {printable(t.problem)}", "red"))
+            say(Text(f"type {printable(repr(t.job_type))}: {printable(t.problem)}", "red"))
         if t.paused:
-            console.print(
+            say(
                 Text(f"type {printable(repr(t.job_type))} is paused: workers take none of its jobs until it is resumed",
                      "yellow")
             )  # fmt: skip
     evicting = ", ".join(sorted(await q.eviction_policies()))
     if evicting:
-        console.print(
-            Text(f"Redis uses maxmemory-policy {evicting}: it may evict queued jobs; set noeviction", "bold red")
-        )
+        say(Text(f"Redis uses maxmemory-policy {evicting}: it may evict queued jobs; set noeviction", "bold red"))
     return 0
 
 
@@ -128,11 +90,6 @@ async def _print_history(q: Queue, job_type: str | None, minutes: int, as_json: 
             f"{_ms(r.p50_ms):>9} {_ms(r.p95_ms):>9}\n"
         )
     return 0
-
-
-def _failed(failed: int, kept: int) -> str:
-    """Failures counted, and how many of them the failed list still holds when that differs."""
-    return str(failed) if kept == failed else f"{failed} ({kept} kept)"
 
 
 async def cmd_partitions(q: Queue, a: argparse.Namespace) -> int:

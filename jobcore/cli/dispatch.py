@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -22,17 +23,17 @@ from jobcore.cli.commands import (
     cmd_why,
     cmd_workers,
 )
-from jobcore.cli.enqueue import cmd_enqueue
+from jobcore.cli.enqueue import check_enqueue_usage, cmd_enqueue
 from jobcore.cli.errors import CliError, UsageError
 from jobcore.cli.fairness import cmd_fair, cmd_limit
 from jobcore.cli.output import EXIT_BROKEN_PIPE, drop_stdout
 from jobcore.cli.parser import EXIT_USAGE, build_parser
 from jobcore.cli.server import cmd_server
-from jobcore.cli.worker_process import cmd_worker
+from jobcore.cli.worker_process import check_worker_usage, cmd_worker
 from jobcore.connect import connect
 from jobcore.display import printable, scrubbed
 from jobcore.errors import JobcoreError
-from jobcore.local import LocalServerError, resolve
+from jobcore.local import QUIET_ENV, LocalServerError, resolve
 from jobcore.queue import Queue
 from jobcore.url import scheme_of
 
@@ -62,7 +63,8 @@ async def _main(a: argparse.Namespace) -> int:
     except LocalServerError as exc:
         raise CliError(str(exc)) from None
     url = where.url
-    if where.implicit:
+    quiet = a.quiet or os.environ.get(QUIET_ENV, "").lower() in ("1", "true", "yes")
+    if where.implicit and (where.trouble or not quiet):
         # Said on stderr, so what a script reads from stdout stays the same.
         print(f"jobcore: {where.why}", file=sys.stderr)
     if scheme_of(url) == "memory":
@@ -94,8 +96,10 @@ def _check_usage(a: argparse.Namespace) -> None:
             raise UsageError("give ids, --all or --group KEY: one of them")
     if a.command == "limit" and (a.max is not None or a.weight is not None) and a.account is None:
         raise UsageError("--max and --weight are one account's: give --account ID")
-    if a.command == "enqueue" and a.handlers and a.no_validate:
-        raise UsageError("--handlers checks the args and --no-validate skips the check: give one of them")
+    if a.command == "enqueue":
+        check_enqueue_usage(a)
+    if a.command == "worker":
+        check_worker_usage(a)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,31 +5,58 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from jobcore.cli.errors import CliError, load_handlers
+from jobcore.cli.errors import CliError, UsageError, load_handlers
 from jobcore.cli.output import EXIT_BROKEN_PIPE, Out
 from jobcore.display import printable
 from jobcore.errors import JobcoreError
 from jobcore.model import Identity, Job
 from jobcore.queue import Queue
+from jobcore.registry import Handlers
 from jobcore.schema import check_args
 
 ENQUEUE_BATCH = 1_000  # jobs built and sent per round trip: memory stays flat whatever --count
 
 
-def _args_json(text: str) -> dict[str, Any]:
+def read_args_json(spec: str) -> dict[str, Any]:
+    """ARGS_JSON as given: the text itself, ``-`` for stdin or ``@FILE`` (an args
+    object too big for a command line). Read and parsed before connecting: what
+    is wrong with it is a usage error."""
+    if spec == "-":
+        text = sys.stdin.read()
+    elif spec.startswith("@"):  # JSON never starts with @
+        try:
+            text = Path(spec[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read ARGS_JSON from {printable(spec[1:])}: {printable(exc)}") from None
+    else:
+        text = spec
     try:
         args = json.loads(text)
     except RecursionError:
-        raise CliError("ARGS_JSON is nested too deeply") from None
+        raise UsageError("ARGS_JSON is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
-        raise CliError(f"ARGS_JSON is not valid JSON: {exc}") from None
+        raise UsageError(f"ARGS_JSON is not valid JSON: {exc}") from None
     if not isinstance(args, dict):
-        raise CliError(f"ARGS_JSON must be a JSON object, got {type(args).__name__}")
+        raise UsageError(f"ARGS_JSON must be a JSON object, got {type(args).__name__}")
     return args
+
+
+def check_enqueue_usage(a: argparse.Namespace) -> None:
+    """ARGS_JSON read into ``a.args_value`` and --handlers loaded into ``a.registry``
+    (and checked to have TYPE), before anything connects."""
+    if a.handlers and a.no_validate:
+        raise UsageError("--handlers checks the args and --no-validate skips the check: give one of them")
+    a.args_value = read_args_json(a.args)
+    a.registry = load_handlers(a.handlers) if a.handlers else None
+    if a.registry is not None and a.type not in a.registry:
+        known = ", ".join(printable(t) for t in a.registry.types) or "none"
+        raise UsageError(f"{a.handlers} has no handler for job type {printable(repr(a.type))} (it has: {known})")
 
 
 async def _schema_for(q: Queue, a: argparse.Namespace) -> dict[str, Any] | None:
@@ -38,10 +65,7 @@ async def _schema_for(q: Queue, a: argparse.Namespace) -> dict[str, Any] | None:
     if a.no_validate:
         return None
     if a.handlers:
-        registry = load_handlers(a.handlers)
-        if a.type not in registry:
-            known = ", ".join(printable(t) for t in registry.types) or "none"
-            raise CliError(f"{a.handlers} has no handler for job type {printable(repr(a.type))} (it has: {known})")
+        registry: Handlers = a.registry  # loaded and checked before connecting
         return registry.get(a.type).schema()
     deadline = time.monotonic() + max(0.0, a.wait_schema)
     while True:
@@ -60,7 +84,7 @@ async def _schema_for(q: Queue, a: argparse.Namespace) -> dict[str, Any] | None:
 
 
 async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
-    args = _args_json(a.args)
+    args: dict[str, Any] = a.args_value  # read before connecting
     schema = await _schema_for(q, a)
     try:
         if schema is not None:
@@ -90,6 +114,17 @@ async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
         if a.json:
             out.write("]\n")  # the ids of what did land, as valid JSON
         raise CliError(f"{exc} ({done:,} of {a.count:,} jobs were enqueued before it)") from None
+    except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C: asyncio.run cancels, then exits 130
+        if a.json and done:
+            out.write("]\n")
+        sending = min(ENQUEUE_BATCH, a.count - done)
+        span = f" ({first} ... {last})" if done else ""
+        print(
+            f"jobcore: interrupted: {done:,} of {a.count:,} {printable(a.type)} jobs were enqueued{span}; "
+            f"the batch being sent ({sending:,}) may or may not have landed",
+            file=sys.stderr,
+        )
+        raise
     name = printable(a.type)
     if a.json:
         out.write("]\n")

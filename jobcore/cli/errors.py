@@ -15,8 +15,9 @@ class UsageError(CliError):
 
 
 def load_handlers(spec: str) -> Handlers:
-    """The MODULE:HANDLERS registry, or a CliError saying why it cannot be loaded."""
+    """The MODULE:HANDLERS registry, or a UsageError saying why it cannot be loaded
+    (exit 2, as jobconsole's --handlers: the option names what is not there)."""
     try:
         return registry_load_handlers(spec)
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise UsageError(str(exc)) from None

@@ -10,8 +10,8 @@ from typing import Any, NoReturn
 from jobcore import __version__
 from jobcore.errors import BadQuery
 from jobcore.keys import DEFAULT_NAMESPACE
-from jobcore.limits import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP
-from jobcore.local import URL_HELP
+from jobcore.limits import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, MAX_PARTITIONS
+from jobcore.local import QUIET_ENV, URL_HELP
 from jobcore.ops.find import parse_job_id, parse_word
 from jobcore.ops.history import KEEP_MINUTES
 from jobcore.worker.worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S
@@ -65,6 +65,13 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _partition_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_PARTITIONS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_PARTITIONS} partitions, got {value}")
     return value
 
 
@@ -124,7 +131,7 @@ class CommandLineParser(argparse.ArgumentParser):
 
 
 def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
-    """--url and --namespace, taken before the command or after it (its value wins)."""
+    """--url, --namespace and --quiet, taken before the command or after it (its value wins)."""
     unset: Any = argparse.SUPPRESS if after_command else None
     p.add_argument(
         "--url",
@@ -135,6 +142,14 @@ def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
         "--namespace",
         default=argparse.SUPPRESS if after_command else DEFAULT_NAMESPACE,
         help=f"Redis key prefix (default: {DEFAULT_NAMESPACE})",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help=f"no first line saying which server was picked (${QUIET_ENV}=1 too); errors, and trouble "
+        "with the server, are always said",
     )
 
 
@@ -191,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = command("enqueue", "enqueue COUNT jobs of TYPE with ARGS_JSON")
     e.add_argument("type", metavar="TYPE", help="the job type")
-    e.add_argument("args", metavar="ARGS_JSON", help="the job's args as a JSON object")
+    e.add_argument(
+        "args", metavar="ARGS_JSON", help="the job's args as a JSON object; - reads it from stdin, @FILE from FILE"
+    )
     e.add_argument("--count", type=_job_count, default=1, help=f"how many jobs (at most {MAX_COUNT:,})")
     e.add_argument("--account-id", type=_account_id, default=0, help="the jobs' account id")
     e.add_argument("--account-number", default="", help="the jobs' account number (a log field)")
@@ -224,7 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         "show or raise TYPE's partition count (jobs spread over N streams by account; it never shrinks)",
     )
     pa.add_argument("type", metavar="TYPE", help="the job type")
-    pa.add_argument("count", nargs="?", type=_positive_int, metavar="N", help="the new count (default: show it)")
+    pa.add_argument(
+        "count",
+        nargs="?",
+        type=_partition_count,
+        metavar="N",
+        help=f"the new count, 1 to {MAX_PARTITIONS} (default: show it)",
+    )
 
     f = command("in-flight", "jobs being processed now")
     f.add_argument(
@@ -306,4 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = command("server", "the local server jobcore starts when no Redis is given or answers")
     sv.add_argument("action", nargs="?", choices=["status", "start", "stop"], default="status", help="what to do")
+    sv.add_argument(
+        "--force",
+        "--yes",
+        action="store_true",
+        help="stop: even with workers or consoles connected (without it: asked on a terminal, refused elsewhere)",
+    )
     return p

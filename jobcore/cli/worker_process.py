@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import NoReturn
 
-from jobcore.cli.errors import CliError, load_handlers
+from jobcore.cli.errors import CliError, UsageError, load_handlers
 from jobcore.display import printable, redacted_url
 from jobcore.errors import WorkerIdTaken
 from jobcore.queue import Queue
@@ -21,12 +21,28 @@ from jobcore.worker.worker import DEFAULT_PREFETCH, Worker
 log = logging.getLogger("jobcore.cli")
 
 
+def worker_types(a: argparse.Namespace) -> list[str] | None:
+    return [t.strip() for t in a.types.split(",") if t.strip()] if a.types else None
+
+
+def check_worker_usage(a: argparse.Namespace) -> None:
+    """The registry loaded into ``a.registry`` and --types checked against it,
+    before anything connects: what is wrong is a usage error."""
+    a.registry = load_handlers(a.handlers)
+    chosen = worker_types(a) or a.registry.types
+    unknown = [t for t in chosen if t not in a.registry]
+    if unknown:
+        raise UsageError(f"no handler registered for type(s): {', '.join(printable(t) for t in unknown)}")
+    if not chosen:
+        raise UsageError(f"the handler registry {a.handlers} is empty: nothing to serve")
+
+
 async def cmd_worker(q: Queue, a: argparse.Namespace) -> int:
     from jobcore.logs import configure
 
     configure(a.log_level, a.log_format)
-    handlers = load_handlers(a.handlers)
-    types = [t.strip() for t in a.types.split(",") if t.strip()] if a.types else None
+    handlers = a.registry  # loaded (and --types checked) before connecting
+    types = worker_types(a)
     try:
         worker = Worker(
             q,

@@ -489,11 +489,12 @@ class RedisQueue(RedisFairness, Queue):
         total = 0
         ids = await self._bad_refs(which, job_type, ids)
         for name, entry_ids in (await self._by_lane(job_type, ids)).items():
-            stream, bad = self.keys.of_type(name).stream, bad_key(self.keys, which, name)
+            k = self.keys.of_type(name)
+            bad, stats = bad_key(self.keys, which, name), k.stats if which == "failed" else None
             if entry_ids is not None:
-                total += int(await self._script(scripts.requeue(stream, bad, entry_ids)))
+                total += int(await self._script(scripts.requeue(k.stream, bad, entry_ids, stats)))
                 continue
-            while n := int(await self._script(scripts.requeue(stream, bad, []))):
+            while n := int(await self._script(scripts.requeue(k.stream, bad, [], stats))):
                 total += n
         return total
 
@@ -501,12 +502,11 @@ class RedisQueue(RedisFairness, Queue):
         total = 0
         ids = await self._bad_refs(which, job_type, ids)
         for name, entry_ids in (await self._by_lane(job_type, ids)).items():
-            key = bad_key(self.keys, which, name)
-            if entry_ids is not None:
-                command: list[resp.Arg] = ["XDEL", key, *entry_ids]
-                total += int(await guarded(self.url, lambda: self._t.call(*command)))  # noqa: B023 - awaited here
-            else:
-                total += int(await self._script(scripts.purge(key)))
+            if entry_ids == []:
+                continue  # no ids here: an empty list would read as all of them
+            stats = self.keys.of_type(name).stats if which == "failed" else None
+            call = scripts.purge(bad_key(self.keys, which, name), entry_ids or [], stats)
+            total += int(await self._script(call))
         return total
 
     async def _set_paused(self, job_type: str, paused: bool) -> None:

@@ -128,13 +128,14 @@ def forget(workers: str, leases: str, worker_id: str, force: bool) -> Call:
     return _FORGET, [workers, leases], [worker_id, "1" if force else "0"]
 
 
-def requeue(stream: str, bad: str, ids: Sequence[str]) -> Call:
-    """No ids: the oldest 1000."""
-    return _REQUEUE, [stream, bad], ids
+def requeue(stream: str, bad: str, ids: Sequence[str], stats: str | None) -> Call:
+    """No ids: the oldest 1000. ``stats``: the failed list's type's, whose counter follows."""
+    return _REQUEUE, [stream, bad, *([stats] if stats else [])], ids
 
 
-def purge(bad: str) -> Call:
-    return _PURGE, [bad], []
+def purge(bad: str, ids: Sequence[str], stats: str | None) -> Call:
+    """No ids: all of them. ``stats``: the failed list's type's, whose counter follows."""
+    return _PURGE, [bad, *([stats] if stats else [])], ids
 
 
 def partitions(partitions_key: str, proposed: Mapping[str, str]) -> Call:

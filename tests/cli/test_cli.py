@@ -176,7 +176,7 @@ def test_enqueue_refuses_an_unknown_field_by_name(cli_env: dict[str, str], redis
 )
 def test_bad_input_is_one_clear_line(cli_env: dict[str, str], redis_url: str, args: list[str], message: str) -> None:
     res = jc(cli_env, *args, url=redis_url)
-    assert res.returncode == 1
+    assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and message in res.stderr
     assert "Traceback" not in res.stderr
 
@@ -213,13 +213,13 @@ def test_bad_url_and_bad_handlers_are_clear(cli_env: dict[str, str], redis_url: 
     res = jc(cli_env, "stats", url="http://example")
     assert res.returncode == 1 and "unsupported queue URL" in res.stderr
     res = jc(cli_env, "worker", "no_such_module:handlers", url=redis_url)
-    assert res.returncode == 1 and "cannot import handlers module 'no_such_module'" in res.stderr
+    assert res.returncode == 2 and "cannot import handlers module 'no_such_module'" in res.stderr
     res = jc(cli_env, "worker", "jobcore.demo:log", url=redis_url)
-    assert res.returncode == 1 and "jobcore.demo:log is a Logger, not a jobcore.Handlers registry" in res.stderr
+    assert res.returncode == 2 and "jobcore.demo:log is a Logger, not a jobcore.Handlers registry" in res.stderr
     res = jc(cli_env, "worker", "jobcore.demo:nosuch", url=redis_url)
-    assert res.returncode == 1 and "module 'jobcore.demo' has no 'nosuch' (its registries: handlers)" in res.stderr
+    assert res.returncode == 2 and "module 'jobcore.demo' has no 'nosuch' (its registries: handlers)" in res.stderr
     res = jc(cli_env, "worker", "jobcore.demo:handlers", "--types", "noop,nope", url=redis_url)
-    assert res.returncode == 1 and "no handler registered for type(s): nope" in res.stderr
+    assert res.returncode == 2 and "no handler registered for type(s): nope" in res.stderr
 
 
 def test_dead_and_failed_list_requeue_purge(cli_env: dict[str, str], redis_url: str, tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ async def test_enqueue_checks_against_the_callers_handlers_or_waits_for_a_starti
     res = run(cli_env, "enqueue", "sleep", '{"seconds": "x"}', "--handlers", "jobcore.demo:handlers", "--url", fresh)
     assert res.returncode == 1 and "seconds" in res.stderr
     res = run(cli_env, "enqueue", "nosuch", "{}", "--handlers", "jobcore.demo:handlers", "--url", fresh)
-    assert res.returncode == 1 and "jobcore.demo:handlers has no handler for job type 'nosuch'" in res.stderr
+    assert res.returncode == 2 and "jobcore.demo:handlers has no handler for job type 'nosuch'" in res.stderr
     res = run(cli_env, "enqueue", "sleep", '{"seconds": 0}', "--handlers", "jobcore.demo:handlers", "--url", fresh)
     assert res.returncode == 0, res.stderr
     # With no schema and no worker, it waits briefly, then says what to do.

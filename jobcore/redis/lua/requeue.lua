@@ -1,5 +1,7 @@
 -- Move dead or failed jobs back onto their type's stream as fresh jobs.
--- KEYS: stream, bad set; ARGV: ids... (none: the oldest 1000)
+-- KEYS: stream, bad set, then for the failed list its type's stats hash, whose
+-- `failed` counter drops by as many in this same call (see purge.lua).
+-- ARGV: ids... (none: the oldest 1000)
 local ids = {}
 if #ARGV == 0 then
   for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1000)) do ids[#ids + 1] = e[1] end
@@ -19,5 +21,9 @@ for _, id in ipairs(ids) do
     redis.call('XDEL', KEYS[2], id)
     n = n + 1
   end
+end
+if KEYS[3] and n > 0 then
+  local cur = tonumber(redis.pcall('HGET', KEYS[3], 'failed'))
+  if cur and cur > 0 then redis.pcall('HINCRBY', KEYS[3], 'failed', -math.min(cur, n)) end
 end
 return n
