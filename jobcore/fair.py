@@ -87,12 +87,20 @@ class FairInfo:
 class FairBook:
     """One fair lane's bookkeeping, in process (the memory backend)."""
 
+    fields: dict[str, str] = field(default_factory=dict)  # what the fair hash holds on Redis
+    settings: FairSettings = field(default_factory=FairSettings)
     ring: deque[str] = field(default_factory=deque)
     blocked: set[str] = field(default_factory=set)
     queues: dict[str, deque[str]] = field(default_factory=dict)  # account -> waiting entry ids
     running: dict[str, int] = field(default_factory=dict)
     held: dict[str, str] = field(default_factory=dict)  # entry id -> account
     turns: dict[str, int] = field(default_factory=dict)  # account -> jobs of its weighted turn so far
+
+    def configure(self, fields: dict[str, str]) -> None:
+        """Set (or, with "", remove) settings, then unblock who a raised limit frees."""
+        self.fields = {k: v for k, v in {**self.fields, **fields}.items() if v}
+        self.settings = FairSettings.parse(self.fields)
+        self.unblock(self.settings)
 
     def add(self, entry_id: str, account: str, s: FairSettings) -> None:
         q = self.queues.setdefault(account, deque())
@@ -147,8 +155,9 @@ class FairBook:
                 return got
         return []
 
-    def settled(self, entry_id: str, s: FairSettings) -> None:
+    def settled(self, entry_id: str) -> None:
         """A job left the stream: its account's slot comes back."""
+        s = self.settings
         account = self.held.pop(entry_id, None)
         if account is None:
             return
@@ -170,7 +179,8 @@ class FairBook:
                 self.blocked.discard(account)
                 self.ring.append(account)
 
-    def info(self, job_type: str, s: FairSettings, top: int) -> FairInfo:
+    def info(self, job_type: str, top: int) -> FairInfo:
+        s = self.settings
         most = sorted(((a, len(q)) for a, q in self.queues.items()), key=most_first)
         running = sorted(self.running.items(), key=most_first)
         blocked = sorted(
@@ -192,16 +202,18 @@ class FairBook:
         """Every waiting entry id: those not taken in, then each account's."""
         return [*waiting, *(i for q in self.queues.values() for i in q)]
 
-    def take(
-        self, s: FairSettings, waiting: deque[str], payloads: Mapping[str, tuple[bytes | None, int]], count: int
-    ) -> list[str]:
-        """The memory backend's fetch of a fair lane: take in what waits (when
-        fair), then up to ``count`` entry ids in turn, their slots taken."""
+    def take(self, waiting: deque[str], payloads: Mapping[str, tuple[bytes | None, int]], count: int) -> list[str]:
+        """The memory backend's fetch of a lane: ``waiting`` (never delivered)
+        taken in when fair, else the first of it; then up to ``count`` entry ids
+        in turn from the accounts' queues, their slots taken."""
+        s = self.settings
+        out: list[str] = []
         if s.on:
             while waiting:
                 entry_id = waiting.popleft()
                 self.add(entry_id, account_of_payload(payloads[entry_id][0]), s)
-        out: list[str] = []
+        else:
+            out = [waiting.popleft() for _ in range(min(count, len(waiting)))]
         while len(out) < count:
             got = self.next(s, payloads, count - len(out))
             if not got:

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jobcore.errors import WorkerIdTaken
-from jobcore.fair import FairBook, FairInfo, FairSettings
+from jobcore.errors import ConnectionFailed, WorkerIdTaken
+from jobcore.fair import FairBook, FairInfo
 from jobcore.keys import entry_order, lanes, split_lane
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
 from jobcore.ops.history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
@@ -69,8 +69,7 @@ class _Type:
     dead: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     failed: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     paused: bool = False
-    fair: FairSettings = field(default_factory=FairSettings)
-    book: FairBook = field(default_factory=FairBook)
+    book: FairBook = field(default_factory=FairBook)  # fairness across accounts: what its fair keys hold on Redis
 
 
 class MemoryQueue(Queue):
@@ -87,7 +86,6 @@ class MemoryQueue(Queue):
         self._seq = 0
         self._cond: asyncio.Condition | None = None
         self._closed = False
-        self._fair_fields: dict[str, dict[str, str]] = {}  # by type: what its fair hash holds on Redis
         self._history: dict[str, MinuteTable] = {}  # by type: what each type's history hash holds on Redis
         self._cancels: dict[str, list[tuple[str, str, str]]] = {}  # worker id -> cancel requests
         self._answers: dict[tuple[str, str, str], tuple[str, int]] = {}  # cancel request -> (answer, expiry ms)
@@ -128,8 +126,6 @@ class MemoryQueue(Queue):
 
     def _check_open(self) -> None:
         if self._closed:
-            from jobcore.errors import ConnectionFailed
-
             raise ConnectionFailed("the memory queue is closed")
 
     # ---- writes -----------------------------------------------------------
@@ -190,8 +186,7 @@ class MemoryQueue(Queue):
             t = self._types.get(job_type)
             if t is None or t.paused:
                 continue
-            plain = [t.waiting.popleft() for _ in range(min(left, len(t.waiting)))] if not t.fair.on else []
-            for entry_id in plain + t.book.take(t.fair, t.waiting, t.data, left - len(plain)):
+            for entry_id in t.book.take(t.waiting, t.data, left):
                 raw, base = t.data[entry_id]
                 t.pel[entry_id] = _Held(consumer, now, 1)
                 out.append(Delivery(job_type, entry_id, raw, base + 1))
@@ -210,7 +205,7 @@ class MemoryQueue(Queue):
                 continue
             self._answer(o, o.verdict, overwrite=True)  # in the same step as the settle, as settle.lua does
             del t.pel[o.entry_id]
-            t.book.settled(o.entry_id, t.fair)
+            t.book.settled(o.entry_id)
             raw, base = t.data.pop(o.entry_id, (None, 0))
             if o.kind == "ack":
                 t.processed += 1
@@ -343,7 +338,7 @@ class MemoryQueue(Queue):
                 failed_kept=len(t.failed),
                 partitions=self._partitions.get(job_type, 1),
                 paused=t.paused,
-                fair=t.fair.on,
+                fair=t.book.settings.on,
                 accounts_waiting=len(t.book.queues),
             )
             for job_type, t in self._types.items()
@@ -471,17 +466,12 @@ class MemoryQueue(Queue):
 
     async def _fair_write(self, job_type: str, fields: dict[str, str]) -> None:
         self._check_open()
-        t = self._type(job_type)
-        stored = {k: v for k, v in {**self._fair_fields.get(job_type, {}), **fields}.items() if v}
-        self._fair_fields[job_type] = stored
-        t.fair = FairSettings.parse(stored)
-        t.book.unblock(t.fair)
+        self._type(job_type).book.configure(fields)
         await self._wake()
 
     async def _fair_read(self, job_type: str, top: int) -> FairInfo:
         self._check_open()
-        t = self._type(job_type)
-        return t.book.info(job_type, t.fair, top)
+        return self._type(job_type).book.info(job_type, top)
 
     async def _pending_by_id(
         self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
