@@ -357,7 +357,9 @@ async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
         assert "unknown envelope version 9" in cell(table, first, "reason")
         assert "unknown envelope version 9" in str(screen.query_one("#reason", Static).render())
 
-        await press(pilot, "r")  # requeue the selected one
+        await press(pilot, "r")  # requeue the selected one: asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await press(pilot, "y")
         await wait_for(pilot, lambda: table.row_count == 2, what="two dead rows after requeue")
         stats = (await q.stats()).types["sleep"]
         assert (stats.dead, stats.pending) == (2, 1)
@@ -624,7 +626,9 @@ async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> N
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await open_dead(pilot, 1)
-        await footer_shows(pilot, [k for k in visible(BAD, read_only=False) if k.action and k.show], read_only, "the dead list")
+        await footer_shows(
+            pilot, [k for k in visible(BAD, read_only=False) if k.action and k.show], read_only, "the dead list"
+        )
         # A hidden key still answers, saying why it does nothing.
         await press(pilot, "X")
         await pilot.pause()
