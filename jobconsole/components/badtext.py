@@ -7,7 +7,7 @@ import json
 from rich.text import Text
 
 from jobcore import BadJob
-from jobcore.display import PREVIEW_CHARS, clipped, preview, size
+from jobcore.display import FIELD_CHARS, PREVIEW_CHARS, clipped, preview, size
 
 from ..format import clock, whole_command
 
@@ -19,7 +19,7 @@ def last_line(reason: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-FIELD = 200  # characters of one field (an org_id, a worker id) in the pane and the questions
+FIELD = FIELD_CHARS  # of one field (an org_id, a worker id) in the pane and the questions: a line
 
 
 def describe_bad(job: BadJob, which: str) -> Text:
