@@ -286,9 +286,9 @@ def test_sigterm_leaves_the_terminal_as_it_found_it(cli_env: dict[str, str], rep
         cwd=repo_root,
         start_new_session=True,
     )
-    os.close(follower)
     out = bytearray()
     try:
+        os.close(follower)
         assert _read_until(leader, out, lambda b: b"\x1b[?1049h" in b and b"Quit" in b, 30), bytes(out[-500:])
         mark = len(out)
         proc.send_signal(signal.SIGTERM)
