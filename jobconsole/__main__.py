@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = make_app(settings, handlers=handlers)
     app.run()
-    return app.return_code or 0  # 143 after a SIGTERM, once the terminal is restored
+    return app.return_code or 0  # 128 + the signal after a SIGTERM or SIGHUP, once the terminal is restored
 
 
 def _reason(exc: BaseException) -> str:

@@ -45,7 +45,7 @@ from .settings import Settings, load_handlers
 from .snapshot import RateHistory, Snapshot
 
 LOG_DRAIN_EVERY = 0.1
-SIGTERM_EXIT = 128 + signal.SIGTERM  # the exit code of a process a SIGTERM ended, as shells report it
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # kill / a supervisor; the terminal window closed
 LOG_LINES_PER_DRAIN = 200  # at most 2,000 lines/s reach the screen; the rest are counted as dropped
 
 
@@ -111,9 +111,10 @@ class JobConsole(App[None]):
         self.set_interval(0.5, self._tick)
         self.poll_now()
         self.read_history()
-        if not self.is_headless:  # on a terminal (tests run headless): a supervisor's or kill's SIGTERM
-            with contextlib.suppress(NotImplementedError):  # no loop signal handlers (Windows)
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._quit, SIGTERM_EXIT)
+        if not self.is_headless:  # on a terminal (tests run headless)
+            with contextlib.suppress(NotImplementedError, AttributeError):  # Windows: no such signals
+                for sig in QUIT_SIGNALS:  # exit 128 + the signal, as shells report a process it ended
+                    asyncio.get_running_loop().add_signal_handler(sig, self._quit, 128 + sig)
         if self.settings.origin_note:
             self.notify(self.settings.origin_note, title="Server", markup=False, timeout=10)
 

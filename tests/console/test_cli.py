@@ -264,14 +264,17 @@ def _read_until(fd: int, out: bytearray, done: Any, seconds: float) -> bool:
     return done(out)
 
 
-def test_sigterm_leaves_the_terminal_as_it_found_it(cli_env: dict[str, str], repo_root: Path) -> None:
-    """Issue 19 item 2: SIGTERM (a supervisor, `kill`) quits as q does: out of the
-    alternate screen, the cursor back, then exit 143 (128 + SIGTERM)."""
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_leaves_the_terminal_as_it_found_it(cli_env: dict[str, str], repo_root: Path, sig: str) -> None:
+    """Issue 19 item 2: SIGTERM (a supervisor, `kill`) or SIGHUP (the window closed) quits
+    as q does: out of the alternate screen, the cursor back, then exit 128 + the signal."""
     import fcntl
     import pty
     import signal
     import struct
     import termios
+
+    signum = getattr(signal, sig)
 
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
@@ -291,9 +294,9 @@ def test_sigterm_leaves_the_terminal_as_it_found_it(cli_env: dict[str, str], rep
         os.close(follower)
         assert _read_until(leader, out, lambda b: b"\x1b[?1049h" in b and b"Quit" in b, 30), bytes(out[-500:])
         mark = len(out)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         _read_until(leader, out, lambda b: False, 10)  # until the child closes the terminal
-        assert proc.wait(timeout=10) == 143
+        assert proc.wait(timeout=10) == 128 + signum
         after = bytes(out[mark:])
         assert b"\x1b[?1049l" in after  # left the alternate screen
         assert b"\x1b[?25h" in after  # the cursor shown again
