@@ -181,8 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .app import make_app
 
-    make_app(settings, handlers=handlers).run()
-    return 0
+    app = make_app(settings, handlers=handlers)
+    app.run()
+    return app.return_code or 0  # 128 + the signal after a SIGTERM or SIGHUP, once the terminal is restored
 
 
 def _reason(exc: BaseException) -> str:

@@ -9,7 +9,9 @@ Actions (messages.py), which one handler here runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +45,7 @@ from .settings import Settings, load_handlers
 from .snapshot import RateHistory, Snapshot
 
 LOG_DRAIN_EVERY = 0.1
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # kill / a supervisor; the terminal window closed
 LOG_LINES_PER_DRAIN = 200  # at most 2,000 lines/s reach the screen; the rest are counted as dropped
 
 
@@ -108,6 +111,10 @@ class JobConsole(App[None]):
         self.set_interval(0.5, self._tick)
         self.poll_now()
         self.read_history()
+        if not self.is_headless:  # on a terminal (tests run headless)
+            with contextlib.suppress(NotImplementedError, AttributeError):  # Windows: no such signals
+                for sig in QUIT_SIGNALS:  # exit 128 + the signal, as shells report a process it ended
+                    asyncio.get_running_loop().add_signal_handler(sig, self._quit, 128 + sig)
         if self.settings.origin_note:
             self.notify(self.settings.origin_note, title="Server", markup=False, timeout=10)
 
@@ -145,17 +152,20 @@ class JobConsole(App[None]):
             ConfirmScreen(
                 f"The embedded worker is running {busy} job(s).\n"
                 "Quitting hands them back to the queue: they will run again.",
-                confirm="Quit",
+                yes="Yes, quit and hand them back",
+                no="Stay",
             ),
             answered,
         )
 
     @work(group="quit", exclusive=True, exit_on_error=False)
-    async def _quit(self) -> None:
+    async def _quit(self, return_code: int = 0) -> None:
+        """Hand the embedded worker's jobs back, close, then leave: Textual restores the
+        terminal (the alternate screen, the cursor), which a process killed outright does not."""
         if self.embedded.running:
             self.notify("stopping the embedded worker…", timeout=2)
         await self.close_resources()
-        self.exit()
+        self.exit(return_code=return_code)
 
     def action_quit(self) -> None:  # type: ignore[override]
         self.request_quit()
@@ -344,8 +354,8 @@ class JobConsole(App[None]):
             if yes:
                 self._set_paused(job_type, pause)
 
-        verb = "Pause" if pause else "Resume"
-        self.push_screen(ConfirmScreen(question, confirm=verb, danger=pause), answered)
+        yes, no = ("Yes, pause it", "Leave it running") if pause else ("Yes, resume it", "Leave it paused")
+        self.push_screen(ConfirmScreen(question, yes=yes, no=no, danger=pause), answered)
 
     @work(group="control", exit_on_error=False)
     async def _set_paused(self, job_type: str, pause: bool) -> None:
@@ -374,7 +384,7 @@ class JobConsole(App[None]):
             if yes:
                 self._cancel(job_id)
 
-        self.push_screen(ConfirmScreen(question, confirm="Cancel job"), answered)
+        self.push_screen(ConfirmScreen(question, yes="Yes, cancel it", no="Keep it running"), answered)
 
     @work(group="control", exit_on_error=False)
     async def _cancel(self, job_id: str) -> None:

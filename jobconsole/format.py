@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobcore import History
-from jobcore.display import duration, printable
+from jobcore.display import duration, preview
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 
@@ -43,9 +43,16 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def pretty_json(data: Any) -> str:
-    """Indented JSON, with what json leaves raw (DEL, C1 controls, bidi overrides) escaped."""
-    return printable(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False), multiline=True)
+def pretty_json(data: Any, whole: str = "") -> str:
+    """Indented JSON, with what json leaves raw (DEL, C1 controls, bidi overrides) escaped;
+    a bounded preview of it when long (``whole``: the command that prints it all)."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    return preview(text, multiline=True, whole=whole)
+
+
+def whole_command(job_id: str | None) -> str:
+    """The command that prints a job whose preview was cut in full (its args, its reason)."""
+    return f"jobcore find {job_id} --json" if job_id else ""
 
 
 def sparkline(values: Sequence[float | None]) -> str:

@@ -62,7 +62,7 @@ MAIN: tuple[Key, ...] = (
     Key("j", "find", "Find", "find a job by an id copied from a log line (or account:42 ...): where it is"),
     Key("d", "bad('dead')", "Dead", "dead jobs, grouped by cause"),
     Key("f", "bad('failed')", "Failed", "failed jobs, grouped by cause"),
-    Key("w", "why", "Why", "on a queue row: why its jobs wait, in words (jobcore why)", show=False),
+    Key("w", "why", "Why", "on a queue row or an in-flight job: why its jobs wait, in words (jobcore why)", show=False),
     Key(
         "h",
         "history",
@@ -74,7 +74,7 @@ MAIN: tuple[Key, ...] = (
         "P",
         "pause_type",
         "Pause",
-        "on a queue row: pause / resume that job type in Redis (jobcore pause|resume)",
+        "on a queue row or an in-flight job: pause / resume its type in Redis (jobcore pause|resume)",
         show=False,  # a row's action, in help and the palette: the footer keeps q Quit at 80 columns
         mutating=True,
         confirms=True,
@@ -139,8 +139,9 @@ BAD: tuple[Key, ...] = (
         "r",
         "requeue(False)",
         "Requeue",
-        "requeue the selected job, or every job of the selected group (asks first for a group)",
+        "requeue the selected job, or every job of the selected group (asks first, naming them)",
         mutating=True,
+        confirms=True,
     ),
     Key(
         "R",
@@ -173,7 +174,15 @@ BAD: tuple[Key, ...] = (
 
 DETAIL: tuple[Key, ...] = (
     Key("escape,q", "close", "Close", "close"),
-    Key("r", "act('requeue')", "Requeue", "requeue this dead or failed job", show=False, mutating=True),
+    Key(
+        "r",
+        "act('requeue')",
+        "Requeue",
+        "requeue this dead or failed job (asks first)",
+        show=False,
+        mutating=True,
+        confirms=True,
+    ),
     Key(
         "x",
         "act('purge')",

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from jobcore import BadJob, FailureGroup, JobQuery
-from jobcore.display import printable
+from jobcore.display import clipped, printable
 from jobcore.limits import BAD_ALL
 
 from ..context import Which
@@ -213,7 +213,7 @@ class BadJobsScreen(Keyed, Screen[None]):
     def _show(self, jobs: Sequence[BadJob]) -> None:
         table = self.query_one(BadTable)
         self._shown_worker_width = self._worker_width
-        self.rows = {f"{j.job_type}\x1f{j.id}": j for j in jobs}
+        self.rows = {self._job_key(j): j for j in jobs}
         rows: list[tuple[str, Cells]] = []
         for key, j in self.rows.items():
             env = j.envelope
@@ -226,9 +226,9 @@ class BadJobsScreen(Keyed, Screen[None]):
                         Text(short_id(j.job_id), style="" if env else "red"),
                         Text("" if env is None else str(env.account_id), justify="right"),
                         Text(str(j.attempt), justify="right"),
-                        Text(clip(printable(j.worker), self._worker_width), style="dim"),
+                        Text(clipped(j.worker, self._worker_width), style="dim"),
                         Text(
-                            clip(printable(last_line(j.reason)), 70),
+                            clipped(last_line(j.reason), 70),
                             style="red" if self.which == "dead" else "yellow",
                         ),
                     ),
@@ -335,10 +335,29 @@ class BadJobsScreen(Keyed, Screen[None]):
         self.query_one(FilterBar).open()
 
     def action_grouping(self) -> None:
+        """Groups ⇄ every job, keeping what was looked at under the cursor: from a group,
+        the newest of its jobs (the one its pane showed); from a job, its group."""
+        looked_at = self.selected_group() if self.showing_groups else self.selected()
         self.grouped = not self.grouped
         self.group = None
         self._mode()
         self._narrow()
+        if isinstance(looked_at, FailureGroup):
+            self._put_cursor(self.query_one(BadTable), self._job_key(looked_at.example))
+        elif looked_at is not None and self.showing_groups:
+            key = next((k for k, jobs in self.triaged.members.items() if looked_at in jobs), None)
+            self._put_cursor(self.query_one(GroupTable), key)
+
+    def _put_cursor(self, table: LiveTable, key: str | None) -> None:
+        """The cursor on row ``key`` (else the first row), scrolled into view once laid out."""
+        rows = table._order
+        table.move_cursor(row=rows.index(key) if key in rows else 0, animate=False, scroll=False)
+        self.call_after_refresh(lambda: table.move_cursor(row=table.cursor_row, animate=False, scroll=True))
+        self._preview()
+
+    @staticmethod
+    def _job_key(job: BadJob) -> str:
+        return f"{job.job_type}\x1f{job.id}"
 
     def action_switch(self) -> None:
         self.which = "failed" if self.which == "dead" else "dead"
@@ -404,7 +423,8 @@ class BadJobsScreen(Keyed, Screen[None]):
         self._act("purge", everything)
 
     def _act(self, what: Literal["requeue", "purge"], everything: bool) -> None:
-        """Requeue one job at once; purge one, or act on a group or everything listed, after a confirmation."""
+        """Requeue or purge the job or group under the cursor, or everything listed: always
+        after a question that names what (``r`` is refresh on the main screen)."""
         if console_of(self).refuse_if_read_only(what):
             return
         if not everything and self.showing_groups:
@@ -418,10 +438,8 @@ class BadJobsScreen(Keyed, Screen[None]):
             job = self.selected()
             if job is None:
                 self.notify(f"no {self.which} job selected", severity="warning")
-            elif what == "requeue":
-                self._run("requeue", {job.job_type: [job.id]})
             else:
-                self._confirm("purge", {job.job_type: 1}, {job.job_type: [job.id]}, job)
+                self._confirm(what, {job.job_type: 1}, {job.job_type: [job.id]}, job)
             return
         if console_of(self).scope.query is not None or self.group is not None:
             # Narrowed: exactly the jobs listed, by id (not whole types).
@@ -448,41 +466,47 @@ class BadJobsScreen(Keyed, Screen[None]):
         group: FailureGroup | None = None,
     ) -> None:
         total = sum(counts.values())
-        per_type = ", ".join(f"{printable(t)} {count(n)}" for t, n in counts.items())
+        per_type = ", ".join(f"{clipped(t, 40)} {count(n)}" for t, n in counts.items())
         if job is not None:
             question = f"{what.capitalize()} this {self.which} job?\n{name_bad(job, self.which)}"
+            which_one = f"job {short_id(job.job_id)}" if job.job_id else f"entry {clipped(job.id, 40)}"
+            done = f"{self.which} {clipped(job.job_type, 40)} {which_one}"
         elif group is not None:
             question = (
                 f"{what.capitalize()} the {count(total)} {self.which} {printable(group.job_type)} job(s) "
                 f"of group {group.key}?\n  {clip(printable(group.label), 58)}\n"
                 f"  newest {clock(group.newest)}Z"
             )
+            done = f"{self.which} {clipped(group.job_type, 40)} job(s) of group {group.key}"
         else:
             question = f"{what.capitalize()} {count(total)} {self.which} job(s) ({per_type})?"
+            done = f"{self.which} job(s) ({per_type})"
+        one = job is not None
         if what == "purge":
-            question += f"\n{'It is' if job else 'They are'} deleted for good: this cannot be undone."
-        elif job is None:
-            question += "\nThey go back on their queues."
+            question += f"\n{'It is' if one else 'They are'} deleted for good: this cannot be undone."
+            yes, no = ("Yes, purge it for good", "Keep it") if one else (f"Yes, purge {count(total)}", "Keep them")
+        else:
+            question += "\nIt goes back on its queue." if one else "\nThey go back on their queues."
+            yes = "Yes, requeue it" if one else f"Yes, requeue {count(total)}"
+            no = f"Leave {'it' if one else 'them'} {self.which}"
         plan: dict[str, list[str] | None] = dict(ids) if ids else dict.fromkeys(counts)
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._run(what, plan)
+        def answered(answer: bool | None) -> None:
+            if answer:
+                self._run(what, plan, done)
 
-        self.app.push_screen(
-            ConfirmScreen(question, confirm=what.capitalize(), danger=what == "purge"),
-            answered,
-        )
+        self.app.push_screen(ConfirmScreen(question, yes=yes, no=no, danger=what == "purge"), answered)
 
     @work(group="bad-action", exit_on_error=False)
-    async def _run(self, what: str, plan: dict[str, list[str]] | dict[str, list[str] | None]) -> None:
+    async def _run(self, what: str, plan: dict[str, list[str]] | dict[str, list[str] | None], about: str) -> None:
         which = self.which
         try:
             n = await console_of(self).act_on_bad(what, which, dict(plan))
         except Exception as exc:
-            self.notify(f"{what} failed: {printable(exc)}", severity="error", markup=False)
+            self.notify(f"{what} of {about} failed: {printable(exc)}", severity="error", markup=False)
             return
         done = "requeued" if what == "requeue" else "purged"
-        self.notify(f"{done} {count(n)} {which} job(s)", title=done.capitalize())
+        # What was acted on, by name; the count says how many of it were still there.
+        self.notify(f"{done} {about} ({count(n)} job{'' if n == 1 else 's'})", title=done.capitalize(), markup=False)
         self.post_message(PollNow())
         self.reload()

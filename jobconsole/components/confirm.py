@@ -1,4 +1,5 @@
-"""A yes/no question before anything destructive."""
+"""A yes/no question before anything destructive. Both buttons say what happens
+("Yes, cancel it" / "Keep it running"), never a bare "Cancel" that could mean either."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, *, confirm: str = "Yes", danger: bool = True) -> None:
+    def __init__(self, question: str, *, yes: str, no: str, danger: bool = True) -> None:
         super().__init__()
         self.question = question
-        self.confirm_label = confirm
+        self.yes_label = yes  # what y does, in words: "Yes, purge it for good"
+        self.no_label = no  # what n does: "Keep it", "Keep it running"
         self.danger = danger
 
     def compose(self) -> ComposeResult:
@@ -27,8 +29,8 @@ class ConfirmScreen(ModalScreen[bool]):
             # Text: the question names job types, which are data, never markup.
             yield Static(Text(self.question), id="question")
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.confirm_label} (y)", id="yes", variant="error" if self.danger else "primary")
-                yield Button("Cancel (n)", id="no")
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button(f"{self.no_label} (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

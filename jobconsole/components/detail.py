@@ -15,12 +15,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from jobcore import BadJob, FoundJob, InFlightJob
-from jobcore.display import duration, field_text, printable
+from jobcore.display import clipped, duration, field_text, preview
 
-from ..format import pretty_json, stamp
+from ..format import pretty_json, stamp, whole_command
 from ..keys import DETAIL, bindings, hint
 from ..snapshot import Snapshot
+from .badtext import last_line
 from .base import Keyed, console_of
+
+FIELD = 1000  # characters of one field shown (an org_id of 1 MB is cut)
 
 
 def _grid(rows: list[tuple[str, Any]]) -> Table:
@@ -29,13 +32,13 @@ def _grid(rows: list[tuple[str, Any]]) -> Table:
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     for name, v in rows:
-        grid.add_row(name, v if isinstance(v, Text) else Text(field_text(v)))
+        grid.add_row(name, v if isinstance(v, Text) else Text(field_text(v, FIELD)))
     return grid
 
 
-def _json(data: Any) -> RenderableType:
+def _json(data: Any, whole: str) -> RenderableType:
     # Highlighted here, not by rich's JSON: that decodes the text again, escapes and all.
-    return JSONHighlighter()(Text(pretty_json(data)))
+    return JSONHighlighter()(Text(pretty_json(data, whole)))
 
 
 class JobDetailScreen(Keyed, ModalScreen[str | None]):
@@ -58,7 +61,10 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
                 yield Static(self._args(), id="args")
                 if isinstance(self.job, BadJob):
                     yield Static(Text("reason", style="bold underline"), classes="section")
-                    reason = printable(self.job.reason, multiline=True) if self.job.reason else "(none given)"
+                    whole = whole_command(self.job.job_id)
+                    reason = "(none given)"
+                    if self.job.reason:
+                        reason = preview(self.job.reason, multiline=True, whole=whole)
                     yield Static(Text(reason, style="red"), id="reason")
             yield Static(self._hint(), classes="hint")
 
@@ -73,14 +79,14 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
 
     def _title(self) -> Text:
         job = self.job
-        name = printable(job.job_type or "?")
+        name = clipped(job.job_type or "?", 200)
         if isinstance(job, InFlightJob):
             return Text.assemble(("In-flight job  ", "bold"), (name, "bold cyan"), f"  {job.job_id or '?'}")
         if isinstance(job, FoundJob):
             where = {"in_flight": "In-flight", "pending": "Pending", "dead": "Dead", "failed": "Failed"}
             return Text.assemble(
                 (f"{where.get(job.where, 'Found')} job  ", "bold"),
-                (printable(job.job_type or "?"), "bold cyan"),
+                (clipped(job.job_type or "?", 200), "bold cyan"),
                 f"  {job.job_id or '?'}",
             )
         return Text.assemble(
@@ -93,18 +99,19 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
 
     def _args(self) -> RenderableType:
         job = self.job
+        whole = whole_command(job.job_id)
         if isinstance(job, FoundJob):
-            return _json(job.args)
+            return _json(job.args, whole)
         if isinstance(job, InFlightJob):
             if job.error:
-                return Text(f"cannot decode the payload: {printable(job.error)}", style="red")
-            return _json(job.args)
+                return Text(f"cannot decode the payload: {preview(job.error)}", style="red")
+            return _json(job.args, whole)
         if job.envelope is None:
-            why = f" ({printable(job.payload_error)})" if job.payload_error else ""
+            why = f" ({preview(job.payload_error)})" if job.payload_error else ""
             return Text.assemble(
                 (f"undecodable payload{why}; first bytes as hex:\n", "red"), job.raw[:256].hex(" ", 4) or "(empty)"
             )
-        return _json(job.envelope.args_json())
+        return _json(job.envelope.args_json(), whole)
 
     def _follow(self, snap: Snapshot | None) -> None:
         """Keep 'running for' live while the job runs; say so when it no longer does."""
@@ -136,28 +143,28 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
             ("running for", duration(job.running_for)),
             ("attempt", job.attempt),
             ("entry id", job.entry_id),
-            *([("error", Text(printable(job.error), style="red"))] if job.error else []),
+            *([("error", Text(preview(job.error), style="red"))] if job.error else []),
         ]
 
     @staticmethod
     def _found_rows(job: FoundJob) -> list[tuple[str, Any]]:
         """Where find found it, with its six log fields."""
         at = {"in_flight": "started", "pending": "enqueued at"}.get(job.where, f"{job.where} at")
-        reason = job.reason.strip().splitlines()[-1] if job.reason and job.reason.strip() else None
+        reason = last_line(job.reason) if job.reason else None
         return [
-            ("where", Text(printable(job.describe()), style="bold")),
+            ("where", Text(preview(job.describe()), style="bold")),
             *[(name, value) for name, value in job.log_fields().items()],
             ("worker", job.worker),
             ("attempt", job.attempt),
             (at, stamp(job.at) if job.at else None),
-            *([("reason", Text(printable(reason), style="red"))] if reason else []),
+            *([("reason", Text(preview(reason), style="red"))] if reason else []),
         ]
 
     def _bad_rows(self, job: BadJob) -> list[tuple[str, Any]]:
         env = job.envelope
         args = env.args_json() if env else None
         reservation = args.get("reservation_id") if isinstance(args, dict) else None
-        last = job.reason.strip().splitlines()[-1] if job.reason.strip() else ""
+        last = last_line(job.reason)
         return [
             ("job_type", job.job_type),
             ("job_id", job.job_id),
@@ -170,9 +177,14 @@ class JobDetailScreen(Keyed, ModalScreen[str | None]):
             ("attempt", job.attempt),
             ("worker", job.worker),
             (f"{self.which} id", job.id),
-            ("reason", Text(printable(last), style="red")),
-            *([("other fields", " ".join(f"{k}={v}" for k, v in list(job.fields.items())[:10]))] if job.fields else []),
+            ("reason", Text(preview(last), style="red")),
+            *([("other fields", self._other_fields(job))] if job.fields else []),
         ]
+
+    @staticmethod
+    def _other_fields(job: BadJob) -> Text:
+        shown = " ".join(f"{field_text(k, 64)}={field_text(v, 200)}" for k, v in list(job.fields.items())[:10])
+        return Text(shown)
 
     def action_close(self) -> None:
         self.dismiss(None)

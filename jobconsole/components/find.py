@@ -12,11 +12,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from jobcore import BadQuery, FoundJob, parse_query
-from jobcore.display import field_text, printable
+from jobcore.display import FIELD_CHARS, clipped, field_text, preview, printable
 
-from ..format import clip, count, short_id
+from ..format import count, short_id
 from ..keys import FIND, bindings, hint
 from ..messages import CancelJob, OpenWhy
+from .badtext import last_line
 from .base import Keyed, console_of
 from .detail import JobDetailScreen
 from .panels import LOG_FIELD_COLUMNS
@@ -29,12 +30,12 @@ WHERE_STYLE = {"pending": "bold", "in_flight": "cyan", "dead": "bold red", "fail
 def where_text(job: FoundJob) -> Text:
     """Where a job is, short enough for a column (describe() has it in full)."""
     if job.where == "in_flight":
-        label = f"in flight on {printable(job.worker or '?')}"
+        label = f"in flight on {clipped(job.worker or '?', 40)}"
     elif job.where == "not_found":
         label = "not found"
     else:
         label = job.where
-    return Text(clip(label, 30), style=WHERE_STYLE[job.where])
+    return Text(clipped(label, 30), style=WHERE_STYLE[job.where])
 
 
 class FoundTable(LiveTable):
@@ -115,12 +116,12 @@ class FindScreen(Keyed, ModalScreen[None]):
     def _row(job: FoundJob) -> Cells:
         return (
             where_text(job),
-            Text(printable(job.job_type or "?"), style="bold"),
+            Text(clipped(job.job_type or "?", FIELD_CHARS), style="bold"),
             Text(short_id(job.job_id)),
-            Text(field_text(job.account_id), justify="right"),
-            Text(field_text(job.account_number)),
-            Text(field_text(job.org_id)),
-            Text(field_text(job.reservation_id)),
+            Text(field_text(job.account_id, FIELD_CHARS), justify="right"),
+            Text(field_text(job.account_number, FIELD_CHARS)),
+            Text(field_text(job.org_id, FIELD_CHARS)),
+            Text(field_text(job.reservation_id, FIELD_CHARS)),
         )
 
     def selected(self) -> FoundJob | None:
@@ -134,16 +135,16 @@ class FindScreen(Keyed, ModalScreen[None]):
         if job is None:
             pane.update("")
             return
-        t = Text(printable(job.describe()), style=WHERE_STYLE[job.where])
+        t = Text(preview(job.describe(), 500), style=WHERE_STYLE[job.where])
         if job.where == "in_flight" and job.at is not None:
             t.append(f" · started {job.at:%H:%M:%S}Z · attempt {job.attempt}", "dim")
         # The six log fields in full (the table above may be cut at 80 columns).
         for i, (name, value) in enumerate(job.log_fields().items()):
             t.append("\n" if i % 3 == 0 else " · ")
             t.append(f"{name} ", "dim")
-            t.append(field_text(value), "bold")
+            t.append(field_text(value, 200), "bold")
         if job.reason and job.where in ("dead", "failed"):
-            t.append(f"\n{clip(printable(job.reason.strip().splitlines()[-1]), 200)}", "red")
+            t.append(f"\n{clipped(last_line(job.reason), 200)}", "red")
         pane.update(t)
 
     @on(DataTable.RowSelected, "#found")
@@ -169,8 +170,8 @@ class FindScreen(Keyed, ModalScreen[None]):
             self.notify("cancel: only a job in flight can be cancelled", severity="warning")
             return
         about = (
-            f"  {printable(job.job_type or '?')} job {job.job_id}\n"
-            f"  account_id {field_text(job.account_id)} · worker {printable(job.worker or '?')}"
+            f"  {clipped(job.job_type or '?', FIELD_CHARS)} job {job.job_id}\n"
+            f"  account_id {field_text(job.account_id)} · worker {clipped(job.worker or '?', FIELD_CHARS)}"
         )
         self.post_message(CancelJob(job.job_id, about))
 

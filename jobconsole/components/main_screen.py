@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from jobcore.display import duration, field_text, printable
+from jobcore.display import FIELD_CHARS, clipped, duration, field_text
 
 from ..keys import MAIN, bindings
 from ..messages import (
@@ -89,34 +89,41 @@ class MainScreen(Keyed, Screen[None]):
     def action_history(self) -> None:
         self.post_message(OpenHistory())
 
-    def _queue_row(self, what: str) -> str | None:
-        """The type of the selected queue row, or None after saying how to pick one."""
-        job_type = self.query_one(QueuesTable).job_type_at_cursor()
-        if job_type is None:
-            self.notify(f"{what}: select a job type's row in the queues table first (tab to it)", severity="warning")
-        return job_type
+    def _focused_row(self, what: str) -> tuple[str, str | None] | None:
+        """(type, job id) of the row the user sees the cursor on: a queue row when the queues
+        table has focus, an in-flight job's when that table has; never an unfocused table's
+        cursor (an invisible row). None after saying how to pick one."""
+        queues, flight = self.query_one(QueuesTable), self.query_one(InFlightTable)
+        if queues.has_focus and (job_type := queues.job_type_at_cursor()) is not None:
+            return job_type, None
+        if flight.has_focus and (job := flight.selected_job()) is not None:
+            return job.job_type, job.job_id
+        self.notify(f"{what}: select a queue row or an in-flight job first (tab to it)", severity="warning")
+        return None
 
     def action_why(self) -> None:
-        job_type = self._queue_row("why")
-        if job_type is not None:
-            self.post_message(OpenWhy(job_type))
+        row = self._focused_row("why")
+        if row is not None:
+            self.post_message(OpenWhy(*row))
 
     def action_pause_type(self) -> None:
-        job_type = self._queue_row("pause")
+        row = self._focused_row("pause")
         snap = console_of(self).snapshot
-        if job_type is None or snap is None:
+        if row is None or snap is None:
             return
+        job_type = row[0]
         stats = snap.stats.types.get(job_type)
         self.post_message(PauseType(job_type, pause=not (stats is not None and stats.paused)))
 
     def action_cancel(self) -> None:
-        job = self.query_one(InFlightTable).selected_job()
+        flight = self.query_one(InFlightTable)
+        job = flight.selected_job() if flight.has_focus else None  # never a row whose cursor is hidden
         if job is None or not job.job_id:
             self.notify("cancel: select a running job in the in-flight table first", severity="warning")
             return
         about = (
-            f"  {printable(job.job_type)} job {job.job_id}\n"
-            f"  account_id {field_text(job.account_id)} · worker {printable(job.worker)}\n"
+            f"  {clipped(job.job_type, FIELD_CHARS)} job {job.job_id}\n"
+            f"  account_id {field_text(job.account_id)} · worker {clipped(job.worker, FIELD_CHARS)}\n"
             f"  running {duration(job.running_for)} · attempt {job.attempt}"
         )
         self.post_message(CancelJob(job.job_id, about))

@@ -13,11 +13,11 @@ from textual.events import Resize
 from textual.widgets import RichLog
 
 from jobcore import InFlightJob, TypeStats, WorkerInfo
-from jobcore.display import duration, field_text, printable
+from jobcore.display import FIELD_CHARS, clipped, duration, field_text, preview, printable
 from jobcore.limits import IN_FLIGHT_ALL
 
 from ..embedded import EmbeddedStatus, LogLine
-from ..format import clip, clock, count, per_minute, rate, short_id, sparkline
+from ..format import clock, count, per_minute, rate, short_id, sparkline
 from ..scope import in_flight_matches
 from ..snapshot import Snapshot
 from .base import console_of
@@ -191,16 +191,16 @@ class InFlightTable(LiveTable):
     def _row(job: InFlightJob) -> Cells:
         attempt_style = "bold yellow" if job.attempt > 1 else ""
         return (
-            Text(printable(job.job_type), style="bold"),
+            Text(clipped(job.job_type, FIELD_CHARS), style="bold"),
             Text(short_id(job.job_id), style="red" if job.error else ""),
-            _right(field_text(job.account_id)),
-            Text(field_text(job.account_number)),
-            Text(field_text(job.org_id)),
-            Text(field_text(job.reservation_id)),
+            _right(field_text(job.account_id, FIELD_CHARS)),
+            Text(field_text(job.account_number, FIELD_CHARS)),
+            Text(field_text(job.org_id, FIELD_CHARS)),
+            Text(field_text(job.reservation_id, FIELD_CHARS)),
             _right(duration(job.running_for), "bold red" if job.running_for >= 300 else "cyan"),
             _right(str(job.attempt), attempt_style),
             Text(clock(job.started_at)),
-            Text(clip(printable(job.worker), 32)),
+            Text(clipped(job.worker, 32)),
         )
 
     def pages(self) -> int:
@@ -272,7 +272,7 @@ class WorkersTable(LiveTable):
     def _row(w: WorkerInfo, snap: Snapshot, own: str) -> Cells:
         state_style = {"alive": "green", "stale": "bold yellow", "lost": "bold red"}[w.state]
         row_style = {"alive": "", "stale": "yellow", "lost": "red dim"}[w.state]
-        name = Text(clip(printable(w.id), 26), style=row_style or "bold")
+        name = Text(clipped(w.id, 26), style=row_style or "bold")
         if w.id == own:
             name.append(" ◆", style="magenta")
         busy_style = "bold" if w.busy >= w.concurrency and w.concurrency else row_style
@@ -283,9 +283,9 @@ class WorkersTable(LiveTable):
             _right(f"{duration(snap.heartbeat_age(w))} ago", state_style if w.state != "alive" else ""),
             _right(count(w.processed), row_style),
             _right(count(w.failed), row_style),
-            Text(printable(w.host), style=row_style),
+            Text(clipped(w.host, FIELD_CHARS), style=row_style),
             _right(str(w.pid), row_style),
-            Text(printable(",".join(w.types)), style=row_style or "dim"),
+            Text(clipped(",".join(w.types), 200), style=row_style or "dim"),
         )
 
     @staticmethod
@@ -405,10 +405,10 @@ def render_line(line: LogLine) -> RenderableType:
     t = Text()
     t.append(datetime.fromtimestamp(line.created, tz=UTC).strftime("%H:%M:%S "), "dim")
     t.append(f"{line.levelname:<7} ", LEVEL_STYLES.get(line.levelname, ""))
-    t.append(printable(line.message))
+    t.append(preview(line.message))
     for key, v in line.fields:
         t.append(f" {key}=", "dim")
-        t.append(field_text(v), "cyan")
+        t.append(field_text(v, FIELD_CHARS), "cyan")
     if line.exc:
-        t.append("\n" + printable(line.exc, multiline=True), "red")
+        t.append("\n" + preview(line.exc, multiline=True), "red")
     return t

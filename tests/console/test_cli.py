@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -125,6 +126,8 @@ def test_the_right_password_opens_the_console(password_server: RedisServer, monk
     opened: list[Settings] = []
 
     class FakeApp:
+        return_code = 0
+
         def run(self) -> None:
             pass
 
@@ -215,6 +218,8 @@ async def _opens_on_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[Settings] = []
 
     class Opened:
+        return_code = 0
+
         def __init__(self, settings: Settings) -> None:
             opened.append(settings)
 
@@ -238,3 +243,65 @@ async def _opens_on_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
         text = str(header)
         assert "(local server: nothing on 127.0.0.1:1)" in text and "Valkey 9." in text, text
         assert any("a local Valkey 9." in n.message for n in app._notifications)
+
+
+def _read_until(fd: int, out: bytearray, done: Any, seconds: float) -> bool:
+    """Read the pty into ``out`` until done(out) or EOF (the child closed it) or ``seconds``."""
+    import select
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not done(out) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: every writer closed
+                return done(out)
+            if not chunk:
+                return done(out)
+            out += chunk
+    return done(out)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_leaves_the_terminal_as_it_found_it(cli_env: dict[str, str], repo_root: Path, sig: str) -> None:
+    """Issue 19 item 2: SIGTERM (a supervisor, `kill`) or SIGHUP (the window closed) quits
+    as q does: out of the alternate screen, the cursor back, then exit 128 + the signal."""
+    import fcntl
+    import pty
+    import signal
+    import struct
+    import termios
+
+    signum = getattr(signal, sig)
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**cli_env, "TERM": "xterm-256color"}
+    env.pop("TEXTUAL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobconsole", "--memory"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        cwd=repo_root,
+        start_new_session=True,
+    )
+    out = bytearray()
+    try:
+        os.close(follower)
+        assert _read_until(leader, out, lambda b: b"\x1b[?1049h" in b and b"Quit" in b, 30), bytes(out[-500:])
+        mark = len(out)
+        proc.send_signal(signum)
+        _read_until(leader, out, lambda b: False, 10)  # until the child closes the terminal
+        assert proc.wait(timeout=10) == 128 + signum
+        after = bytes(out[mark:])
+        assert b"\x1b[?1049l" in after  # left the alternate screen
+        assert b"\x1b[?25h" in after  # the cursor shown again
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)

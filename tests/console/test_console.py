@@ -383,7 +383,9 @@ async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
         assert "unknown envelope version 9" in cell(table, first, "reason")
         assert "unknown envelope version 9" in str(screen.query_one("#reason", Static).render())
 
-        await press(pilot, "r")  # requeue the selected one
+        await press(pilot, "r")  # requeue the selected one: asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await press(pilot, "y")
         await wait_for(pilot, lambda: table.row_count == 2, what="two dead rows after requeue")
         stats = (await q.stats()).types["sleep"]
         assert (stats.dead, stats.pending) == (2, 1)
