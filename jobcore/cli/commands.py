@@ -50,6 +50,11 @@ async def cmd_stats(q: Queue, a: argparse.Namespace) -> int:
                 Text(f"type {printable(repr(t.job_type))} is paused: workers take none of its jobs until it is resumed",
                      "yellow")
             )  # fmt: skip
+        if t.fair and t.accounts_waiting:
+            say(
+                Text(f"type {printable(repr(t.job_type))} is fair: {t.accounts_waiting:,} account(s) have jobs waiting "
+                     f"their turn (`jobcore fair {printable(t.job_type)}` says who)")
+            )  # fmt: skip
     evicting = ", ".join(sorted(await q.eviction_policies()))
     if evicting:
         say(Text(f"Redis uses maxmemory-policy {evicting}: it may evict queued jobs; set noeviction", "bold red"))

@@ -1,5 +1,5 @@
 """``jobcore stats``'s table, laid out by hand so that no cell ever wraps: one row
-a line, short headers, a paused type said in a ``state`` column. On a terminal too
+a line, short headers, a paused or fair type said in a ``state`` column. On a terminal too
 narrow for it the type names are cut with … (the columns of numbers never are);
 piped, every row is whole, however wide."""
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jobcore.display import duration, printable, redacted_url
-from jobcore.records import QueueStats
+from jobcore.records import QueueStats, TypeStats
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,6 +34,18 @@ def failed_cell(failed: int, kept: int) -> str:
     return str(failed) if kept == failed else f"{failed} ({kept} kept)"
 
 
+def _state(t: TypeStats) -> Text:
+    """What an operator must know of a type before reading its numbers: paused, fair."""
+    from rich.text import Text
+
+    state = Text()
+    if t.paused:
+        state.append("paused", "yellow")
+    if t.fair:
+        state.append(" fair" if t.paused else "fair", "cyan")
+    return state
+
+
 def stats_table(
     stats: QueueStats, url: str, topology: str, partition_rows: bool, width: int | None = None
 ) -> list[Text]:
@@ -43,8 +55,8 @@ def stats_table(
 
     types = sorted(stats.types.values(), key=lambda t: t.job_type)
     split = any(t.partitions > 1 for t in types)
-    paused = any(t.paused for t in types)
-    names = ["type", *(["state"] if paused else []), *(["parts"] if split else [])]
+    marked = any(t.paused or t.fair for t in types)
+    names = ["type", *(["state"] if marked else []), *(["parts"] if split else [])]
     names += ["pending", "in flight", "processed", "failed", "dead", "oldest", "workers"]
     cols = {n: _Column(n, right=n not in ("type", "state")) for n in names}
 
@@ -57,7 +69,7 @@ def stats_table(
         served = Text(str(t.served_by)) if t.served_by else (Text("none", "red") if t.pending else Text("0"))
         row(
             type=Text(printable(t.job_type)),
-            state=Text("paused", "yellow") if t.paused else "",
+            state=_state(t),
             parts=str(t.partitions),
             pending=str(t.pending),
             in_flight=str(t.in_flight),
