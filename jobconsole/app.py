@@ -37,6 +37,7 @@ from .components.panels import WorkerLog
 from .components.why import WhyScreen
 from .context import ConsoleContext, Which
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
+from .fair_actions import FairActions
 from .messages import Action, ConsoleActions, HistoryRead, Link, PollFailed, SnapshotReady
 from .poller import Poller, PollHost, describe_error
 from .runner import Runner, runner_for
@@ -52,7 +53,7 @@ LOG_LINES_PER_DRAIN = 200  # at most 2,000 lines/s reach the screen; the rest ar
 redact = jobcore.redacted_url
 
 
-class JobConsole(App[None]):
+class JobConsole(FairActions, App[None]):
     """Live queues, in-flight jobs, workers; enqueue, an embedded worker, dead and failed jobs."""
 
     CSS_PATH = "app.tcss"

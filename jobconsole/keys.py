@@ -64,6 +64,13 @@ MAIN: tuple[Key, ...] = (
     Key("f", "bad('failed')", "Failed", "failed jobs, grouped by cause"),
     Key("w", "why", "Why", "on a queue row or an in-flight job: why its jobs wait, in words (jobcore why)", show=False),
     Key(
+        "a",
+        "accounts",
+        "Accounts",
+        "on a queue row or an in-flight job: its type's fairness across accounts, who waits, who runs, the limits",
+        show=False,
+    ),
+    Key(
         "h",
         "history",
         "History",
@@ -216,6 +223,28 @@ HISTORY: tuple[Key, ...] = (
 
 WHY: tuple[Key, ...] = (Key("escape,q,enter", "close", "Close", "close"),)
 
+FAIR: tuple[Key, ...] = (
+    Key("escape,q,a", "close", "Close", "close"),
+    Key(
+        "l",
+        "limit",
+        "Limit",
+        "set how many of one account's jobs run at once (0: no limit; asks first)",
+        mutating=True,
+        confirms=True,
+        what="the limit",
+    ),
+    Key(
+        "t",
+        "switch_fair",
+        "Fair on/off",
+        "turn fairness across accounts on or off (asks first)",
+        mutating=True,
+        confirms=True,
+        what="fairness",
+    ),
+)
+
 ENQUEUE: tuple[Key, ...] = (
     Key("escape", "cancel", "Cancel", "cancel"),
     Key("ctrl+s", "send", "Send", "send (one enqueue_many round trip)", priority=True),
@@ -230,6 +259,7 @@ SECTIONS: tuple[tuple[str, tuple[Key, ...]], ...] = (
     ("Find a job", FIND),
     ("History", HISTORY),
     ("Why is it waiting?", WHY),
+    ("Fair across accounts", FAIR),
     ("Enqueue", ENQUEUE),
 )
 

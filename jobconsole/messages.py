@@ -27,6 +27,9 @@ class ConsoleActions(Protocol):
     def set_filter(self, text: str) -> None: ...
     def open_find(self, text: str = "") -> None: ...
     def open_why(self, job_type: str | None, job_id: str | None = None) -> object: ...
+    def open_fair(self, job_type: str) -> object: ...
+    def ask_fair(self, job_type: str, fair: bool) -> None: ...
+    def ask_limit(self, job_type: str, per_account: int) -> None: ...
     def open_history(self) -> None: ...
     def set_history_span(self, minutes: int) -> None: ...
     def ask_pause(self, job_type: str, pause: bool) -> None: ...
@@ -139,6 +142,41 @@ class OpenFind(Action):
 
     def run(self, app: ConsoleActions) -> None:
         app.open_find(self.text)
+
+
+class OpenFair(Action):
+    """A type's fairness across accounts: settings, who waits, who runs."""
+
+    def __init__(self, job_type: str) -> None:
+        super().__init__()
+        self.job_type = job_type
+
+    def run(self, app: ConsoleActions) -> None:
+        app.open_fair(self.job_type)
+
+
+class SetFair(Action):
+    """Turn a type's fairness on or off, after a question."""
+
+    def __init__(self, job_type: str, fair: bool) -> None:
+        super().__init__()
+        self.job_type = job_type
+        self.fair = fair
+
+    def run(self, app: ConsoleActions) -> None:
+        app.ask_fair(self.job_type, self.fair)
+
+
+class SetLimit(Action):
+    """Set a fair type's limit per account, after a question."""
+
+    def __init__(self, job_type: str, per_account: int) -> None:
+        super().__init__()
+        self.job_type = job_type
+        self.per_account = per_account
+
+    def run(self, app: ConsoleActions) -> None:
+        app.ask_limit(self.job_type, self.per_account)
 
 
 class OpenWhy(Action):

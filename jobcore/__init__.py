@@ -7,6 +7,8 @@ What a program built on jobcore (a service, the console, a script) may import:
 - ``jobcore.cli.parser``: ``CommandLineParser``, the command line's house style.
 - ``jobcore.display``: what may be shown to a person (``printable``, ``field_text``,
   ``redacted_url``, ``scrubbed``, ``duration``).
+- ``jobcore.fair``: fairness across accounts, its rules and its words (``fair_lines``,
+  ``fair_sentences``).
 - ``jobcore.limits``: every tunable bound, and ``chunked``.
 - ``jobcore.local``: the queue URL a program uses when given none, and the local server.
 - ``jobcore.logs``: the job's log fields and the log formats.

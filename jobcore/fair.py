@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from jobcore.display import printable
+
 NO_LIMIT = 0
 UNKNOWN_ACCOUNT = ""  # the account of a payload that is not an envelope of ours
 
@@ -253,3 +255,39 @@ def fair_sentences(info: FairInfo, pending: int) -> list[str]:
     if s.on and fresh:
         out.append(f"{fresh:,} job(s) not yet sorted by account: a worker's next fetch takes them in")
     return out
+
+
+def fair_lines(info: FairInfo, pending: int) -> list[str]:
+    """What `jobcore fair TYPE` prints: settings first, then who waits and runs.
+    ``pending``: the type's jobs waiting, sorted by account or not yet."""
+    s = info.settings
+    name = printable(info.job_type)
+    if not s.on:
+        head = f"{name}: not fair (first in, first out)"
+        if info.accounts_waiting:
+            head += f"; {info.accounts_waiting:,} account(s) still have jobs waiting their turn from when it was"
+        return [head]
+    limit = f"at most {s.per_account:,} of an account's jobs run at once" if s.per_account else "no limit per account"
+    lines = [f"{name}: fair (accounts take turns); {limit}"]
+    for account in sorted({*s.limits, *s.weights}):
+        own = []
+        if account in s.limits:
+            own.append(f"limit {s.limits[account]:,}")
+        if account in s.weights:
+            own.append(f"weight {s.weights[account]} (jobs per turn)")
+        lines.append(f"  account {printable(account)}: {', '.join(own)}")
+    fresh = max(0, pending - info.queued)
+    if fresh:
+        lines.append(f"{fresh:,} job(s) not yet sorted by account: the next fetch of a worker takes them in")
+    if not info.accounts_waiting:
+        lines.append("no account has jobs waiting their turn")
+    else:
+        most = ", ".join(f"{printable(a)} ({n:,})" for a, n in info.top_waiting)
+        lines.append(f"{info.accounts_waiting:,} account(s) with jobs waiting; most: {most}")
+    if info.top_running:
+        lines.append("most running: " + ", ".join(f"{printable(a)} ({n:,})" for a, n in info.top_running))
+    if info.blocked_count:
+        shown = ", ".join(printable(b.account) for b in info.blocked)
+        more = f" and {info.blocked_count - len(info.blocked):,} more" if info.blocked_count > len(info.blocked) else ""
+        lines.append(f"at their limit, their next jobs waiting for a slot: {shown}{more}")
+    return lines

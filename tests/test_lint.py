@@ -49,6 +49,7 @@ JOBCORE_PUBLIC_MODULES = {
     "jobcore.cli.parser",
     "jobcore.demo",
     "jobcore.display",
+    "jobcore.fair",
     "jobcore.limits",
     "jobcore.local",
     "jobcore.logs",

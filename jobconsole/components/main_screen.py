@@ -17,6 +17,7 @@ from ..messages import (
     InFlightPage,
     OpenBad,
     OpenEnqueue,
+    OpenFair,
     OpenFind,
     OpenHistory,
     OpenWhy,
@@ -105,6 +106,11 @@ class MainScreen(Keyed, Screen[None]):
         row = self._focused_row("why")
         if row is not None:
             self.post_message(OpenWhy(*row))
+
+    def action_accounts(self) -> None:
+        row = self._focused_row("accounts")
+        if row is not None:
+            self.post_message(OpenFair(row[0]))
 
     def action_pause_type(self) -> None:
         row = self._focused_row("pause")

@@ -80,6 +80,8 @@ class QueuesTable(LiveTable):
             name.append(" ≠", style="bold yellow")  # its live workers disagree on the args schema
         if t.paused:
             name.append(" paused", style="bold black on yellow")
+        if t.fair:
+            name.append(" fair", style="cyan")  # in turn across accounts (a: who waits, the limits)
         failed = _num(t.failed, "yellow" if t.failed else "dim")
         if t.failed_kept != t.failed:
             failed = _right(f"{count(t.failed)} ({count(t.failed_kept)} kept)", "yellow")
