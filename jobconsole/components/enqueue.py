@@ -74,6 +74,8 @@ def schema_hint(schema: dict[str, Any] | None) -> str:
     return "fields: " + ", ".join(parts)
 
 
+TEXT_FIELDS = ("count", "account_id", "account_number", "org_id")  # the draft keeps them as typed
+
 # ctrl+a selects the whole field (Textual's is "line start", which home does too).
 SELECT_ALL = Binding("ctrl+a", "select_all", "Select all", show=False)
 
@@ -151,7 +153,7 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
             self.sources[job_type] = f"from {app.settings.handlers}"
         draft = app.enqueue_draft
         self._args = dict(draft.args)
-        for name in ("count", "account_id", "account_number", "org_id"):
+        for name in TEXT_FIELDS:
             self.query_one(f"#{name}", Input).value = getattr(draft, name)
         preset = self.initial_type or draft.job_type
         self.initial_type = preset
@@ -173,13 +175,8 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
         job_type = self.job_type
         if job_type is not None:
             self._args[job_type] = self.query_one("#args", TextArea).text
-        fields = {name: self.query_one(f"#{name}", Input).value for name in ("count", "account_number", "org_id")}
-        console_of(self).enqueue_draft = EnqueueDraft(
-            job_type=job_type,
-            account_id=self.query_one("#account_id", Input).value,
-            args=dict(self._args),
-            **fields,
-        )
+        fields = {name: self.query_one(f"#{name}", Input).value for name in TEXT_FIELDS}
+        console_of(self).enqueue_draft = EnqueueDraft(job_type=job_type, args=dict(self._args), **fields)
 
     @work(exclusive=True, exit_on_error=False)
     async def _load_types(self) -> None:
