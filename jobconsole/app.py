@@ -35,7 +35,7 @@ from .components.main_screen import MainScreen
 from .components.palette import ScreenActions
 from .components.panels import WorkerLog
 from .components.why import WhyScreen
-from .context import ConsoleContext, Which
+from .context import ConsoleContext, EnqueueDraft, Which
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
 from .messages import Action, ConsoleActions, HistoryRead, Link, PollFailed, SnapshotReady
 from .poller import Poller, PollHost, describe_error
@@ -91,6 +91,7 @@ class JobConsole(App[None]):
         self.rates = RateHistory()
         self.log_bridge = LogBridge()
         self.in_flight_limit = settings.in_flight_page
+        self.enqueue_draft = EnqueueDraft()
         self.poller = Poller(self)
         self._root_level: int | None = None
         self._shutting_down = False
