@@ -35,7 +35,7 @@ from .components.main_screen import MainScreen
 from .components.palette import ScreenActions
 from .components.panels import WorkerLog
 from .components.why import WhyScreen
-from .context import ConsoleContext, Which
+from .context import ConsoleContext, EnqueueDraft, Which
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
 from .fair_actions import FairActions
 from .messages import Action, ConsoleActions, HistoryRead, Link, PollFailed, SnapshotReady
@@ -92,6 +92,7 @@ class JobConsole(FairActions, App[None]):
         self.rates = RateHistory()
         self.log_bridge = LogBridge()
         self.in_flight_limit = settings.in_flight_page
+        self.enqueue_draft = EnqueueDraft()
         self.poller = Poller(self)
         self._root_level: int | None = None
         self._shutting_down = False

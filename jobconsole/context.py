@@ -8,7 +8,8 @@ app (app.py) implements this, and nothing here imports it, so there is no import
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import jobcore
@@ -21,6 +22,19 @@ from .settings import Settings
 from .snapshot import RateHistory, Snapshot
 
 Which = Literal["dead", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueDraft:
+    """The enqueue form's fields as it last closed (sent or not): the next opening starts
+    from them, for as long as the console runs. Text as typed, checked again when sent."""
+
+    job_type: str | None = None
+    count: str = "1"
+    account_id: str = "0"
+    account_number: str = ""
+    org_id: str = ""
+    args: Mapping[str, str] = field(default_factory=dict)  # per job type: each keeps its own
 
 
 class ConsoleContext(Protocol):
@@ -54,6 +68,8 @@ class ConsoleContext(Protocol):
     def history(self) -> History | None: ...
     @property
     def history_minutes(self) -> int: ...
+
+    enqueue_draft: EnqueueDraft  # the enqueue form keeps its fields here between openings
 
     def embedded_now(self) -> EmbeddedStatus:
         """The embedded worker's numbers at this instant (the reactive is up to a tick old)."""

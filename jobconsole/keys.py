@@ -248,7 +248,17 @@ FAIR: tuple[Key, ...] = (
 ENQUEUE: tuple[Key, ...] = (
     Key("escape", "cancel", "Cancel", "cancel"),
     Key("ctrl+s", "send", "Send", "send (one enqueue_many round trip)", priority=True),
-    Key("tab", None, "Next field", "next field; args are checked against the type's schema as you type"),
+    # Tab moves focus before the next key is read (priority), so keys typed fast after it
+    # land in the next field, not the one it left.
+    Key(
+        "tab",
+        "field(1)",
+        "Next field",
+        "next field; args are checked against the type's schema as you type",
+        priority=True,
+    ),
+    Key("shift+tab", "field(-1)", "Previous field", "previous field", show=False, priority=True),
+    Key("ctrl+a", None, "Select all", "select the whole field: type to replace it, backspace to clear it"),
 )
 
 SECTIONS: tuple[tuple[str, tuple[Key, ...]], ...] = (

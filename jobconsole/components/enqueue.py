@@ -1,4 +1,8 @@
-"""The enqueue modal: type, count, args checked against the type's schema as you type, identity."""
+"""The enqueue modal: type, count, args checked against the type's schema as you type, identity.
+
+It starts from what it held when it last closed (the app's ``enqueue_draft``), with the
+cursor in a text field: on the type list, typing would open the list.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import json
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 import jobcore
@@ -17,6 +23,7 @@ from jobcore import Identity, Job
 from jobcore.display import printable
 from jobcore.schema import check_args, describe
 
+from ..context import EnqueueDraft
 from ..keys import ENQUEUE, bindings
 from .base import Keyed, console_of
 
@@ -67,6 +74,40 @@ def schema_hint(schema: dict[str, Any] | None) -> str:
     return "fields: " + ", ".join(parts)
 
 
+TEXT_FIELDS = ("count", "account_id", "account_number", "org_id")  # the draft keeps them as typed
+
+# ctrl+a selects the whole field (Textual's is "line start", which home does too).
+SELECT_ALL = Binding("ctrl+a", "select_all", "Select all", show=False)
+
+
+async def in_order(field: Widget, event: events.Key) -> None:
+    """Run the field's own key binding (ctrl+a, end, backspace...) as its key arrives.
+    Textual runs it once the key has bubbled up to the app, after the characters typed
+    behind it went in: typed fast, they would land before the cursor moved."""
+    for key in event.aliases:
+        for binding in field._bindings.key_to_bindings.get(key, []):
+            if field.check_action(binding.action, ()) is not False and await field.app.run_action(
+                binding.action, field
+            ):
+                event.stop()
+                event.prevent_default()  # not again by the base class, nor by the app
+                return
+
+
+class FormInput(Input):
+    BINDINGS = [SELECT_ALL]
+
+    async def _on_key(self, event: events.Key) -> None:
+        await in_order(self, event)
+
+
+class FormArea(TextArea):
+    BINDINGS = [SELECT_ALL]
+
+    async def _on_key(self, event: events.Key) -> None:
+        await in_order(self, event)
+
+
 class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
     """Dismisses with (job type, count) once the jobs are sent."""
 
@@ -80,6 +121,7 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
         self.sources: dict[str, str] = {}
         self.sending = False
         self._last_type: str | None = None
+        self._args: dict[str, str] = {}  # per job type, as typed: switching type and back keeps them
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="enqueue"):
@@ -88,18 +130,18 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
                 yield Label("job type", classes="label")
                 yield Select[str]([], id="type", allow_blank=True, prompt="pick a type", compact=True)
                 yield Label("count", classes="label short")
-                yield Input("1", id="count", type="integer", compact=True, max_length=7)
+                yield FormInput("1", id="count", type="integer", compact=True, max_length=7)
             yield Label("args (JSON object)", classes="label wide")
-            yield TextArea("{}", id="args", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+            yield FormArea("{}", id="args", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
             yield Static("", id="hint")
             yield Static("", id="error")
             with Horizontal(classes="row"):
                 yield Label("account_id", classes="label")
-                yield Input("0", id="account_id", type="integer", compact=True, max_length=20)
+                yield FormInput("0", id="account_id", type="integer", compact=True, max_length=20)
                 yield Label("account_number", classes="label mid")
-                yield Input("", id="account_number", compact=True, placeholder="e.g. 1234-5678")
+                yield FormInput("", id="account_number", compact=True, placeholder="e.g. 1234-5678")
                 yield Label("org_id", classes="label short")
-                yield Input("", id="org_id", compact=True, placeholder="e.g. org-1")
+                yield FormInput("", id="org_id", compact=True, placeholder="e.g. org-1")
             with Horizontal(classes="buttons"):
                 yield Button("Enqueue (ctrl+s)", id="send", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
@@ -109,10 +151,32 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
         for job_type in app.handlers.types:
             self.schemas[job_type] = app.handlers.get(job_type).schema()
             self.sources[job_type] = f"from {app.settings.handlers}"
+        draft = app.enqueue_draft
+        self._args = dict(draft.args)
+        for name in TEXT_FIELDS:
+            self.query_one(f"#{name}", Input).value = getattr(draft, name)
+        preset = self.initial_type or draft.job_type
+        self.initial_type = preset
         known = list(app.snapshot.stats.types) if app.snapshot else []
-        self._set_types(known)
-        self.query_one("#type", Select).focus()
+        self._set_types(known + ([preset] if preset else []))
+        self._type_changed()  # now, not when Select's message comes: keys typed by then would be lost
+        # A text field first: typing on the type list opens it. With the type known, its args.
+        self.query_one("#args" if preset else "#count").focus()
         self._load_types()
+
+    def action_field(self, step: int) -> None:
+        if step > 0:
+            self.focus_next()
+        else:
+            self.focus_previous()
+
+    def remember(self) -> None:
+        """Keep the fields for the next opening (this session only)."""
+        job_type = self.job_type
+        if job_type is not None:
+            self._args[job_type] = self.query_one("#args", TextArea).text
+        fields = {name: self.query_one(f"#{name}", Input).value for name in TEXT_FIELDS}
+        console_of(self).enqueue_draft = EnqueueDraft(job_type=job_type, args=dict(self._args), **fields)
 
     @work(exclusive=True, exit_on_error=False)
     async def _load_types(self) -> None:
@@ -152,10 +216,13 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
         job_type = self.job_type
         if job_type is None or job_type == self._last_type:
             return
+        args = self.query_one("#args", TextArea)
+        if self._last_type is not None:
+            self._args[self._last_type] = args.text
         self._last_type = job_type
         schema = self.schemas.get(job_type)
-        args = self.query_one("#args", TextArea)
-        args.text = json.dumps(example_args(schema) if schema else {})
+        typed = self._args.get(job_type)
+        args.text = typed if typed is not None else json.dumps(example_args(schema) if schema else {})
         self._show_hint()
         self.validate()
 
@@ -247,6 +314,7 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
 
     def action_cancel(self) -> None:
         if not self.sending:
+            self.remember()
             self.dismiss(None)
 
     def action_send(self) -> None:
@@ -272,4 +340,5 @@ class EnqueueScreen(Keyed, ModalScreen[tuple[str, int] | None]):
             self.query_one("#send", Button).disabled = False
             return
         self.sending = False
+        self.remember()
         self.dismiss((template.type, sent))

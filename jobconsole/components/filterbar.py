@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
 from jobcore.display import printable
@@ -22,19 +22,27 @@ from .base import console_of
 PLACEHOLDER = "account:42  org:org-9  acct:000123  res:777  type:launch  or a job id (8+ hex)"
 
 
-class FilterBar(Horizontal):
-    """Hidden until ``/``; escape clears it, enter goes back to the list."""
+class FilterBar(Vertical):
+    """Hidden until ``/``; escape clears it, enter goes back to the list. A word that does
+    not read is said in full on a line of its own below (wrapped), not cut at the edge."""
 
-    BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
+    # Priority: the app runs them as the key arrives, so the focus is back on the list
+    # before the next key is read (a key typed right after enter acts on the list).
+    BINDINGS = [
+        Binding("escape", "clear", "Clear filter", show=False, priority=True),
+        Binding("enter", "submit", "To the list", show=False, priority=True),
+    ]
 
     def __init__(self, target: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.target = target  # the list it filters: where enter and escape send the focus
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("/ ", style="bold"), classes="filter-label")
-        yield Input(placeholder=PLACEHOLDER, id="filter-input", compact=True)
-        yield Static(id="filter-status")
+        with Horizontal(classes="filter-row"):
+            yield Static(Text("/ ", style="bold"), classes="filter-label")
+            yield Input(placeholder=PLACEHOLDER, id="filter-input", compact=True)
+            yield Static(id="filter-status")
+        yield Static(id="filter-error")
 
     def on_mount(self) -> None:
         scope = console_of(self).scope
@@ -44,11 +52,12 @@ class FilterBar(Horizontal):
 
     def _show(self, scope: Scope) -> None:
         status = self.query_one("#filter-status", Static)
+        error = self.query_one("#filter-error", Static)
+        error.display = bool(scope.error)
         if scope.error:
-            kept = f" (still showing {printable(scope.label)})" if scope.query else ""
-            status.update(
-                Text(f"✖ {printable(scope.error)}{kept}", style="bold red", no_wrap=True, overflow="ellipsis")
-            )
+            kept = f"still showing {printable(scope.label)}" if scope.query else "showing everything"
+            status.update(Text("✖ does not read: see below", style="bold red", no_wrap=True, overflow="ellipsis"))
+            error.update(Text.assemble(("✖ ", "bold red"), (printable(scope.error), "bold red"), f" ({kept})"))
         elif scope.query:
             status.update(Text(f"✓ {printable(scope.label)}", style="green", no_wrap=True, overflow="ellipsis"))
         else:
@@ -74,10 +83,8 @@ class FilterBar(Horizontal):
         event.stop()
         self.post_message(SetFilter(event.value))
 
-    @on(Input.Submitted, "#filter-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if not event.value.strip():
+    def action_submit(self) -> None:
+        if not self.query_one(Input).value.strip():
             self.display = False
         self._back()
 

@@ -53,7 +53,8 @@ class QueuesTable(LiveTable):
     def __init__(self, *, id: str | None = None) -> None:
         right = ("pending", "in_flight", "processed", "failed", "dead", "oldest", "rate")
         super().__init__(self.COLUMNS, right=right, id=id)
-        self.trend_width = 12
+        self.trend_width = 12  # 0: no room for the chart, its column left out
+        self.name_width: int | None = None  # type names cut to this when even that is not enough
 
     def on_mount(self) -> None:
         self.border_title = "Queues"
@@ -61,13 +62,28 @@ class QueuesTable(LiveTable):
         self.watch(self.app, "history", lambda _: self.show(console_of(self).snapshot), init=False)
 
     def on_resize(self, event: Resize) -> None:
-        width = 24 if self.app.size.width >= 110 else 12
-        if width != self.trend_width:
-            self.trend_width = width
-            self.reset()  # auto-width columns only grow: start over
-            self.show(console_of(self).snapshot)
+        self.show(console_of(self).snapshot)
 
-    def _row(self, t: TypeStats, snap: Snapshot) -> Cells:
+    def _fit(self, rows: list[Cells]) -> tuple[int, int | None]:
+        """The chart's width and the type names' room so that no column header is cut:
+        the chart narrows, then leaves; then long type names are cut (never below 8)."""
+        want = 24 if self.app.size.width >= 110 else 12
+        room = self.scrollable_content_region.width
+        if not room:
+            return want, None
+        # Each cell gets a one-space pad (tables._pad); the chart's column is the last.
+        widths = [len(label) + 1 for label, _ in self.COLUMNS[:-1]]
+        for cells in rows:
+            for i, c in enumerate(cells[:-1]):
+                widths[i] = max(widths[i], (c.cell_len if isinstance(c, Text) else len(str(c))) + 1)
+        left = room - sum(widths) - 1
+        if left >= len("last 1h"):
+            return min(want, left), None
+        if left >= 0:
+            return 0, None  # no chart: "last 1h" is not cut in half (h shows the history)
+        return 0, max(8, widths[0] - 1 + left)
+
+    def _row(self, t: TypeStats, snap: Snapshot, name_width: int | None = None) -> Cells:
         app = console_of(self)
         name = Text(printable(t.job_type), style="bold")
         if t.partitions > 1:
@@ -82,13 +98,17 @@ class QueuesTable(LiveTable):
             name.append(" paused", style="bold black on yellow")
         if t.fair:
             name.append(" fair", style="cyan")  # in turn across accounts (a: who waits, the limits)
+        if name_width is not None and name.cell_len > name_width:  # cut the name, keep its marks
+            plain = printable(t.job_type)
+            marks = name[len(plain) :]
+            name = Text(clipped(t.job_type, max(8, name_width - marks.cell_len)), style="bold") + marks
         failed = _num(t.failed, "yellow" if t.failed else "dim")
         if t.failed_kept != t.failed:
             failed = _right(f"{count(t.failed)} ({count(t.failed_kept)} kept)", "yellow")
         age = t.oldest_pending_age
         age_style = "bold red" if age and age >= 300 else "yellow" if age and age >= 60 else ""
         # The last hour from the history kept in Redis: there from the first read, whoever restarted.
-        trend = per_minute(app.history, t.job_type, 60, self.trend_width)
+        trend = per_minute(app.history, t.job_type, 60, self.trend_width) if self.trend_width else []
         return (
             name,
             _num(t.pending, "bold" if t.pending else "dim"),
@@ -105,26 +125,26 @@ class QueuesTable(LiveTable):
         if snap is None:
             return
         types = sorted(snap.stats.types.values(), key=lambda t: t.job_type)
-        rows: list[tuple[str, Cells]] = [(f"type:{t.job_type}", self._row(t, snap)) for t in types]
         s = snap.stats
         oldest = max((t.oldest_pending_age or 0.0 for t in types), default=0.0)
-        rows.append(
-            (
-                TOTAL_KEY,
-                (
-                    Text(f"total ({len(types)})", style="bold italic"),
-                    _num(s.pending, "bold"),
-                    _num(s.in_flight, "bold"),
-                    _num(s.processed, "bold"),
-                    _num(s.failed, "bold"),
-                    _num(s.dead, "bold"),
-                    _right(duration(oldest) if any(t.pending for t in types) else "-", "bold"),
-                    _right(rate(_sum(console_of(self).rates.rate(t.job_type) for t in types)), "bold"),
-                    Text(""),
-                ),
-            )
+        total: Cells = (
+            Text(f"total ({len(types)})", style="bold italic"),
+            _num(s.pending, "bold"),
+            _num(s.in_flight, "bold"),
+            _num(s.processed, "bold"),
+            _num(s.failed, "bold"),
+            _num(s.dead, "bold"),
+            _right(duration(oldest) if any(t.pending for t in types) else "-", "bold"),
+            _right(rate(_sum(console_of(self).rates.rate(t.job_type) for t in types)), "bold"),
+            Text(""),
         )
-        self.sync(rows)
+        fit = self._fit([*(self._row(t, snap) for t in types), total])
+        if fit != (self.trend_width, self.name_width):
+            self.trend_width, self.name_width = fit
+            self._column_spec[-1] = ("last 1h" if self.trend_width else "", "trend")
+            self.reset()  # auto-width columns only grow: start over
+        rows = [(f"type:{t.job_type}", self._row(t, snap, self.name_width)) for t in types]
+        self.sync([*rows, (TOTAL_KEY, total)])
         unserved = s.unserved
         corrupt = sorted(t.job_type for t in types if t.problem)
         skewed = sorted(t.job_type for t in types if t.schema_versions > 1)
@@ -164,14 +184,18 @@ LOG_FIELD_COLUMNS = (
 
 
 class InFlightTable(LiveTable):
-    """The jobs being processed now, longest running first, one page at a time."""
+    """The jobs being processed now, longest running first, one page at a time.
+    How long, which attempt and where come right after the job: at 80 columns they
+    are on screen, and the identity fields that follow scroll into view (left/right)."""
 
     COLUMNS = (
-        *LOG_FIELD_COLUMNS,
+        ("job_type", "job_type"),
+        ("job_id", "job_id"),
         ("running", "running"),
         ("attempt", "attempt"),
-        ("started", "started"),
         ("worker", "worker"),
+        *LOG_FIELD_COLUMNS[2:],
+        ("started", "started"),
     )
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -195,14 +219,14 @@ class InFlightTable(LiveTable):
         return (
             Text(clipped(job.job_type, FIELD_CHARS), style="bold"),
             Text(short_id(job.job_id), style="red" if job.error else ""),
+            _right(duration(job.running_for), "bold red" if job.running_for >= 300 else "cyan"),
+            _right(str(job.attempt), attempt_style),
+            Text(clipped(job.worker, 32)),
             _right(field_text(job.account_id, FIELD_CHARS)),
             Text(field_text(job.account_number, FIELD_CHARS)),
             Text(field_text(job.org_id, FIELD_CHARS)),
             Text(field_text(job.reservation_id, FIELD_CHARS)),
-            _right(duration(job.running_for), "bold red" if job.running_for >= 300 else "cyan"),
-            _right(str(job.attempt), attempt_style),
             Text(clock(job.started_at)),
-            Text(clipped(job.worker, 32)),
         )
 
     def pages(self) -> int:
