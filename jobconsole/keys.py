@@ -64,13 +64,6 @@ MAIN: tuple[Key, ...] = (
     Key("f", "bad('failed')", "Failed", "failed jobs, grouped by cause"),
     Key("w", "why", "Why", "on a queue row or an in-flight job: why its jobs wait, in words (jobcore why)", show=False),
     Key(
-        "a",
-        "accounts",
-        "Accounts",
-        "on a queue row or an in-flight job: its type's fairness across accounts, who waits, who runs, the limits",
-        show=False,
-    ),
-    Key(
         "h",
         "history",
         "History",
@@ -132,6 +125,13 @@ MAIN: tuple[Key, ...] = (
     ),
     Key("tab", None, "Next panel", "move between panels"),
     Key("z", "screen.maximize", "Zoom", "zoom the focused panel (escape to restore)", show=False),
+    Key(
+        "a",
+        "accounts",
+        "Accounts",
+        "on a queue row or an in-flight job: its type's fairness across accounts, who waits, who runs, the limits",
+        show=False,
+    ),
 )
 
 BAD: tuple[Key, ...] = (
