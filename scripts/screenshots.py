@@ -33,6 +33,7 @@ from jobconsole.components.badjobs import BadJobsScreen, BadTable, GroupTable  #
 from jobconsole.components.confirm import ConfirmScreen  # noqa: E402
 from jobconsole.components.detail import JobDetailScreen  # noqa: E402
 from jobconsole.components.enqueue import EnqueueScreen  # noqa: E402
+from jobconsole.components.fairness import FairScreen  # noqa: E402
 from jobconsole.components.find import FindScreen, FoundTable  # noqa: E402
 from jobconsole.components.history import HistoryScreen  # noqa: E402
 from jobconsole.components.main_screen import MainScreen  # noqa: E402
@@ -222,6 +223,8 @@ async def more_shots(pilot: Any, app: JobConsole, url: str) -> None:
     in_flight = app.screen.query_one(InFlightTable)
     queues = app.screen.query_one(QueuesTable)
     async with jobcore.connect(url) as q:
+        await q.set_fair("sleep", True)  # the accounts' sleeps in turn, two of each at most
+        await q.set_limit("sleep", per_account=2)
         ident = Identity(account_number="ACC-1042", org_id="org-3")
         [stuck] = await q.enqueue_many([Job(type="sleep", args={"seconds": 600}, account_id=1042, identity=ident)])
     await wait(pilot, lambda: any(j.job_id == str(stuck) for j in in_flight.jobs.values()), timeout=180)
@@ -255,6 +258,14 @@ async def more_shots(pilot: Any, app: JobConsole, url: str) -> None:
     await wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
     await pilot.press("y")
     await wait(pilot, lambda: app.snapshot is not None and not app.snapshot.stats.types["launch"].paused)
+
+    await on_row(pilot, queues, "type:sleep")  # fairness across accounts: who waits, who runs, the limit
+    await pilot.press("a")
+    await wait(pilot, lambda: isinstance(app.screen, FairScreen))
+    await pilot.pause(0.5)
+    await shoot(app, "fair")
+    await pilot.press("escape")
+    await wait(pilot, lambda: isinstance(app.screen, MainScreen))
 
     stuck_row = next(k for k, j in in_flight.jobs.items() if j.job_id == str(stuck))
     await on_row(pilot, in_flight, stuck_row)
