@@ -24,13 +24,19 @@ class ReadOnlyScript(Script):
 
 
 @functools.cache
-def source(name: str) -> str:
-    return resources.files("jobcore.redis").joinpath("lua", f"{name}.lua").read_text()
+def source(name: str, *, fair: bool = False) -> str:
+    """A script's text; with ``fair``, fair_lib.lua's functions at its head (after its
+    ``#!lua`` line, which must stay first)."""
+    text = resources.files("jobcore.redis").joinpath("lua", f"{name}.lua").read_text()
+    if not fair:
+        return text
+    head, body = text.partition("\n")[::2] if text.startswith("#!") else ("", text)
+    return (head + "\n" if head else "") + source("fair_lib") + "\n" + body
 
 
 _ADD = Script(source("add"))
-_FETCH = Script(source("fetch"))
-_SETTLE = Script(source("settle"))
+_FETCH = Script(source("fetch", fair=True))
+_SETTLE = Script(source("settle", fair=True))
 _CLAIM = Script(source("claim"))
 _HEARTBEAT = Script(source("heartbeat"))
 _LOST = Script(source("lost"))
@@ -47,8 +53,8 @@ _ORPHANS = Script(source("orphans"))
 _CANCEL = Script(source("cancel"))
 _REGISTER = Script(source("register"))
 _CREATE_GROUP = Script(source("create_group"))
-_FAIR_SET = Script(source("fair_set"))
-_FAIR_SWEEP = Script(source("fair_sweep"))
+_FAIR_SET = Script(source("fair_set", fair=True))
+_FAIR_SWEEP = Script(source("fair_sweep", fair=True))
 # Read scripts, each both ways: EVALSHA for a server that knows no EVALSHA_RO.
 _STATS = (ReadOnlyScript(source("stats")), Script(source("stats")))
 _IN_FLIGHT = (ReadOnlyScript(source("in_flight")), Script(source("in_flight")))

@@ -20,14 +20,6 @@ for _, field in ipairs(redis.call('HKEYS', config)) do
   if field == 'limit' or string.sub(field, 1, 2) == 'm:' then limited = true; break end
 end
 if limited then redis.call('HSET', config, 'lim', 1) else redis.call('HDEL', config, 'lim') end
-local back = 0
-for _, acct in ipairs(redis.call('SMEMBERS', blocked)) do
-  local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct)
-  local lim = tonumber(cfg[2] or cfg[1] or 0) or 0
-  if lim <= 0 or tonumber(redis.call('ZSCORE', running, acct) or 0) < lim then
-    redis.call('SREM', blocked, acct)
-    redis.call('RPUSH', ring, acct)
-    back = back + 1
-  end
-end
-return back
+local before = redis.call('SCARD', blocked)
+for _, acct in ipairs(redis.call('SMEMBERS', blocked)) do fair_free(config, ring, blocked, running, acct, 0) end
+return before - redis.call('SCARD', blocked)

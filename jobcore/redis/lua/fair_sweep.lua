@@ -14,16 +14,7 @@ for j = 1, #rows, 2 do
   local ok, p = pcall(redis.call, 'XPENDING', stream, ARGV[1], id, id, 1)
   if not (ok and #p > 0) then
     redis.call('HDEL', held, id)
-    local run = tonumber(redis.call('ZINCRBY', running, -1, acct))
-    if run <= 0 then redis.call('ZREM', running, acct) end
-    if redis.call('SISMEMBER', blocked, acct) == 1 then
-      local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct)
-      local lim = tonumber(cfg[2] or cfg[1] or 0) or 0
-      if lim <= 0 or run < lim then
-        redis.call('SREM', blocked, acct)
-        redis.call('RPUSH', ring, acct)
-      end
-    end
+    fair_free(config, ring, blocked, running, acct, 1)
     back = back + 1
     local e = redis.call('XRANGE', stream, id, id)
     if ok and e[1] then

@@ -64,14 +64,6 @@ local function account_of(d)
   return string.format('%d', v)
 end
 
--- An account's limit (0: none), weight (its jobs per turn) and the jobs of its
--- current turn handed out so far (t:ACCOUNT, kept while a weighted turn lasts
--- over several fetches).
-local function limit_of(config, acct)
-  local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct, 'w:' .. acct, 't:' .. acct)
-  return tonumber(cfg[2] or cfg[1] or 0) or 0, math.max(1, tonumber(cfg[3] or 1) or 1), tonumber(cfg[4] or 0) or 0
-end
-
 local function running_of(running, acct)
   return tonumber(redis.call('ZSCORE', running, acct) or 0) or 0
 end
@@ -79,7 +71,7 @@ end
 -- An account that has jobs waiting goes in the ring, or in blocked when its
 -- slots are all taken.
 local function place(config, ring, blocked, running, acct)
-  local lim = limit_of(config, acct)
+  local lim = fair_limit(config, acct)
   if lim > 0 and running_of(running, acct) >= lim then
     redis.call('SADD', blocked, acct)
   else
@@ -161,7 +153,7 @@ for k = 0, n - 1 do
       looks = looks - 1
       local acct = redis.call('LPOP', ring)
       if not acct then break end
-      local lim, weight, used = limit_of(config, acct)
+      local lim, weight, used = fair_limit(config, acct)
       local run = running_of(running, acct)
       local room = left
       if lim > 0 then room = math.min(room, lim - run) end

@@ -148,18 +148,7 @@ if #done > 0 and redis.call('EXISTS', KEYS[FAIR + 6]) == 1 then
     end
   end
   for i = 1, #mine, 1000 do redis.call('HDEL', held, unpack(mine, i, math.min(i + 999, #mine))) end
-  for _, acct in ipairs(order) do
-    local run = tonumber(redis.call('ZINCRBY', running, -freed[acct], acct))
-    if run <= 0 then redis.call('ZREM', running, acct) end
-    if redis.call('SISMEMBER', blocked, acct) == 1 then
-      local cfg = redis.call('HMGET', config, 'limit', 'm:' .. acct)
-      local lim = tonumber(cfg[2] or cfg[1] or 0) or 0
-      if lim <= 0 or run < lim then
-        redis.call('SREM', blocked, acct)
-        redis.call('RPUSH', ring, acct)
-      end
-    end
-  end
+  for _, acct in ipairs(order) do fair_free(config, ring, blocked, running, acct, freed[acct]) end
 end
 if cut > 0 then
   notes[#notes + 1] = cut .. ' job(s) had more than ' .. MAX_OTHER .. ' other fields: only the first ' ..
