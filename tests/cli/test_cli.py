@@ -54,12 +54,12 @@ def test_stats_json_matches_the_library(cli_env: dict[str, str], redis_url: str)
     assert printed["totals"]["pending"] == 4
 
 
-def wait_for(pred: Any, timeout: float = 20.0) -> None:
+def wait_for(pred: Any, timeout: float = 20.0, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
-        time.sleep(0.1)
+        time.sleep(interval)
 
 
 def test_worker_runs_demo_launch_and_logs_the_six_fields(cli_env: dict[str, str], redis_url: str) -> None:

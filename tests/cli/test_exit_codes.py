@@ -94,12 +94,18 @@ def test_ctrl_c_during_a_big_enqueue_says_how_many_went_in_and_exits_130(
          "--no-validate"],
         env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    import redis as redispy
+
+    r = redispy.Redis.from_url(redis_url)
     try:
-        wait_for(lambda: stats(cli_env, redis_url)["totals"]["pending"] >= 5000, timeout=60)
+        # Polled straight from Redis, every 5 ms: a `jobcore stats` per look can take a second
+        # under load, long enough for the whole million to go in before the signal.
+        wait_for(lambda: r.xlen("jobcore:{noop}:jobs") >= 5000, timeout=60, interval=0.005)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
+        r.close()
     assert proc.returncode == 130, err
     said = re.fullmatch(
         r"jobcore: interrupted: ([\d,]+) of 1,000,000 noop jobs were enqueued \(\S+ \.\.\. \S+\); "
