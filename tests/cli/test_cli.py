@@ -258,7 +258,8 @@ def test_stats_workers_in_flight_and_types(cli_env: dict[str, str], redis_url: s
     worker = start_worker(cli_env, redis_url, "--concurrency", "3")
     try:
         wait_for(lambda: stats(cli_env, redis_url)["workers"] == 1)
-        jc(cli_env, "enqueue", "sleep", '{"seconds": 3}', "--count", "2", url=redis_url)
+        # Long enough that they still run when in-flight looks, a command or two later under load.
+        jc(cli_env, "enqueue", "sleep", '{"seconds": 8}', "--count", "2", url=redis_url)
         wait_for(lambda: stats(cli_env, redis_url)["types"]["sleep"]["in_flight"] == 2)
         rows = json.loads(jc(cli_env, "in-flight", "--json", url=redis_url).stdout)
         assert [r["job_type"] for r in rows] == ["sleep", "sleep"]

@@ -101,10 +101,15 @@ def test_ctrl_c_during_a_big_enqueue_says_how_many_went_in_and_exits_130(
         # Polled straight from Redis, every 5 ms: a `jobcore stats` per look can take a second
         # under load, long enough for the whole million to go in before the signal.
         wait_for(lambda: r.xlen("jobcore:{noop}:jobs") >= 5000, timeout=60, interval=0.005)
+        # Writes held for a moment, so the signal lands mid-run however the cores are shared
+        # (a starved test could otherwise see the million go in before it signals).
+        r.execute_command("CLIENT", "PAUSE", 20000, "WRITE")
+        assert proc.poll() is None, "the enqueue ended before the test could interrupt it"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
+        r.execute_command("CLIENT", "UNPAUSE")
         r.close()
     assert proc.returncode == 130, err
     said = re.fullmatch(
