@@ -123,4 +123,5 @@ def test_ctrl_c_during_a_big_enqueue_says_how_many_went_in_and_exits_130(
     assert said and out == "", err
     confirmed = int(said.group(1).replace(",", ""))
     pending = stats(cli_env, redis_url)["totals"]["pending"]
-    assert 5000 <= confirmed <= pending <= confirmed + 1000
+    # 5,000 had landed when it was signalled; the last of them may not have been confirmed yet.
+    assert pending >= 5000 and confirmed <= pending <= confirmed + 1000
