@@ -24,25 +24,25 @@ class ReadOnlyScript(Script):
 
 
 @functools.cache
-def source(name: str, *, fair: bool = False) -> str:
-    """A script's text; with ``fair``, fair_lib.lua's functions at its head (after its
-    ``#!lua`` line, which must stay first)."""
+def source(name: str, *libs: str) -> str:
+    """A script's text, with the functions of ``libs`` (lua/NAME.lua each: rules
+    several scripts share) at its head, after its ``#!lua`` line (which must stay first)."""
     text = resources.files("jobcore.redis").joinpath("lua", f"{name}.lua").read_text()
-    if not fair:
+    if not libs:
         return text
     head, body = text.partition("\n")[::2] if text.startswith("#!") else ("", text)
-    return (head + "\n" if head else "") + source("fair_lib") + "\n" + body
+    return (head + "\n" if head else "") + "".join(source(lib) + "\n" for lib in libs) + body
 
 
 _ADD = Script(source("add"))
-_FETCH = Script(source("fetch", fair=True))
-_SETTLE = Script(source("settle", fair=True))
+_FETCH = Script(source("fetch", "fair_lib"))
+_SETTLE = Script(source("settle", "fair_lib"))
 _CLAIM = Script(source("claim"))
 _HEARTBEAT = Script(source("heartbeat"))
 _LOST = Script(source("lost"))
 _FORGET = Script(source("forget"))
-_REQUEUE = Script(source("requeue"))
-_PURGE = Script(source("purge"))
+_REQUEUE = Script(source("requeue", "counts_lib"))
+_PURGE = Script(source("purge", "counts_lib"))
 _PARTITIONS = Script(source("partitions"))
 _LANES = Script(source("lanes"))
 _PAUSE = Script(source("pause"))
@@ -53,14 +53,14 @@ _ORPHANS = Script(source("orphans"))
 _CANCEL = Script(source("cancel"))
 _REGISTER = Script(source("register"))
 _CREATE_GROUP = Script(source("create_group"))
-_FAIR_SET = Script(source("fair_set", fair=True))
-_FAIR_SWEEP = Script(source("fair_sweep", fair=True))
+_FAIR_SET = Script(source("fair_set", "fair_lib"))
+_FAIR_SWEEP = Script(source("fair_sweep", "fair_lib"))
 # Read scripts, each both ways: EVALSHA for a server that knows no EVALSHA_RO.
 _STATS = (ReadOnlyScript(source("stats")), Script(source("stats")))
 _IN_FLIGHT = (ReadOnlyScript(source("in_flight")), Script(source("in_flight")))
 _DRAINED = (ReadOnlyScript(source("drained")), Script(source("drained")))
 _FIND_PENDING = (ReadOnlyScript(source("find_pending")), Script(source("find_pending")))
-_FAIR_READ = (ReadOnlyScript(source("fair_read")), Script(source("fair_read")))
+_FAIR_READ = (ReadOnlyScript(source("fair_read", "fair_lib")), Script(source("fair_read", "fair_lib")))
 
 # ---- writes ---------------------------------------------------------------
 

@@ -64,21 +64,6 @@ local function account_of(d)
   return string.format('%d', v)
 end
 
-local function running_of(running, acct)
-  return tonumber(redis.call('ZSCORE', running, acct) or 0) or 0
-end
-
--- An account that has jobs waiting goes in the ring, or in blocked when its
--- slots are all taken.
-local function place(config, ring, blocked, running, acct)
-  local lim = fair_limit(config, acct)
-  if lim > 0 and running_of(running, acct) >= lim then
-    redis.call('SADD', blocked, acct)
-  else
-    redis.call('RPUSH', ring, acct)
-  end
-end
-
 for k = 0, n - 1 do
   if left <= 0 then break end
   local i = (first - 1 + k) % n + 1
@@ -133,7 +118,7 @@ for k = 0, n - 1 do
           redis.call('RPUSH', config .. ':q:' .. acct, unpack(mine, j, math.min(j + 999, #mine)))
         end
         if tonumber(redis.call('ZINCRBY', waiting, #mine, acct)) == #mine then
-          place(config, ring, blocked, running, acct)
+          fair_place(config, ring, blocked, running, acct)
         end
       end
       for j = 1, #ids, 1000 do redis.call('XACK', stream, group, unpack(ids, j, math.min(j + 999, #ids))) end
@@ -154,7 +139,7 @@ for k = 0, n - 1 do
       local acct = redis.call('LPOP', ring)
       if not acct then break end
       local lim, weight, used = fair_limit(config, acct)
-      local run = running_of(running, acct)
+      local run = fair_running(running, acct)
       local room = left
       if lim > 0 then room = math.min(room, lim - run) end
       if room <= 0 then

@@ -1,6 +1,6 @@
 -- Move dead or failed jobs back onto their type's stream as fresh jobs.
 -- KEYS: stream, bad set, then for the failed list its type's stats hash, whose
--- `failed` counter drops by as many in this same call (see purge.lua).
+-- `failed` counter drops by as many in this same call (counts_lib.lua).
 -- ARGV: ids... (none: the oldest 1000)
 local ids = {}
 if #ARGV == 0 then
@@ -22,8 +22,5 @@ for _, id in ipairs(ids) do
     n = n + 1
   end
 end
-if KEYS[3] and n > 0 then
-  local cur = tonumber(redis.pcall('HGET', KEYS[3], 'failed'))
-  if cur and cur > 0 then redis.pcall('HINCRBY', KEYS[3], 'failed', -math.min(cur, n)) end
-end
+lower_failed(KEYS[3], n)
 return n
