@@ -82,7 +82,7 @@ class FairInfo:
     top_running: list[tuple[str, int]]  # (account, jobs running through the ring), most first
     blocked: list[AccountLoad]  # accounts at their limit with jobs waiting (some, most waiting first)
     blocked_count: int
-    queued: int = 0  # jobs in the accounts' queues (taken in by a worker's fetch, waiting their turn)
+    queued: int = 0  # jobs in the accounts' queues (taken in by a worker's fetch, waiting their turn; 0 with top=0)
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from jobcore.keys import Keys
 from jobcore.redis import replies as rep
 from jobcore.redis import scripts
 from jobcore.redis.calls import guarded
+from jobcore.redis.reads import Reader
 from jobcore.redis.transport import Transport
 
 SWEEP_STEP = 200  # held entries looked at per lane and sweep
@@ -30,6 +31,7 @@ class RedisFairness:
         async def _lanes_of(self, job_types: Sequence[str]) -> list[str]: ...
 
     _sweep_at: dict[str, str]
+    _reads: Reader
 
     async def _fair_write(self, job_type: str, fields: dict[str, str]) -> None:
         names = await guarded(self.url, lambda: self._lanes_of([job_type]))
@@ -38,8 +40,10 @@ class RedisFairness:
 
     async def _fair_read(self, job_type: str, top: int) -> FairInfo:
         names = await guarded(self.url, lambda: self._lanes_of([job_type]))
-        calls = [scripts.fair_read(self.keys.fair(n), max(top, 1), read_only=False) for n in names]
-        replies = await guarded(self.url, lambda: self._t.run_scripts(calls))
+        keys = self.keys
+        replies = await self._reads.read_scripts(
+            "fairness", lambda ro: [scripts.fair_read(keys.fair(n), top, read_only=ro) for n in names]
+        )
         settings = FairSettings()
         accounts = blocked_count = queued = 0
         waiting: dict[str, int] = {}

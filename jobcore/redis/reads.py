@@ -266,7 +266,7 @@ class Reader:
             scripted = await guarded(self._url, lambda: self._run_scripts(make))
         return checked_reads(what, plain), checked_reads(what, scripted)
 
-    async def _scripts(self, what: str, make: Callable[[bool], list[scripts.Call]]) -> list[Any]:
+    async def read_scripts(self, what: str, make: Callable[[bool], list[scripts.Call]]) -> list[Any]:
         """Read scripts in one round trip, by the read rule (calls.checked_reads)."""
         return checked_reads(what, await guarded(self._url, lambda: self._run_scripts(make)))
 
@@ -301,7 +301,7 @@ class Reader:
             for i in range(0, len(ids), IN_FLIGHT_CHUNK):
                 calls.append((t, ids[i : i + IN_FLIGHT_CHUNK]))
         k = self._keys
-        replies = await self._scripts(
+        replies = await self.read_scripts(
             "in flight", lambda ro: [scripts.in_flight(type_keys(k, t)[0], ids, read_only=ro) for t, ids in calls]
         )
         for (t, ids), entries in zip(calls, replies, strict=True):
