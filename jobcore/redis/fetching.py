@@ -269,11 +269,22 @@ class Fetcher:
             raise error  # a fetch error; with jobs in hand it shows on the next wait
         return pairs
 
+    async def _on_reader(self, group: tuple[str, ...], send: Callable[[Transport], Awaitable[T]]) -> T:
+        """``send`` on the connection kept for ``group``'s blocking reads (made on first
+        use). Any failure or cancel closes it: closing is what ends a blocked read on the server."""
+        reader = self._readers.get(group)
+        if reader is None:
+            reader = self._readers[group] = self._t.dedicated()
+        try:
+            return await send(reader)
+        except BaseException:
+            del self._readers[group]
+            if reader is not self._t:
+                await reader.close()
+            raise
+
     async def _blocking_read(self, consumer: str, types: tuple[str, ...], block_ms: int) -> Taken:
         streams = [self._keys.of_type(t).stream for t in types]
-        reader = self._readers.get(types)
-        if reader is None:
-            reader = self._readers[types] = self._t.dedicated()
         # A blocked read answers within block_ms; only then does the socket timeout start.
         wait = self._socket_timeout + block_ms / 1000
         command: list[resp.Arg] = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", 1, "BLOCK", block_ms, "STREAMS"]
@@ -281,16 +292,8 @@ class Fetcher:
         # takes its entry (no extra round trip): a pause that landed while this
         # read was blocked hands the entry straight back, unstarted.
         flags: list[list[resp.Arg]] = [["HEXISTS", self._keys.of_type(t).stats, "paused"] for t in types]
-        try:
-            reply, *paused = await reader.pipeline(
-                [[*command, *streams, *([">"] * len(streams))], *flags], timeout=wait
-            )
-        except BaseException:
-            # Closing the connection is what ends a blocked read on the server.
-            del self._readers[types]
-            if reader is not self._t:
-                await reader.close()
-            raise
+        sent = [[*command, *streams, *([">"] * len(streams))], *flags]
+        reply, *paused = await self._on_reader(types, lambda reader: reader.pipeline(sent, timeout=wait))
         by_stream = {s.encode(): t for s, t in zip(streams, types, strict=True)}
         if isinstance(reply, list) and reply and not isinstance(reply[0], list):
             reply = rep.pairs(reply)  # fakeredis answers a map (flattened by the adapter)
@@ -304,27 +307,10 @@ class Fetcher:
         """Wait for a new entry in fair lanes without taking it (XREAD, no group):
         the fetch that follows takes it in and hands out whose turn it is."""
         streams = [self._keys.of_type(n).stream for n in names]
-        reader = self._readers.get(names)
-        if reader is None:
-            reader = self._readers[names] = self._t.dedicated()
         since = [self._fair_at.get(n) or b"$" for n in names]
-        try:
-            await reader.call(
-                "XREAD",
-                "COUNT",
-                1,
-                "BLOCK",
-                block_ms,
-                "STREAMS",
-                *streams,
-                *since,
-                timeout=self._socket_timeout + block_ms / 1000,
-            )
-        except BaseException:
-            del self._readers[names]
-            if reader is not self._t:
-                await reader.close()
-            raise
+        command: list[resp.Arg] = ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", *streams, *since]
+        wait = self._socket_timeout + block_ms / 1000
+        await self._on_reader(names, lambda reader: reader.call(*command, timeout=wait))
         return []
 
     async def _hand_back_paused(self, consumer: str, got: Taken, paused: set[str]) -> Taken:
