@@ -399,8 +399,9 @@ class RedisQueue(RedisFairness, Queue):
     async def recover_orphans(self, types: Sequence[str]) -> int:
         names = await self._served_lanes(types)
         calls = [scripts.orphans(self.keys.of_type(n).stream, self.keys.fair(n), ORPHANS_LOOKED_AT) for n in names]
-        swept = await self._sweep_fair(names)  # fair jobs handed out that left the pending list unsettled
-        return swept + sum(int(n) for n in await guarded(self.url, lambda: self._t.run_scripts(calls)))
+        calls += self._sweep_calls(names)  # fair jobs handed out that left the pending list unsettled
+        replies = await guarded(self.url, lambda: self._t.run_scripts(calls))
+        return sum(int(n) for n in replies[: len(names)]) + self._swept(names, replies[len(names) :])
 
     async def cancel_requests(self, consumer: str) -> list[tuple[str, str, str]]:
         got = await guarded(self.url, lambda: self._t.call("LPOP", self.keys.cancels(consumer), 100))

@@ -6,7 +6,7 @@ the turns themselves; jobcore/fair.py has the rules."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobcore.fair import AccountLoad, FairInfo, FairSettings, most_first
 from jobcore.keys import Keys
@@ -69,15 +69,14 @@ class RedisFairness:
             queued,
         )
 
-    async def _sweep_fair(self, names: Sequence[str]) -> int:
-        """One step of each lane's sweep (fair_sweep.lua): the jobs put back on the
-        queue (handed out, then gone from the pending list without a settle)."""
-        if not names:
-            return 0
-        k = self.keys
-        at = self._sweep_at
-        calls = [scripts.fair_sweep(k.of_type(n).stream, k.fair(n), at.get(n, "0"), SWEEP_STEP) for n in names]
-        replies = await guarded(self.url, lambda: self._t.run_scripts(calls))
+    def _sweep_calls(self, names: Sequence[str]) -> list[scripts.Call]:
+        """One step of each lane's sweep (fair_sweep.lua), sent with the orphans' look."""
+        k, at = self.keys, self._sweep_at
+        return [scripts.fair_sweep(k.of_type(n).stream, k.fair(n), at.get(n, "0"), SWEEP_STEP) for n in names]
+
+    def _swept(self, names: Sequence[str], replies: Sequence[Any]) -> int:
+        """The sweep's cursors kept; the jobs it put back on the queue (handed out,
+        then gone from the pending list without a settle)."""
         back = 0
         for name, (cursor, _, requeued) in zip(names, replies, strict=True):
             self._sweep_at[name] = rep.text(cursor)
