@@ -42,9 +42,6 @@ class FairKeys:
     def all(self) -> list[str]:
         return [self.config, self.ring, self.blocked, self.waiting, self.running, self.held]
 
-    def account_queue(self, account: str) -> str:
-        return f"{self.config}:q:{account}"
-
 
 @dataclass(frozen=True, slots=True)
 class Keys:
