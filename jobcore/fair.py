@@ -83,6 +83,7 @@ class FairInfo:
     blocked: list[AccountLoad]  # accounts at their limit with jobs waiting (some, most waiting first)
     blocked_count: int
     queued: int = 0  # jobs in the accounts' queues (taken in by a worker's fetch, waiting their turn; 0 with top=0)
+    looked_at: int = 0  # accounts whose queues were read, when too many wait to read all (0: all were)
 
 
 @dataclass(slots=True)
@@ -234,6 +235,17 @@ def account_of_payload(raw: bytes | None) -> str:
         return UNKNOWN_ACCOUNT
 
 
+def not_taken_in(info: FairInfo, pending: int) -> int | None:
+    """Jobs of a fair type not yet sorted by account (None: unknown, only some
+    accounts' queues were read)."""
+    return None if info.looked_at else max(0, pending - info.queued)
+
+
+def info_sample(info: FairInfo) -> str:
+    """What the top accounts were picked from, when not from all of them."""
+    return f" (among {info.looked_at:,} accounts read at random)" if info.looked_at else ""
+
+
 def fair_sentences(info: FairInfo, pending: int) -> list[str]:
     """What `why` says of a fair type: who waits, who is at a limit, what is not
     yet sorted by account. ``pending``: the type's jobs waiting in all."""
@@ -248,10 +260,10 @@ def fair_sentences(info: FairInfo, pending: int) -> list[str]:
         out.append(f"{info.blocked_count - len(info.blocked):,} more account(s) are at their limit")
     if info.accounts_waiting:
         most = info.top_waiting[0] if info.top_waiting else None
-        largest = f", the most {most[0]} ({most[1]:,})" if most else ""
+        largest = f", the most {most[0]} ({most[1]:,}){info_sample(info)}" if most else ""
         turns = "fair" if s.on else "no longer fair, the accounts' queues still served in turn"
         out.append(f"{turns}: {info.accounts_waiting:,} account(s) have jobs waiting their turn{largest}")
-    fresh = max(0, pending - info.queued)
+    fresh = not_taken_in(info, pending)
     if s.on and fresh:
         out.append(f"{fresh:,} job(s) not yet sorted by account: a worker's next fetch takes them in")
     return out
@@ -276,14 +288,14 @@ def fair_lines(info: FairInfo, pending: int) -> list[str]:
         if account in s.weights:
             own.append(f"weight {s.weights[account]} (jobs per turn)")
         lines.append(f"  account {printable(account)}: {', '.join(own)}")
-    fresh = max(0, pending - info.queued)
+    fresh = not_taken_in(info, pending)
     if fresh:
         lines.append(f"{fresh:,} job(s) not yet sorted by account: the next fetch of a worker takes them in")
     if not info.accounts_waiting:
         lines.append("no account has jobs waiting their turn")
     else:
         most = ", ".join(f"{printable(a)} ({n:,})" for a, n in info.top_waiting)
-        lines.append(f"{info.accounts_waiting:,} account(s) with jobs waiting; most: {most}")
+        lines.append(f"{info.accounts_waiting:,} account(s) with jobs waiting; most: {most}{info_sample(info)}")
     if info.top_running:
         lines.append("most running: " + ", ".join(f"{printable(a)} ({n:,})" for a, n in info.top_running))
     if info.blocked_count:

@@ -32,11 +32,11 @@ class FairKeys:
     the lane's slot. An account's waiting entry ids are the list ``config + ":q:"
     + account``: the scripts build that name from ``config`` (one per account)."""
 
-    config: str  # hash: on, limit (per account), m:ACCOUNT (its own limit), w:ACCOUNT (its jobs per turn)
+    config: str  # hash: on, limit, m:ACCOUNT (its own limit), w:ACCOUNT (its weight); flags v, lim, wt
     ring: str  # list: the accounts with jobs waiting and a free slot, in turn order
     blocked: str  # set: the accounts with jobs waiting and no free slot
-    waiting: str  # sorted set: account -> its jobs waiting
-    running: str  # sorted set: account -> its jobs taken through the ring and not settled
+    waiting: str  # set: the accounts with a place (in the ring or blocked): jobs waiting, or just served their last
+    running: str  # sorted set: account -> its jobs taken through the ring and not settled (kept while a limit is set)
     held: str  # hash: entry id -> account, of each job taken through the ring
 
     def all(self) -> list[str]:

@@ -73,6 +73,29 @@ async def test_a_fair_type_serves_accounts_in_turn_and_fifo_within_each(queue: j
     assert (await queue.stats()).types["launch"].processed == 56
 
 
+async def test_a_fetch_of_many_takes_as_many_turns_and_hands_out_each_job_once(queue: jobcore.Queue) -> None:
+    """A fetch asking for n takes n: a lone account all of them, several accounts
+    in turn; every job comes out once, none is left behind."""
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    ids = await queue.enqueue_many([job(1, i) for i in range(30)])
+    got = await queue.fetch("w1", ["launch"], 10, 0)
+    assert accounts(got) == [1] * 10
+    ids += await queue.enqueue_many([job(2, i) for i in range(5)] + [job(3, i) for i in range(5)])
+    turns = await queue.fetch("w1", ["launch"], 6, 0)
+    assert accounts(turns) == [1, 2, 3, 1, 2, 3]
+    rest: list[Delivery] = []
+    while batch := await queue.fetch("w1", ["launch"], 7, 0):
+        rest += batch
+    everything = got + turns + rest
+    assert len(everything) == 40
+    assert sorted(str(decode_envelope(d.raw or b"").id) for d in everything) == sorted(map(str, ids))
+    stats = (await queue.stats()).types["launch"]
+    assert stats.pending == 0 and stats.in_flight == 40
+    await settle(queue, everything)
+    assert (await queue.stats()).types["launch"].processed == 40
+
+
 async def test_a_plain_type_stays_fifo(queue: jobcore.Queue) -> None:
     await ready(queue)
     await queue.enqueue_many([job(1, i) for i in range(5)] + [job(2, 0)])

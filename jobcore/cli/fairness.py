@@ -7,7 +7,7 @@ from typing import Any
 
 from jobcore.cli.output import print_json
 from jobcore.display import printable
-from jobcore.fair import FairInfo, fair_lines
+from jobcore.fair import FairInfo, fair_lines, not_taken_in
 from jobcore.queue import Queue
 
 
@@ -21,7 +21,7 @@ def fair_json(info: FairInfo, pending: int) -> dict[str, Any]:
         "weights": s.weights,
         "accounts_waiting": info.accounts_waiting,
         "pending": pending,
-        "not_taken_in": max(0, pending - info.queued),
+        "not_taken_in": not_taken_in(info, pending),
         "top_waiting": [{"account": a, "waiting": n} for a, n in info.top_waiting],
         "top_running": [{"account": a, "running": n} for a, n in info.top_running],
         "blocked": [b._asdict() for b in info.blocked],

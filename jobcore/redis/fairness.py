@@ -45,16 +45,17 @@ class RedisFairness:
             "fairness", lambda ro: [scripts.fair_read(keys.fair(n), top, read_only=ro) for n in names]
         )
         settings = FairSettings()
-        accounts = blocked_count = queued = 0
+        accounts = blocked_count = queued = looked_at = 0
         waiting: dict[str, int] = {}
         running: dict[str, int] = {}
         blocked: list[AccountLoad] = []
-        for k, (fields, nwait, w, r, b, nb, nq) in enumerate(replies):
+        for k, (fields, nwait, w, r, b, nb, nq, looked) in enumerate(replies):
             if k == 0:
                 settings = FairSettings.parse({rep.text(a): rep.text(v) for a, v in rep.pairs(fields)})
             accounts += int(nwait)
             blocked_count += int(nb)
             queued += int(nq)
+            looked_at += int(looked)
             waiting.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(w))
             running.update((rep.text(a), int(float(rep.text(v)))) for a, v in rep.pairs(r))
             blocked += [AccountLoad(rep.text(a), int(w_), int(r_), int(lim)) for a, w_, r_, lim in b or []]
@@ -67,6 +68,7 @@ class RedisFairness:
             sorted(blocked, key=lambda x: -x.waiting)[:top],
             blocked_count,
             queued,
+            looked_at,
         )
 
     def _sweep_calls(self, names: Sequence[str]) -> list[scripts.Call]:

@@ -174,11 +174,11 @@ def drop_consumer(stream: str, consumer: str) -> Call:
 def fair_set(fair: FairKeys, fields: Mapping[str, str]) -> Call:
     """Set (or, with "", remove) these fields of a lane's fair hash."""
     args = [a for pair in fields.items() for a in pair]
-    return _FAIR_SET, [fair.config, fair.ring, fair.blocked, fair.running], args
+    return _FAIR_SET, [fair.config, fair.ring, fair.blocked, fair.running, fair.held], args
 
 
 def fair_sweep(stream: str, fair: FairKeys, cursor: str, count: int) -> Call:
-    keys = [stream, fair.config, fair.ring, fair.blocked, fair.running, fair.held]
+    keys = [stream, fair.config, fair.ring, fair.blocked, fair.waiting, fair.running, fair.held]
     return _FAIR_SWEEP, keys, [GROUP, cursor, count]
 
 
@@ -198,7 +198,7 @@ def stats(stream: str, stats: str, dead: str, failed: str, fair: FairKeys, *, re
 
 
 def fair_read(fair: FairKeys, top: int, *, read_only: bool = True) -> Call:
-    keys = [fair.config, fair.ring, fair.blocked, fair.waiting, fair.running]
+    keys = [fair.config, fair.ring, fair.blocked, fair.waiting, fair.running, fair.held]
     return _FAIR_READ[0 if read_only else 1], keys, [top]
 
 

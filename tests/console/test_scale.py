@@ -53,7 +53,7 @@ async def test_a_million_pending_and_a_thousand_in_flight(redis_url: str) -> Non
             await fresh_snapshot(pilot)
             snap = app.snapshot
             assert snap is not None
-            assert snap.latency < 0.5, f"a poll took {snap.latency:.3f}s"
+            # Seen, not asserted: a poll's cost is held by the command-count test below.
             print(f"poll latency with {PENDING:,} pending, {IN_FLIGHT:,} in flight: {snap.latency * 1000:.1f} ms")
             queues = app.screen.query_one(QueuesTable)
             assert cell(queues, "type:bulk", "pending") == f"{PENDING:,}"
@@ -61,14 +61,18 @@ async def test_a_million_pending_and_a_thousand_in_flight(redis_url: str) -> Non
             table = app.screen.query_one(InFlightTable)
             assert table.row_count == 100
             assert "page 1/10" in str(table.border_subtitle)
-            # The UI answers keys at once while polls keep running.
+            # The UI answers keys while a poll waits on Redis: with the server paused,
+            # a poll is stuck, yet three page keys are taken before it returns.
+            await wait_for(pilot, lambda: not app.poller.polling)
+            await q.transport.call("CLIENT", "PAUSE", 3000, "ALL")  # lifts itself
+            app.poll_now()
+            assert app.poller.polling
             for _ in range(3):
-                started = time.monotonic()
                 await pilot.press("right_square_bracket")
-                assert time.monotonic() - started < 1.5
+            assert table.page == 3
+            assert app.poller.polling, "the paused poll returned before the keys were taken"
             await fresh_snapshot(pilot)
             assert "page 4/10" in str(table.border_subtitle)
-            assert app.snapshot is not None and app.snapshot.latency < 0.5
     finally:
         await q.close()
 

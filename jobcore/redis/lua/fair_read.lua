@@ -1,22 +1,56 @@
--- One lane's fairness as operators see it, in time that grows with the log of
--- the accounts: the settings, how many accounts wait, the top ones by waiting
--- and by running, and the blocked ones (at most `top` of each; with 0 the
--- settings and counts alone, no list and no sum).
--- KEYS: fair hash, ring, blocked, waiting, running; ARGV: top
+-- One lane's fairness as operators see it: the settings, how many accounts
+-- wait, the top ones by waiting and by running, and the blocked ones (at most
+-- `top` of each; with 0 the settings and counts alone, no list and no sum).
+-- An operator's read, in time that grows with the accounts waiting up to LOOK
+-- of them (each queue's length read); past that, LOOK at random are read.
+-- Jobs running per account: the slot counts while a limit is set, else counted
+-- from the held hash (the jobs handed out; up to LOOK * 10 of them).
+-- KEYS: fair hash, ring, blocked, waiting, running, held; ARGV: top
 -- Returns {settings (flat pairs), accounts waiting, {account, waiting}...,
 --          {account, running}..., {{account, waiting, running, limit}} of blocked ones (up to top), how many blocked,
---          jobs in the accounts' queues (a sum over the accounts: an operator's read)}
+--          jobs in the accounts' queues read, accounts read (0: all of them)}
+local LOOK = 10000
+local config, blocked, waiting, running, held = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local top = tonumber(ARGV[1])
-local settings = redis.call('HGETALL', KEYS[1])
-local nwait = redis.call('ZCARD', KEYS[4])
-if top <= 0 then return {settings, nwait, {}, {}, {}, redis.call('SCARD', KEYS[3]), 0} end
-local waiting = redis.call('ZREVRANGE', KEYS[4], 0, top - 1, 'WITHSCORES')
-local running = redis.call('ZREVRANGE', KEYS[5], 0, top - 1, 'WITHSCORES')
-local blocked = {}
-for _, acct in ipairs(redis.call('SRANDMEMBER', KEYS[3], top)) do
-  blocked[#blocked + 1] = {acct, fair_running(KEYS[4], acct), fair_running(KEYS[5], acct), (fair_limit(KEYS[1], acct))}
+local settings = redis.call('HGETALL', config)
+local placed = redis.call('SCARD', waiting)
+if top <= 0 then return {settings, placed, {}, {}, {}, redis.call('SCARD', blocked), 0, 0} end
+local sampled = placed > LOOK
+local members = sampled and redis.call('SRANDMEMBER', waiting, LOOK) or redis.call('SMEMBERS', waiting)
+local function most(rows)
+  table.sort(rows, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+  local flat = {}
+  for j = 1, math.min(top, #rows) do
+    flat[#flat + 1] = rows[j][1]
+    flat[#flat + 1] = rows[j][2]
+  end
+  return flat
 end
-local queued = 0
-local all = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
-for j = 2, #all, 2 do queued = queued + tonumber(all[j]) end
-return {settings, nwait, waiting, running, blocked, redis.call('SCARD', KEYS[3]), queued}
+local rows, queued = {}, 0
+for _, acct in ipairs(members) do
+  local n = redis.call('LLEN', config .. ':q:' .. acct)
+  if n > 0 then
+    rows[#rows + 1] = {acct, n}
+    queued = queued + n
+  end
+end
+-- An account served its last job keeps its place until its next turn: not counted.
+local accounts = sampled and placed or #rows
+local waiting_top = most(rows)
+local running_top
+if redis.call('HEXISTS', config, 'lim') == 1 then
+  running_top = redis.call('ZREVRANGE', running, 0, top - 1, 'WITHSCORES')
+else
+  local counts, list = {}, {}
+  local vals = redis.call('HLEN', held) <= LOOK * 10 and redis.call('HVALS', held) or {}
+  for _, acct in ipairs(vals) do counts[acct] = (counts[acct] or 0) + 1 end
+  for acct, n in pairs(counts) do list[#list + 1] = {acct, n} end
+  running_top = most(list)
+end
+local blocked_rows = {}
+for _, acct in ipairs(redis.call('SRANDMEMBER', blocked, top)) do
+  blocked_rows[#blocked_rows + 1] = {acct, redis.call('LLEN', config .. ':q:' .. acct), fair_running(running, acct),
+    (fair_limit(config, acct))}
+end
+return {settings, accounts, waiting_top, running_top, blocked_rows, redis.call('SCARD', blocked), queued,
+        sampled and #members or 0}

@@ -1,10 +1,13 @@
 -- Change one lane's fairness settings, then put back in the ring every blocked
 -- account that a raised limit gives a free slot (a lowered one is met at the
--- account's next turn). Fields set to '' are removed.
--- KEYS: fair hash, ring, blocked, running
+-- account's next turn). Fields set to '' are removed. Slots are counted only
+-- while some limit is set: the first limit counts them from the jobs handed
+-- out (held), and removing the last one drops the count and every block.
+-- KEYS: fair hash, ring, blocked, running, held
 -- ARGV: field, value, field, value... (on, limit, m:ACCOUNT, w:ACCOUNT)
 -- Returns how many accounts went back in the ring.
-local config, ring, blocked, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local config, ring, blocked, running, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local was = redis.call('HEXISTS', config, 'lim') == 1
 -- `v`: this lane has had fairness (fetch.lua looks no further in a hash without it), kept for good.
 redis.call('HSET', config, 'v', 1)
 for i = 1, #ARGV, 2 do
@@ -14,12 +17,32 @@ for i = 1, #ARGV, 2 do
     redis.call('HSET', config, ARGV[i], ARGV[i + 1])
   end
 end
--- `lim`: whether any limit is set (fetch.lua takes uncontended jobs as they are only without one).
-local limited = false
+-- `lim`: whether any limit is set (fetch.lua takes uncontended jobs as they are
+-- only without one); `wt`: whether any weight is (without either, fetch.lua
+-- reads no account's settings).
+local limited, weighted = false, false
 for _, field in ipairs(redis.call('HKEYS', config)) do
-  if field == 'limit' or string.sub(field, 1, 2) == 'm:' then limited = true; break end
+  local head = string.sub(field, 1, 2)
+  if field == 'limit' or head == 'm:' then limited = true elseif head == 'w:' then weighted = true end
 end
 if limited then redis.call('HSET', config, 'lim', 1) else redis.call('HDEL', config, 'lim') end
+if weighted then redis.call('HSET', config, 'wt', 1) else redis.call('HDEL', config, 'wt') end
+if was and not limited then
+  redis.call('DEL', running)
+  local freed = redis.call('SMEMBERS', blocked)
+  redis.call('DEL', blocked)
+  for j = 1, #freed, 1000 do redis.call('RPUSH', ring, unpack(freed, j, math.min(j + 999, #freed))) end
+  return #freed
+end
+if limited and not was then
+  redis.call('DEL', running)
+  local counts, order = {}, {}
+  for _, acct in ipairs(redis.call('HVALS', held)) do
+    if not counts[acct] then counts[acct] = 0; order[#order + 1] = acct end
+    counts[acct] = counts[acct] + 1
+  end
+  for _, acct in ipairs(order) do redis.call('ZADD', running, counts[acct], acct) end
+end
 local before = redis.call('SCARD', blocked)
-for _, acct in ipairs(redis.call('SMEMBERS', blocked)) do fair_free(config, ring, blocked, running, acct, 0) end
+for _, acct in ipairs(redis.call('SMEMBERS', blocked)) do fair_free(config, ring, blocked, running, acct, 0, true) end
 return before - redis.call('SCARD', blocked)

@@ -148,7 +148,10 @@ if #done > 0 and redis.call('EXISTS', KEYS[FAIR + 6]) == 1 then
     end
   end
   for i = 1, #mine, 1000 do redis.call('HDEL', held, unpack(mine, i, math.min(i + 999, #mine))) end
-  for _, acct in ipairs(order) do fair_free(config, ring, blocked, running, acct, freed[acct]) end
+  -- Slots are counted only while a limit is set (fair_set.lua counts them from held when one is).
+  if redis.call('HEXISTS', config, 'lim') == 1 then
+    for _, acct in ipairs(order) do fair_free(config, ring, blocked, running, acct, freed[acct], true) end
+  end
 end
 if cut > 0 then
   notes[#notes + 1] = cut .. ' job(s) had more than ' .. MAX_OTHER .. ' other fields: only the first ' ..
