@@ -158,12 +158,13 @@ class FairBook:
                 return got
         return []
 
-    def settled(self, entry_id: str) -> None:
-        """A job left the stream: its account's slot comes back."""
+    def settled(self, entry_id: str) -> bool:
+        """A job left the stream: its account's slot comes back. True when that
+        puts a blocked account back in the ring (a waiting worker may take it)."""
         s = self.settings
         account = self.held.pop(entry_id, None)
         if account is None:
-            return
+            return False
         run = self.running.get(account, 0) - 1
         if run <= 0:
             self.running.pop(account, None)
@@ -173,6 +174,8 @@ class FairBook:
         if account in self.blocked and (lim <= 0 or run < lim):
             self.blocked.discard(account)
             self.ring.append(account)
+            return True
+        return False
 
     def unblock(self, s: FairSettings) -> None:
         """After a change of limits: the blocked accounts that have a free slot now."""

@@ -30,7 +30,8 @@ class TypeKeys:
 class FairKeys:
     """A lane's fairness across accounts (jobcore/fair.py says the rules), all in
     the lane's slot. An account's waiting entry ids are the list ``config + ":q:"
-    + account``: the scripts build that name from ``config`` (one per account)."""
+    + account``: the scripts build that name from ``config`` (one per account),
+    and the wake stream's (:attr:`wake`) as fair_lib.lua's ``fair_free`` does."""
 
     config: str  # hash: on, limit, m:ACCOUNT (its own limit), w:ACCOUNT (its weight); flags v, lim, wt
     ring: str  # list: the accounts with jobs waiting and a free slot, in turn order
@@ -39,8 +40,14 @@ class FairKeys:
     running: str  # sorted set: account -> its jobs taken through the ring and not settled (kept while a limit is set)
     held: str  # hash: entry id -> account, of each job taken through the ring
 
+    @property
+    def wake(self) -> str:
+        """Stream (one entry kept): written when an account at its limit gets a slot
+        back, so a worker waiting for this lane's next job fetches again."""
+        return f"{self.config}:wake"
+
     def all(self) -> list[str]:
-        return [self.config, self.ring, self.blocked, self.waiting, self.running, self.held]
+        return [self.config, self.ring, self.blocked, self.waiting, self.running, self.held, self.wake]
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,7 +205,8 @@ class MemoryQueue(Queue):
                 continue
             self._answer(o, o.verdict, overwrite=True)  # in the same step as the settle, as settle.lua does
             del t.pel[o.entry_id]
-            t.book.settled(o.entry_id)
+            if t.book.settled(o.entry_id):
+                released = True  # a slot back: wake a waiting fetch
             raw, base = t.data.pop(o.entry_id, (None, 0))
             if o.kind == "ack":
                 t.processed += 1

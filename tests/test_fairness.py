@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 
@@ -130,6 +131,25 @@ async def test_waiting_jobs_count_as_pending_and_a_limit_holds(queue: jobcore.Qu
     assert sorted(accounts(await take(queue, 5))) == [1, 2]
     await queue.set_limit("launch", per_account=0)
     assert len(await take(queue, 100)) == 13  # 20 - 4 - 2 - 2 + the one handed back
+
+
+async def test_a_worker_waiting_on_accounts_at_their_limit_wakes_when_a_slot_frees(queue: jobcore.Queue) -> None:
+    """Every account at its limit: a blocking fetch waits, and a settle that gives a
+    slot back wakes it (it does not sleep out its block while the slot idles)."""
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    await queue.set_limit("launch", per_account=1)
+    await queue.enqueue_many([job(1, i) for i in range(3)])
+    first = await take(queue, 3)
+    assert accounts(first) == [1]
+    waiting = asyncio.ensure_future(queue.fetch("w2", ["launch"], 1, 60_000))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # nothing it may take: it blocks
+    await settle(queue, first)
+    # Woken by the slot, not by the end of its 60 s block.
+    got = await asyncio.wait_for(waiting, 20)
+    assert accounts(got) == [1]
+    await settle(queue, got, consumer="w2")
 
 
 async def test_an_account_of_its_own_limit_and_weight(queue: jobcore.Queue) -> None:

@@ -260,7 +260,7 @@ class RedisQueue(RedisFairness, Queue):
         if not pairs:
             pairs = await fetching.run(names, lambda: fetching.take(consumer, names, count))
         if not pairs and block_ms > 0:
-            pairs = await fetching.run(names, lambda: fetching.wait_for_jobs(consumer, names, block_ms))
+            pairs = await fetching.run(names, lambda: fetching.wait_for_jobs(consumer, names, block_ms, count))
         out: list[Delivery] = []
         for name, entries in pairs:
             job_type, ref = split_lane(name)  # a partition's entries are known as "id@p"

@@ -61,7 +61,8 @@ class Fetcher:
         # not in yet), with those reads: not judged lost until they end.
         self._doubted: dict[tuple[str, bytes], list[asyncio.Task[Taken]]] = {}
         self._reading_as = ""  # the consumer the blocking reads read as
-        self._fair_at: dict[str, Any] = {}  # fair lanes: the group's last-delivered id at the last fetch
+        # Fair lanes: the group's last-delivered id and the wake stream's last id at the last fetch.
+        self._fair_at: dict[str, tuple[Any, Any]] = {}
 
     async def take(self, consumer: str, types: Sequence[str], count: int) -> Taken:
         """New entries, ``count`` at most in all. One fetch.lua over every stream
@@ -75,7 +76,7 @@ class Fetcher:
                 [scripts.fetch(lanes, consumer, count, self._turn + 1)]
             )
             self._note_paused(types, {types[int(i) - 1] for i in paused})
-            self._note_fair(types, {types[int(i) - 1]: at for i, at in (fair[0] if fair else [])})
+            self._note_fair(types, {types[int(i) - 1]: (at, woke) for i, at, woke in (fair[0] if fair else [])})
             return [(types[int(i) - 1], entries) for i, entries in taken]
         order = [(self._turn + k) % len(types) for k in range(len(types))]
         pairs: Taken = []
@@ -89,7 +90,9 @@ class Fetcher:
             active = []
             paused = {types[i] for (i, _), (_, p, *_) in zip(asks, replies, strict=True) if p}
             self._note_paused([types[i] for i, _ in asks], paused)
-            fair = {types[i]: r[2][0][1] for (i, _), r in zip(asks, replies, strict=True) if len(r) > 2 and r[2]}
+            fair = {
+                types[i]: tuple(r[2][0][1:3]) for (i, _), r in zip(asks, replies, strict=True) if len(r) > 2 and r[2]
+            }
             self._note_fair([types[i] for i, _ in asks], fair)
             for (i, n), (taken, *_) in zip(asks, replies, strict=True):
                 got = sum(len(entries) for _, entries in taken)
@@ -104,12 +107,14 @@ class Fetcher:
         k = self._keys.of_type(name)
         return k.stream, k.stats, self._keys.fair(name)
 
-    def _note_fair(self, looked_at: Sequence[str], fair: dict[str, Any]) -> None:
+    def _note_fair(self, looked_at: Sequence[str], fair: dict[str, tuple[Any, Any]]) -> None:
         """Remember the fair lanes and where their next new entry will be: a
-        blocking read of a fair lane only waits for it (fetch.lua hands it out)."""
+        blocking read of a fair lane only waits for it (fetch.lua hands it out),
+        or for a slot given back (the wake stream's next entry)."""
         for name in looked_at:
             if name in fair:
-                self._fair_at[name] = fair[name] or self._fair_at.get(name) or b"$"
+                at, woke = fair[name]
+                self._fair_at[name] = (at or self._fair_at.get(name, (b"$", b""))[0] or b"$", woke or b"$")
             else:
                 self._fair_at.pop(name, None)
 
@@ -228,11 +233,12 @@ class Fetcher:
                     pairs.extend(task.result())
         return pairs
 
-    async def wait_for_jobs(self, consumer: str, types: Sequence[str], block_ms: int) -> Taken:
+    async def wait_for_jobs(self, consumer: str, types: Sequence[str], block_ms: int, count: int) -> Taken:
         """Blocking XREADGROUPs, one entry per stream at most: one over every type,
         or on a cluster one per type (a blocking read cannot span slots), each on
         its own connection. The first to get a job ends the wait; the others
-        go on blocking, and what they take comes with the next fetch."""
+        go on blocking, and what they take comes with the next fetch. A fair
+        lane's wait takes nothing: when one ends, a fetch of ``count`` follows."""
         types = [t for t in types if t not in self._paused_lanes]
         self._reading_as = consumer
         if not types:  # every lane paused: look again (with the fetch script) after the wait
@@ -267,6 +273,8 @@ class Fetcher:
                     error = error or task.exception()
         if error is not None and not pairs:
             raise error  # a fetch error; with jobs in hand it shows on the next wait
+        if not pairs and any(g in fair_groups for g in groups if g not in self._waiters):
+            return await self.take(consumer, types, count)  # what woke a fair wait is handed out by a fetch
         return pairs
 
     async def _on_reader(self, group: tuple[str, ...], send: Callable[[Transport], Awaitable[T]]) -> T:
@@ -306,8 +314,9 @@ class Fetcher:
     async def _fair_wait(self, names: tuple[str, ...], block_ms: int) -> Taken:
         """Wait for a new entry in fair lanes without taking it (XREAD, no group):
         the fetch that follows takes it in and hands out whose turn it is."""
-        streams = [self._keys.of_type(n).stream for n in names]
-        since = [self._fair_at.get(n) or b"$" for n in names]
+        streams = [self._keys.of_type(n).stream for n in names] + [self._keys.fair(n).wake for n in names]
+        marks = [self._fair_at.get(n, (b"$", b"$")) for n in names]
+        since = [at for at, _ in marks] + [woke for _, woke in marks]
         command: list[resp.Arg] = ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", *streams, *since]
         wait = self._socket_timeout + block_ms / 1000
         await self._on_reader(names, lambda reader: reader.call(*command, timeout=wait))

@@ -52,9 +52,18 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenClock]:
     yield clock
 
 
-@pytest.fixture(params=["memory", "redis"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes ``url`` runs on a real private redis-server; one marked
+    ``memory_too`` on memory:// as well (the console's --memory mode: the contract
+    suite holds the two backends to one behaviour, so a few screens suffice)."""
+    given = any("url" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
+    if "url" in metafunc.fixturenames and not given:
+        both = metafunc.definition.get_closest_marker("memory_too") is not None
+        metafunc.parametrize("url", ["memory", "redis"] if both else ["redis"], indirect=True)
+
+
+@pytest.fixture
 def url(request: pytest.FixtureRequest) -> str:
-    """Each test that takes it runs on memory:// and on a real private redis-server."""
     if request.param == "memory":
         return "memory://"
     return str(request.getfixturevalue("redis_url"))

@@ -89,6 +89,7 @@ async def open_dead(pilot: Pilot[Any], rows: int) -> BadJobsScreen:
 # ---- queues ------------------------------------------------------------------
 
 
+@pytest.mark.memory_too
 async def test_queue_rows_equal_what_the_queue_holds(url: str) -> None:
     async with console(url) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1}) for _ in range(7)])
@@ -126,6 +127,7 @@ async def test_a_partitioned_type_shows_its_count_and_adds_its_partitions_up(url
         assert "launch ×3" in screen_text(pilot)  # noqa: RUF001
 
 
+@pytest.mark.memory_too
 async def test_numbers_move_while_the_embedded_worker_runs(url: str) -> None:
     async with console(url) as (pilot, app, q):
         await q.enqueue_many([Job(type="noop", args={}) for _ in range(50)])
@@ -157,6 +159,7 @@ async def test_numbers_move_while_the_embedded_worker_runs(url: str) -> None:
 # ---- enqueue -----------------------------------------------------------------
 
 
+@pytest.mark.memory_too
 async def test_enqueue_modal_sends_one_enqueue_many(url: str) -> None:
     async with console(url) as (pilot, app, q):
         calls: list[int] = []
@@ -263,6 +266,7 @@ async def test_enqueue_modal_refuses_an_unknown_field_by_name(url: str) -> None:
 # ---- in flight, detail, embedded worker log -----------------------------------
 
 
+@pytest.mark.memory_too
 async def test_in_flight_rows_detail_and_worker_log(url: str) -> None:
     async with console(url) as (pilot, app, q):
         ident = Identity(account_number="ACC-7", org_id="org-3")
@@ -351,6 +355,7 @@ async def test_in_flight_pages() -> None:
 # ---- dead and failed -------------------------------------------------------------
 
 
+@pytest.mark.memory_too
 async def test_dead_jobs_from_a_real_worker_requeue_and_purge(url: str) -> None:
     async with console(url) as (pilot, app, q):
         await q.register_types({"sleep": {}})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Static
 
 import jobcore
@@ -33,6 +34,7 @@ async def open_fair(pilot: object, app: JobConsole, q: jobcore.Queue) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, FairScreen), what="the fairness dialog")  # type: ignore[arg-type]
 
 
+@pytest.mark.memory_too
 async def test_a_fair_type_is_marked_and_its_limit_set_after_a_question(url: str) -> None:
     async with console(url, size=(120, 40)) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={}, account_id=a) for a in (1, 1, 1, 2)])

@@ -34,13 +34,6 @@ from .test_console import console
 MARKUP_TYPES = ["report[/]", "x[link=https://evil.example]click[/link]", "[bold red]boo"]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory://"
-    return str(request.getfixturevalue("redis_url"))
-
-
 def shown(pilot: Pilot[Any]) -> str:
     """The screen's text, checked for raw control characters on the way."""
     text = screen_text(pilot)
@@ -95,6 +88,7 @@ async def test_markup_in_type_names_is_text(url: str) -> None:
         assert question.startswith(f"Requeue 1 dead job(s) ({MARKUP_TYPES[1]} 1)?")
 
 
+@pytest.mark.memory_too
 async def test_escapes_from_redis_never_reach_the_terminal(url: str) -> None:
     evil = "esc" + ESC_TITLE
     worker = "w" + RED

@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -33,7 +34,8 @@ def tenant(account: int) -> dict[str, Any]:
 
 
 async def type_in(pilot: Pilot[Any], text: str) -> None:
-    await pilot.press(*text)
+    await press(pilot, *text)  # each key handled; no wait for the process to go idle between keys
+    await pilot.pause()
 
 
 async def focus_queue_row(pilot: Pilot[Any], app: JobConsole, job_type: str) -> None:
@@ -171,6 +173,7 @@ async def test_find_a_job_by_an_id_from_a_log_line_wherever_it_is(url: str) -> N
 # ---- pause / resume ------------------------------------------------------------------
 
 
+@pytest.mark.memory_too
 async def test_pause_and_resume_a_type_from_its_row(url: str) -> None:
     async with console(url, size=(120, 40)) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1}) for _ in range(3)])
@@ -339,6 +342,7 @@ async def test_history_is_there_the_moment_the_console_opens(url: str) -> None:
         await wait_for(pilot, lambda: app.history_minutes == 60 and isinstance(app.screen, MainScreen))
 
 
+@pytest.mark.memory_too
 async def test_why_on_a_queue_row_says_it_in_jobcores_words(url: str) -> None:
     async with console(url, size=(120, 40)) as (pilot, app, q):
         await q.enqueue_many([Job(type="launch", args={"reservation_id": 1}) for _ in range(2)])

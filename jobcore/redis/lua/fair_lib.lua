@@ -52,5 +52,8 @@ local function fair_free(config, ring, blocked, running, acct, n, limited)
   if fair_limited(config, limited) and redis.call('SISMEMBER', blocked, acct) == 1 and fair_room(config, acct, run) then
     redis.call('SREM', blocked, acct)
     redis.call('RPUSH', ring, acct)
+    -- Workers waiting for this lane's next job (they found every account at its
+    -- limit) wake on this stream (keys.py FairKeys.wake) and fetch again.
+    redis.call('XADD', config .. ':wake', 'MAXLEN', 1, '*', 'a', acct)
   end
 end

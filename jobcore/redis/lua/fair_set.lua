@@ -32,6 +32,7 @@ if was and not limited then
   local freed = redis.call('SMEMBERS', blocked)
   redis.call('DEL', blocked)
   for j = 1, #freed, 1000 do redis.call('RPUSH', ring, unpack(freed, j, math.min(j + 999, #freed))) end
+  if #freed > 0 then redis.call('XADD', config .. ':wake', 'MAXLEN', 1, '*', 'a', freed[1]) end -- as fair_free
   return #freed
 end
 if limited and not was then

@@ -10,12 +10,12 @@
 -- account until it is settled (the held hash). Only when nothing new is left
 -- unread: else the read would give those first.
 -- The rings of a lane no longer fair are still served, so no job is stranded.
--- KEYS per lane (8 each): stream, stats, fair hash, ring, blocked, waiting, running, held
+-- KEYS per lane (9 each): stream, stats, fair hash, ring, blocked, waiting, running, held, wake
 -- ARGV: group, consumer, count, first (1-based)
 -- Returns {{{lane index, entries}, ...}, {indexes of paused lanes looked at},
---          {{index, the group's last-delivered id}, ...} of the fair lanes looked at}
+--          {{index, the group's last-delivered id, the wake stream's last id}, ...} of the fair lanes looked at}
 local group, consumer, left, first = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local n = #KEYS / 8
+local n = #KEYS / 9
 local INGEST = 1000 -- entries taken in per lane and call: a call stays short
 local out, paused, fair = {}, {}, {}
 
@@ -79,10 +79,10 @@ end
 for k = 0, n - 1 do
   if left <= 0 then break end
   local i = (first - 1 + k) % n + 1
-  local base = (i - 1) * 8
+  local base = (i - 1) * 9
   local stream, stats = KEYS[base + 1], KEYS[base + 2]
   local config, ring, blocked, waiting = KEYS[base + 3], KEYS[base + 4], KEYS[base + 5], KEYS[base + 6]
-  local running, held = KEYS[base + 7], KEYS[base + 8]
+  local running, held, wake = KEYS[base + 7], KEYS[base + 8], KEYS[base + 9]
   if redis.call('HEXISTS', stats, 'paused') == 1 then
     paused[#paused + 1] = i
   else
@@ -265,7 +265,13 @@ for k = 0, n - 1 do
           if name == group then at = lastid end
         end
       end
-      fair[#fair + 1] = {i, at}
+      -- Where the wake stream stands: a worker that waits wakes on its next entry too.
+      local woke = '$'
+      if #taken == 0 and limited then
+        local last = redis.call('XREVRANGE', wake, '+', '-', 'COUNT', 1)
+        woke = last[1] and last[1][1] or '0-0'
+      end
+      fair[#fair + 1] = {i, at, woke}
     end
   end
 end

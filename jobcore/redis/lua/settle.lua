@@ -10,14 +10,14 @@
 -- A job a fair lane handed out (in its held hash) gives its account's slot
 -- back when it leaves the stream here; an account waiting for that slot goes
 -- back in the ring.
--- KEYS: stream, stats, dead, failed, history, then the lane's fair keys (6:
---       fair hash, ring, blocked, waiting, running, held)
+-- KEYS: stream, stats, dead, failed, history, then the lane's fair keys (7:
+--       fair hash, ring, blocked, waiting, running, held, wake)
 -- ARGV: group, consumer, failed_keep, lowest id, highest id,
 --       the batch's run times ("SUM_MS MAX_US bucket:count ... fBUCKET:count ...", or "";
 --       jobcore/ops/history.py),
 --       minutes of history kept, then (kind, entry_id, attempt, text) repeated
 -- A release with attempt 0 hands back a delivery that never started.
--- Cancel answers (rare): KEYS[12..] each a cancel's answer key, with (entry id,
+-- Cancel answers (rare): KEYS[13..] each a cancel's answer key, with (entry id,
 -- answer, ttl ms) per key at the very end of ARGV; an answer is written only for
 -- an entry this call settles ('moved' for one it does not own), so it is true.
 -- Returns {the ids not settled: {id, current owner or false (in flight nowhere)},
@@ -47,14 +47,14 @@ local function wrong_type(key)
   return 'WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a stream'
 end
 local target_problem = {fail = wrong_type(failed), dead = wrong_type(dead)}
-local FAIR = 5 -- KEYS[FAIR + 1..FAIR + 6]: the fair keys
-local nv = #KEYS - 11
+local FAIR = 5 -- KEYS[FAIR + 1..FAIR + 7]: the fair keys
+local nv = #KEYS - 12
 local answers = {}
 for k = 1, nv do
   local at = #ARGV - 3 * (nv - k + 1) + 1
   local id = ARGV[at]
   local found, row = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
-  answers[k] = {KEYS[11 + k], id, ARGV[at + 1], ARGV[at + 2], found and #row > 0 and row[1][2] == consumer}
+  answers[k] = {KEYS[12 + k], id, ARGV[at + 1], ARGV[at + 2], found and #row > 0 and row[1][2] == consumer}
 end
 local stale, done, refused, acked, dropped, nfailed, ndead = {}, {}, {}, 0, 0, 0, 0
 local cut = 0
