@@ -45,10 +45,9 @@ end
 -- version byte, then a msgpack array: the id's 16 bytes, the type, the account
 -- id), without reading the args. '' when it is not an envelope of ours.
 local function account_of(d)
-  if not d or #d < 22 or string.byte(d, 1) ~= 1 then return '' end
-  local b = string.byte(d, 2)
-  if not b or b < 0x90 or b > 0x9f then return '' end
-  if string.byte(d, 3) ~= 0xc4 or string.byte(d, 4) ~= 16 then return '' end
+  if not d or #d < 22 then return '' end
+  local version, b, bin, len = string.byte(d, 1, 4)
+  if version ~= 1 or b < 0x90 or b > 0x9f or bin ~= 0xc4 or len ~= 16 then return '' end
   local at = 21
   local t = string.byte(d, at)
   if not t then return '' end

@@ -135,21 +135,23 @@ for i = 1, #done, 1000 do
 end
 if #done > 0 and redis.call('EXISTS', KEYS[FAIR + 6]) == 1 then
   local config, ring, blocked, running, held = KEYS[FAIR + 1], KEYS[FAIR + 2], KEYS[FAIR + 3], KEYS[FAIR + 5], KEYS[FAIR + 6]
-  local freed, order, mine = {}, {}, {}
-  for i = 1, #done, 1000 do
-    local ids = {unpack(done, i, math.min(i + 999, #done))}
-    local accts = redis.call('HMGET', held, unpack(ids))
-    for j, acct in ipairs(accts) do
-      if acct then
-        mine[#mine + 1] = ids[j]
-        if not freed[acct] then freed[acct] = 0; order[#order + 1] = acct end
-        freed[acct] = freed[acct] + 1
+  if redis.call('HEXISTS', config, 'lim') == 0 then
+    -- Slots are counted only while a limit is set (fair_set.lua counts them from held when one is).
+    for i = 1, #done, 1000 do redis.call('HDEL', held, unpack(done, i, math.min(i + 999, #done))) end
+  else
+    local freed, order, mine = {}, {}, {}
+    for i = 1, #done, 1000 do
+      local ids = {unpack(done, i, math.min(i + 999, #done))}
+      local accts = redis.call('HMGET', held, unpack(ids))
+      for j, acct in ipairs(accts) do
+        if acct then
+          mine[#mine + 1] = ids[j]
+          if not freed[acct] then freed[acct] = 0; order[#order + 1] = acct end
+          freed[acct] = freed[acct] + 1
+        end
       end
     end
-  end
-  for i = 1, #mine, 1000 do redis.call('HDEL', held, unpack(mine, i, math.min(i + 999, #mine))) end
-  -- Slots are counted only while a limit is set (fair_set.lua counts them from held when one is).
-  if redis.call('HEXISTS', config, 'lim') == 1 then
+    for i = 1, #mine, 1000 do redis.call('HDEL', held, unpack(mine, i, math.min(i + 999, #mine))) end
     for _, acct in ipairs(order) do fair_free(config, ring, blocked, running, acct, freed[acct], true) end
   end
 end
