@@ -2,7 +2,8 @@
 side by side in one run: ``python -m bench.fairness [rounds] [--out FILE]``.
 
 Cost: 20,000 no-op jobs enqueued (a plain type; a fair type with one account,
-the worst case for the bookkeeping; a fair type over 1,000 accounts), then one
+the worst case for the bookkeeping; a fair type over 1,000 accounts; the same
+with a limit of 5 per account, which the worker's 10 slots never reach), then one
 ``jobcore worker bench.tasks:handlers`` (concurrency 10) started and timed until
 all are done; Redis CPU (INFO cpu) and commands (INFO commandstats) from just
 before the worker starts to just after it stopped, per job. Modes alternate
@@ -38,6 +39,9 @@ BIG = 50_000
 WORKER = [sys.executable, "-m", "jobcore", "worker", "bench.tasks:handlers"]
 
 
+LIMITED = "fair, 1,000 accounts, limit 5 each"
+
+
 def _cpu(r: redis.Redis) -> float:
     info: Any = r.info("cpu")
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
@@ -50,7 +54,7 @@ def _calls(r: redis.Redis) -> int:
 
 async def _fill(url: str, mode: str) -> None:
     q = jobcore.connect(url)
-    accounts = 1000 if mode == "fair, 1,000 accounts" else 1
+    accounts = 1000 if mode.startswith("fair, 1,000 accounts") else 1
     jobs = [
         Job(
             type="bench",
@@ -63,6 +67,8 @@ async def _fill(url: str, mode: str) -> None:
     await q.enqueue_many(jobs)
     if mode != "plain":
         await q.set_fair("bench", True)
+    if mode == LIMITED:
+        await q.set_limit("bench", per_account=5)
     await q.close()
 
 
@@ -144,13 +150,13 @@ def main() -> None:
     out = Path(args[args.index("--out") + 1]) if "--out" in args else REPO / "bench" / "results" / "FAIRNESS.json"
     rounds = int(args[0]) if args and args[0].isdigit() else 3
     base = Path(tempfile.mkdtemp(prefix="jobcore-fair-"))
-    modes = ["plain", "fair, one account", "fair, 1,000 accounts"]
+    modes = ["plain", "fair, one account", "fair, 1,000 accounts", LIMITED]
     got: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     delays: dict[str, list[dict[str, float]]] = {"plain": [], "fair": []}
     with RedisServer(base / "redis") as server:
         r = server.client()
         for k in range(rounds):
-            order = modes[k % 3 :] + modes[: k % 3]
+            order = modes[k % len(modes) :] + modes[: k % len(modes)]
             for mode in order:
                 got[mode].append(cost(server.url, r, mode, base / "logs"))
                 print(mode, got[mode][-1], flush=True)

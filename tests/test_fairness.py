@@ -152,6 +152,24 @@ async def test_a_worker_waiting_on_accounts_at_their_limit_wakes_when_a_slot_fre
     await settle(queue, got, consumer="w2")
 
 
+async def test_a_first_limit_counts_every_job_already_running(queue: jobcore.Queue) -> None:
+    """Jobs taken while a fair type had no limit (uncontended, read as a plain
+    type's) hold slots once a limit is set: never N+1, even right after."""
+    await ready(queue)
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(1, i) for i in range(3)])
+    running = await queue.fetch("w1", ["launch"], 3, 0)  # all new fits: taken as a plain type's
+    assert accounts(running) == [1, 1, 1]
+    await queue.set_limit("launch", per_account=2)
+    await queue.enqueue_many([job(1, i) for i in range(3, 6)])
+    assert await take(queue, 3) == []  # 3 of account 1 run, over its limit of 2
+    info = await queue.fair_info("launch")
+    assert dict(info.top_running) == {"1": 3}
+    await settle(queue, running[:2])
+    assert accounts(await take(queue, 3)) == [1]  # 1 running: one slot free
+    await settle(queue, running[2:])
+
+
 async def test_an_account_of_its_own_limit_and_weight(queue: jobcore.Queue) -> None:
     await ready(queue)
     await queue.set_fair("launch", True)

@@ -35,7 +35,7 @@ class RedisFairness:
 
     async def _fair_write(self, job_type: str, fields: dict[str, str]) -> None:
         names = await guarded(self.url, lambda: self._lanes_of([job_type]))
-        calls = [scripts.fair_set(self.keys.fair(n), fields) for n in names]
+        calls = [scripts.fair_set(self.keys.of_type(n).stream, self.keys.fair(n), fields) for n in names]
         await guarded(self.url, lambda: self._t.run_scripts(calls))
 
     async def _fair_read(self, job_type: str, top: int) -> FairInfo:

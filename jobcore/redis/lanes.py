@@ -78,7 +78,11 @@ class Lanes:
         copies = []
         for t, flat in zip(grow, settings, strict=True):
             fields = {rep.text(a): rep.text(v) for a, v in rep.pairs(flat) if not rep.text(a).startswith("t:")}
-            copies += [scripts.fair_set(k.fair(n), fields) for n in found[t][len(before[t]) :]] if fields else []
+            copies += (
+                [scripts.fair_set(k.of_type(n).stream, k.fair(n), fields) for n in found[t][len(before[t]) :]]
+                if fields
+                else []
+            )
         if copies:
             await self._t.run_scripts(copies)
 

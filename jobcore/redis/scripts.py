@@ -171,10 +171,10 @@ def drop_consumer(stream: str, consumer: str) -> Call:
     return _DROP_CONSUMER, [stream], [GROUP, consumer]
 
 
-def fair_set(fair: FairKeys, fields: Mapping[str, str]) -> Call:
+def fair_set(stream: str, fair: FairKeys, fields: Mapping[str, str]) -> Call:
     """Set (or, with "", remove) these fields of a lane's fair hash."""
-    args = [a for pair in fields.items() for a in pair]
-    return _FAIR_SET, [fair.config, fair.ring, fair.blocked, fair.running, fair.held], args
+    args = [GROUP, *(a for pair in fields.items() for a in pair)]
+    return _FAIR_SET, [fair.config, fair.ring, fair.blocked, fair.running, fair.held, stream], args
 
 
 def fair_sweep(stream: str, fair: FairKeys, cursor: str, count: int) -> Call:

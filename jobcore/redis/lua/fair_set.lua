@@ -3,14 +3,14 @@
 -- account's next turn). Fields set to '' are removed. Slots are counted only
 -- while some limit is set: the first limit counts them from the jobs handed
 -- out (held), and removing the last one drops the count and every block.
--- KEYS: fair hash, ring, blocked, running, held
--- ARGV: field, value, field, value... (on, limit, m:ACCOUNT, w:ACCOUNT)
+-- KEYS: fair hash, ring, blocked, running, held, stream
+-- ARGV: group, then field, value, field, value... (on, limit, m:ACCOUNT, w:ACCOUNT)
 -- Returns how many accounts went back in the ring.
-local config, ring, blocked, running, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local config, ring, blocked, running, held, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local was = redis.call('HEXISTS', config, 'lim') == 1
 -- `v`: this lane has had fairness (fetch.lua looks no further in a hash without it), kept for good.
 redis.call('HSET', config, 'v', 1)
-for i = 1, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', config, ARGV[i])
   else
@@ -36,6 +36,21 @@ if was and not limited then
   return #freed
 end
 if limited and not was then
+  -- Every job in flight holds a slot, those taken uncontended (read as a plain
+  -- type's, not through the ring) too: each goes in held with its account.
+  local ok, rows = pcall(redis.call, 'XPENDING', stream, ARGV[1], '-', '+', 1000000000)
+  for _, row in ipairs(ok and rows or {}) do
+    if redis.call('HEXISTS', held, row[1]) == 0 then
+      local e = redis.call('XRANGE', stream, row[1], row[1])[1]
+      if e then
+        local acct = ''
+        for j = 1, #e[2], 2 do
+          if e[2][j] == 'd' then acct = account_of(e[2][j + 1]); break end
+        end
+        redis.call('HSET', held, row[1], acct)
+      end
+    end
+  end
   redis.call('DEL', running)
   local counts, order = {}, {}
   for _, acct in ipairs(redis.call('HVALS', held)) do

@@ -41,40 +41,6 @@ local function push(cmd, key, items)
   return n
 end
 
--- The account of a payload, from the envelope's head (jobcore/model.py: a
--- version byte, then a msgpack array: the id's 16 bytes, the type, the account
--- id), without reading the args. '' when it is not an envelope of ours.
-local function account_of(d)
-  if not d or #d < 22 then return '' end
-  local version, b, bin, len = string.byte(d, 1, 4)
-  if version ~= 1 or b < 0x90 or b > 0x9f or bin ~= 0xc4 or len ~= 16 then return '' end
-  local at = 21
-  local t = string.byte(d, at)
-  if not t then return '' end
-  if t >= 0xa0 and t <= 0xbf then at = at + 1 + (t - 0xa0)
-  elseif t == 0xd9 then at = at + 2 + (string.byte(d, at + 1) or 0)
-  elseif t == 0xda then at = at + 3 + (string.byte(d, at + 1) or 0) * 256 + (string.byte(d, at + 2) or 0)
-  else return '' end
-  local c = string.byte(d, at)
-  if not c then return '' end
-  if c <= 0x7f then return tostring(c) end
-  if c >= 0xe0 then return tostring(c - 256) end
-  local size = ({[0xcc] = 1, [0xcd] = 2, [0xce] = 4, [0xcf] = 8, [0xd0] = 1, [0xd1] = 2, [0xd2] = 4, [0xd3] = 8})[c]
-  if not size or #d < at + size then return '' end
-  local bytes = {string.byte(d, at + 1, at + size)}
-  local negative = c >= 0xd0 and bytes[1] >= 0x80
-  -- Past 2^53 a Lua number is not exact: such an account is known by its bytes.
-  if size == 8 and not (bytes[1] <= 0x1f or (negative and bytes[1] >= 0xe0)) then
-    return 'x' .. string.gsub(string.sub(d, at + 1, at + 8), '.', function(ch) return string.format('%02x', string.byte(ch)) end)
-  end
-  local v = 0
-  for k = 1, size do
-    if negative then v = v * 256 + (255 - bytes[k]) else v = v * 256 + bytes[k] end
-  end
-  if negative then v = -(v + 1) end
-  return string.format('%d', v)
-end
-
 for k = 0, n - 1 do
   if left <= 0 then break end
   local i = (first - 1 + k) % n + 1
@@ -116,7 +82,7 @@ for k = 0, n - 1 do
       else
         for _, e in ipairs(more) do entries[#entries + 1] = e end
       end
-      -- By account, in order: one RPUSH and one ZINCRBY per account and call.
+      -- By account, in order: one RPUSH per account and call.
       local by, order = {}, {}
       for _, e in ipairs(entries) do
         local acct = ''
@@ -132,9 +98,9 @@ for k = 0, n - 1 do
       local placed = {}
       for _, acct in ipairs(order) do
         local mine = by[acct]
-        local n = push('RPUSH', config .. ':q:' .. acct, mine)
+        local len = push('RPUSH', config .. ':q:' .. acct, mine)
         -- A queue that was empty: the account takes a place, unless it still has one.
-        if n == #mine and redis.call('SADD', waiting, acct) == 1 then
+        if len == #mine and redis.call('SADD', waiting, acct) == 1 then
           if not limited then
             placed[#placed + 1] = acct
           elseif fair_place(config, ring, blocked, running, acct, limited) then
