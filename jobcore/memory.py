@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from jobcore.errors import ConnectionFailed, WorkerIdTaken
 from jobcore.fair import FairBook, FairInfo
 from jobcore.keys import entry_order, lanes, split_lane
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
+from jobcore.memory_waiting import MemoryWaiting
 from jobcore.ops.history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
 from jobcore.queue import Queue
 from jobcore.records import (
@@ -72,7 +72,7 @@ class _Type:
     book: FairBook = field(default_factory=FairBook)  # fairness across accounts: what its fair keys hold on Redis
 
 
-class MemoryQueue(Queue):
+class MemoryQueue(MemoryWaiting, Queue):
     def __init__(self, url: str = "memory://") -> None:
         super().__init__()
         self.url = url
@@ -473,21 +473,6 @@ class MemoryQueue(Queue):
     async def _fair_read(self, job_type: str, top: int) -> FairInfo:
         self._check_open()
         return self._type(job_type).book.info(job_type, top)
-
-    async def _pending_by_id(
-        self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
-    ) -> list[tuple[str, str, bytes]]:
-        self._check_open()
-        needle = job_id.bytes
-        out = []
-        for job_type in job_types:
-            t = self._types.get(job_type)
-            for entry_id in t.book.pending(t.waiting) if t else ():
-                raw = t.data[entry_id][0] if t else None
-                # The same window as on Redis: an entry's id is the time it was added.
-                if raw and needle in raw and abs(entry_order(entry_id)[0] - at_ms) <= skew_ms:
-                    out.append((job_type, entry_id, raw))
-        return out
 
     async def _request_cancel(self, worker: str, job_type: str, ref: str, request: str) -> bool:
         self._check_open()

@@ -17,6 +17,7 @@ from jobcore.loop_thread import LoopThread
 from jobcore.model import Job, UnknownFields
 from jobcore.ops.find import CancelResult, FoundJob, JobQuery
 from jobcore.ops.history import History
+from jobcore.ops.pending import PendingPage
 from jobcore.ops.triage import FailureGroup
 from jobcore.ops.why import Explanation
 from jobcore.queue import Queue
@@ -122,6 +123,15 @@ class SyncQueue:
 
     def cancel(self, job_id: str | uuid.UUID) -> CancelResult:
         return self._run(self._queue.cancel(job_id))
+
+    def pending(
+        self,
+        job_type: str,
+        limit: int = 50,
+        after: str | None = None,
+        query: JobQuery | str | Sequence[str] | None = None,
+    ) -> PendingPage:
+        return self._run(self._queue.pending(job_type, limit, after, query))
 
     def set_fair(self, job_type: str, fair: bool) -> None:
         self._run(self._queue.set_fair(job_type, fair))

@@ -28,6 +28,7 @@ from jobcore.cli.errors import CliError, UsageError
 from jobcore.cli.fairness import cmd_fair, cmd_limit
 from jobcore.cli.output import EXIT_BROKEN_PIPE, drop_stdout
 from jobcore.cli.parser import EXIT_USAGE, build_parser
+from jobcore.cli.pending import cmd_pending
 from jobcore.cli.server import cmd_server
 from jobcore.cli.worker_process import check_worker_usage, cmd_worker
 from jobcore.connect import connect
@@ -53,6 +54,7 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "fair": cmd_fair,
     "limit": cmd_limit,
     "find": cmd_find,
+    "pending": cmd_pending,
     "cancel": cmd_cancel,
 }
 

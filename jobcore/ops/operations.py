@@ -35,14 +35,15 @@ from jobcore.ops.find import (
     uuid_time_ms,
 )
 from jobcore.ops.history import History, build_history, window
+from jobcore.ops.pending import WaitingJobs, found_pending
 from jobcore.ops.triage import FailureGroup, GroupNotFound, group_failures
 from jobcore.ops.why import Explanation, explain
-from jobcore.records import BadJob, Dashboard, InFlightJob, QueueStats, WorkerInfo, args_and_reservation, utc
+from jobcore.records import BadJob, Dashboard, InFlightJob, QueueStats, WorkerInfo
 
 _LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
 
 
-class Operations(Fairness):
+class Operations(Fairness, WaitingJobs):
     """The operator's side of a queue."""
 
     @abc.abstractmethod
@@ -277,22 +278,8 @@ class Operations(Fairness):
                 env = decode_envelope(raw)
             except PayloadError:
                 continue
-            args, reservation = args_and_reservation(env)
             if env.id == q.job_id:
-                out.append(
-                    FoundJob(
-                        "pending",
-                        str(env.id),
-                        job_type,
-                        ref,
-                        env.account_id,
-                        env.identity.account_number,
-                        env.identity.org_id,
-                        reservation,
-                        at=utc(env.enqueued_at_ms),
-                        args=args,
-                    )
-                )
+                out.append(found_pending(job_type, ref, env))
         return out
 
     async def cancel(self, job_id: str | uuid.UUID) -> CancelResult:

@@ -37,6 +37,7 @@ from jobcore.redis.lanes import Lanes
 from jobcore.redis.reads import History, Reader, bad_key, type_keys
 from jobcore.redis.redispy import RedisPyTransport
 from jobcore.redis.transport import ReplicasNotConfirmed, Transport
+from jobcore.redis.waiting import RedisWaiting
 from jobcore.url import parse as parse_url
 from jobcore.url import redacted
 
@@ -59,7 +60,7 @@ def _replica_settings(url: str, replicas: int | None, timeout_ms: int | None) ->
     return n, ms
 
 
-class RedisQueue(RedisFairness, Queue):
+class RedisQueue(RedisFairness, RedisWaiting, Queue):
     def __init__(
         self,
         url: str,
@@ -77,8 +78,7 @@ class RedisQueue(RedisFairness, Queue):
         self.replicas, self.replica_timeout_ms = _replica_settings(url, replicas, replica_timeout_ms)
         self._confirm = (self.replicas, self.replica_timeout_ms) if self.replicas else None
         self._client_factory = client_factory
-        # One transport for every topology; a redis-py client (fakeredis) goes
-        # through the same interface.
+        # One transport for every topology; a redis-py client (fakeredis) through the same interface.
         self._t: Transport = (
             RedisPyTransport(client_factory())
             if client_factory is not None

@@ -61,6 +61,7 @@ _IN_FLIGHT = (ReadOnlyScript(source("in_flight")), Script(source("in_flight")))
 _DRAINED = (ReadOnlyScript(source("drained")), Script(source("drained")))
 _FIND_PENDING = (ReadOnlyScript(source("find_pending")), Script(source("find_pending")))
 _FAIR_READ = (ReadOnlyScript(source("fair_read", "fair_lib")), Script(source("fair_read", "fair_lib")))
+_WAITING = (ReadOnlyScript(source("waiting")), Script(source("waiting")))
 
 # ---- writes ---------------------------------------------------------------
 
@@ -212,3 +213,7 @@ def drained(stream: str, fence: bytes, *, read_only: bool = True) -> Call:
 
 def find_pending(stream: str, start: str, end: str, count: int, needle: bytes, *, read_only: bool = True) -> Call:
     return _FIND_PENDING[0 if read_only else 1], [stream], [GROUP, start, end, count, needle]
+
+
+def waiting(stream: str, start: str, count: int, *, read_only: bool = True) -> Call:
+    return _WAITING[0 if read_only else 1], [stream], [GROUP, start, count]

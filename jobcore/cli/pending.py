@@ -1,0 +1,59 @@
+"""``jobcore pending TYPE``: a type's waiting jobs, oldest first, a page at a time."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jobcore.cli.output import print_json
+from jobcore.display import field_text, preview, printable
+from jobcore.ops.find import FoundJob
+from jobcore.queue import Queue
+
+
+def pending_filter(a: argparse.Namespace) -> list[str]:
+    """The find words the flags give (none: every waiting job)."""
+    words = []
+    if a.account is not None:
+        words.append(f"account:{a.account}")
+    if a.org is not None:
+        words.append(f"org:{a.org}")
+    if a.acct is not None:
+        words.append(f"acct:{a.acct}")
+    return words
+
+
+def _row(f: FoundJob) -> dict[str, object]:
+    return {
+        "id": f.job_id,
+        "entry": f.ref,
+        "job_type": f.job_type,
+        "account_id": f.account_id,
+        "account_number": f.account_number,
+        "org_id": f.org_id,
+        "reservation_id": f.reservation_id,
+        "enqueued_at": f.at.isoformat() if f.at else None,
+        "args": f.args,
+        "problem": f.reason,
+    }
+
+
+async def cmd_pending(q: Queue, a: argparse.Namespace) -> int:
+    words = pending_filter(a)
+    page = await q.pending(a.type, limit=a.limit, after=a.after, query=words or None)
+    if a.json:
+        print_json([_row(f) for f in page.jobs])
+    elif not page.jobs:
+        print(f"no job of {printable(repr(a.type))} waits" + (" that matches" if words else ""))
+    for f in page.jobs if not a.json else ():
+        if f.job_id is None:
+            print(f"{printable(f.ref)}  {printable(f.reason)}")
+            continue
+        at = f.at.strftime("%Y-%m-%d %H:%M:%S") if f.at else "?"
+        fields = " ".join(f"{k}={field_text(getattr(f, k))}" for k in ("account_id", "account_number", "org_id"))
+        print(f"{printable(f.ref)}  {f.job_id}  {at}  {fields}  args={preview(f.args)}")
+    if page.after is not None:
+        # On stderr: --json's output stays one list; the last row's entry is where a page ends.
+        looked = f"looked at {page.looked_at:,} entries; " if words else ""
+        print(f"{looked}more may wait: --after {page.after} for the next page", file=sys.stderr)
+    return 0

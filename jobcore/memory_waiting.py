@@ -1,0 +1,50 @@
+"""The memory backend's waiting jobs (find by id, ``Queue.pending``): the same
+answers as on Redis, from its in-process book."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from jobcore.keys import entry_order
+
+
+class MemoryWaiting:
+    """Mixed into MemoryQueue: what it needs of it is below."""
+
+    _types: dict[str, Any]  # job type -> memory._Type
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    def _waiting_ids(self, job_type: str) -> list[str]:
+        """A type's waiting entry ids, oldest first (as they sit in its stream on Redis)."""
+        t = self._types.get(job_type)
+        return sorted(t.book.pending(t.waiting), key=entry_order) if t else []
+
+    async def _pending_by_id(
+        self, job_id: uuid.UUID, job_types: Sequence[str], at_ms: int, skew_ms: int
+    ) -> list[tuple[str, str, bytes]]:
+        self._check_open()
+        needle = job_id.bytes
+        out = []
+        for job_type in job_types:
+            for entry_id in self._waiting_ids(job_type):
+                raw = self._types[job_type].data[entry_id][0]
+                # The same window as on Redis: an entry's id is the time it was added.
+                if raw and needle in raw and abs(entry_order(entry_id)[0] - at_ms) <= skew_ms:
+                    out.append((job_type, entry_id, raw))
+        return out
+
+    async def _waiting_window(
+        self, job_type: str, after: str | None, count: int
+    ) -> tuple[list[tuple[str, bytes | None]], str | None, int]:
+        self._check_open()
+        ids = self._waiting_ids(job_type)
+        if after:
+            ids = [i for i in ids if entry_order(i) > entry_order(after)]
+        page = ids[:count]
+        data = self._types[job_type].data if page else {}
+        more = page[-1] if len(ids) > count else None
+        return [(i, data[i][0]) for i in page], more, len(page)

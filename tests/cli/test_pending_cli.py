@@ -1,0 +1,51 @@
+"""`jobcore pending TYPE` (issue 21): pages, filters, JSON, and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+
+from jobcore import Identity, Job, SyncQueue
+
+from .test_cli import jc
+
+
+def test_pending_pages_filters_and_prints_json(cli_env: dict[str, str], redis_url: str) -> None:
+    with SyncQueue(redis_url) as q:
+        ids = q.enqueue_many(
+            [
+                Job(
+                    type="launch",
+                    args={"n": n},
+                    account_id=1 + n % 2,
+                    identity=Identity(account_number="a", org_id="org-9"),
+                )
+                for n in range(5)
+            ]
+        )
+    res = jc(cli_env, "pending", "launch", "--limit", "2", url=redis_url)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 and str(ids[0]) in lines[0] and str(ids[1]) in lines[1]
+    assert "account_id=1" in lines[0] and "org_id=org-9" in lines[0] and "args={'n': 0}" in lines[0]
+    assert "--after " in res.stderr
+    after = res.stderr.split("--after ")[1].split()[0]
+    rows = json.loads(jc(cli_env, "pending", "launch", "--json", "--after", after, url=redis_url).stdout)
+    assert [r["id"] for r in rows] == [str(i) for i in ids[2:]]
+    assert set(rows[0]) == {
+        "id", "entry", "job_type", "account_id", "account_number", "org_id", "reservation_id", "enqueued_at", "args",
+        "problem",
+    }  # fmt: skip
+    assert rows[0]["args"] == {"n": 2} and rows[0]["entry"] and rows[0]["enqueued_at"]
+    mine = json.loads(jc(cli_env, "pending", "launch", "--account", "2", "--json", url=redis_url).stdout)
+    assert [r["args"]["n"] for r in mine] == [1, 3]
+    none = jc(cli_env, "pending", "launch", "--org", "nobody", url=redis_url)
+    assert none.returncode == 0 and "no job of 'launch' waits that matches" in none.stdout
+
+
+def test_pending_refuses_an_unknown_type_and_bad_flags_in_one_line(cli_env: dict[str, str], redis_url: str) -> None:
+    with SyncQueue(redis_url) as q:
+        q.enqueue(Job(type="launch", args={"n": 0}))
+    res = jc(cli_env, "pending", "lanch", url=redis_url)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "lanch" in res.stderr
+    bad = jc(cli_env, "pending", "launch", "--account", "forty", url=redis_url)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -1,0 +1,119 @@
+"""Waiting jobs, browsed (issue 21): ``Queue.pending`` on every backend and
+topology: oldest first, in-flight jobs left out, paged by ``after``, filtered
+by the find words, partitioned and fair types, undecodable payloads listed."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+import jobcore
+from jobcore import Identity, Job
+from jobcore.errors import BadQuery, UnknownJobType
+from jobcore.model import decode_envelope
+from jobcore.ops.pending import PENDING_STEP
+from jobcore.records import Delivery
+
+from .helpers import plant
+
+
+class Launch(msgspec.Struct, kw_only=True):
+    n: int
+
+
+def job(account: int, n: int, job_type: str = "launch") -> Job[Launch]:
+    return Job(
+        type=job_type, args=Launch(n=n), account_id=account, identity=Identity(account_number=f"a{account}", org_id="o")
+    )
+
+
+async def all_pages(q: jobcore.Queue, job_type: str, limit: int, **kw: object) -> list[list[int]]:
+    """Every page's args.n, following ``after`` to the end."""
+    pages: list[list[int]] = []
+    after = None
+    while True:
+        page = await q.pending(job_type, limit=limit, after=after, **kw)  # type: ignore[arg-type]
+        pages.append([j.args["n"] for j in page.jobs])
+        if page.after is None:
+            return pages
+        after = page.after
+
+
+async def test_waiting_jobs_oldest_first_paged_without_the_ones_in_flight(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    ids = await queue.enqueue_many([job(1 + n % 2, n) for n in range(7)])
+    taken = await queue.fetch("w1", ["launch"], 2, 0)
+    assert len(taken) == 2
+    page = await queue.pending("launch", limit=3)
+    assert [j.args["n"] for j in page.jobs] == [2, 3, 4]
+    assert [j.job_id for j in page.jobs] == [str(i) for i in ids[2:5]]
+    first = page.jobs[0]
+    assert (first.where, first.job_type, first.account_id, first.account_number, first.org_id) == (
+        "pending",
+        "launch",
+        1,
+        "a1",
+        "o",
+    )
+    assert first.at is not None and first.ref
+    assert page.after == page.jobs[-1].ref
+    rest = await queue.pending("launch", limit=3, after=page.after)
+    assert [j.args["n"] for j in rest.jobs] == [5, 6] and rest.after is None
+    assert await all_pages(queue, "launch", 2) == [[2, 3], [4, 5], [6]]
+    # Filtered by the find words; a page never spans more than was asked.
+    assert await all_pages(queue, "launch", 10, query="account:2") == [[3, 5]]
+    assert [j.args["n"] for j in (await queue.pending("launch", query=["org:o", "acct:a1"])).jobs] == [2, 4, 6]
+
+
+async def test_a_filter_says_how_far_it_looked_and_goes_on_from_there(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    await queue.enqueue_many([job(1, n) for n in range(PENDING_STEP + 5)] + [job(2, -1)])
+    page = await queue.pending("launch", limit=5, query="account:2")
+    assert [j.args["n"] for j in page.jobs] == [-1] and page.after is None
+    assert page.looked_at >= PENDING_STEP + 6
+
+
+async def test_fair_and_partitioned_types_list_every_waiting_job_once(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    await queue.set_partitions("launch", 3)
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(a, 10 * a + n) for a in (1, 2, 3, 4) for n in range(5)])
+    taken: list[Delivery] = []
+    for _ in range(20):  # on a cluster a fetch of one asks one partition, in turn: some come back empty
+        if len(taken) < 4:
+            taken += await queue.fetch("w1", ["launch"], 1, 0)
+    assert len(taken) == 4
+    listed = [n for page in await all_pages(queue, "launch", 3) for n in page]
+    running = {msgspec.msgpack.decode(decode_envelope(d.raw or b"").args)["n"] for d in taken}
+    assert sorted(listed) == sorted(
+        (set(range(10, 15)) | set(range(20, 25)) | set(range(30, 35)) | set(range(40, 45))) - running
+    )
+    assert len(listed) == 16  # each once
+    by_account: dict[int, list[int]] = {}
+    for n in listed:
+        by_account.setdefault(n // 10, []).append(n)
+    assert all(ns == sorted(ns) for ns in by_account.values())  # oldest first within each account
+
+
+async def test_an_undecodable_payload_is_listed_with_why(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    await queue.enqueue(job(1, 0))
+    await plant(queue, "launch", b"\xff not an envelope")
+    page = await queue.pending("launch")
+    assert [j.job_id is None for j in page.jobs] == [False, True]
+    assert page.jobs[1].reason and "undecodable" in page.jobs[1].reason
+    # A filter matches only jobs it can read.
+    assert [j.args["n"] for j in (await queue.pending("launch", query="account:1")).jobs] == [0]
+
+
+async def test_unknown_types_and_bad_words_are_refused(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    await queue.enqueue(job(1, 0))
+    with pytest.raises(UnknownJobType):
+        await queue.pending("lanch")
+    with pytest.raises(BadQuery):
+        await queue.pending("launch", query="account:forty")
+    with pytest.raises(BadQuery):
+        await queue.pending("launch", query="type:other")
+    with pytest.raises(BadQuery):
+        await queue.pending("launch", limit=0)
