@@ -4,6 +4,7 @@ answers as on Redis, from its in-process book."""
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,3 +49,18 @@ class MemoryWaiting:
         data = self._types[job_type].data if page else {}
         more = page[-1] if len(ids) > count else None
         return [(i, data[i][0]) for i in page], more, len(page)
+
+    async def _delete_waiting(self, job_type: str, refs: Sequence[str]) -> int:
+        self._check_open()
+        t = self._types.get(job_type)
+        if t is None:
+            return 0
+        # In flight: left to run; gone already: nothing to do.
+        gone = {ref for ref in refs if ref in t.data and ref not in t.pel}
+        if gone:
+            t.waiting = deque(i for i in t.waiting if i not in gone)
+            for account, q in t.book.queues.items():
+                t.book.queues[account] = deque(i for i in q if i not in gone)  # emptied: leaves the ring at its turn
+            for ref in gone:
+                del t.data[ref]
+        return len(gone)

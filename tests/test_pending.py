@@ -12,7 +12,7 @@ from jobcore import Identity, Job
 from jobcore.errors import BadQuery, UnknownJobType
 from jobcore.model import decode_envelope
 from jobcore.ops.pending import PENDING_STEP
-from jobcore.records import Delivery
+from jobcore.records import Delivery, Outcome
 
 from .helpers import plant
 
@@ -117,3 +117,46 @@ async def test_unknown_types_and_bad_words_are_refused(queue: jobcore.Queue) -> 
         await queue.pending("launch", query="type:other")
     with pytest.raises(BadQuery):
         await queue.pending("launch", limit=0)
+
+
+async def test_delete_waiting_jobs_by_id_by_filter_and_all_never_one_in_flight(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    ids = await queue.enqueue_many([job(1 + n % 2, n) for n in range(10)])
+    running = await queue.fetch("w1", ["launch"], 1, 0)
+    assert len(running) == 1  # job 0, in flight: never deleted
+    # By whole id and by an 8+ hex prefix; the running one is left to run.
+    assert await queue.delete_pending("launch", ids=[ids[0], ids[1], str(ids[2])[:8]]) == 2
+    assert [j.args["n"] for j in (await queue.pending("launch")).jobs] == [3, 4, 5, 6, 7, 8, 9]
+    assert await queue.delete_pending("launch", ids=[ids[1]]) == 0  # gone already
+    assert await queue.delete_pending("launch", query="account:2") == 4  # 3, 5, 7, 9
+    assert [j.args["n"] for j in (await queue.pending("launch")).jobs] == [4, 6, 8]
+    stats = (await queue.stats()).types["launch"]
+    assert (stats.pending, stats.in_flight) == (3, 1)
+    assert await queue.delete_pending("launch", all=True) == 3
+    assert (await queue.pending("launch")).jobs == []
+    assert await queue.fetch("w1", ["launch"], 10, 0) == []
+    await queue.settle("w1", [Outcome("launch", running[0].entry_id, "ack", 1)])
+    assert (await queue.stats()).types["launch"].processed == 1
+    with pytest.raises(BadQuery):
+        await queue.delete_pending("launch")
+    with pytest.raises(BadQuery):
+        await queue.delete_pending("launch", ids=[ids[3]], all=True)
+
+
+async def test_deleted_jobs_of_a_fair_type_are_never_handed_out(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(a, 10 * a + n) for a in (1, 2) for n in range(4)])
+    first: list[Delivery] = []
+    for _ in range(10):  # taken in by a fetch first: the rest wait in their accounts' turns
+        if not first:
+            first = await queue.fetch("w1", ["launch"], 1, 0)
+    assert len(first) == 1
+    assert await queue.delete_pending("launch", query="account:2") == 4
+    rest: list[Delivery] = []
+    for _ in range(20):
+        rest += await queue.fetch("w1", ["launch"], 3, 0)
+    got = sorted(msgspec.msgpack.decode(decode_envelope(d.raw or b"").args)["n"] for d in first + rest)
+    assert got == [10, 11, 12, 13]
+    stats = (await queue.stats()).types["launch"]
+    assert (stats.pending, stats.in_flight) == (0, 4)

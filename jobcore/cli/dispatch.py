@@ -28,7 +28,7 @@ from jobcore.cli.errors import CliError, UsageError
 from jobcore.cli.fairness import cmd_fair, cmd_limit
 from jobcore.cli.output import EXIT_BROKEN_PIPE, drop_stdout
 from jobcore.cli.parser import EXIT_USAGE, build_parser
-from jobcore.cli.pending import cmd_pending
+from jobcore.cli.pending import check_pending_usage, cmd_pending
 from jobcore.cli.server import cmd_server
 from jobcore.cli.worker_process import check_worker_usage, cmd_worker
 from jobcore.connect import connect
@@ -102,6 +102,8 @@ def _check_usage(a: argparse.Namespace) -> None:
         check_enqueue_usage(a)
     if a.command == "worker":
         check_worker_usage(a)
+    if a.command == "pending":
+        check_pending_usage(a)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -303,13 +303,24 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--limit", type=_positive_int, default=100, help="matches shown at most")
     fi.add_argument("--json", action="store_true", help="print JSON")
 
-    pe = command("pending", "the waiting jobs of TYPE, oldest first, a page at a time")
-    pe.add_argument("type", metavar="TYPE", help="the job type")
+    pe = command(
+        "pending", "the waiting jobs of TYPE, oldest first, a page at a time; `pending delete TYPE ...` deletes them"
+    )
+    pe.add_argument(
+        "words",
+        nargs="+",
+        metavar="TYPE | delete TYPE [JOB_ID ...]",
+        help="the type to list; or delete, the type, and job ids (whole or 8+ hex) or a filter or --all",
+    )
     pe.add_argument("--account", type=_account_id, default=None, metavar="N", help="only this account's jobs")
     pe.add_argument("--org", default=None, metavar="ID", help="only this org's jobs")
     pe.add_argument("--acct", default=None, metavar="NUMBER", help="only jobs with this account number")
     pe.add_argument("--limit", type=_positive_int, default=50, help="rows shown at most")
     pe.add_argument("--after", default=None, metavar="ENTRY", help="go on past this entry (the last row's, or as said)")
+    pe.add_argument("--all", action="store_true", help="delete: every waiting job of TYPE")
+    pe.add_argument(
+        "--yes", action="store_true", help="delete: without asking (elsewhere than a terminal it is refused)"
+    )
     pe.add_argument("--json", action="store_true", help="print JSON")
 
     ca = command("cancel", "cancel a running job (whole id or its first 8+ hex characters)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
+from jobcore.cli.errors import CliError, UsageError
 from jobcore.cli.output import print_json
 from jobcore.display import field_text, preview, printable
 from jobcore.ops.find import FoundJob
@@ -38,7 +40,26 @@ def _row(f: FoundJob) -> dict[str, object]:
     }
 
 
+def check_pending_usage(a: argparse.Namespace) -> None:
+    """`pending TYPE` lists, `pending delete TYPE (JOB_ID... | filter | --all)` deletes: said before connecting."""
+    deleting = a.words[0] == "delete" and len(a.words) > 1
+    if not deleting:
+        if len(a.words) > 1:
+            raise UsageError("name one TYPE to list (to delete: pending delete TYPE ...)")
+        if a.all or a.yes:
+            raise UsageError("--all and --yes are for pending delete TYPE")
+        return
+    if a.after is not None:
+        raise UsageError("--after is for listing")
+    chosen = sum((len(a.words) > 2, bool(pending_filter(a)), a.all))
+    if chosen != 1:
+        raise UsageError("give job ids, a filter (--account, --org, --acct) or --all: one of them")
+
+
 async def cmd_pending(q: Queue, a: argparse.Namespace) -> int:
+    if a.words[0] == "delete" and len(a.words) > 1:
+        return await _delete(q, a, a.words[1], a.words[2:])
+    a.type = a.words[0]
     words = pending_filter(a)
     page = await q.pending(a.type, limit=a.limit, after=a.after, query=words or None)
     if a.json:
@@ -56,4 +77,32 @@ async def cmd_pending(q: Queue, a: argparse.Namespace) -> int:
         # On stderr: --json's output stays one list; the last row's entry is where a page ends.
         looked = f"looked at {page.looked_at:,} entries; " if words else ""
         print(f"{looked}more may wait: --after {page.after} for the next page", file=sys.stderr)
+    return 0
+
+
+async def _delete(q: Queue, a: argparse.Namespace, job_type: str, ids: list[str]) -> int:
+    words = pending_filter(a)
+    what = (
+        f"{len(ids)} waiting job(s) of {job_type!r} by id"
+        if ids
+        else f"every waiting job of {job_type!r}" + (f" matching {' '.join(words)}" if words else "")
+    )
+    if not a.yes:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise CliError(f"not deleted: {printable(what)} would be deleted; pass --yes to do it")
+        await q.check_known(job_type)
+        try:
+            answer = await asyncio.to_thread(
+                input, f"Delete {printable(what)}? Jobs running now are left to run. [y/N] "
+            )
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+    n = await q.delete_pending(job_type, ids=ids or None, query=words or None, all=a.all)
+    if a.json:
+        print_json({"deleted": n})
+    else:
+        print(f"deleted {n:,} waiting job(s) of {printable(repr(job_type))}")
     return 0

@@ -6,12 +6,13 @@ reads at most ``PENDING_LOOK`` entries a call and says how far it looked."""
 from __future__ import annotations
 
 import abc
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from jobcore.errors import BadQuery, PayloadError
+from jobcore.errors import AmbiguousJobId, BadQuery, PayloadError
 from jobcore.model import Envelope, decode_envelope
-from jobcore.ops.find import FoundJob, JobQuery, parse_query
+from jobcore.ops.find import FoundJob, JobQuery, id_starts_with, parse_job_id, parse_query
 from jobcore.records import args_and_reservation, utc
 
 PENDING_LOOK = 10_000  # entries a filtered page reads at most before it stops and says where
@@ -61,6 +62,65 @@ class WaitingJobs(abc.ABC):
         """Up to ``count`` entries of each partition past ``after`` (a reference,
         ``ENTRY`` or ``ENTRY@p``): the waiting ones, oldest first, as (reference,
         payload); where to go on (None: nothing more); how many entries were read."""
+
+    @abc.abstractmethod
+    async def _delete_waiting(self, job_type: str, refs: Sequence[str]) -> int:
+        """Delete these waiting jobs (references as ``pending`` gives them), each
+        only if no worker holds it now (delete_waiting.lua); how many were."""
+
+    async def delete_pending(
+        self,
+        job_type: str,
+        ids: Sequence[str | uuid.UUID] | None = None,
+        query: JobQuery | str | Sequence[str] | None = None,
+        all: bool = False,
+    ) -> int:
+        """Delete waiting jobs of ``job_type``: those with these job ids (whole, or
+        their first 8+ hex characters as find takes them), or every one matching
+        ``query``, or ``all`` of them; exactly one of the three. A job a worker
+        takes meanwhile is run, not deleted (each job is checked and deleted in
+        one step on the server). Returns how many were deleted. Raises
+        UnknownJobType, BadQuery, AmbiguousJobId (a prefix of two waiting jobs)."""
+        if sum((ids is not None, query is not None, all)) != 1:
+            raise BadQuery("give exactly one of: job ids, a filter, or all")
+        await self.check_known(job_type)
+        if ids is not None:
+            return await self._delete_waiting(job_type, await self._waiting_refs(job_type, ids))
+        deleted, after = 0, None
+        while True:
+            page = await self.pending(job_type, PENDING_STEP, after, query)
+            deleted += await self._delete_waiting(job_type, [j.ref for j in page.jobs if j.ref])
+            if page.after is None:
+                return deleted
+            after = page.after
+
+    async def _waiting_refs(self, job_type: str, ids: Sequence[str | uuid.UUID]) -> list[str]:
+        """The references of the waiting jobs with these ids (or prefixes), in one
+        pass over the type's waiting jobs; an id none has is left out."""
+        wanted = [parse_job_id(str(i)) for i in ids]
+        whole = {str(w) for w in wanted if isinstance(w, uuid.UUID)}
+        prefixes = {w: [] for w in wanted if isinstance(w, str)}  # type: dict[str, list[str]]
+        refs: list[str] = []
+        after = None
+        while whole or prefixes:
+            page = await self.pending(job_type, PENDING_STEP, after)
+            for j in page.jobs:
+                if j.job_id is None or not j.ref:
+                    continue
+                if j.job_id in whole:
+                    whole.discard(j.job_id)
+                    refs.append(j.ref)
+                for prefix, hits in prefixes.items():
+                    if id_starts_with(j.job_id, prefix):
+                        hits.append(j.ref)
+            if page.after is None:
+                break
+            after = page.after
+        for prefix, hits in prefixes.items():
+            if len(hits) > 1:
+                raise AmbiguousJobId(f"job id prefix {prefix} matches {len(hits)} waiting jobs of {job_type!r}")
+            refs += hits
+        return refs
 
     async def pending(
         self,

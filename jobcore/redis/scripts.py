@@ -62,6 +62,7 @@ _DRAINED = (ReadOnlyScript(source("drained")), Script(source("drained")))
 _FIND_PENDING = (ReadOnlyScript(source("find_pending")), Script(source("find_pending")))
 _FAIR_READ = (ReadOnlyScript(source("fair_read", "fair_lib")), Script(source("fair_read", "fair_lib")))
 _WAITING = (ReadOnlyScript(source("waiting")), Script(source("waiting")))
+_DELETE_WAITING = Script(source("delete_waiting"))
 
 # ---- writes ---------------------------------------------------------------
 
@@ -217,3 +218,7 @@ def find_pending(stream: str, start: str, end: str, count: int, needle: bytes, *
 
 def waiting(stream: str, start: str, count: int, *, read_only: bool = True) -> Call:
     return _WAITING[0 if read_only else 1], [stream], [GROUP, start, count]
+
+
+def delete_waiting(stream: str, entry_ids: Sequence[str]) -> Call:
+    return _DELETE_WAITING, [stream], [GROUP, *entry_ids]

@@ -13,6 +13,9 @@ from jobcore.redis import replies as rep
 from jobcore.redis import scripts
 from jobcore.redis.calls import guarded
 from jobcore.redis.reads import Reader
+from jobcore.redis.transport import Transport
+
+DELETE_STEP = 1_000  # entry ids per delete_waiting.lua call
 
 Row = tuple[tuple[int, int], int, str, bytes | None]  # (entry order, partition, reference, payload)
 
@@ -23,6 +26,7 @@ class RedisWaiting:
     url: str
     keys: Keys
     _reads: Reader
+    _t: Transport
 
     if TYPE_CHECKING:
 
@@ -67,3 +71,18 @@ class RedisWaiting:
         order, part_at, marker = min(ends)
         kept = [(ref, raw) for o, p, ref, raw in rows if (o, p) <= (order, part_at)]
         return kept, marker, looked
+
+    async def _delete_waiting(self, job_type: str, refs: Sequence[str]) -> int:
+        names = await guarded(self.url, lambda: self._lanes_of([job_type]))
+        by_lane: dict[str, list[str]] = {}
+        for ref in refs:
+            entry, p = split_ref(ref)
+            if p < len(names):
+                by_lane.setdefault(names[p], []).append(entry)
+        calls = [
+            scripts.delete_waiting(self.keys.of_type(name).stream, ids[i : i + DELETE_STEP])
+            for name, ids in by_lane.items()
+            for i in range(0, len(ids), DELETE_STEP)
+        ]
+        replies = await guarded(self.url, lambda: self._t.run_scripts(calls)) if calls else []
+        return sum(int(r) for r in replies)

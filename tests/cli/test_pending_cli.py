@@ -49,3 +49,27 @@ def test_pending_refuses_an_unknown_type_and_bad_flags_in_one_line(cli_env: dict
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "lanch" in res.stderr
     bad = jc(cli_env, "pending", "launch", "--account", "forty", url=redis_url)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_pending_delete_by_id_filter_and_all_asks_first(cli_env: dict[str, str], redis_url: str) -> None:
+    with SyncQueue(redis_url) as q:
+        ids = q.enqueue_many([Job(type="launch", args={"n": n}, account_id=1 + n % 2) for n in range(6)])
+    refused = jc(cli_env, "pending", "delete", "launch", "--all", url=redis_url)  # not a terminal, no --yes
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1 and "--yes" in refused.stderr
+    by_id = jc(cli_env, "pending", "delete", "launch", str(ids[0]), str(ids[1])[:8], "--yes", url=redis_url)
+    assert by_id.returncode == 0 and "deleted 2 waiting job(s) of 'launch'" in by_id.stdout, by_id.stderr
+    by_account = jc(cli_env, "pending", "delete", "launch", "--account", "2", "--yes", "--json", url=redis_url)
+    assert json.loads(by_account.stdout) == {"deleted": 2}  # 3 and 5
+    left = json.loads(jc(cli_env, "pending", "launch", "--json", url=redis_url).stdout)
+    assert [r["args"]["n"] for r in left] == [2, 4]
+    everything = jc(cli_env, "pending", "delete", "launch", "--all", "--yes", "--json", url=redis_url)
+    assert json.loads(everything.stdout) == {"deleted": 2}
+    # Usage: exit 2 before connecting.
+    for bad in (
+        ["pending", "delete", "launch"],
+        ["pending", "delete", "launch", str(ids[2]), "--all"],
+        ["pending", "launch", "--all"],
+        ["pending", "launch", "other"],
+    ):
+        res = jc(cli_env, *bad, url=redis_url)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, (bad, res.stderr)
