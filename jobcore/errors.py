@@ -67,6 +67,10 @@ class UnknownJobType(JobcoreError):
     """No args type is known for a job type (or, for pause and resume, no such type exists)."""
 
 
+class TypeInUse(JobcoreError):
+    """A type cannot be removed: jobs of it wait or run, or a live worker serves it."""
+
+
 class WorkerIdTaken(JobcoreError):
     """Another worker with the same id holds a live lease."""
 

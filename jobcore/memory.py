@@ -380,7 +380,7 @@ class MemoryQueue(MemoryWaiting, Queue):
         return dict(self._schemas)
 
     def _bad(self, which: Literal["dead", "failed"], job_type: str) -> OrderedDict[str, _Bad]:
-        t = self._type(job_type)
+        t = self._types.get(job_type) or _Type()  # a read makes no type
         return t.dead if which == "dead" else t.failed
 
     def _list_bad(

@@ -1,5 +1,5 @@
-"""The memory backend's waiting jobs (find by id, ``Queue.pending``): the same
-answers as on Redis, from its in-process book."""
+"""The memory backend's waiting jobs (find by id, ``Queue.pending``, deleting
+them) and retiring a type: the same answers as on Redis, from its in-process book."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from jobcore.errors import TypeInUse
 from jobcore.keys import entry_order
 
 
@@ -15,6 +16,9 @@ class MemoryWaiting:
     """Mixed into MemoryQueue: what it needs of it is below."""
 
     _types: dict[str, Any]  # job type -> memory._Type
+    _schemas: dict[str, Any]
+    _partitions: dict[str, int]
+    _history: dict[str, Any]
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -64,3 +68,11 @@ class MemoryWaiting:
             for ref in gone:
                 del t.data[ref]
         return len(gone)
+
+    async def _remove_type(self, job_type: str) -> None:
+        self._check_open()
+        t = self._types.get(job_type)
+        if t is not None and t.data:
+            raise TypeInUse(f"type {job_type!r} was not removed: {len(t.data):,} of its jobs wait or run")
+        for book in (self._types, self._schemas, self._partitions, self._history):
+            book.pop(job_type, None)

@@ -9,7 +9,7 @@ import pytest
 
 import jobcore
 from jobcore import Identity, Job
-from jobcore.errors import BadQuery, UnknownJobType
+from jobcore.errors import BadQuery, TypeInUse, UnknownJobType
 from jobcore.model import decode_envelope
 from jobcore.ops.pending import PENDING_STEP
 from jobcore.records import Delivery, Outcome
@@ -160,3 +160,34 @@ async def test_deleted_jobs_of_a_fair_type_are_never_handed_out(queue: jobcore.Q
     assert got == [10, 11, 12, 13]
     stats = (await queue.stats()).types["launch"]
     assert (stats.pending, stats.in_flight) == (0, 4)
+
+
+async def test_a_type_is_removed_only_when_nothing_of_it_waits_runs_or_is_served(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    await queue.set_partitions("launch", 2)
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(a, a) for a in (1, 2, 3)])
+    with pytest.raises(TypeInUse, match="3 job"):
+        await queue.remove_type("launch")
+    taken: list[Delivery] = []
+    for _ in range(20):
+        if len(taken) < 3:
+            taken += await queue.fetch("w1", ["launch"], 1, 0)
+    assert len(taken) == 3
+    with pytest.raises(TypeInUse, match="in flight"):
+        await queue.remove_type("launch")
+    await queue.settle("w1", [Outcome("launch", d.entry_id, "dead", 1, "no") for d in taken])
+    await queue.heartbeat({"id": "w1", "types": ["launch"]}, 10_000)
+    with pytest.raises(TypeInUse, match="w1"):
+        await queue.remove_type("launch")
+    await queue.forget_worker("w1", ["launch"], force=True)
+    await queue.remove_type("launch")
+    assert "launch" not in await queue.job_types()
+    assert "launch" not in (await queue.stats()).types and await queue.dead("launch") == []
+    with pytest.raises(UnknownJobType):
+        await queue.remove_type("launch")
+    # Used again, it comes back, plain and empty.
+    await queue.enqueue(job(1, 7))
+    s = (await queue.stats()).types["launch"]
+    assert (s.pending, s.fair, s.processed) == (1, False, 0)
+    assert [j.args["n"] for j in (await queue.pending("launch")).jobs] == [7]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from jobcore.cli.errors import CliError
 from jobcore.cli.output import Out, note_cut, pipe_console, print_json
+from jobcore.cli.pending import remove_type
 from jobcore.cli.stats_table import print_stats_table
 from jobcore.display import duration, field_text, printable
 from jobcore.limits import IN_FLIGHT_ALL
@@ -190,6 +191,8 @@ async def cmd_workers(q: Queue, a: argparse.Namespace) -> int:
 
 
 async def cmd_types(q: Queue, a: argparse.Namespace) -> int:
+    if a.words:
+        return await remove_type(q, a.words[1], yes=a.yes, json_out=a.json)
     types, schemas = await q.job_types(), await q.schemas()
     if a.json:
         print_json({t: schemas.get(t) for t in types})

@@ -104,6 +104,8 @@ def _check_usage(a: argparse.Namespace) -> None:
         check_worker_usage(a)
     if a.command == "pending":
         check_pending_usage(a)
+    if a.command == "types" and a.words and (len(a.words) != 2 or a.words[0] != "remove"):
+        raise UsageError("types lists the known types; types remove TYPE retires one")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

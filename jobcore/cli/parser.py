@@ -259,7 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     wk = command("workers", "live (and lost) workers")
     wk.add_argument("--json", action="store_true", help="print JSON")
 
-    t = command("types", "known job types and their args schema")
+    t = command("types", "known job types and their args schema; `types remove TYPE --yes` retires one")
+    t.add_argument(
+        "words", nargs="*", metavar="remove TYPE", help="remove TYPE: every key of it, once nothing waits or runs"
+    )
+    t.add_argument(
+        "--yes", action="store_true", help="remove: without asking (elsewhere than a terminal it is refused)"
+    )
     t.add_argument("--json", action="store_true", help="print JSON")
 
     wy = command("why", "why TYPE's jobs (or job --job ID) wait, in plain sentences")

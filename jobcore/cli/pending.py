@@ -1,4 +1,5 @@
-"""``jobcore pending TYPE``: a type's waiting jobs, oldest first, a page at a time."""
+"""``jobcore pending TYPE``: a type's waiting jobs, oldest first, a page at a time;
+``pending delete`` and ``types remove``, which ask first."""
 
 from __future__ import annotations
 
@@ -80,6 +81,34 @@ async def cmd_pending(q: Queue, a: argparse.Namespace) -> int:
     return 0
 
 
+async def _asked(q: Queue, job_type: str, question: str, refused: str) -> bool:
+    """Whether to go on: asked on a terminal; elsewhere a CliError saying to pass --yes."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise CliError(f"{refused}; pass --yes to do it")
+    await q.check_known(job_type)
+    try:
+        answer = await asyncio.to_thread(input, f"{question} [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def remove_type(q: Queue, job_type: str, *, yes: bool, json_out: bool) -> int:
+    """`jobcore types remove TYPE`."""
+    name = printable(repr(job_type))
+    if not yes and not await _asked(
+        q, job_type, f"Remove type {name} with its dead and failed jobs and history?", f"not removed: type {name}"
+    ):
+        print("nothing removed", file=sys.stderr)
+        return 1
+    await q.remove_type(job_type)
+    if json_out:
+        print_json({"removed": job_type})
+    else:
+        print(f"removed type {name}")
+    return 0
+
+
 async def _delete(q: Queue, a: argparse.Namespace, job_type: str, ids: list[str]) -> int:
     words = pending_filter(a)
     what = (
@@ -87,19 +116,10 @@ async def _delete(q: Queue, a: argparse.Namespace, job_type: str, ids: list[str]
         if ids
         else f"every waiting job of {job_type!r}" + (f" matching {' '.join(words)}" if words else "")
     )
-    if not a.yes:
-        if not (sys.stdin.isatty() and sys.stderr.isatty()):
-            raise CliError(f"not deleted: {printable(what)} would be deleted; pass --yes to do it")
-        await q.check_known(job_type)
-        try:
-            answer = await asyncio.to_thread(
-                input, f"Delete {printable(what)}? Jobs running now are left to run. [y/N] "
-            )
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing deleted", file=sys.stderr)
-            return 1
+    question = f"Delete {printable(what)}? Jobs running now are left to run."
+    if not a.yes and not await _asked(q, job_type, question, f"not deleted: {printable(what)} would be deleted"):
+        print("nothing deleted", file=sys.stderr)
+        return 1
     n = await q.delete_pending(job_type, ids=ids or None, query=words or None, all=a.all)
     if a.json:
         print_json({"deleted": n})

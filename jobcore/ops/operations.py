@@ -36,6 +36,7 @@ from jobcore.ops.find import (
 )
 from jobcore.ops.history import History, build_history, window
 from jobcore.ops.pending import WaitingJobs, found_pending
+from jobcore.ops.retire import Retire
 from jobcore.ops.triage import FailureGroup, GroupNotFound, group_failures
 from jobcore.ops.why import Explanation, explain
 from jobcore.records import BadJob, Dashboard, InFlightJob, QueueStats, WorkerInfo
@@ -43,7 +44,7 @@ from jobcore.records import BadJob, Dashboard, InFlightJob, QueueStats, WorkerIn
 _LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
 
 
-class Operations(Fairness, WaitingJobs):
+class Operations(Fairness, WaitingJobs, Retire):
     """The operator's side of a queue."""
 
     @abc.abstractmethod

@@ -36,6 +36,7 @@ from jobcore.redis.inflight import base_attempts
 from jobcore.redis.lanes import Lanes
 from jobcore.redis.reads import History, Reader, bad_key, type_keys
 from jobcore.redis.redispy import RedisPyTransport
+from jobcore.redis.retire import RedisRetire
 from jobcore.redis.transport import ReplicasNotConfirmed, Transport
 from jobcore.redis.waiting import RedisWaiting
 from jobcore.url import parse as parse_url
@@ -60,7 +61,7 @@ def _replica_settings(url: str, replicas: int | None, timeout_ms: int | None) ->
     return n, ms
 
 
-class RedisQueue(RedisFairness, RedisWaiting, Queue):
+class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, Queue):
     def __init__(
         self,
         url: str,
@@ -208,8 +209,7 @@ class RedisQueue(RedisFairness, RedisWaiting, Queue):
         return found
 
     def _routes_read(self) -> None:
-        # Write each lane's type to the type set again with the next enqueue: it
-        # may be gone (a flush, a restart without persistence) while this client thought it known.
+        # The type set written again with the next enqueue: it may be gone (a flush, a restart).
         self._known_lanes.clear()
         self._known_types.clear()
 

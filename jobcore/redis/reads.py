@@ -237,6 +237,9 @@ class Reader:
                 break
             self.known_types.update(all_types)
             self._routes.merge(stored)
+        # A type gone from the type set (removed, or a flush) is shown no more: its
+        # producer lists it again with its next enqueue, a worker when it starts.
+        self.known_types.intersection_update(all_types)
         return _Replies(
             lanes=names,
             now=server_ms(res["time"]),

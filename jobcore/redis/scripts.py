@@ -63,6 +63,7 @@ _FIND_PENDING = (ReadOnlyScript(source("find_pending")), Script(source("find_pen
 _FAIR_READ = (ReadOnlyScript(source("fair_read", "fair_lib")), Script(source("fair_read", "fair_lib")))
 _WAITING = (ReadOnlyScript(source("waiting")), Script(source("waiting")))
 _DELETE_WAITING = Script(source("delete_waiting"))
+_REMOVE_LANE = Script(source("remove_lane"))
 
 # ---- writes ---------------------------------------------------------------
 
@@ -222,3 +223,8 @@ def waiting(stream: str, start: str, count: int, *, read_only: bool = True) -> C
 
 def delete_waiting(stream: str, entry_ids: Sequence[str]) -> Call:
     return _DELETE_WAITING, [stream], [GROUP, *entry_ids]
+
+
+def remove_lane(lane_keys: Sequence[str], fair: FairKeys, type_keys: Sequence[str]) -> Call:
+    """Remove a lane while it holds no job; ``type_keys``: the type's own (lanes, gate) with lane 0."""
+    return _REMOVE_LANE, [*lane_keys, *fair.all(), *type_keys], []

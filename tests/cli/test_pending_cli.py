@@ -73,3 +73,21 @@ def test_pending_delete_by_id_filter_and_all_asks_first(cli_env: dict[str, str],
     ):
         res = jc(cli_env, *bad, url=redis_url)
         assert res.returncode == 2 and "Traceback" not in res.stderr, (bad, res.stderr)
+
+
+def test_types_remove_refuses_while_jobs_wait_then_retires_a_typo(cli_env: dict[str, str], redis_url: str) -> None:
+    with SyncQueue(redis_url) as q:
+        q.enqueue(Job(type="example.provision", args={"n": 1}))
+    busy = jc(cli_env, "types", "remove", "example.provision", "--yes", url=redis_url)
+    assert busy.returncode == 1 and len(busy.stderr.strip().splitlines()) == 1
+    assert "1 job(s) waiting" in busy.stderr and "pending delete example.provision --all" in busy.stderr
+    asked = jc(cli_env, "types", "remove", "example.provision", url=redis_url)  # not a terminal, no --yes
+    assert asked.returncode == 1 and "--yes" in asked.stderr
+    jc(cli_env, "pending", "delete", "example.provision", "--all", "--yes", url=redis_url)
+    done = jc(cli_env, "types", "remove", "example.provision", "--yes", url=redis_url)
+    assert done.returncode == 0 and "removed type 'example.provision'" in done.stdout, done.stderr
+    assert "example.provision" not in jc(cli_env, "stats", url=redis_url).stdout
+    assert "example.provision" not in jc(cli_env, "types", url=redis_url).stdout
+    again = jc(cli_env, "types", "remove", "example.provision", "--yes", url=redis_url)
+    assert again.returncode == 1 and "unknown job type" in again.stderr
+    assert jc(cli_env, "types", "rm", "x", url=redis_url).returncode == 2
