@@ -38,6 +38,7 @@ from jobcore.model import VERSION_BYTE, Identity, Job, decode_args, decode_envel
 from jobcore.records import Outcome
 from jobcore.redis.backend import RedisQueue
 from tests.cli.test_cli import ENQUEUE_TIMEOUT, start_worker, stats, wait_for
+from tests.support.cli import run_cli
 from tests.support.servers import RedisServer, free_port
 
 from .helpers import plant
@@ -50,9 +51,10 @@ RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\r")
 
 
 def jc(env: dict[str, str], *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The command as a person runs it, on a wide terminal so tables do not fold."""
-    cmd = [sys.executable, "-m", "jobcore", *(["--url", url] if url else []), *args]
-    return subprocess.run(cmd, env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=ENQUEUE_TIMEOUT)
+    """The command as a person runs it (in this process: tests/support/cli.py), on
+    a wide terminal so tables do not fold."""
+    argv = [*(["--url", url] if url else []), *args]
+    return run_cli(argv, {**env, "COLUMNS": "200"}, timeout=ENQUEUE_TIMEOUT)
 
 
 def ok(res: subprocess.CompletedProcess[str]) -> str:

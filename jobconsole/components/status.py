@@ -22,6 +22,8 @@ MIN_URL = 12  # a URL is cut no shorter than this ("redis://ho…" still says wh
 ROOMY_URL = 20  # from step CLIP_FROM on, a URL cut to this is better than shorter values
 CLIP_FROM = 3  # after refresh, the name and the scheme; before why this server
 
+SLOW_SERVER_S = 0.25  # a poll this long shows in the header: only then worth a glance
+
 
 @dataclass(frozen=True, slots=True)
 class Part:
@@ -125,7 +127,7 @@ class StatusBar(Static):
             n = snap.stats.workers
             workers = Text(f"{n} worker{'s' if n != 1 else ''}", "bold" if n else "bold yellow")
             short = workers.copy()
-            if snap.latency >= 0.25:  # only worth a glance when the server is slow
+            if snap.latency >= SLOW_SERVER_S:
                 workers.append(f" · slow: {snap.latency * 1000:,.0f} ms", "bold yellow")
                 short.append(" · slow", "bold yellow")
             parts.append(Part(workers, short, shorten=5))

@@ -14,16 +14,15 @@ from typing import Any
 import pytest
 
 from jobcore import SyncQueue
+from tests.support.cli import run_cli
 from tests.support.servers import free_port
 
 ENQUEUE_TIMEOUT = 30
 
 
 def jc(env: dict[str, str], *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "jobcore"]
-    if url:
-        cmd += ["--url", url]
-    return subprocess.run(cmd + list(args), env=env, capture_output=True, text=True, timeout=ENQUEUE_TIMEOUT)
+    """The command with these arguments, run in this process (tests/support/cli.py)."""
+    return run_cli([*(["--url", url] if url else []), *args], env, timeout=ENQUEUE_TIMEOUT)
 
 
 def start_worker(env: dict[str, str], url: str, *args: str) -> subprocess.Popen[str]:

@@ -30,6 +30,12 @@ from .conftest import FrozenClock, freeze_cursors, fresh_snapshot, load_fixed_da
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
 
+@pytest.fixture(autouse=True)
+def no_slow_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll's time is real (CI once saw a 274 ms one under load): never shown in a snapshot."""
+    monkeypatch.setattr("jobconsole.components.status.SLOW_SERVER_S", float("inf"))
+
+
 def snapshot_app() -> JobConsole:
     # A long refresh: only the polls the test asks for happen, so nothing moves.
     return make_app(Settings(url="memory://", refresh=3600))

@@ -25,7 +25,7 @@ from .audit import Audit
 from .handlers import Work
 from .procs import Supervisor, WorkerProc, Workers, figures, wait_for
 
-N = int(os.environ.get("JOBCORE_SOAK_JOBS", "40000"))  # 100000 for the figures in README
+N = int(os.environ.get("JOBCORE_SOAK_JOBS", "25000"))  # 100000 for the figures in README
 WARM_UP = 2_000
 CHUNK = 10_000  # jobs per enqueue_many call
 WORKERS = 4
