@@ -9,11 +9,14 @@ from .audit import Audit
 from .handlers import Work
 from .procs import Workers, figures, wait_for
 
-LEASE = 1.0
-RUN = 5 * LEASE
+# A lease of 1 s lapsed in CI when the lease keeper was not scheduled for a
+# second under load (the Valkey pass, 4 test processes on 2 cores): 1.5 s leaves
+# room for that while the jobs still run four leases.
+LEASE = 1.5
+RUN = 4 * LEASE
 
 
-async def test_jobs_running_five_leases_run_exactly_once_even_holding_the_gil(
+async def test_jobs_running_four_leases_run_exactly_once_even_holding_the_gil(
     workers: Workers, queue: RedisQueue, audit: Audit
 ) -> None:
     kinds = ["work", "work", "cpu", "gil", "gil_cpu", "block", "sync_sleep"]
