@@ -86,6 +86,11 @@ class Keys:
         return f"{self._global}:leases"
 
     @property
+    def audit(self) -> str:
+        """Stream: the operator actions (jobcore/ops/audit.py), the newest 10,000 kept."""
+        return f"{self._global}:audit"
+
+    @property
     def partitions(self) -> str:
         """Hash: job type -> its number of partitions (absent: 1). It only grows."""
         return f"{self._global}:partitions"

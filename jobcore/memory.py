@@ -20,6 +20,7 @@ from jobcore.errors import ConnectionFailed, WorkerIdTaken
 from jobcore.fair import FairBook, FairInfo
 from jobcore.keys import entry_order, lanes, split_lane
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
+from jobcore.memory_audit import MemoryAudit
 from jobcore.memory_waiting import MemoryWaiting
 from jobcore.ops.history import MINUTE_MS, TIMED, MinuteTable, runs_arg, window
 from jobcore.queue import Queue
@@ -72,7 +73,7 @@ class _Type:
     book: FairBook = field(default_factory=FairBook)  # fairness across accounts: what its fair keys hold on Redis
 
 
-class MemoryQueue(MemoryWaiting, Queue):
+class MemoryQueue(MemoryWaiting, MemoryAudit, Queue):
     def __init__(self, url: str = "memory://") -> None:
         super().__init__()
         self.url = url
@@ -404,7 +405,7 @@ class MemoryQueue(MemoryWaiting, Queue):
         self._check_open()
         return self._list_bad("failed", job_type, limit, before)
 
-    async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
+    async def _requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         self._check_open()
         ids = await self._bad_refs(which, job_type, ids)
         bad = self._bad(which, job_type)
@@ -416,7 +417,7 @@ class MemoryQueue(MemoryWaiting, Queue):
             await self._wake()
         return len(chosen)
 
-    async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
+    async def _purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         self._check_open()
         ids = await self._bad_refs(which, job_type, ids)
         bad = self._bad(which, job_type)

@@ -25,6 +25,7 @@ from jobcore.model import (
     struct_args_decode,
     type_name,
 )
+from jobcore.ops.audit import audited
 from jobcore.ops.operations import Operations
 from jobcore.primitives import WorkerPrimitives
 from jobcore.routes import Routes
@@ -81,6 +82,7 @@ class Queue(Operations, WorkerPrimitives):
             self._check_type(job_type)
             self.routes.declare(job_type, partitions)
 
+    @audited("partitions")
     async def set_partitions(self, job_type: str, partitions: int) -> int:
         """Declare ``partitions`` for ``job_type`` and publish it now; returns the
         count in force (a smaller one than already stored does not shrink it)."""

@@ -15,6 +15,7 @@ from jobcore.fair import FairInfo
 from jobcore.keys import DEFAULT_NAMESPACE
 from jobcore.loop_thread import LoopThread
 from jobcore.model import Job, UnknownFields
+from jobcore.ops.audit import AuditRecord
 from jobcore.ops.find import CancelResult, FoundJob, JobQuery
 from jobcore.ops.history import History
 from jobcore.ops.pending import PendingPage
@@ -123,6 +124,30 @@ class SyncQueue:
 
     def cancel(self, job_id: str | uuid.UUID) -> CancelResult:
         return self._run(self._queue.cancel(job_id))
+
+    def delete_pending(
+        self,
+        job_type: str,
+        ids: Sequence[str | uuid.UUID] | None = None,
+        query: JobQuery | str | Sequence[str] | None = None,
+        all: bool = False,
+    ) -> int:
+        return self._run(self._queue.delete_pending(job_type, ids, query, all))
+
+    def remove_type(self, job_type: str) -> None:
+        self._run(self._queue.remove_type(job_type))
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as the audit trail records it (default: $JOBCORE_ACTOR, else user@host)."""
+        return self._queue.actor
+
+    @actor.setter
+    def actor(self, name: str) -> None:
+        self._queue.actor = name
+
+    def audit(self, limit: int = 50, job_type: str | None = None) -> list[AuditRecord]:
+        return self._run(self._queue.audit(limit, job_type))
 
     def pending(
         self,

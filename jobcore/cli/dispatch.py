@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from jobcore.cli.audit import cmd_audit
 from jobcore.cli.badjobs import cmd_bad
 from jobcore.cli.commands import (
     cmd_cancel,
@@ -55,6 +56,7 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "limit": cmd_limit,
     "find": cmd_find,
     "pending": cmd_pending,
+    "audit": cmd_audit,
     "cancel": cmd_cancel,
 }
 
@@ -79,6 +81,8 @@ async def _main(a: argparse.Namespace) -> int:
         q = connect(url, namespace=a.namespace)
     except ValueError as exc:  # a bad URL, which the message may quote
         raise CliError(scrubbed(str(exc), url)) from None
+    if getattr(a, "actor", None):
+        q.actor = a.actor
     try:
         if a.command != "worker":
             await q.ping()

@@ -12,6 +12,7 @@ from jobcore.errors import BadQuery
 from jobcore.keys import DEFAULT_NAMESPACE
 from jobcore.limits import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, FAILED_KEEP, MAX_PARTITIONS
 from jobcore.local import QUIET_ENV, URL_HELP
+from jobcore.ops.audit import ACTOR_ENV
 from jobcore.ops.find import parse_job_id, parse_word
 from jobcore.ops.history import KEEP_MINUTES
 from jobcore.worker.worker import DEFAULT_CONCURRENCY, DEFAULT_GRACE_S, DEFAULT_PREFETCH, DEFAULT_TIMEOUT_S
@@ -131,7 +132,7 @@ class CommandLineParser(argparse.ArgumentParser):
 
 
 def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
-    """--url, --namespace and --quiet, taken before the command or after it (its value wins)."""
+    """--url, --namespace, --quiet and --actor, taken before the command or after it (its value wins)."""
     unset: Any = argparse.SUPPRESS if after_command else None
     p.add_argument(
         "--url",
@@ -150,6 +151,12 @@ def _where_options(p: argparse.ArgumentParser, after_command: bool) -> None:
         default=argparse.SUPPRESS if after_command else False,
         help=f"no first line saying which server was picked (${QUIET_ENV}=1 too); errors, and trouble "
         "with the server, are always said",
+    )
+    p.add_argument(
+        "--actor",
+        default=unset,
+        metavar="NAME",
+        help=f"who acts, as the audit trail records it (default: ${ACTOR_ENV}, else user@host)",
     )
 
 
@@ -352,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
             chosen = da.add_mutually_exclusive_group()
             chosen.add_argument("--all", action="store_true", help=f"every {which} job of TYPE")
             chosen.add_argument("--group", default=None, metavar="KEY", help=f"the group KEY `{which} groups` shows")
+
+    au = command("audit", "the operator actions recorded (who did what, when, to how many), newest first")
+    au.add_argument("--limit", type=_positive_int, default=50, help="records shown at most")
+    au.add_argument("--type", default=None, metavar="TYPE", help="only actions on this type")
+    au.add_argument("--json", action="store_true", help="print JSON")
 
     sv = command("server", "the local server jobcore starts when no Redis is given or answers")
     sv.add_argument("action", nargs="?", choices=["status", "start", "stop"], default="status", help="what to do")

@@ -7,6 +7,7 @@ import abc
 
 from jobcore.errors import NotFair
 from jobcore.fair import FairInfo, account_name
+from jobcore.ops.audit import audited
 
 
 class Fairness(abc.ABC):
@@ -22,6 +23,7 @@ class Fairness(abc.ABC):
     @abc.abstractmethod
     async def _fair_read(self, job_type: str, top: int) -> FairInfo: ...
 
+    @audited("fair")
     async def set_fair(self, job_type: str, fair: bool) -> None:
         """Turn fairness across accounts on or off for ``job_type``: kept in Redis,
         followed by every worker from its next fetch (no restart). Jobs already
@@ -30,6 +32,7 @@ class Fairness(abc.ABC):
         await self.check_known(job_type)
         await self._fair_write(job_type, {"on": "1" if fair else ""})
 
+    @audited("limit")
     async def set_limit(
         self,
         job_type: str,

@@ -20,6 +20,7 @@ from jobcore.errors import AmbiguousJobId, BadQuery, PayloadError, UnknownJobTyp
 from jobcore.fair import fair_sentences
 from jobcore.limits import BAD_ALL, CANCEL_CONFIRM_S, FIND_BAD_MAX, FIND_SKEW_MS, IN_FLIGHT_ALL, chunked
 from jobcore.model import decode_envelope
+from jobcore.ops.audit import AuditTrail, audited
 from jobcore.ops.fairness import Fairness
 from jobcore.ops.find import (
     CancelResult,
@@ -44,7 +45,7 @@ from jobcore.records import BadJob, Dashboard, InFlightJob, QueueStats, WorkerIn
 _LIST_ID = re.compile(r"\d+-\d+(@\d+)?")  # an entry id, with its partition when not 0
 
 
-class Operations(Fairness, WaitingJobs, Retire):
+class Operations(Fairness, WaitingJobs, Retire, AuditTrail):
     """The operator's side of a queue."""
 
     @abc.abstractmethod
@@ -79,15 +80,23 @@ class Operations(Fairness, WaitingJobs, Retire):
     async def failed(self, job_type: str | None = None, limit: int = 100, before: str | None = None) -> list[BadJob]:
         """Jobs whose handler raised (the most recent ones kept), newest first."""
 
-    @abc.abstractmethod
+    @audited("requeue")
     async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         """Put dead or failed jobs back on their queue (all of the type when ids is
         None). ``ids`` are their ids in the list, or job ids (see _bad_refs)."""
+        return await self._requeue(which, job_type, ids)
 
-    @abc.abstractmethod
+    @audited("purge")
     async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead or failed jobs for good (all of the type when ids is None);
         ``ids`` as for requeue."""
+        return await self._purge(which, job_type, ids)
+
+    @abc.abstractmethod
+    async def _requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None) -> int: ...
+
+    @abc.abstractmethod
+    async def _purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None) -> int: ...
 
     async def _bad_refs(
         self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None
@@ -145,16 +154,18 @@ class Operations(Fairness, WaitingJobs, Retire):
         of_type = f" of type {job_type!r}" if job_type else ""
         raise GroupNotFound(f"no {which} group {key!r}{of_type} (list them with `jobcore {which} groups`)")
 
+    @audited("requeue group")
     async def requeue_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
         """Requeue every job of a failure group, as found now (jobs that join the
         group meanwhile stay); returns how many were requeued."""
         group = await self.failure_group(which, key, job_type)
-        return await _in_chunks(self.requeue, which, group)
+        return await _in_chunks(self._requeue, which, group)
 
+    @audited("purge group")
     async def purge_group(self, which: Literal["dead", "failed"], key: str, job_type: str | None = None) -> int:
         """Delete every job of a failure group for good, as found now."""
         group = await self.failure_group(which, key, job_type)
-        return await _in_chunks(self.purge, which, group)
+        return await _in_chunks(self._purge, which, group)
 
     async def history(self, job_type: str | None = None, minutes: int = 60) -> History:
         """Each type's (or ``job_type``'s) outcomes per minute over the last
@@ -204,6 +215,7 @@ class Operations(Fairness, WaitingJobs, Retire):
 
     # ---- operator controls: pause, cancel, find ---------------------------
 
+    @audited("pause")
     async def pause(self, job_type: str) -> None:
         """Stop workers taking ``job_type``'s jobs: from the next fetch of every
         worker on (the fetch checks the flag atomically, in the type's own slot:
@@ -214,6 +226,7 @@ class Operations(Fairness, WaitingJobs, Retire):
         await self.check_known(job_type)
         await self._set_paused(job_type, True)
 
+    @audited("resume")
     async def resume(self, job_type: str) -> None:
         """Let workers take ``job_type``'s jobs again (idle ones within a second)."""
         await self.check_known(job_type)
@@ -283,6 +296,7 @@ class Operations(Fairness, WaitingJobs, Retire):
                 out.append(found_pending(job_type, ref, env))
         return out
 
+    @audited("cancel")
     async def cancel(self, job_id: str | uuid.UUID) -> CancelResult:
         """Ask the worker running job ``job_id`` (a whole id or its first 8+ hex
         characters) to cancel it, and say what happened. The worker takes the

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from jobcore.errors import AmbiguousJobId, BadQuery, PayloadError
 from jobcore.model import Envelope, decode_envelope
+from jobcore.ops.audit import audited
 from jobcore.ops.find import FoundJob, JobQuery, id_starts_with, parse_job_id, parse_query
 from jobcore.records import args_and_reservation, utc
 
@@ -68,6 +69,7 @@ class WaitingJobs(abc.ABC):
         """Delete these waiting jobs (references as ``pending`` gives them), each
         only if no worker holds it now (delete_waiting.lua); how many were."""
 
+    @audited("delete pending")
     async def delete_pending(
         self,
         job_type: str,

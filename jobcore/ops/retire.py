@@ -8,6 +8,7 @@ import abc
 from typing import TYPE_CHECKING
 
 from jobcore.errors import TypeInUse
+from jobcore.ops.audit import audited
 from jobcore.records import QueueStats, WorkerInfo
 
 
@@ -27,6 +28,7 @@ class Retire(abc.ABC):
         """Remove every key of the type (each partition checked empty in the same
         step, TypeInUse otherwise) and its name from the namespace's records."""
 
+    @audited("remove type")
     async def remove_type(self, job_type: str) -> None:
         """Remove ``job_type``: its queue, dead and failed jobs, history, settings,
         and its name from the known types (a producer that enqueues it again

@@ -27,6 +27,7 @@ from jobcore.queue import Queue
 from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Outcome, QueueStats, Stale, WorkerInfo
 from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts, server
+from jobcore.redis.audit import RedisAudit
 from jobcore.redis.auto import open_transport
 from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqueued
 from jobcore.redis.cluster import PartlySent
@@ -61,7 +62,7 @@ def _replica_settings(url: str, replicas: int | None, timeout_ms: int | None) ->
     return n, ms
 
 
-class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, Queue):
+class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, RedisAudit, Queue):
     def __init__(
         self,
         url: str,
@@ -130,8 +131,7 @@ class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, Queue):
         if job_type in self._known_lanes and len(payloads) == 1 and self._confirm is None:
             stream = self.keys.of_type(job_type).stream
             try:
-                # NOMKSTREAM: a stream this client added to is gone only when Redis
-                # lost its data; then the path below lists the type again at once.
+                # NOMKSTREAM: gone only when Redis lost its data; the path below lists the type again.
                 if await self._t.call("XADD", stream, "NOMKSTREAM", "*", "d", payloads[0]) is not None:
                     return
             except Exception as exc:
@@ -486,7 +486,7 @@ class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, Queue):
             found.append(entry_id)
         return out
 
-    async def requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
+    async def _requeue(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         total = 0
         ids = await self._bad_refs(which, job_type, ids)
         for name, entry_ids in (await self._by_lane(job_type, ids)).items():
@@ -499,7 +499,7 @@ class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, Queue):
                 total += n
         return total
 
-    async def purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
+    async def _purge(self, which: Literal["dead", "failed"], job_type: str, ids: Sequence[str] | None = None) -> int:
         total = 0
         ids = await self._bad_refs(which, job_type, ids)
         for name, entry_ids in (await self._by_lane(job_type, ids)).items():

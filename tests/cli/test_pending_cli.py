@@ -91,3 +91,23 @@ def test_types_remove_refuses_while_jobs_wait_then_retires_a_typo(cli_env: dict[
     again = jc(cli_env, "types", "remove", "example.provision", "--yes", url=redis_url)
     assert again.returncode == 1 and "unknown job type" in again.stderr
     assert jc(cli_env, "types", "rm", "x", url=redis_url).returncode == 2
+
+
+def test_audit_lists_who_did_what_with_actor_from_the_flag_or_the_environment(
+    cli_env: dict[str, str], redis_url: str
+) -> None:
+    with SyncQueue(redis_url) as q:
+        q.enqueue(Job(type="launch", args={"n": 0}))
+    assert jc(cli_env, "--actor", "alice", "pause", "launch", url=redis_url).returncode == 0
+    assert jc(cli_env, "resume", "launch", "--actor", "bob", url=redis_url).returncode == 0  # after the command too
+    assert jc({**cli_env, "JOBCORE_ACTOR": "carol"}, "pause", "nope", url=redis_url).returncode == 1
+    rows = json.loads(jc(cli_env, "audit", "--json", url=redis_url).stdout)
+    assert [(r["actor"], r["action"], r["type"]) for r in rows] == [
+        ("carol", "pause", "nope"),
+        ("bob", "resume", "launch"),
+        ("alice", "pause", "launch"),
+    ]
+    assert set(rows[0]) == {"at", "actor", "action", "type", "target", "count", "outcome"}
+    assert rows[0]["outcome"].startswith("refused: unknown job type")
+    text = jc(cli_env, "audit", "--type", "launch", url=redis_url).stdout.splitlines()
+    assert len(text) == 2 and "bob  resume launch: ok" in text[0] and "alice  pause launch: ok" in text[1]
