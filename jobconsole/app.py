@@ -26,6 +26,7 @@ from jobcore import BadJob, FoundJob, History, Job, JobQuery
 from jobcore.display import printable
 from jobcore.limits import chunked
 
+from .components.audit import AUDIT_SHOWN, AuditScreen
 from .components.badjobs import BadJobsScreen
 from .components.confirm import ConfirmScreen
 from .components.enqueue import EnqueueScreen
@@ -327,6 +328,16 @@ class JobConsole(FairActions, App[None]):
     def open_history(self) -> None:
         self.read_history()  # what settled since the last read (it runs every history_refresh s)
         self.push_screen(HistoryScreen())
+
+    @work(group="audit", exclusive=True, exit_on_error=False)
+    async def open_audit(self) -> None:
+        """The newest operator actions, read now, in a dialog (read-only users may read them)."""
+        try:
+            records = await self.runner.call(lambda q: q.audit(limit=AUDIT_SHOWN))
+        except Exception as exc:
+            self.notify(f"audit: {printable(describe_error(exc))}", severity="error", markup=False)
+            return
+        self.push_screen(AuditScreen(records))
 
     @work(group="why", exclusive=True, exit_on_error=False)
     async def open_why(self, job_type: str | None, job_id: str | None = None) -> None:

@@ -63,6 +63,7 @@ MAIN: tuple[Key, ...] = (
     Key("d", "bad('dead')", "Dead", "dead jobs, grouped by cause"),
     Key("f", "bad('failed')", "Failed", "failed jobs, grouped by cause"),
     Key("w", "why", "Why", "on a queue row or an in-flight job: why its jobs wait, in words (jobcore why)", show=False),
+    Key("u", "audit", "Audit", "the operator actions recorded: who did what, when (jobcore audit)", show=False),
     Key(
         "h",
         "history",
@@ -222,6 +223,7 @@ HISTORY: tuple[Key, ...] = (
 )
 
 WHY: tuple[Key, ...] = (Key("escape,q,enter", "close", "Close", "close"),)
+AUDIT: tuple[Key, ...] = (Key("escape,q,enter", "close", "Close", "close"),)
 
 FAIR: tuple[Key, ...] = (
     Key("escape,q,a", "close", "Close", "close"),

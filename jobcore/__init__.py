@@ -40,8 +40,10 @@ from jobcore.errors import (
 )
 from jobcore.fair import AccountLoad, FairInfo, FairSettings
 from jobcore.model import Identity, Job
+from jobcore.ops.audit import AuditRecord
 from jobcore.ops.find import CancelResult, FoundJob, JobQuery, found_bad, in_flight_matches, parse_query
 from jobcore.ops.history import History, TypeHistory
+from jobcore.ops.pending import PendingPage
 from jobcore.ops.triage import FailureGroup, group_failures
 from jobcore.ops.why import Explanation
 from jobcore.queue import Queue
@@ -56,6 +58,7 @@ __all__ = [
     "AccountLoad",
     "AmbiguousJobId",
     "ArgsError",
+    "AuditRecord",
     "BadJob",
     "BadQuery",
     "CancelResult",
@@ -76,6 +79,7 @@ __all__ = [
     "JobcoreError",
     "NotFair",
     "PayloadError",
+    "PendingPage",
     "PermissionDenied",
     "Queue",
     "QueueStats",

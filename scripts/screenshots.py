@@ -29,6 +29,7 @@ from textual.widgets import TextArea  # noqa: E402
 
 import jobcore  # noqa: E402
 from jobconsole.app import JobConsole, make_app  # noqa: E402
+from jobconsole.components.audit import AuditScreen  # noqa: E402
 from jobconsole.components.badjobs import BadJobsScreen, BadTable, GroupTable  # noqa: E402
 from jobconsole.components.confirm import ConfirmScreen  # noqa: E402
 from jobconsole.components.detail import JobDetailScreen  # noqa: E402
@@ -258,6 +259,11 @@ async def more_shots(pilot: Any, app: JobConsole, url: str) -> None:
     await wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
     await pilot.press("y")
     await wait(pilot, lambda: app.snapshot is not None and not app.snapshot.stats.types["launch"].paused)
+    await pilot.press("u")  # the audit trail: the pause and the resume, who did them
+    await wait(pilot, lambda: isinstance(app.screen, AuditScreen))
+    await shoot(app, "audit")
+    await pilot.press("escape")
+    await wait(pilot, lambda: isinstance(app.screen, MainScreen))
 
     await on_row(pilot, queues, "type:sleep")  # fairness across accounts: who waits, who runs, the limit
     await pilot.press("a")

@@ -15,6 +15,7 @@ from ..messages import (
     CancelJob,
     ChangeConcurrency,
     InFlightPage,
+    OpenAudit,
     OpenBad,
     OpenEnqueue,
     OpenFair,
@@ -89,6 +90,9 @@ class MainScreen(Keyed, Screen[None]):
 
     def action_history(self) -> None:
         self.post_message(OpenHistory())
+
+    def action_audit(self) -> None:
+        self.post_message(OpenAudit())
 
     def _focused_row(self, what: str) -> tuple[str, str | None] | None:
         """(type, job id) of the row the user sees the cursor on: a queue row when the queues

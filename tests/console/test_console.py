@@ -643,13 +643,13 @@ async def footer_shows(pilot: Pilot[Any], keys: list[Any], read_only: bool, wher
 async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> None:
     from jobconsole.keys import BAD, MAIN, SECTIONS, visible
 
-    async with console("memory://", size=(160, 90), read_only=read_only) as (pilot, app, q):
+    async with console("memory://", size=(160, 100), read_only=read_only) as (pilot, app, q):
         await dead_jobs(q, 1)
         await fresh_snapshot(pilot)
         await footer_shows(pilot, [k for k in MAIN if k.action and k.show], read_only, "the main screen")
         await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        text = screen_text(pilot)  # 90 rows: all of the help, unscrolled
+        text = screen_text(pilot)  # 100 rows: all of the help, unscrolled
         for _, table in SECTIONS:
             for k in table:
                 if k.action != "help" or table is SECTIONS[0][1]:

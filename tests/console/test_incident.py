@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 import jobcore
 from jobconsole.app import JobConsole
+from jobconsole.components.audit import AuditScreen
 from jobconsole.components.badjobs import BadJobsScreen, BadTable, GroupTable
 from jobconsole.components.confirm import ConfirmScreen
 from jobconsole.components.detail import JobDetailScreen
@@ -23,6 +24,7 @@ from jobconsole.components.main_screen import MainScreen
 from jobconsole.components.why import WhyScreen
 from jobconsole.format import millis
 from jobcore import Identity, Job
+from jobcore.ops.audit import default_actor
 from jobcore.records import Outcome
 
 from .conftest import cell, fresh_snapshot, press, screen_text, wait_for
@@ -205,6 +207,16 @@ async def test_pause_and_resume_a_type_from_its_row(url: str) -> None:
             await asyncio.sleep(0.05)
         await fresh_snapshot(pilot)
         assert "paused" not in cell(queues(app), "type:sleep", "type")
+        # Both actions are in the audit trail, with who did them (u shows it).
+        await press(pilot, "u")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen), what="the audit dialog")
+        await pilot.pause()
+        text = screen_text(pilot)
+        actor = q.actor or default_actor()
+        assert f"{actor} resume sleep: ok" in text and f"{actor} pause sleep: ok" in text
+        assert text.index("resume sleep") < text.index("pause sleep")  # newest first
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
 # ---- cancel --------------------------------------------------------------------------
@@ -385,6 +397,10 @@ async def test_read_only_filters_finds_and_explains_but_refuses_pause_cancel_req
         assert not (await q.stats()).types["sleep"].paused
         await press(pilot, "w")
         await wait_for(pilot, lambda: isinstance(app.screen, WhyScreen), what="why works")
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await press(pilot, "u")  # the audit trail is for reading: open in read-only too
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditScreen), what="the audit works")
         await press(pilot, "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await find(pilot, app, str(ids[0]))
