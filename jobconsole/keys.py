@@ -64,6 +64,7 @@ MAIN: tuple[Key, ...] = (
     Key("f", "bad('failed')", "Failed", "failed jobs, grouped by cause"),
     Key("w", "why", "Why", "on a queue row or an in-flight job: why its jobs wait, in words (jobcore why)", show=False),
     Key("u", "audit", "Audit", "the operator actions recorded: who did what, when (jobcore audit)", show=False),
+    Key("v", "waiting", "Waiting", "on a queue row: its waiting jobs, oldest first (jobcore pending)", show=False),
     Key(
         "h",
         "history",
@@ -224,6 +225,21 @@ HISTORY: tuple[Key, ...] = (
 
 WHY: tuple[Key, ...] = (Key("escape,q,enter", "close", "Close", "close"),)
 AUDIT: tuple[Key, ...] = (Key("escape,q,enter", "close", "Close", "close"),)
+WAITING: tuple[Key, ...] = (
+    Key("escape", "close", "Close", "close"),
+    Key("enter", None, "Details", "details of the selected waiting job"),
+    Key("right_square_bracket", "page", "Next page", "the next page of waiting jobs"),
+    Key("left_square_bracket", "first", "First page", "back to the oldest"),
+    Key(
+        "D",
+        "delete",
+        "Delete job",
+        "delete the selected waiting job (asks first; a job a worker takes meanwhile runs)",
+        mutating=True,
+        confirms=True,
+        what="delete",
+    ),
+)
 
 FAIR: tuple[Key, ...] = (
     Key("escape,q,a", "close", "Close", "close"),
@@ -271,6 +287,8 @@ SECTIONS: tuple[tuple[str, tuple[Key, ...]], ...] = (
     ("Find a job", FIND),
     ("History", HISTORY),
     ("Why is it waiting?", WHY),
+    ("Waiting jobs", WAITING),
+    ("Operator actions", AUDIT),
     ("Fair across accounts", FAIR),
     ("Enqueue", ENQUEUE),
 )
@@ -296,7 +314,7 @@ def hint(table: Sequence[Key], read_only: bool, actions: Iterable[str]) -> str:
     wanted = list(actions)
     keys = [k for k in visible(table, read_only) if k.action in wanted]
     keys.sort(key=lambda k: wanted.index(k.action or ""))
-    return " · ".join(f"{k.keys.split(',')[0]}: {k.label.lower()}" for k in keys)
+    return " · ".join(f"{_KEY_NAMES.get(k.keys.split(',')[0], k.keys.split(',')[0])}: {k.label.lower()}" for k in keys)
 
 
 def mutating_actions(table: Iterable[Key]) -> frozenset[str]:

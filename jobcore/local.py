@@ -266,7 +266,9 @@ class LocalServer:
                 os.close(life)  # the server holds its own copy for its life
             deadline = time.monotonic() + START_TIMEOUT_S
             while time.monotonic() < deadline:
-                if _ask(str(self.socket), b"PING\r\n"):  # any answer: LOADING is running too
+                reply = _ask(str(self.socket), b"PING\r\n")
+                # Any answer: it runs. Still loading its data: wait for that too, while time is left.
+                if reply and not (reply.startswith(b"-LOADING") and time.monotonic() + 0.05 < deadline):
                     now = self.status()
                     return LocalStatus(True, now.version, now.pid, started_now=True, trouble=now.trouble)
                 time.sleep(0.05)

@@ -39,6 +39,7 @@ from jobconsole.components.find import FindScreen, FoundTable  # noqa: E402
 from jobconsole.components.history import HistoryScreen  # noqa: E402
 from jobconsole.components.main_screen import MainScreen  # noqa: E402
 from jobconsole.components.panels import InFlightTable, QueuesTable  # noqa: E402
+from jobconsole.components.waiting import WaitingScreen, WaitingTable  # noqa: E402
 from jobconsole.components.why import WhyScreen  # noqa: E402
 from jobconsole.settings import Settings  # noqa: E402
 from jobcore import Identity, Job  # noqa: E402
@@ -262,6 +263,12 @@ async def more_shots(pilot: Any, app: JobConsole, url: str) -> None:
     await pilot.press("u")  # the audit trail: the pause and the resume, who did them
     await wait(pilot, lambda: isinstance(app.screen, AuditScreen))
     await shoot(app, "audit")
+    await pilot.press("escape")
+    await wait(pilot, lambda: isinstance(app.screen, MainScreen))
+    await on_row(pilot, queues, "type:report")  # its waiting jobs (no worker serves it), oldest first
+    await pilot.press("v")
+    await wait(pilot, lambda: isinstance(app.screen, WaitingScreen) and app.screen.query_one(WaitingTable).row_count)
+    await shoot(app, "waiting")
     await pilot.press("escape")
     await wait(pilot, lambda: isinstance(app.screen, MainScreen))
 

@@ -34,6 +34,7 @@ from .filterbar import FilterBar
 from .help import HelpScreen
 from .panels import InFlightTable, QueuesTable, WorkerLog, WorkersTable
 from .status import StatusBar
+from .waiting import WaitingScreen
 
 
 class MainScreen(Keyed, Screen[None]):
@@ -93,6 +94,11 @@ class MainScreen(Keyed, Screen[None]):
 
     def action_audit(self) -> None:
         self.post_message(OpenAudit())
+
+    def action_waiting(self) -> None:
+        row = self._focused_row("waiting")
+        if row is not None:
+            self.app.push_screen(WaitingScreen(row[0]))
 
     def _focused_row(self, what: str) -> tuple[str, str | None] | None:
         """(type, job id) of the row the user sees the cursor on: a queue row when the queues

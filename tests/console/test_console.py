@@ -608,7 +608,7 @@ async def test_p_freezes_the_numbers() -> None:
 
 
 async def test_help_lists_the_keys() -> None:
-    async with console("memory://") as (pilot, app, _q):
+    async with console("memory://", size=(100, 50)) as (pilot, app, _q):
         await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(pilot)
@@ -643,13 +643,13 @@ async def footer_shows(pilot: Pilot[Any], keys: list[Any], read_only: bool, wher
 async def test_footer_help_and_palette_come_from_one_table(read_only: bool) -> None:
     from jobconsole.keys import BAD, MAIN, SECTIONS, visible
 
-    async with console("memory://", size=(160, 100), read_only=read_only) as (pilot, app, q):
+    async with console("memory://", size=(160, 130), read_only=read_only) as (pilot, app, q):
         await dead_jobs(q, 1)
         await fresh_snapshot(pilot)
         await footer_shows(pilot, [k for k in MAIN if k.action and k.show], read_only, "the main screen")
         await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        text = screen_text(pilot)  # 100 rows: all of the help, unscrolled
+        text = screen_text(pilot)  # 130 rows: all of the help, unscrolled
         for _, table in SECTIONS:
             for k in table:
                 if k.action != "help" or table is SECTIONS[0][1]:

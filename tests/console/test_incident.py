@@ -21,6 +21,7 @@ from jobconsole.components.detail import JobDetailScreen
 from jobconsole.components.find import FindScreen, FoundTable
 from jobconsole.components.history import HistoryChart, HistoryScreen
 from jobconsole.components.main_screen import MainScreen
+from jobconsole.components.waiting import WaitingScreen, WaitingTable
 from jobconsole.components.why import WhyScreen
 from jobconsole.format import millis
 from jobcore import Identity, Job
@@ -410,3 +411,55 @@ async def test_read_only_filters_finds_and_explains_but_refuses_pause_cancel_req
         await press(pilot, "h")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history works")
         assert len(await q.in_flight()) == 2
+
+
+@pytest.mark.memory_too
+async def test_the_waiting_jobs_of_a_row_page_open_and_delete_after_a_question(url: str) -> None:
+    async with console(url, size=(120, 40)) as (pilot, app, q):
+        ids = await q.enqueue_many([Job(type="sleep", args={"seconds": 1}, account_id=a) for a in (1, 2, 3)])
+        await q.fetch("w-1", ["sleep"], 1, 0)  # in flight: not listed
+        await fresh_snapshot(pilot)
+        await focus_queue_row(pilot, app, "sleep")
+        await press(pilot, "v")
+        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), what="the waiting jobs")
+        screen = app.screen
+        assert isinstance(screen, WaitingScreen)
+        table = screen.query_one(WaitingTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="two waiting rows")
+        assert [j.job_id for j in screen.jobs.values()] == [
+            str(ids[1]),
+            str(ids[2]),
+        ]  # oldest first, not the running one
+        assert str(ids[1])[:8] in cell(table, screen.jobs[next(iter(screen.jobs))].ref or "", "job_id")
+        await press(pilot, "enter")  # the oldest: its details
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), what="the detail")
+        assert str(ids[1]) in screen_text(pilot)
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await press(pilot, "D")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asks first")
+        asked = screen_text(pilot)
+        assert "Delete waiting job" in asked and str(ids[1])[:8] in asked and "Keep it (n)" in asked
+        await press(pilot, "y")
+        await wait_for(pilot, lambda: table.row_count == 1, what="the row gone")
+        page = await q.pending("sleep")
+        assert [j.job_id for j in page.jobs] == [str(ids[2])]
+        assert (await q.audit(limit=1))[0].action == "delete pending"
+        await press(pilot, "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_read_only_lists_waiting_jobs_but_refuses_to_delete_them() -> None:
+    async with console("memory://", size=(120, 40), read_only=True) as (pilot, app, q):
+        await q.enqueue_many([Job(type="sleep", args={"seconds": 1}) for _ in range(2)])
+        await fresh_snapshot(pilot)
+        await focus_queue_row(pilot, app, "sleep")
+        await press(pilot, "v")
+        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen))
+        table = app.screen.query_one(WaitingTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await press(pilot, "D")
+        await pilot.pause()
+        assert isinstance(app.screen, WaitingScreen)
+        assert any("read-only: delete is disabled" in n for n in notes(app))
+        assert len((await q.pending("sleep")).jobs) == 2
