@@ -268,7 +268,7 @@ class LocalServer:
             while time.monotonic() < deadline:
                 reply = _ask(str(self.socket), b"PING\r\n")
                 # Any answer: it runs. Still loading its data: wait for that too, while time is left.
-                if reply and not (reply.startswith(b"-LOADING") and time.monotonic() + 0.05 < deadline):
+                if reply and not (_refusal(reply) == "LOADING" and time.monotonic() + 0.05 < deadline):
                     now = self.status()
                     return LocalStatus(True, now.version, now.pid, started_now=True, trouble=now.trouble)
                 time.sleep(0.05)
@@ -403,6 +403,13 @@ def _try_lock(fd: int, *, exclusive: bool) -> bool:
     return True
 
 
+def _refusal(reply: bytes) -> str:
+    """The error code of a reply to PING ("" for none)."""
+    if not reply.startswith(b"-"):
+        return ""
+    return error_code(reply.split(b"\r\n", 1)[0][1:].decode(errors="replace"))
+
+
 def _trouble(reply: bytes, logfile: Path) -> str:
     """Why a running server refuses PING, in one phrase; "" when it answers it."""
     if reply.startswith(b"+"):
@@ -410,7 +417,7 @@ def _trouble(reply: bytes, logfile: Path) -> str:
     if not reply:
         return f"does not answer on its socket (stopped, hung or still starting; see {logfile})"
     line = reply.split(b"\r\n", 1)[0][1:].decode(errors="replace")
-    code = error_code(line)
+    code = _refusal(reply) or error_code(line)
     first = line.split(". ", 1)[0]  # its first sentence: the rest is advice for another setup
     hint = f" — disk full? see {logfile}" if code == "MISCONF" else ""
     return f"{TROUBLE.get(code, 'answers with an error')}: {first}{hint}"
