@@ -800,7 +800,7 @@ async def test_through_sentinel_the_header_follows_a_failover(sentinel_setup: An
             line = screen_text(pilot).splitlines()[0]
             return f"→ 127.0.0.1:{new.port}" in line and "● connected" in line
 
-        # Polls that failed during the failover back off (0.5, 1, 2, 4, 8 s ...): under CI's
+        # Polls that failed during the failover back off (0.5, 1, 2, 4, then 5 s): under CI's
         # load the whole failover and those retries once took over 30 s.
         await wait_for(pilot, moved, timeout=60, what="the header to name the new primary")
 
