@@ -88,9 +88,18 @@ class WaitingJobs(abc.ABC):
         await self.check_known(job_type)
         if ids is not None:
             return await self._delete_waiting(job_type, await self._waiting_refs(job_type, ids))
+        q = (
+            None
+            if query is None
+            else query
+            if isinstance(query, JobQuery)
+            else parse_query([query] if isinstance(query, str) else query)
+        )
+        if q is not None and q.job_type not in (None, job_type):
+            raise BadQuery(f"type:{q.job_type} does not match the type listed ({job_type})")
         deleted, after = 0, None
         while True:
-            page = await self.pending(job_type, PENDING_STEP, after, query)
+            page = await self._page(job_type, PENDING_STEP, after, q)
             deleted += await self._delete_waiting(job_type, [j.ref for j in page.jobs if j.ref])
             if page.after is None:
                 return deleted
@@ -105,7 +114,7 @@ class WaitingJobs(abc.ABC):
         refs: list[str] = []
         after = None
         while whole or prefixes:
-            page = await self.pending(job_type, PENDING_STEP, after)
+            page = await self._page(job_type, PENDING_STEP, after, None)
             for j in page.jobs:
                 if j.job_id is None or not j.ref:
                     continue
@@ -147,6 +156,10 @@ class WaitingJobs(abc.ABC):
         if q is not None and q.job_type not in (None, job_type):
             raise BadQuery(f"type:{q.job_type} does not match the type listed ({job_type})")
         await self.check_known(job_type)
+        return await self._page(job_type, limit, after, q)
+
+    async def _page(self, job_type: str, limit: int, after: str | None, q: JobQuery | None) -> PendingPage:
+        """One page, the query read and the type checked already (delete_pending pages many)."""
         jobs: list[FoundJob] = []
         looked, cursor = 0, after
         while True:
