@@ -88,15 +88,7 @@ class WaitingJobs(abc.ABC):
         await self.check_known(job_type)
         if ids is not None:
             return await self._delete_waiting(job_type, await self._waiting_refs(job_type, ids))
-        q = (
-            None
-            if query is None
-            else query
-            if isinstance(query, JobQuery)
-            else parse_query([query] if isinstance(query, str) else query)
-        )
-        if q is not None and q.job_type not in (None, job_type):
-            raise BadQuery(f"type:{q.job_type} does not match the type listed ({job_type})")
+        q = _read_query(job_type, query)
         deleted, after = 0, None
         while True:
             page = await self._page(job_type, PENDING_STEP, after, q)
@@ -146,15 +138,7 @@ class WaitingJobs(abc.ABC):
         prefix) when given. Raises UnknownJobType, BadQuery."""
         if limit < 1:
             raise BadQuery(f"limit must be at least 1, got {limit}")
-        q = (
-            None
-            if query is None
-            else query
-            if isinstance(query, JobQuery)
-            else parse_query([query] if isinstance(query, str) else query)
-        )
-        if q is not None and q.job_type not in (None, job_type):
-            raise BadQuery(f"type:{q.job_type} does not match the type listed ({job_type})")
+        q = _read_query(job_type, query)
         await self.check_known(job_type)
         return await self._page(job_type, limit, after, q)
 
@@ -178,6 +162,16 @@ class WaitingJobs(abc.ABC):
             cursor = more
             if q is not None and looked >= PENDING_LOOK:
                 return PendingPage(job_type, jobs, cursor, looked)
+
+
+def _read_query(job_type: str, query: JobQuery | str | Sequence[str] | None) -> JobQuery | None:
+    """A filter as given (find words, or a JobQuery); BadQuery for one naming another type."""
+    if query is None:
+        return None
+    q = query if isinstance(query, JobQuery) else parse_query([query] if isinstance(query, str) else query)
+    if q.job_type not in (None, job_type):
+        raise BadQuery(f"type:{q.job_type} does not match the type listed ({job_type})")
+    return q
 
 
 def _job(job_type: str, ref: str, raw: bytes | None) -> FoundJob:
