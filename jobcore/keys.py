@@ -24,6 +24,8 @@ class TypeKeys:
     dead: str  # stream of dead-lettered jobs with reason and raw bytes
     failed: str  # capped stream of jobs whose handler raised
     history: str = ""  # hash: minute -> outcomes and run times (jobcore/history.py), a day of minutes
+    once: str = ""  # hash: "account:key" -> the id of the job enqueued with that key (add_once.lua)
+    once_until: str = ""  # sorted set: "account:key" -> when the key lapses (Redis ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ class Keys:
             dead=f"{tag}:dead",
             failed=f"{tag}:failed",
             history=f"{tag}:history",
+            once=f"{tag}:once",
+            once_until=f"{tag}:once:until",
         )
 
 

@@ -71,6 +71,7 @@ class _Type:
     failed: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     paused: bool = False
     book: FairBook = field(default_factory=FairBook)  # fairness across accounts: what its fair keys hold on Redis
+    once: dict[str, tuple[str, int]] = field(default_factory=dict)  # enqueue-once field -> (job id, lapse ms)
 
 
 class MemoryQueue(MemoryWaiting, MemoryAudit, Queue):

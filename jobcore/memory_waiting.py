@@ -3,13 +3,14 @@ them) and retiring a type: the same answers as on Redis, from its in-process boo
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from jobcore.errors import TypeInUse
-from jobcore.keys import entry_order
+from jobcore.keys import entry_order, split_lane
 
 
 class MemoryWaiting:
@@ -22,6 +23,38 @@ class MemoryWaiting:
 
     def _check_open(self) -> None:
         raise NotImplementedError
+
+    def _append(self, job_type: str, raw: bytes | None, base: int) -> str:
+        raise NotImplementedError
+
+    def _type(self, job_type: str) -> Any:
+        raise NotImplementedError
+
+    async def _wake(self) -> None:
+        raise NotImplementedError
+
+    async def _add_keyed(self, by_lane: dict[str, list[tuple[str, str, bytes]]], ttl_ms: int) -> dict[str, list[str]]:
+        self._check_open()
+        now = int(time.time() * 1000)
+        firsts: dict[str, list[str]] = {}
+        for name, jobs in by_lane.items():
+            job_type = split_lane(name)[0]  # one queue per type; a key's field names its account
+            out = firsts[name] = []
+            once = self._type(job_type).once
+            while once and next(iter(once.values()))[1] <= now:  # lapsed keys, oldest first
+                del once[next(iter(once))]
+            for f, job_id, raw in jobs:
+                held = once.get(f) if f else None
+                if held is not None and held[1] > now:
+                    out.append(held[0])
+                    continue
+                self._append(job_type, raw, 0)
+                if f:
+                    once.pop(f, None)  # to the end: the dict stays in lapse order
+                    once[f] = (job_id, now + ttl_ms)
+                out.append("")
+        await self._wake()
+        return firsts
 
     def _waiting_ids(self, job_type: str) -> list[str]:
         """A type's waiting entry ids, oldest first (as they sit in its stream on Redis)."""

@@ -32,6 +32,18 @@ from jobcore.routes import Routes
 from jobcore.schema import check_fields
 
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
+KEY_TTL_S = 24 * 3600.0  # how long an enqueue-once key holds by default
+KEY_MAX = 512  # characters in an enqueue-once key
+
+
+def once_field(account_id: int, key: Any) -> str:
+    """Where an enqueue-once key is kept: per account within the type, so one
+    tenant's key never stops another tenant's job."""
+    if not isinstance(key, str) or not key or len(key) > KEY_MAX:
+        raise EnqueueError(
+            f"an enqueue key must be a non-empty string of at most {KEY_MAX} characters, got {key!r:.60}"
+        )
+    return f"{account_id}:{key}"
 
 
 class Queue(Operations, WorkerPrimitives):
@@ -47,6 +59,7 @@ class Queue(Operations, WorkerPrimitives):
         self._only_declared = False  # declare_handlers(): a type it did not declare is a mistake
         self.routes = Routes()  # each type's lanes (partitions), as last read
         self._fair_declared: dict[str, bool] = {}  # declare(fair=...) not yet written
+        self.key_ttl_ms = int(KEY_TTL_S * 1000)  # how long an enqueue-once key holds (connect's key_ttl)
 
     # ---- public API -------------------------------------------------------
 
@@ -178,9 +191,14 @@ class Queue(Operations, WorkerPrimitives):
         if job_type.__class__ is str and len(self._checked_types) < _CHECKED_TYPES_MAX:
             self._checked_types.add(job_type)
 
-    async def enqueue(self, job: Job[Any]) -> uuid.UUID:
+    async def enqueue(self, job: Job[Any], *, key: str | None = None) -> uuid.UUID:
         """Enqueue one job (one round trip; the first of a type, and one every
-        10 s, also reads the type's partition count). Raises instead of losing it."""
+        10 s, also reads the type's partition count). Raises instead of losing it.
+        With ``key``, at most one job of this type and account per key is added
+        while the key holds (``key_ttl``, 24 h by default): a second enqueue adds
+        nothing and returns the first job's id, also when the first call raised."""
+        if key is not None:
+            return (await self._enqueue_keyed([job], [key]))[0]
         payload = self.encode(job)
         job_type = job.type
         routes = self.routes
@@ -191,8 +209,41 @@ class Queue(Operations, WorkerPrimitives):
         await self._add(names[partition_of(job.account_id, n)] if n > 1 else job_type, [payload])
         return job.id
 
-    async def enqueue_many(self, jobs: Iterable[Job[Any]]) -> list[uuid.UUID]:
-        """Enqueue many jobs in one round trip; all are validated before any is sent."""
+    async def _enqueue_keyed(self, jobs: Sequence[Job[Any]], keys: Sequence[str | None]) -> list[uuid.UUID]:
+        """Enqueue ``jobs``, each with its enqueue-once key or None, in one round
+        trip; a job whose key holds returns the id of the job that took it."""
+        if len(keys) != len(jobs):
+            raise ValueError(f"keys must have one entry per job: {len(keys)} keys for {len(jobs)} jobs")
+        now_ms = int(time.time() * 1000)
+        payloads = [self.encode(job, now_ms) for job in jobs]  # every job checked before any is sent
+        fields = ["" if k is None else once_field(job.account_id, k) for job, k in zip(jobs, keys, strict=True)]
+        types = {job.type for job in jobs}
+        if time.monotonic() >= self.routes.until or not types <= self.routes.by_type.keys():
+            await self._learn_routes(types, f"{len(jobs)} job(s)")
+        by_lane: dict[str, list[tuple[str, str, bytes]]] = {}
+        places: list[tuple[str, int]] = []
+        for job, f, payload in zip(jobs, fields, payloads, strict=True):
+            names = self.routes.by_type.get(job.type, (job.type,))
+            lane = names[partition_of(job.account_id, len(names))] if len(names) > 1 else job.type
+            held = by_lane.setdefault(lane, [])
+            places.append((lane, len(held)))
+            held.append((f, str(job.id), payload))
+        firsts = await self._add_keyed(by_lane, self.key_ttl_ms) if by_lane else {}
+        return [
+            uuid.UUID(first) if (first := firsts[lane][i]) else job.id
+            for job, (lane, i) in zip(jobs, places, strict=True)
+        ]
+
+    async def enqueue_many(
+        self, jobs: Iterable[Job[Any]], *, keys: Iterable[str | None] | None = None
+    ) -> list[uuid.UUID]:
+        """Enqueue many jobs in one round trip; all are validated before any is sent.
+        ``keys``: one enqueue-once key (or None) per job, as ``enqueue``'s ``key``;
+        each job's place in the returned list holds its id or, for a key that
+        holds, the id of the job that took it."""
+        if keys is not None:
+            jobs = list(jobs)
+            return await self._enqueue_keyed(jobs, list(keys))
         now_ms = int(time.time() * 1000)
         by_type: dict[str, list[bytes]] = {}
         ids: list[uuid.UUID] = []
@@ -289,6 +340,12 @@ class Queue(Operations, WorkerPrimitives):
         """Store payloads by lane, in one round trip."""
 
     @abc.abstractmethod
+    async def _add_keyed(self, by_lane: dict[str, list[tuple[str, str, bytes]]], ttl_ms: int) -> dict[str, list[str]]:
+        """Store (enqueue-once field or '', job id, payload) by lane in one round
+        trip, a job whose field holds a live key not at all; per lane and job,
+        '' when added, else the id of the job holding the key."""
+
+    @abc.abstractmethod
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         """Publish ``declared`` counts (never lowering one) and return the lanes of
         each of ``job_types`` that enqueue routes to (partition 0 first; a type
@@ -301,4 +358,5 @@ class Queue(Operations, WorkerPrimitives):
     def _settings_from(self, other: Queue) -> None:
         """Take ``other``'s declared args types and failed-list cap (for a clone)."""
         self._args_types = dict(other._args_types)
+        self.key_ttl_ms = other.key_ttl_ms
         self.keep_failed(other.failed_keep)

@@ -37,8 +37,19 @@ class SyncQueue:
         namespace: str = DEFAULT_NAMESPACE,
         handlers: Any = None,
         allow_undeclared: bool = False,
+        replicas: int | None = None,
+        replica_timeout_ms: int | None = None,
+        key_ttl: float | None = None,
     ) -> None:
-        self._queue: Queue = connect(url, namespace=namespace, handlers=handlers, allow_undeclared=allow_undeclared)
+        self._queue: Queue = connect(
+            url,
+            namespace=namespace,
+            handlers=handlers,
+            allow_undeclared=allow_undeclared,
+            replicas=replicas,
+            replica_timeout_ms=replica_timeout_ms,
+            key_ttl=key_ttl,
+        )
         self._loop = LoopThread("jobcore-sync")
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60) -> T:
@@ -65,11 +76,11 @@ class SyncQueue:
     def partitions(self, job_types: str | Sequence[str]) -> dict[str, int]:
         return self._run(self._queue.partitions(job_types))
 
-    def enqueue(self, job: Job[Any]) -> uuid.UUID:
-        return self._run(self._queue.enqueue(job))
+    def enqueue(self, job: Job[Any], *, key: str | None = None) -> uuid.UUID:
+        return self._run(self._queue.enqueue(job, key=key))
 
-    def enqueue_many(self, jobs: Iterable[Job[Any]]) -> list[uuid.UUID]:
-        return self._run(self._queue.enqueue_many(list(jobs)))
+    def enqueue_many(self, jobs: Iterable[Job[Any]], *, keys: Iterable[str | None] | None = None) -> list[uuid.UUID]:
+        return self._run(self._queue.enqueue_many(list(jobs), keys=None if keys is None else list(keys)))
 
     def stats(self) -> QueueStats:
         return self._run(self._queue.stats())

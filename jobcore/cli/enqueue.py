@@ -16,7 +16,7 @@ from jobcore.cli.output import EXIT_BROKEN_PIPE, Out
 from jobcore.display import printable
 from jobcore.errors import JobcoreError
 from jobcore.model import Identity, Job
-from jobcore.queue import Queue
+from jobcore.queue import KEY_MAX, Queue
 from jobcore.registry import Handlers
 from jobcore.schema import check_args
 
@@ -52,6 +52,10 @@ def check_enqueue_usage(a: argparse.Namespace) -> None:
     (and checked to have TYPE), before anything connects."""
     if a.handlers and a.no_validate:
         raise UsageError("--handlers checks the args and --no-validate skips the check: give one of them")
+    if a.key is not None and a.count != 1:
+        raise UsageError("--key enqueues one job: it cannot go with --count (the others would be the same job)")
+    if a.key is not None and not 0 < len(a.key) <= KEY_MAX:
+        raise UsageError(f"--key must be 1 to {KEY_MAX} characters")
     a.args_value = read_args_json(a.args)
     a.registry = load_handlers(a.handlers) if a.handlers else None
     if a.registry is not None and a.type not in a.registry:
@@ -92,6 +96,8 @@ async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
     except RecursionError:
         raise CliError("ARGS_JSON is nested too deeply") from None
     ident = Identity(account_number=a.account_number, org_id=a.org_id)
+    if a.key is not None:
+        return await _enqueue_once(q, Job(type=a.type, args=args, account_id=a.account_id, identity=ident), a)
     out = Out()
     done = 0
     first = last = None
@@ -132,6 +138,19 @@ async def cmd_enqueue(q: Queue, a: argparse.Namespace) -> int:
         out.write(f"enqueued {name} job {first}\n")
     else:
         out.write(f"enqueued {done} {name} jobs ({first} ... {last})\n")
+    return EXIT_BROKEN_PIPE if out.gone else 0
+
+
+async def _enqueue_once(q: Queue, job: Job[Any], a: argparse.Namespace) -> int:
+    job_id = await q.enqueue(job, key=a.key)
+    out = Out()
+    name = printable(a.type)
+    if a.json:
+        out.write(json.dumps([str(job_id)]) + "\n")
+    elif job_id == job.id:
+        out.write(f"enqueued {name} job {job_id} (key {printable(repr(a.key))})\n")
+    else:
+        out.write(f"{name} job {job_id} already holds key {printable(repr(a.key))}: nothing enqueued\n")
     return EXIT_BROKEN_PIPE if out.gone else 0
 
 

@@ -234,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for a starting worker to publish TYPE's schema",
     )
+    e.add_argument(
+        "--key",
+        default=None,
+        metavar="KEY",
+        help="enqueue once: while KEY holds (24 h, or ?key_ttl_s= on the URL) a second enqueue of TYPE with it "
+        "for the same account adds nothing and prints the first job's id",
+    )
     e.add_argument("--json", action="store_true", help="print the job ids as JSON")
 
     s = command("stats", "per-type queue depth, in flight, processed, failed, dead")

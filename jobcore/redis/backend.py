@@ -21,16 +21,15 @@ from jobcore.display import printable
 from jobcore.errors import ConnectionFailed, EnqueueError, JobcoreError, WorkerIdTaken
 from jobcore.keys import DEFAULT_NAMESPACE, GROUP, REF_MARK, Keys, entry_order, split_lane, split_ref
 from jobcore.limits import CANCEL_VERDICT_TTL_MS
-from jobcore.model import decode_envelope
 from jobcore.ops.history import KEEP_MINUTES, TIMED, runs_arg
 from jobcore.queue import Queue
 from jobcore.records import BadJob, Dashboard, Delivery, InFlightJob, Lease, Outcome, QueueStats, Stale, WorkerInfo
 from jobcore.redis import replies as rep
 from jobcore.redis import resp, scripts, server
+from jobcore.redis.adding import RedisAdding
 from jobcore.redis.audit import RedisAudit
 from jobcore.redis.auto import open_transport
-from jobcore.redis.calls import enqueue_error, first_error, guarded, partly_enqueued
-from jobcore.redis.cluster import PartlySent
+from jobcore.redis.calls import enqueue_error, first_error, guarded
 from jobcore.redis.fairness import RedisFairness
 from jobcore.redis.fetching import Fetcher
 from jobcore.redis.inflight import base_attempts
@@ -44,7 +43,6 @@ from jobcore.url import parse as parse_url
 from jobcore.url import redacted
 
 log = logging.getLogger("jobcore.queue")
-ADD_CHUNK = 2000  # payloads per script call: keeps each call short for Redis
 DEFAULT_REPLICA_TIMEOUT_MS = 500
 ORPHANS_LOOKED_AT = 1000  # entries delivered to no one put back per lane and call
 CANCEL_REQUEST_TTL_MS = 60_000  # a cancel request no worker took is dropped after this
@@ -62,7 +60,7 @@ def _replica_settings(url: str, replicas: int | None, timeout_ms: int | None) ->
     return n, ms
 
 
-class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, RedisAudit, Queue):
+class RedisQueue(RedisAdding, RedisFairness, RedisWaiting, RedisRetire, RedisAudit, Queue):
     def __init__(
         self,
         url: str,
@@ -124,81 +122,6 @@ class RedisQueue(RedisFairness, RedisWaiting, RedisRetire, RedisAudit, Queue):
 
     def topology(self) -> str:
         return self._t.describe()
-
-    # ---- enqueue ----------------------------------------------------------
-
-    async def _add(self, job_type: str, payloads: list[bytes]) -> None:
-        if job_type in self._known_lanes and len(payloads) == 1 and self._confirm is None:
-            stream = self.keys.of_type(job_type).stream
-            try:
-                # NOMKSTREAM: gone only when Redis lost its data; the path below lists the type again.
-                if await self._t.call("XADD", stream, "NOMKSTREAM", "*", "d", payloads[0]) is not None:
-                    return
-            except Exception as exc:
-                raise enqueue_error(self.url, "job", exc) from None
-            self._forget_lane(job_type)
-        await self._add_many({job_type: payloads})
-
-    def _forget_lane(self, name: str) -> None:
-        self._known_lanes.discard(name)
-        self._known_types.discard(split_lane(name)[0])
-
-    async def _add_many(self, by_type: dict[str, list[bytes]]) -> None:
-        n = sum(len(p) for p in by_type.values())
-        first = self._lanes.registrations(by_type, self._known_lanes, self._known_types, self.routes.by_type)
-        calls: list[scripts.Call] = []
-        spans: list[tuple[str, int]] = []  # each call's lane and first payload
-        for job_type, payloads in by_type.items():
-            stream = self.keys.of_type(job_type).stream
-            for i in range(0, len(payloads), ADD_CHUNK):
-                calls.append(scripts.add(stream, payloads[i : i + ADD_CHUNK]))
-                spans.append((job_type, i))
-        try:
-            if first:
-                # Before the jobs, with their confirmation: a confirmed job is always listed.
-                await self._t.run_scripts(first, confirm=self._confirm)
-        except ReplicasNotConfirmed as exc:
-            ids = [decode_envelope(p).id for payloads in by_type.values() for p in payloads]  # error path only
-            raise EnqueueError(
-                f"{n} job(s) not enqueued: listing their type was not confirmed ({exc}); retry them", not_landed=ids
-            ) from None
-        except Exception as exc:
-            raise enqueue_error(self.url, f"{n} job(s)", exc) from None
-        try:
-            replies = await self._t.run_scripts(calls, confirm=self._confirm, raise_on_error=False)
-        except PartlySent as exc:
-            # Some cluster nodes failed, the others stored their share: say which.
-            lost = {spans[i]: (node, e) for i, (node, e) in exc.failed.items()}
-            refused = {span: r for span, r in zip(spans, exc.replies, strict=True) if isinstance(r, resp.RespError)}
-            short = self._confirm is not None and exc.acked < self._confirm[0]
-            unconfirmed = (exc.acked, self.replicas) if short else None
-            raise partly_enqueued(by_type, ADD_CHUNK, refused, lost, unconfirmed) from None
-        except Exception as exc:
-            raise enqueue_error(self.url, f"{n} job(s)", exc) from None
-        refused = {span: r for span, r in zip(spans, replies, strict=True) if isinstance(r, resp.RespError)}
-        if refused:
-            raise partly_enqueued(by_type, ADD_CHUNK, refused)
-        wiped = {name for (name, _), r in zip(spans, replies, strict=True) if isinstance(r, int) and r < 0}
-        wiped.intersection_update(self._known_lanes)  # streams created though listed: Redis lost its data
-        self._known_lanes.update(by_type)
-        self._known_types.update(split_lane(name)[0] for name in by_type)
-        self._reads.known_types.update(self._known_types)
-        if wiped:
-            await self._relist(wiped)
-
-    async def _relist(self, names: set[str]) -> None:
-        """List again lanes whose streams Redis lost (their jobs have landed: a
-        failure here is logged, and the next enqueue tries again)."""
-        for name in names:
-            self._forget_lane(name)
-        calls = self._lanes.registrations(names, self._known_lanes, self._known_types, self.routes.by_type)
-        try:
-            await self._t.run_scripts(calls, confirm=self._confirm)
-        except Exception as exc:
-            log.warning("listing job types again after Redis lost its data failed (%s); the next enqueue retries", exc)
-            return
-        self._known_lanes.update(names)
-        self._known_types.update(split_lane(name)[0] for name in names)
 
     async def _partition_lanes(self, job_types: Sequence[str], declared: dict[str, int]) -> dict[str, tuple[str, ...]]:
         try:

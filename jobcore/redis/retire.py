@@ -38,7 +38,11 @@ class RedisRetire:
             scripts.remove_lane(
                 type_keys(k, n),
                 k.fair(n),
-                [k.lanes(job_type), k.gate(job_type)] if p == 0 else [],
+                [
+                    k.of_type(n).once,
+                    k.of_type(n).once_until,
+                    *([k.lanes(job_type), k.gate(job_type)] if p == 0 else []),
+                ],
             )
             for p, n in enumerate(names)
         ]

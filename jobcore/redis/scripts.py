@@ -35,6 +35,7 @@ def source(name: str, *libs: str) -> str:
 
 
 _ADD = Script(source("add"))
+_ADD_ONCE = Script(source("add_once"))
 _FETCH = Script(source("fetch", "fair_lib"))
 _SETTLE = Script(source("settle", "fair_lib"))
 _CLAIM = Script(source("claim"))
@@ -70,6 +71,11 @@ _REMOVE_LANE = Script(source("remove_lane"))
 
 def add(stream: str, payloads: Sequence[bytes]) -> Call:
     return _ADD, [stream], payloads
+
+
+def add_once(stream: str, once: str, once_until: str, ttl_ms: int, jobs: Iterable[tuple[str, str, bytes]]) -> Call:
+    """``jobs``: (enqueue-once field or '', job id, payload) each."""
+    return _ADD_ONCE, [stream, once, once_until], [ttl_ms, *(x for job in jobs for x in job)]
 
 
 def fetch(lanes: Sequence[tuple[str, str, FairKeys]], consumer: str, count: int, first: int) -> Call:
@@ -226,5 +232,6 @@ def delete_waiting(stream: str, entry_ids: Sequence[str]) -> Call:
 
 
 def remove_lane(lane_keys: Sequence[str], fair: FairKeys, type_keys: Sequence[str]) -> Call:
-    """Remove a lane while it holds no job; ``type_keys``: the type's own (lanes, gate) with lane 0."""
+    """Remove a lane while it holds no job; ``type_keys``: its enqueue-once keys, and
+    the type's own (lanes, gate) with lane 0."""
     return _REMOVE_LANE, [*lane_keys, *fair.all(), *type_keys], []

@@ -10,7 +10,8 @@ from jobcore import EnqueueError, Job
 from jobcore.keys import key_slot
 from jobcore.model import decode_envelope
 from jobcore.redis import resp
-from jobcore.redis.backend import ADD_CHUNK, RedisQueue
+from jobcore.redis.adding import ADD_CHUNK
+from jobcore.redis.backend import RedisQueue
 from jobcore.redis.redispy import RedisPyTransport
 from tests.conftest import fake_queue
 from tests.support.servers import RedisCluster

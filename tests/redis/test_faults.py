@@ -416,7 +416,7 @@ async def test_on_a_cluster_every_master_is_asked(redis_cluster: RedisCluster, c
 async def test_a_batch_partly_refused_says_exactly_which_jobs_landed(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jobcore.redis.backend as rb
+    import jobcore.redis.adding as rb
 
     monkeypatch.setattr(rb, "ADD_CHUNK", 10)  # several all-or-none calls per type
     q = RedisQueue(redis_url)

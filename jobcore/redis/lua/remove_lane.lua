@@ -2,7 +2,7 @@
 -- accounts' lists too, but only while its stream holds no job (none waiting,
 -- none in flight: settled jobs leave it), checked in the same step.
 -- KEYS: stream, stats, dead, failed, history, fair hash, ring, blocked, waiting,
---       running, held, wake, then (lane 0) the type's lanes and gate keys
+--       running, held, wake, once, once_until, then (lane 0) the type's lanes and gate keys
 -- Returns the jobs its stream holds (0: removed).
 local left = redis.call('XLEN', KEYS[1])
 if left > 0 then return left end
