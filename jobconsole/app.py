@@ -35,7 +35,7 @@ from .components.history import HistoryScreen
 from .components.main_screen import MainScreen
 from .components.palette import ScreenActions
 from .components.panels import WorkerLog
-from .components.waiting import WAITING_PAGE
+from .components.waiting import COUNT_PAGE, WAITING_PAGE
 from .components.why import WhyScreen
 from .context import ConsoleContext, EnqueueDraft, Which
 from .embedded import EmbeddedStatus, EmbeddedWorker, LogBridge
@@ -470,11 +470,25 @@ class JobConsole(FairActions, App[None]):
     async def find(self, text: str) -> list[FoundJob]:
         return await self.runner.call(lambda q: q.find(text))
 
-    async def pending(self, job_type: str, after: str | None) -> jobcore.PendingPage:
-        return await self.runner.call(lambda q: q.pending(job_type, WAITING_PAGE, after))
+    async def pending(self, job_type: str, after: str | None, query: JobQuery | None) -> jobcore.PendingPage:
+        return await self.runner.call(lambda q: q.pending(job_type, WAITING_PAGE, after, query))
 
-    async def delete_pending(self, job_type: str, job_ids: Sequence[str]) -> int:
-        return await self.runner.call(lambda q: q.delete_pending(job_type, ids=list(job_ids)))
+    async def count_pending(self, job_type: str, query: JobQuery) -> int:
+        async def count(q: jobcore.Queue) -> int:
+            n, after = 0, None
+            while True:
+                page = await q.pending(job_type, COUNT_PAGE, after, query)
+                n += len(page.jobs)
+                if page.after is None:
+                    return n
+                after = page.after
+
+        return await self.runner.call(count)
+
+    async def delete_pending(self, job_type: str, job_ids: Sequence[str] = (), query: JobQuery | None = None) -> int:
+        if job_ids:
+            return await self.runner.call(lambda q: q.delete_pending(job_type, ids=list(job_ids)))
+        return await self.runner.call(lambda q: q.delete_pending(job_type, query=query))
 
     async def triage(self, which: Which, jobs: Sequence[BadJob], query: JobQuery | None) -> Triage:
         # CPU only, but a big dead list takes long enough to freeze the screen: a thread.

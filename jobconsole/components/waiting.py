@@ -1,5 +1,6 @@
 """``v`` on a queue row: its waiting jobs, oldest first, a page at a time (jobcore
-pending); enter shows one, ``D`` deletes it after a question."""
+pending), narrowed by the console's filter (``/``); enter shows one, ``D``
+deletes it and ``X`` every one the filter matches, each after a question."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from jobcore import FoundJob, PendingPage
+from jobcore import FoundJob, JobQuery, PendingPage
 from jobcore.display import FIELD_CHARS, clipped, field_text, printable
 
 from ..format import clock, count, short_id
@@ -18,10 +19,12 @@ from ..keys import WAITING, bindings, hint
 from .base import Keyed, console_of
 from .confirm import ConfirmScreen
 from .detail import JobDetailScreen
+from .filterbar import FilterBar
 from .panels import LOG_FIELD_COLUMNS
 from .tables import Cells, LiveTable
 
 WAITING_PAGE = 100  # waiting jobs read per page
+COUNT_PAGE = 1_000  # waiting jobs read per call when counting the ones a filter matches
 
 
 class WaitingTable(LiveTable):
@@ -41,19 +44,29 @@ class WaitingScreen(Keyed, ModalScreen[None]):
         self.jobs: dict[str, FoundJob] = {}
         self.page = PendingPage(job_type)
         self.pages: list[str | None] = [None]  # where each page shown so far started
+        self.matching: JobQuery | None = None  # the console's filter, as this list last read it
 
     def compose(self) -> ComposeResult:
         title = Text.assemble(("Waiting jobs  ", "bold"), (printable(self.job_type), "bold cyan"))
         with Vertical(id="dialog", classes="find"):
             yield Static(title, classes="title")
             yield Static(Text("reading…", style="dim"), id="waiting-status")
+            yield FilterBar("#waiting", id="waiting-filter")
             yield WaitingTable(id="waiting")
-            keys = hint(WAITING, console_of(self).settings.read_only, ["page", "first", "delete", "close"])
+            keys = hint(WAITING, console_of(self).settings.read_only, ["page", "first", "filter", "delete", "close"])
             cli = f"jobcore pending {printable(self.job_type)}"
             yield Static(Text(f"enter: details · {keys} · the same from the shell: {cli}", style="dim"), classes="hint")
 
     def on_mount(self) -> None:
+        self.matching = console_of(self).scope.query
+        self.watch(self.app, "scope", self._filtered, init=False)
         self.load()
+
+    def _filtered(self) -> None:
+        query = console_of(self).scope.query
+        if query != self.matching:
+            self.matching, self.pages = query, [None]
+            self.load()
 
     def _status(self, text: str, style: str = "dim") -> None:
         self.query_one("#waiting-status", Static).update(Text(text, style=style))
@@ -61,7 +74,7 @@ class WaitingScreen(Keyed, ModalScreen[None]):
     @work(exclusive=True, group="waiting", exit_on_error=False)
     async def load(self) -> None:
         try:
-            page = await console_of(self).pending(self.job_type, self.pages[-1])
+            page = await console_of(self).pending(self.job_type, self.pages[-1], self.matching)
         except Exception as exc:
             self._status(f"✖ {printable(exc)}", "bold red")
             return
@@ -72,7 +85,12 @@ class WaitingScreen(Keyed, ModalScreen[None]):
         table.sync(rows)
         n = len(self.pages)
         more = " · ] for more" if page.after else ""
-        self._status(f"page {n}: {count(len(page.jobs))} waiting, oldest first{more}" if page.jobs else "none waits")
+        which = f" matching {printable(str(self.matching))} (looked at {count(page.looked_at)})" if self.matching else ""
+        self._status(
+            f"page {n}: {count(len(page.jobs))} waiting{which}, oldest first{more}"
+            if page.jobs
+            else f"none waits{which}"
+        )
         if page.jobs:
             table.focus()
 
@@ -105,6 +123,48 @@ class WaitingScreen(Keyed, ModalScreen[None]):
 
     def action_first(self) -> None:
         self.pages = [None]
+        self.load()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open()
+
+    def action_delete_matching(self) -> None:
+        if self.matching is None:
+            self.notify("delete matching: set a filter first (/), or delete one job with D", severity="warning")
+            return
+        self._count_then_ask(self.matching)
+
+    @work(group="waiting-delete", exit_on_error=False)
+    async def _count_then_ask(self, query: JobQuery) -> None:
+        self._status(f"counting the waiting jobs matching {printable(str(query))}…")
+        try:
+            n = await console_of(self).count_pending(self.job_type, query)
+        except Exception as exc:
+            self._status(f"✖ {printable(exc)}", "bold red")
+            return
+        self.load()
+        if not n:
+            self.notify(f"no waiting job of {printable(self.job_type)} matches {printable(str(query))}", markup=False)
+            return
+        question = (
+            f"Delete the {count(n)} waiting job(s) of {printable(self.job_type)} matching {printable(str(query))}?\n"
+            "They never run. A job a worker takes meanwhile runs; one that comes and matches meanwhile goes too."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete_matching(query)
+
+        self.app.push_screen(ConfirmScreen(question, yes=f"Yes, delete {count(n)}", no="Keep them"), answered)
+
+    @work(group="waiting-delete", exit_on_error=False)
+    async def _delete_matching(self, query: JobQuery) -> None:
+        try:
+            n = await console_of(self).delete_pending(self.job_type, query=query)
+        except Exception as exc:
+            self.notify(f"delete: {printable(exc)}", severity="error", markup=False)
+            return
+        self.notify(f"deleted {count(n)} waiting job(s) of {printable(self.job_type)}", markup=False)
         self.load()
 
     def action_delete(self) -> None:

@@ -449,6 +449,37 @@ async def test_the_waiting_jobs_of_a_row_page_open_and_delete_after_a_question(u
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
+async def test_the_waiting_jobs_filter_and_delete_every_match_after_a_question_naming_the_count(url: str) -> None:
+    async with console(url, size=(120, 40)) as (pilot, app, q):
+        await q.enqueue_many([Job(type="sleep", args={"seconds": 1}, account_id=a) for a in (1, 2, 3, 2, 2)])
+        await fresh_snapshot(pilot)
+        await focus_queue_row(pilot, app, "sleep")
+        await press(pilot, "X")  # not on the main screen: opens nothing
+        await press(pilot, "v")
+        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), what="the waiting jobs")
+        screen = app.screen
+        assert isinstance(screen, WaitingScreen)
+        table = screen.query_one(WaitingTable)
+        await wait_for(pilot, lambda: table.row_count == 5, what="five waiting rows")
+        await press(pilot, "X")  # no filter yet: it says what to do
+        await wait_for(pilot, lambda: any("set a filter first" in n for n in notes(app)), what="the hint")
+        await press(pilot, "slash", *"account:2", "enter")
+        await wait_for(pilot, lambda: table.row_count == 3, what="account 2's rows")
+        assert "matching account:2" in screen_text(pilot)
+        await press(pilot, "X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asks first")
+        asked = screen_text(pilot)
+        assert "Delete the 3 waiting job(s) of sleep matching account:2" in asked
+        await press(pilot, "y")
+        await wait_for(pilot, lambda: table.row_count == 0, what="the matching rows gone")
+        page = await q.pending("sleep")
+        assert sorted(j.account_id for j in page.jobs) == [1, 3]
+        record = (await q.audit(limit=1))[0]
+        assert record.action == "delete pending" and record.count == 3
+        await press(pilot, "slash", "escape")  # the filter cleared: every row again
+        await wait_for(pilot, lambda: table.row_count == 2, what="the other accounts' rows")
+
+
 async def test_read_only_lists_waiting_jobs_but_refuses_to_delete_them() -> None:
     async with console("memory://", size=(120, 40), read_only=True) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1}) for _ in range(2)])
