@@ -482,6 +482,12 @@ async def test_a_read_only_user_sees_everything_and_is_told_when_it_may_not_act(
             with pytest.raises(jobcore.EnqueueError):
                 await ro.enqueue(jobs(1)[0])
             assert await ro.eviction_policies() == set()  # INFO is allowed
+            # Waiting jobs and the audit trail are for reading too; deleting is refused, nothing lost.
+            assert len((await ro.pending("t", limit=100)).jobs) == len((await q.pending("t", limit=100)).jobs) == 6
+            assert [r.action for r in await ro.audit()] == [r.action for r in await q.audit()] != []
+            with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
+                await ro.delete_pending("t", all=True)
+            assert len((await q.pending("t", limit=100)).jobs) == 6
     finally:
         await q.close()
 
