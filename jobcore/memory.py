@@ -67,6 +67,7 @@ class _Type:
     pel: dict[str, _Held] = field(default_factory=dict)
     processed: int = 0
     failed_total: int = 0
+    failures: int = 0  # failed runs ever (stats' failures)
     dead: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     failed: OrderedDict[str, _Bad] = field(default_factory=OrderedDict)
     paused: bool = False
@@ -214,6 +215,7 @@ class MemoryQueue(MemoryWaiting, MemoryAudit, Queue):
                 t.processed += 1
             elif o.kind == "fail":
                 t.failed_total += 1
+                t.failures += 1
                 t.failed[self._next_id()] = _Bad(o.text, raw or b"", o.attempt, consumer)
                 if len(t.failed) > self.failed_keep:
                     self._failed_list_full(o.job_type)
@@ -343,6 +345,7 @@ class MemoryQueue(MemoryWaiting, MemoryAudit, Queue):
                 paused=t.paused,
                 fair=t.book.settings.on,
                 accounts_waiting=len(t.book.queues),
+                failures=t.failures,
             )
             for job_type, t in self._types.items()
         }

@@ -94,6 +94,7 @@ class TypeStats:
     paused: bool = False  # paused by an operator (Queue.pause): workers take none of its jobs
     fair: bool = False  # workers take its jobs in turn across accounts (Queue.set_fair)
     accounts_waiting: int = 0  # in a fair type: how many accounts have jobs waiting
+    failures: int = 0  # failed runs ever: a counter (``failed`` drops when failed jobs are requeued or purged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,7 @@ class TypeCounts(NamedTuple):
     paused: bool = False
     fair: bool = False  # jobs taken in turn across accounts (jobcore/fair.py)
     accounts_waiting: int = 0  # in a fair type: accounts with jobs waiting
+    failures: int = 0  # failed runs ever (requeue and purge lower ``failed``, never this)
 
 
 def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
@@ -196,6 +198,7 @@ def add_counts(parts: Sequence[TypeCounts]) -> TypeCounts:
         paused=any(c.paused for c in parts),
         fair=any(c.fair for c in parts),
         accounts_waiting=sum(c.accounts_waiting for c in parts),
+        failures=sum(c.failures for c in parts),
     )
 
 
@@ -231,6 +234,7 @@ def build_stats(
             paused=c.paused,
             fair=c.fair,
             accounts_waiting=c.accounts_waiting,
+            failures=c.failures,
         )
         for t, c in counts.items()
     }

@@ -85,7 +85,9 @@ class WaitingScreen(Keyed, ModalScreen[None]):
         table.sync(rows)
         n = len(self.pages)
         more = " · ] for more" if page.after else ""
-        which = f" matching {printable(str(self.matching))} (looked at {count(page.looked_at)})" if self.matching else ""
+        which = ""
+        if self.matching:
+            which = f" matching {printable(str(self.matching))} (looked at {count(page.looked_at)})"
         self._status(
             f"page {n}: {count(len(page.jobs))} waiting{which}, oldest first{more}"
             if page.jobs

@@ -28,6 +28,7 @@ from jobcore.cli.enqueue import check_enqueue_usage, cmd_enqueue
 from jobcore.cli.errors import CliError, UsageError
 from jobcore.cli.fairness import cmd_fair, cmd_limit
 from jobcore.cli.output import EXIT_BROKEN_PIPE, drop_stdout
+from jobcore.cli.outside import EXIT_UNKNOWN, check_rules, cmd_check, cmd_exporter
 from jobcore.cli.parser import EXIT_USAGE, build_parser
 from jobcore.cli.pending import check_pending_usage, cmd_pending
 from jobcore.cli.server import cmd_server
@@ -58,7 +59,10 @@ COMMANDS: dict[str, Callable[[Queue, argparse.Namespace], Awaitable[int]]] = {
     "pending": cmd_pending,
     "audit": cmd_audit,
     "cancel": cmd_cancel,
+    "exporter": cmd_exporter,
+    "check": cmd_check,
 }
+UNPINGED = ("worker", "exporter", "check")  # they say themselves what an unreachable Redis means
 
 
 async def _main(a: argparse.Namespace) -> int:
@@ -84,7 +88,7 @@ async def _main(a: argparse.Namespace) -> int:
     if getattr(a, "actor", None):
         q.actor = a.actor
     try:
-        if a.command != "worker":
+        if a.command not in UNPINGED:
             await q.ping()
         return await COMMANDS[a.command](q, a)
     finally:
@@ -108,6 +112,8 @@ def _check_usage(a: argparse.Namespace) -> None:
         check_worker_usage(a)
     if a.command == "pending":
         check_pending_usage(a)
+    if a.command == "check":
+        check_rules(a)
     if a.command == "types" and a.words and (len(a.words) != 2 or a.words[0] != "remove"):
         raise UsageError("types lists the known types; types remove TYPE retires one")
 
@@ -131,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, JobcoreError) as exc:
         # One line, whatever the message quotes from Redis.
         print(f"jobcore: error: {printable(exc)}", file=sys.stderr)
-        return 1
+        return EXIT_UNKNOWN if a.command == "check" else 1
     except UnicodeDecodeError as exc:  # a name or field in Redis that is not UTF-8
         print(f"jobcore: error: Redis holds text that is not UTF-8: {printable(exc)}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ SCHEMA_WAIT_S = 3.0  # a worker started a moment ago publishes its schemas withi
 MAX_COUNT = 1_000_000  # jobs one `enqueue` may send
 INT64 = 2**63
 DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_EXPORTER_PORT = 9808
 
 
 def _whole(text: str, least: int) -> int:
@@ -371,6 +372,21 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--limit", type=_positive_int, default=50, help="records shown at most")
     au.add_argument("--type", default=None, metavar="TYPE", help="only actions on this type")
     au.add_argument("--json", action="store_true", help="print JSON")
+
+    ex = command("exporter", "serve the whole queue as Prometheus metrics (one Redis read per interval)")
+    ex.add_argument("--port", type=_port, default=DEFAULT_EXPORTER_PORT, help="the port to serve on")
+    ex.add_argument(
+        "--host", default=DEFAULT_METRICS_HOST, help="the address to bind (0.0.0.0: every interface; default local)"
+    )
+    ex.add_argument("--interval", type=_positive_float, default=5.0, metavar="S", help="seconds between reads")
+
+    ck = command("check", "exit 0 when every rule holds, 1 on a breach (one line each), 2 when it cannot tell")
+    ck.add_argument("--max-age", action="append", default=[], metavar="TYPE=DURATION", help="oldest waiting job")
+    ck.add_argument("--max-pending", action="append", default=[], metavar="TYPE=N", help="jobs waiting")
+    ck.add_argument("--max-dead", action="append", default=[], metavar="TYPE=N", help="jobs in the dead set")
+    ck.add_argument("--served", action="append", default=[], metavar="TYPE", help="a live worker serves TYPE")
+    ck.add_argument("--all-served", action="store_true", help="a live worker serves every known type")
+    ck.add_argument("--json", action="store_true", help='print {"ok": ..., "breaches": [...]}')
 
     sv = command("server", "the local server jobcore starts when no Redis is given or answers")
     sv.add_argument("action", nargs="?", choices=["status", "start", "stop"], default="status", help="what to do")

@@ -177,6 +177,7 @@ class Reader:
                     paused=b"paused" in c,
                     fair=fair,
                     accounts_waiting=accounts,
+                    failures=stored_count(c.get(b"failures")) or 0,
                 )
             )
         counts = {t: add_counts(p) for t, p in parts.items()}

@@ -176,6 +176,7 @@ local function count(field, n)
 end
 count('processed', acked)
 count('failed', nfailed)
+count('failures', nfailed)  -- every failed run; requeue and purge lower only 'failed'
 
 -- History last, so a full Redis has settled everything above first; in a pcall,
 -- so nothing here (a history key holding something else...) fails the settle.
