@@ -43,6 +43,10 @@ def _grace(text: str) -> float:
     return _number(text, 0, 3600)
 
 
+def _port(text: str) -> int:
+    return int(_number(text, 1, 65535))
+
+
 def _concurrency(text: str) -> int:
     try:
         value = int(text)
@@ -96,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long running jobs may finish when the embedded worker stops (default %(default)g)",
     )
     p.add_argument("--namespace", default=None, help="Redis key prefix (default: jobcore's)")
+    web = p.add_argument_group("in a browser (the web extra)")
+    web.add_argument("--serve", action="store_true", help="serve the console to browsers instead of this terminal")
+    web.add_argument("--host", default="127.0.0.1", help="--serve: the address to bind (default %(default)s)")
+    web.add_argument("--port", type=_port, default=8765, help="--serve: the port (default %(default)s)")
     return p
 
 
@@ -142,7 +150,15 @@ def startup_error(exc: BaseException, url: str, source: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    a = build_parser().parse_args(args)
+    if a.serve and a.memory:
+        print(
+            "jobconsole: error: --serve with --memory: each browser tab would get an empty queue of its own; "
+            "give a Redis URL (or none, for the local server)",
+            file=sys.stderr,
+        )
+        return 2
     where = None
     if not a.memory:
         try:
@@ -178,12 +194,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    if a.serve:
+        return _serve(args, url, a.host, a.port)
 
     from .app import make_app
 
     app = make_app(settings, handlers=handlers)
     app.run()
     return app.return_code or 0  # 128 + the signal after a SIGTERM or SIGHUP, once the terminal is restored
+
+
+def _serve(args: Sequence[str], url: str, host: str, port: int) -> int:
+    from .serve import ServeError, serve
+
+    try:
+        serve(args, url, host, port)
+    except ServeError as exc:
+        print(f"jobconsole: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        print(f"jobconsole: error: cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def _reason(exc: BaseException) -> str:

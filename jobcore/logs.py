@@ -22,6 +22,7 @@ from jobcore.display import field_text, printable
 from jobcore.model import Job
 
 LOG_FIELDS = ("account_id", "account_number", "org_id", "job_id", "job_type", "reservation_id")
+TRACE_FIELDS = ("trace_id", "span_id")  # on a job's lines while it runs in a trace (views/tracing.py)
 
 _current: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("jobcore_job_fields", default=None)
 _install_lock = threading.Lock()
@@ -92,7 +93,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in (*LOG_FIELDS, "reservation", "worker_id", "attempt", "duration_ms"):
+        for key in (*LOG_FIELDS, *TRACE_FIELDS, "reservation", "worker_id", "attempt", "duration_ms"):
             if hasattr(record, key):
                 out[key] = _plain(getattr(record, key))
         if record.exc_info:
@@ -130,7 +131,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extra = [f"{k}={_field(getattr(record, k))}" for k in LOG_FIELDS if hasattr(record, k)]
+        extra = [f"{k}={_field(getattr(record, k))}" for k in (*LOG_FIELDS, *TRACE_FIELDS) if hasattr(record, k)]
         if not extra:
             return line
         first, nl, rest = line.partition("\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import struct
 import time
@@ -174,6 +175,14 @@ class _Wire(msgspec.Struct, array_like=True):
     org_id: str
     enqueued_at_ms: _EnqueuedMs
     args: msgspec.Raw
+    # Added after version 1 shipped: a reader from before it skips a trailing
+    # element (msgspec's array_like), and this one reads an envelope without it.
+    trace: msgspec.Raw = msgspec.Raw(b"")  # msgpack {name: value}: the producer span's context
+
+
+# The trace context of the producer span sending envelopes now (jobcore/views/tracing.py
+# sets it around a send): msgpack of its carrier, written as the envelope's 8th element.
+sending_trace: contextvars.ContextVar[bytes] = contextvars.ContextVar("jobcore_sending_trace", default=b"")
 
 
 class Envelope(msgspec.Struct, frozen=True, gc=False):
@@ -186,6 +195,7 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
     identity: Identity
     enqueued_at_ms: int
     args: bytes
+    trace: bytes = b""  # msgpack of the producer span's context carrier (empty: none)
 
     def job(self, args: Any, attempt: int) -> Job[Any]:
         return Job(
@@ -270,14 +280,21 @@ def encode_job(job: Job[Any], args_bytes: bytes | None = None, now_ms: int | Non
     )
 
 
-def encode_envelope(job: Job[Any], now_ms: int, args_bytes: bytes) -> bytes:
-    """The envelope of a job whose args are encoded already."""
+def encode_envelope(job: Job[Any], now_ms: int, args_bytes: bytes, trace: bytes | None = None) -> bytes:
+    """The envelope of a job whose args are encoded already; ``trace``: the
+    sending span's context (None: read it here; a batch reads it once)."""
     if not isinstance(job.id, uuid.UUID):
         raise EnqueueError(f"job id must be a uuid.UUID, not {type(job.id).__name__}")
     ident = job.identity
     # The fields of _Wire in order: a tuple encodes to the same array without
     # building a _Wire; the id goes as its 16 bytes (the encoder's uuid_format).
-    fields = (job.id, job.type, job.account_id, ident.account_number, ident.org_id, now_ms, msgspec.Raw(args_bytes))
+    fields: tuple[Any, ...] = (
+        job.id, job.type, job.account_id, ident.account_number, ident.org_id, now_ms, msgspec.Raw(args_bytes),
+    )  # fmt: skip
+    if trace is None:
+        trace = sending_trace.get()
+    if trace:
+        fields += (msgspec.Raw(trace),)
     try:
         return VERSION_BYTE + _envelope_encoder.encode(fields)
     except OverflowError:
@@ -302,6 +319,7 @@ def decode_envelope(raw: bytes) -> Envelope:
         identity=Identity(account_number=wire.account_number, org_id=wire.org_id),
         enqueued_at_ms=wire.enqueued_at_ms,
         args=bytes(wire.args),
+        trace=bytes(wire.trace),
     )
 
 

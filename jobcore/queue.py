@@ -22,6 +22,7 @@ from jobcore.model import (
     encode_msgpack,
     encode_valid_args,
     field_names,
+    sending_trace,
     struct_args_decode,
     type_name,
 )
@@ -30,6 +31,7 @@ from jobcore.ops.operations import Operations
 from jobcore.primitives import WorkerPrimitives
 from jobcore.routes import Routes
 from jobcore.schema import check_fields
+from jobcore.views.tracing import sending
 
 _CHECKED_TYPES_MAX = 10_000  # job type names remembered as valid, per queue
 KEY_TTL_S = 24 * 3600.0  # how long an enqueue-once key holds by default
@@ -197,17 +199,18 @@ class Queue(Operations, WorkerPrimitives):
         With ``key``, at most one job of this type and account per key is added
         while the key holds (``key_ttl``, 24 h by default): a second enqueue adds
         nothing and returns the first job's id, also when the first call raised."""
-        if key is not None:
-            return (await self._enqueue_keyed([job], [key]))[0]
-        payload = self.encode(job)
-        job_type = job.type
-        routes = self.routes
-        names = routes.by_type.get(job_type)
-        if names is None or time.monotonic() >= routes.until:
-            names = await self._route(job_type)
-        n = len(names)
-        await self._add(names[partition_of(job.account_id, n)] if n > 1 else job_type, [payload])
-        return job.id
+        with sending(getattr(job, "type", None)):
+            if key is not None:
+                return (await self._enqueue_keyed([job], [key]))[0]
+            payload = self.encode(job)
+            job_type = job.type
+            routes = self.routes
+            names = routes.by_type.get(job_type)
+            if names is None or time.monotonic() >= routes.until:
+                names = await self._route(job_type)
+            n = len(names)
+            await self._add(names[partition_of(job.account_id, n)] if n > 1 else job_type, [payload])
+            return job.id
 
     async def _enqueue_keyed(self, jobs: Sequence[Job[Any]], keys: Sequence[str | None]) -> list[uuid.UUID]:
         """Enqueue ``jobs``, each with its enqueue-once key or None, in one round
@@ -241,10 +244,15 @@ class Queue(Operations, WorkerPrimitives):
         ``keys``: one enqueue-once key (or None) per job, as ``enqueue``'s ``key``;
         each job's place in the returned list holds its id or, for a key that
         holds, the id of the job that took it."""
-        if keys is not None:
-            jobs = list(jobs)
-            return await self._enqueue_keyed(jobs, list(keys))
+        with sending(None):
+            if keys is not None:
+                jobs = list(jobs)
+                return await self._enqueue_keyed(jobs, list(keys))
+            return await self._enqueue_many(jobs)
+
+    async def _enqueue_many(self, jobs: Iterable[Job[Any]]) -> list[uuid.UUID]:
         now_ms = int(time.time() * 1000)
+        trace = sending_trace.get()  # the sending span's context, read once for the batch
         by_type: dict[str, list[bytes]] = {}
         ids: list[uuid.UUID] = []
         encode = self.encode
@@ -276,7 +284,7 @@ class Queue(Operations, WorkerPrimitives):
                 try:
                     raw = encode_msgpack(args)
                     decode(raw)
-                    payload = encode_envelope(job, now_ms, raw)
+                    payload = encode_envelope(job, now_ms, raw, trace)
                 except Exception:
                     payload = encode(job, now_ms)
             names = routes.get(job_type)

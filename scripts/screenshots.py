@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import html
 import math
+import os
 import random
 import re
 import shutil
@@ -43,6 +44,7 @@ from jobconsole.components.waiting import WaitingScreen, WaitingTable  # noqa: E
 from jobconsole.components.why import WhyScreen  # noqa: E402
 from jobconsole.settings import Settings  # noqa: E402
 from jobcore import Identity, Job  # noqa: E402
+from tests.support.browser import browser_page, served_console  # noqa: E402
 from tests.support.servers import RedisServer  # noqa: E402
 
 OUT = ROOT / "screenshots"
@@ -296,6 +298,17 @@ async def more_shots(pilot: Any, app: JobConsole, url: str) -> None:
     await pilot.press("escape")
 
 
+async def browser_shot(url: str) -> None:
+    """The same console served to a headless chromium (jobconsole --serve), read-only as one shares it."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with served_console(url, env, "--read-only") as address:
+        async with browser_page(address, 1400, 860) as (page, screen):
+            await screen.wait_for("in flight", timeout=60)
+            await page.wait_for_timeout(2500)  # two polls: the numbers and the sparklines in
+            await page.screenshot(path=str(OUT / "browser.png"))
+    say("saved screenshots/browser.png")
+
+
 async def run(warmup: float) -> None:
     OUT.mkdir(exist_ok=True)
     rng = random.Random(7)
@@ -357,6 +370,7 @@ async def run(warmup: float) -> None:
                 await wait(pilot, lambda: isinstance(app.screen, MainScreen))
                 feeder.cancel()  # the afternoon calms down: the stuck job gets a slot
                 await more_shots(pilot, app, url)
+            await browser_shot(url)
         finally:
             if external is not None:
                 external.terminate()

@@ -18,10 +18,11 @@ from typing import Any
 
 from jobcore.errors import ArgsError, PayloadError
 from jobcore.logs import enter_job, leave_job
-from jobcore.model import Job, decode_args, decode_envelope, unknown_fields
+from jobcore.model import Envelope, Job, decode_args, decode_envelope, unknown_fields
 from jobcore.records import Delivery, Outcome
 from jobcore.registry import Handlers, Registration
 from jobcore.schema import unknown_fields_error
+from jobcore.views import tracing
 from jobcore.worker.cancels import cancelled
 from jobcore.worker.state import Signals, Slot
 
@@ -57,24 +58,30 @@ class Execution:
         decoded = self._decode(d)
         if isinstance(decoded, Outcome):
             return decoded
-        reg, job = decoded
-        token = enter_job(job)
+        reg, job, env = decoded
+        span = tracing.running(env, job)
+        token = enter_job(job) if span is None else enter_job(job, **span.ids)
+        outcome: Outcome | None = None
         try:
             if d.attempt > self.max_attempts:
-                return self._dead(
+                outcome = self._dead(
                     d,
                     f"delivered {d.attempt} times, more than max_attempts={self.max_attempts}: "
                     "its worker kept stopping before the job finished",
                 )
-            return await self._run_handler(d, slot, reg, job)
+            else:
+                outcome = await self._run_handler(d, slot, reg, job)
+            return outcome
         finally:
             leave_job(token)
+            if span is not None:
+                span.end(outcome.kind if outcome else "released", outcome.text if outcome else None)
 
     def _dead(self, d: Delivery, reason: str) -> Outcome:
         log.error("job entry %s of type %s dead-lettered: %s", d.entry_id, d.job_type, reason)
         return Outcome(d.job_type, d.entry_id, "dead", d.attempt, reason)
 
-    def _decode(self, d: Delivery) -> Outcome | tuple[Registration, Job[Any]]:
+    def _decode(self, d: Delivery) -> Outcome | tuple[Registration, Job[Any], Envelope]:
         """The job as its handler takes it, or the dead-letter outcome saying why
         the stored entry cannot be one."""
         if d.raw is None:
@@ -96,7 +103,7 @@ class Execution:
             args = decode_args(env.args, reg.args_type)
         except ArgsError as exc:
             return self._dead(d, str(exc))
-        return reg, env.job(args, d.attempt)
+        return reg, env.job(args, d.attempt), env
 
     async def _run_handler(self, d: Delivery, slot: Slot, reg: Registration, job: Job[Any]) -> Outcome:
         """Run the handler within the job's timeout: ack, fail (it raised or timed
