@@ -21,6 +21,10 @@ from .procs import WorkerProc, Workers, figures, wait_for
 
 GRACE = 1.0
 STOP_REDIS_S = 5.0  # README: "ends within the grace period plus 5 s whatever Redis answers"
+# What the measurement adds to the worker's own deadline: this test's 50 ms polls of the
+# process and the OS reaping it on a loaded machine (CI once read 6.06 s). A stop that
+# misses its deadline runs until the pause ends (8 s) or its 60 s wait: far past this.
+MEASURE_SLACK_S = 0.5
 # Outlasts the stop's whole budget (the issue paused 30 s; what matters is that Redis
 # answers nothing until after the deadline) and ends by itself: UNPAUSE would wait for it too.
 PAUSE_MS = int((GRACE + STOP_REDIS_S + 2) * 1000)
@@ -47,7 +51,7 @@ async def _stop_while(how: str, workers: Workers, queue: RedisQueue, audit: Audi
     t0 = time.monotonic()
     rc = await w1.wait(GRACE + STOP_REDIS_S + 60)
     took = time.monotonic() - t0
-    assert took <= GRACE + STOP_REDIS_S, f"the stop took {took:.1f}s with a grace of {GRACE}s\n{w1.tail()}"
+    assert took <= GRACE + STOP_REDIS_S + MEASURE_SLACK_S, f"the stop took {took:.1f}s with a grace of {GRACE}s\n{w1.tail()}"
     assert rc == 0, w1.tail()
     # What it could not settle is named, entry by entry.
     unsettled = [line for line in w1.log().splitlines() if "stopping without settling 10 job(s)" in line]
