@@ -51,7 +51,8 @@ async def _stop_while(how: str, workers: Workers, queue: RedisQueue, audit: Audi
     t0 = time.monotonic()
     rc = await w1.wait(GRACE + STOP_REDIS_S + 60)
     took = time.monotonic() - t0
-    assert took <= GRACE + STOP_REDIS_S + MEASURE_SLACK_S, f"the stop took {took:.1f}s with a grace of {GRACE}s\n{w1.tail()}"
+    said = f"the stop took {took:.1f}s with a grace of {GRACE}s\n{w1.tail()}"
+    assert took <= GRACE + STOP_REDIS_S + MEASURE_SLACK_S, said
     assert rc == 0, w1.tail()
     # What it could not settle is named, entry by entry.
     unsettled = [line for line in w1.log().splitlines() if "stopping without settling 10 job(s)" in line]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from jobcore.redis.backend import RedisQueue
 from jobcore.redis.sentinel import Sentinel
 from tests.faults.procs import figures
 from tests.helpers import read_only_queue, running, wait_until
+from tests.support.cli import run_cli
 from tests.support.servers import RedisCluster, RedisServer, SentinelSetup
 
 
@@ -487,6 +490,11 @@ async def test_a_read_only_user_sees_everything_and_is_told_when_it_may_not_act(
             assert [r.action for r in await ro.audit()] == [r.action for r in await q.audit()] != []
             with pytest.raises(jobcore.errors.PermissionDenied, match="permission denied for this Redis user"):
                 await ro.delete_pending("t", all=True)
+            said = run_cli(["-q", "--url", ro.url, "pending", "delete", "t", "--all", "--yes"], os.environ, timeout=30)
+            assert said.returncode == 1 and len(said.stderr.strip().splitlines()) == 1
+            assert "permission denied for this Redis user" in said.stderr
+            listed = run_cli(["-q", "--url", ro.url, "pending", "t", "--json"], os.environ, timeout=30)
+            assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 6
             assert len((await q.pending("t", limit=100)).jobs) == 6
     finally:
         await q.close()

@@ -7,6 +7,7 @@ imported nothing is imported and nothing is carried."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
@@ -218,3 +219,39 @@ def test_without_opentelemetry_imported_jobcore_imports_none_of_it() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_job_handed_back_by_a_stop_runs_again_in_the_trace_that_enqueued_it(
+    spans: InMemorySpanExporter,
+) -> None:
+    q = jobcore.connect("memory://")
+    handlers = Handlers()
+    started = asyncio.Event()
+    runs: list[int] = []
+
+    @handlers.handler("slow", Order)
+    async def slow(job: Job[Order]) -> None:
+        runs.append(job.attempt)
+        started.set()
+        if len(runs) == 1:
+            await asyncio.sleep(60)  # the stop's grace runs out: handed back
+
+    q.declare_handlers(handlers)
+    with trace.get_tracer("service").start_as_current_span("POST /slow"):
+        await q.enqueue(Job(type="slow", args=Order(n=1)))
+    first = Worker(q, handlers, concurrency=1, grace=0.2)
+    task = asyncio.create_task(first.run())
+    await asyncio.wait_for(started.wait(), 10)
+    await first.stop()
+    await task
+    async with running(Worker(q, handlers, concurrency=1)):
+        await wait_until(lambda: _ready(len(runs) == 2))
+        await wait_until(lambda: _ready(len(by_kind(spans.get_finished_spans(), SpanKind.CONSUMER)) == 2))
+    (producer,) = by_kind(spans.get_finished_spans(), SpanKind.PRODUCER)
+    consumers = sorted(by_kind(spans.get_finished_spans(), SpanKind.CONSUMER), key=lambda s: s.start_time or 0)
+    assert producer.context is not None
+    assert [dict(s.attributes or {})["jobcore.outcome"] for s in consumers] == ["released", "ack"]
+    for run in consumers:
+        assert run.parent is not None and run.parent.span_id == producer.context.span_id
+        assert run.context is not None and run.context.trace_id == producer.context.trace_id
+    await q.close()
