@@ -76,12 +76,16 @@ class FilterBar(Vertical):
 
     @property
     def editing(self) -> bool:
-        return self.query_one(Input).has_focus
+        return self.display and self.query_one(Input).has_focus
 
     @on(Input.Changed, "#filter-input")
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.post_message(SetFilter(event.value))
+        # Only what the operator types: a value set from the shared filter (``_show``,
+        # on another screen's line) said nothing new, and would echo back stale text
+        # while the two lines' changes cross (a loop that froze the console).
+        if event.input.has_focus:
+            self.post_message(SetFilter(event.value))
 
     def action_submit(self) -> None:
         if not self.query_one(Input).value.strip():

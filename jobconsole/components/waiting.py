@@ -37,6 +37,7 @@ class WaitingTable(LiveTable):
 class WaitingScreen(Keyed, ModalScreen[None]):
     KEYS = WAITING
     BINDINGS = bindings(WAITING)
+    AUTO_FOCUS = "#waiting"  # the list, not the filter line (hidden until /)
 
     def __init__(self, job_type: str) -> None:
         super().__init__()
@@ -93,7 +94,7 @@ class WaitingScreen(Keyed, ModalScreen[None]):
             if page.jobs
             else f"none waits{which}"
         )
-        if page.jobs:
+        if page.jobs and not self.query_one(FilterBar).editing:  # never from under the operator's typing
             table.focus()
 
     @staticmethod

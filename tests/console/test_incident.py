@@ -480,6 +480,37 @@ async def test_the_waiting_jobs_filter_and_delete_every_match_after_a_question_n
         await wait_for(pilot, lambda: table.row_count == 2, what="the other accounts' rows")
 
 
+async def test_the_waiting_filter_typed_as_a_person_types_settles_and_enter_goes_back_to_the_list(url: str) -> None:
+    """Found by hand in tmux: keys a beat apart let the list steal the focus from the
+    line mid-word (its reload focused it), and the main screen's line and this one
+    echoed each other's stale text for good (the console froze)."""
+    from textual.widgets import Input
+
+    async with console(url, size=(120, 40)) as (pilot, app, q):
+        await q.enqueue_many([Job(type="sleep", args={"seconds": 1}, account_id=a) for a in (1, 2, 3, 2)])
+        await fresh_snapshot(pilot)
+        await focus_queue_row(pilot, app, "sleep")
+        await press(pilot, "v")
+        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), what="the waiting jobs")
+        screen = app.screen
+        table = screen.query_one(WaitingTable)
+        await wait_for(pilot, lambda: table.row_count == 4)
+        await asyncio.sleep(0.5)  # the first load done: the list has the focus, not the hidden line
+        await press(pilot, "slash")
+        line = screen.query_one("#filter-input", Input)
+        for ch in "account:2":
+            await press(pilot, ch)
+            await asyncio.sleep(0.15)  # each key's reload lands before the next
+        assert line.value == "account:2" and app.focused is line
+        await wait_for(pilot, lambda: table.row_count == 2, what="account 2's rows")
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: app.focused is table, what="back to the list")
+        await asyncio.sleep(0.5)
+        assert app.screen is screen  # no detail opened by the enter
+        main_line = app.screen_stack[0].query_one("#filter-input", Input)
+        assert app.scope.text == main_line.value == line.value == "account:2"
+
+
 async def test_read_only_lists_waiting_jobs_but_refuses_to_delete_them() -> None:
     async with console("memory://", size=(120, 40), read_only=True) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1}) for _ in range(2)])
