@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -319,3 +320,21 @@ def test_extra_args_and_password(tmp_path: Path) -> None:
         assert redis.from_url(server.url).ping()
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(host=HOST, port=server.port, retry=no_retry()).ping()
+
+
+def test_a_cluster_node_whose_port_was_taken_meanwhile_moves_to_free_ones(tmp_path: Path) -> None:
+    """free_port() hands out a port another process may take before the server binds
+    it (CI met it once, on a bus port): a node not yet in a cluster moves and starts."""
+    from tests.support.servers import ClusterNode, _start_all, free_port
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        node = ClusterNode(tmp_path / "node", port=free_port(), bus_port=taken, node_timeout_ms=1000)
+        try:
+            _start_all([node])
+            assert node.bus_port != taken and node.alive
+            assert node.cluster_info()["cluster_state"] in ("ok", "fail")
+        finally:
+            node.cleanup()

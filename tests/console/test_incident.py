@@ -413,19 +413,26 @@ async def test_read_only_filters_finds_and_explains_but_refuses_pause_cancel_req
         assert len(await q.in_flight()) == 2
 
 
+async def open_waiting(pilot: Pilot[Any], app: JobConsole, job_type: str, rows: int) -> WaitingScreen:
+    """``v`` on ``job_type``'s queue row, until its waiting screen lists ``rows`` jobs."""
+    await fresh_snapshot(pilot)
+    await focus_queue_row(pilot, app, job_type)
+    await press(pilot, "v")
+    await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), what="the waiting jobs")
+    screen = app.screen
+    assert isinstance(screen, WaitingScreen)
+    table = screen.query_one(WaitingTable)
+    await wait_for(pilot, lambda: table.row_count == rows, what=f"{rows} waiting rows")
+    return screen
+
+
 @pytest.mark.memory_too
 async def test_the_waiting_jobs_of_a_row_page_open_and_delete_after_a_question(url: str) -> None:
     async with console(url, size=(120, 40)) as (pilot, app, q):
         ids = await q.enqueue_many([Job(type="sleep", args={"seconds": 1}, account_id=a) for a in (1, 2, 3)])
         await q.fetch("w-1", ["sleep"], 1, 0)  # in flight: not listed
-        await fresh_snapshot(pilot)
-        await focus_queue_row(pilot, app, "sleep")
-        await press(pilot, "v")
-        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), what="the waiting jobs")
-        screen = app.screen
-        assert isinstance(screen, WaitingScreen)
+        screen = await open_waiting(pilot, app, "sleep", 2)
         table = screen.query_one(WaitingTable)
-        await wait_for(pilot, lambda: table.row_count == 2, what="two waiting rows")
         assert [j.job_id for j in screen.jobs.values()] == [
             str(ids[1]),
             str(ids[2]),
@@ -452,15 +459,8 @@ async def test_the_waiting_jobs_of_a_row_page_open_and_delete_after_a_question(u
 async def test_the_waiting_jobs_filter_and_delete_every_match_after_a_question_naming_the_count(url: str) -> None:
     async with console(url, size=(120, 40)) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1}, account_id=a) for a in (1, 2, 3, 2, 2)])
-        await fresh_snapshot(pilot)
-        await focus_queue_row(pilot, app, "sleep")
-        await press(pilot, "X")  # not on the main screen: opens nothing
-        await press(pilot, "v")
-        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), what="the waiting jobs")
-        screen = app.screen
-        assert isinstance(screen, WaitingScreen)
+        screen = await open_waiting(pilot, app, "sleep", 5)
         table = screen.query_one(WaitingTable)
-        await wait_for(pilot, lambda: table.row_count == 5, what="five waiting rows")
         await press(pilot, "X")  # no filter yet: it says what to do
         await wait_for(pilot, lambda: any("set a filter first" in n for n in notes(app)), what="the hint")
         await press(pilot, "slash", *"account:2", "enter")
@@ -488,13 +488,8 @@ async def test_the_waiting_filter_typed_as_a_person_types_settles_and_enter_goes
 
     async with console(url, size=(120, 40)) as (pilot, app, q):
         await q.enqueue_many([Job(type="sleep", args={"seconds": 1}, account_id=a) for a in (1, 2, 3, 2)])
-        await fresh_snapshot(pilot)
-        await focus_queue_row(pilot, app, "sleep")
-        await press(pilot, "v")
-        await wait_for(pilot, lambda: isinstance(app.screen, WaitingScreen), what="the waiting jobs")
-        screen = app.screen
+        screen = await open_waiting(pilot, app, "sleep", 4)
         table = screen.query_one(WaitingTable)
-        await wait_for(pilot, lambda: table.row_count == 4)
         await asyncio.sleep(0.5)  # the first load done: the list has the focus, not the hidden line
         await press(pilot, "slash")
         line = screen.query_one("#filter-input", Input)
