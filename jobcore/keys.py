@@ -40,7 +40,7 @@ class FairKeys:
     blocked: str  # set: the accounts with jobs waiting and no free slot
     waiting: str  # set: the accounts with a place (in the ring or blocked): jobs waiting, or just served their last
     running: str  # sorted set: account -> its jobs taken through the ring and not settled (kept while a limit is set)
-    held: str  # hash: entry id -> account, of each job taken through the ring
+    held: str  # hash, while a limit is set: entry id -> account, of each job in flight (its slot)
 
     @property
     def wake(self) -> str:

@@ -293,3 +293,15 @@ async def test_a_fair_job_whose_pending_entry_vanished_is_put_back_and_frees_its
         assert (s.pending, s.in_flight) == (2, 1)  # 3 jobs: none lost
     finally:
         await q.close()
+
+
+async def test_without_a_limit_the_running_accounts_are_read_from_the_jobs_in_flight(queue: jobcore.Queue) -> None:
+    await queue.register_types({"launch": {"type": "object"}})
+    await queue.set_fair("launch", True)
+    await queue.enqueue_many([job(a, n) for n, a in enumerate([1, 1, 1, 2, 2, 3])])
+    taken = await take(queue, 4)  # in turn: 1, 2, 3, 1
+    assert sorted(accounts(taken)) == [1, 1, 2, 3]
+    info = await queue.fair_info("launch")
+    assert dict(info.top_running) == {"1": 2, "2": 1, "3": 1}
+    await settle(queue, taken[:1])
+    assert dict((await queue.fair_info("launch")).top_running) == {"1": 1, "2": 1, "3": 1}

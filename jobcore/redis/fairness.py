@@ -42,7 +42,8 @@ class RedisFairness:
         names = await guarded(self.url, lambda: self._lanes_of([job_type]))
         keys = self.keys
         replies = await self._reads.read_scripts(
-            "fairness", lambda ro: [scripts.fair_read(keys.fair(n), top, read_only=ro) for n in names]
+            "fairness",
+            lambda ro: [scripts.fair_read(keys.of_type(n).stream, keys.fair(n), top, read_only=ro) for n in names],
         )
         settings = FairSettings()
         accounts = blocked_count = queued = looked_at = 0

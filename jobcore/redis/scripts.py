@@ -206,9 +206,9 @@ def stats(stream: str, stats: str, dead: str, failed: str, fair: FairKeys, *, re
     return _STATS[0 if read_only else 1], [stream, stats, dead, failed, fair.config, fair.waiting], [GROUP]
 
 
-def fair_read(fair: FairKeys, top: int, *, read_only: bool = True) -> Call:
-    keys = [fair.config, fair.ring, fair.blocked, fair.waiting, fair.running, fair.held]
-    return _FAIR_READ[0 if read_only else 1], keys, [top]
+def fair_read(stream: str, fair: FairKeys, top: int, *, read_only: bool = True) -> Call:
+    keys = [fair.config, fair.ring, fair.blocked, fair.waiting, fair.running, stream]
+    return _FAIR_READ[0 if read_only else 1], keys, [top, GROUP]
 
 
 def in_flight(stream: str, ids: Sequence[bytes], *, read_only: bool = True) -> Call:

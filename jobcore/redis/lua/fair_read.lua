@@ -4,14 +4,15 @@
 -- An operator's read, in time that grows with the accounts waiting up to LOOK
 -- of them (each queue's length read); past that, LOOK at random are read.
 -- Jobs running per account: the slot counts while a limit is set, else counted
--- from the held hash (the jobs handed out; up to LOOK * 10 of them).
--- KEYS: fair hash, ring, blocked, waiting, running, held; ARGV: top
+-- from the lane's pending list (every job in flight; up to LOOK of them, each
+-- entry's account read from its payload).
+-- KEYS: fair hash, ring, blocked, waiting, running, stream; ARGV: top, group
 -- Returns {settings (flat pairs), accounts waiting, {account, waiting}...,
 --          {account, running}..., {{account, waiting, running, limit}} of blocked ones (up to top), how many blocked,
 --          jobs in the accounts' queues read, accounts read (0: all of them)}
 local LOOK = 10000
-local config, blocked, waiting, running, held = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local top = tonumber(ARGV[1])
+local config, blocked, waiting, running, stream = KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local top, group = tonumber(ARGV[1]), ARGV[2]
 local settings = redis.call('HGETALL', config)
 local placed = redis.call('SCARD', waiting)
 if top <= 0 then return {settings, placed, {}, {}, {}, redis.call('SCARD', blocked), 0, 0} end
@@ -42,8 +43,17 @@ if redis.call('HEXISTS', config, 'lim') == 1 then
   running_top = redis.call('ZREVRANGE', running, 0, top - 1, 'WITHSCORES')
 else
   local counts, list = {}, {}
-  local vals = redis.call('HLEN', held) <= LOOK * 10 and redis.call('HVALS', held) or {}
-  for _, acct in ipairs(vals) do counts[acct] = (counts[acct] or 0) + 1 end
+  local ok, rows = pcall(redis.call, 'XPENDING', stream, group, '-', '+', LOOK)
+  for _, row in ipairs(ok and rows or {}) do
+    local e = redis.call('XRANGE', stream, row[1], row[1])[1]
+    local acct = ''
+    if e then
+      for j = 1, #e[2], 2 do
+        if e[2][j] == 'd' then acct = account_of(e[2][j + 1]); break end
+      end
+    end
+    if acct ~= '' then counts[acct] = (counts[acct] or 0) + 1 end
+  end
   for acct, n in pairs(counts) do list[#list + 1] = {acct, n} end
   running_top = most(list)
 end

@@ -6,8 +6,8 @@
 -- the pending list, each id in its account's list), then hands out waiting
 -- jobs one account at a time, an account at its limit passed over. The jobs
 -- handed out are claimed by id (one XCLAIM ... FORCE: in flight as any other,
--- the pending list holds only running jobs) and each takes a slot of its
--- account until it is settled (the held hash). Only when nothing new is left
+-- the pending list holds only running jobs) and, while a limit is set, each
+-- takes a slot of its account until it is settled (the held hash). Only when nothing new is left
 -- unread: else the read would give those first.
 -- The rings of a lane no longer fair are still served, so no job is stranded.
 -- KEYS per lane (9 each): stream, stats, fair hash, ring, blocked, waiting, running, held, wake
@@ -208,8 +208,10 @@ for k = 0, n - 1 do
         local e = claimed[id]
         if e then
           taken[#taken + 1] = e
-          pairs_held[#pairs_held + 1] = id
-          pairs_held[#pairs_held + 1] = owner[id]
+          if limited then -- a slot to give back at settle; without a limit nothing counts them
+            pairs_held[#pairs_held + 1] = id
+            pairs_held[#pairs_held + 1] = owner[id]
+          end
         else
           if limited then fair_free(config, ring, blocked, running, owner[id], 1, true) end
         end
