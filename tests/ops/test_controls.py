@@ -193,6 +193,8 @@ async def test_cancel_answers_what_happened_to_short_jobs(anyq: jobcore.Queue) -
     handlers = Handlers()
     completed: set[int] = set()
     stopped: set[int] = set()
+    done_at: dict[int, float] = {}  # when each handler ended, stopped or not
+    answered_at: dict[int, float] = {}
     rng = random.Random(18)
     runs = {n: rng.uniform(0.05, 0.3) for n in range(40)}
 
@@ -203,6 +205,8 @@ async def test_cancel_answers_what_happened_to_short_jobs(anyq: jobcore.Queue) -
         except asyncio.CancelledError:
             stopped.add(job.args.n)
             raise
+        finally:
+            done_at[job.args.n] = time.monotonic()
         if job.args.n % 5 == 4:
             raise RuntimeError("fails on its own")  # a job that fails first is "finished: failed"
         completed.add(job.args.n)
@@ -216,6 +220,7 @@ async def test_cancel_answers_what_happened_to_short_jobs(anyq: jobcore.Queue) -
 
     async def ask(job_id: str) -> None:
         answers[number[job_id]] = await q.cancel(job_id)
+        answered_at[number[job_id]] = time.monotonic()
 
     async with running(Worker(q, handlers, concurrency=4, prefetch=0, lease=5)):
         asked: set[str] = set()
@@ -251,7 +256,13 @@ async def test_cancel_answers_what_happened_to_short_jobs(anyq: jobcore.Queue) -
             lies.append(f"{n}: said processed, but it was not")
         if res.status == "finished" and outcome == "failed" and (n in stopped or str(job.id) not in failed):
             lies.append(f"{n}: said failed on its own, but it was not")
-        if res.status not in ("cancelled", "finished", "requested") and not said_cancelled:
+        if res.status == "not_found":
+            # True of a job that finished (processed jobs are not kept) before the cancel
+            # reached it: on a loaded machine (CI once) a 50 ms job can, between the
+            # in-flight read and the cancel. Never of one the cancel stopped.
+            if n in stopped or not done_at.get(n, float("inf")) <= answered_at[n]:
+                lies.append(f"{n}: said not found, but it was running then")
+        elif res.status not in ("cancelled", "finished", "requested") and not said_cancelled:
             lies.append(f"{n}: {res.status}: {res.message}")
     assert len(answers) >= 30
     assert not lies, f"{len(lies)} of {len(answers)} answers untrue: {lies[:8]}"
