@@ -26,9 +26,7 @@ from pathlib import Path
 
 import redis
 
-import jobcore
-from bench.tasks import BenchArgs
-from jobcore import Identity, Job
+from bench.fairness import fill, processed
 from tests.support.servers import free_port
 
 MODES = ("plain", "fair, 1,000 accounts", "fair, one account", "plain")
@@ -48,33 +46,6 @@ def _instructions(pid: int, out: Path) -> int:
     if not found:
         raise RuntimeError(f"callgrind_annotate gave no totals: {text[:500]}")
     return int(found.group(1).replace(",", ""))
-
-
-async def _fill(url: str, mode: str, n: int) -> None:
-    q = jobcore.connect(url)
-    accounts = 1000 if "1,000" in mode else 1
-    jobs = [
-        Job(
-            type="bench",
-            args=BenchArgs(reservation_id=i, payload="x" * 64),
-            account_id=1 + i % accounts,
-            identity=Identity(account_number="a", org_id="o"),
-        )
-        for i in range(n)
-    ]
-    await q.enqueue_many(jobs)
-    if mode != "plain":
-        await q.set_fair("bench", True)
-    await q.close()
-
-
-async def _processed(url: str) -> int:
-    q = jobcore.connect(url)
-    try:
-        t = (await q.stats()).types.get("bench")
-        return t.processed if t else 0
-    finally:
-        await q.close()
 
 
 def main() -> None:
@@ -104,7 +75,7 @@ def main() -> None:
         env = dict(os.environ, PYTHONPATH=a.tree)
         for mode in MODES:
             r.flushall()
-            asyncio.run(_fill(url, mode, a.n))
+            asyncio.run(fill(url, mode, a.n))
             subprocess.run(["callgrind_control", "-z", str(server.pid)], capture_output=True, check=False)
             worker = subprocess.Popen(
                 [sys.executable, "-m", "jobcore", "-q", "--url", url, "worker", "bench.tasks:handlers"],
@@ -113,7 +84,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            while asyncio.run(_processed(url)) < a.n:
+            while asyncio.run(processed(url, "bench")) < a.n:
                 time.sleep(0.5)
             worker.terminate()
             worker.wait(60)

@@ -52,7 +52,7 @@ def _calls(r: redis.Redis) -> int:
     return sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_") and "info" not in k)
 
 
-async def _fill(url: str, mode: str) -> None:
+async def fill(url: str, mode: str, n: int = N) -> None:
     q = jobcore.connect(url)
     accounts = 1000 if mode.startswith("fair, 1,000 accounts") else 1
     jobs = [
@@ -62,7 +62,7 @@ async def _fill(url: str, mode: str) -> None:
             account_id=1 + i % accounts,
             identity=Identity(account_number="a", org_id="o"),
         )
-        for i in range(N)
+        for i in range(n)
     ]
     await q.enqueue_many(jobs)
     if mode != "plain":
@@ -72,7 +72,7 @@ async def _fill(url: str, mode: str) -> None:
     await q.close()
 
 
-async def _processed(url: str, job_type: str) -> int:
+async def processed(url: str, job_type: str) -> int:
     q = jobcore.connect(url)
     try:
         t = (await q.stats()).types.get(job_type)
@@ -83,12 +83,12 @@ async def _processed(url: str, job_type: str) -> int:
 
 def cost(url: str, r: redis.Redis, mode: str, logs: Path) -> dict[str, float]:
     r.flushall()
-    asyncio.run(_fill(url, mode))
+    asyncio.run(fill(url, mode))
     cpu0, calls0 = _cpu(r), _calls(r)
     t0 = time.monotonic()
     proc = start_worker([*WORKER, "--url", url], url, logs, mode.replace(" ", "_").replace(",", ""))
     try:
-        while asyncio.run(_processed(url, "bench")) < N:
+        while asyncio.run(processed(url, "bench")) < N:
             if time.monotonic() - t0 > 300:
                 raise RuntimeError(f"{mode}: not done in 300 s")
             time.sleep(0.05)
@@ -116,7 +116,7 @@ def delay(url: str, r: redis.Redis, fair: bool, logs: Path) -> dict[str, float]:
     asyncio.run(_delay_fill(url, fair))
     proc = start_worker([*WORKER, "--url", url], url, logs, f"delay_{'fair' if fair else 'plain'}")
     try:
-        while asyncio.run(_processed(url, "fairlat")) < 1000:
+        while asyncio.run(processed(url, "fairlat")) < 1000:
             time.sleep(0.02)
 
         async def small() -> dict[int, float]:

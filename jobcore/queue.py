@@ -221,13 +221,12 @@ class Queue(Operations, WorkerPrimitives):
         payloads = [self.encode(job, now_ms) for job in jobs]  # every job checked before any is sent
         fields = ["" if k is None else once_field(job.account_id, k) for job, k in zip(jobs, keys, strict=True)]
         types = {job.type for job in jobs}
-        if time.monotonic() >= self.routes.until or not types <= self.routes.by_type.keys():
+        if self.routes.stale(types):
             await self._learn_routes(types, f"{len(jobs)} job(s)")
         by_lane: dict[str, list[tuple[str, str, bytes]]] = {}
         places: list[tuple[str, int]] = []
         for job, f, payload in zip(jobs, fields, payloads, strict=True):
-            names = self.routes.by_type.get(job.type, (job.type,))
-            lane = names[partition_of(job.account_id, len(names))] if len(names) > 1 else job.type
+            lane = self.routes.account_lane(job.type, job.account_id)
             held = by_lane.setdefault(lane, [])
             places.append((lane, len(held)))
             held.append((f, str(job.id), payload))
@@ -302,9 +301,8 @@ class Queue(Operations, WorkerPrimitives):
         if unrouted:
             await self._learn_routes(unrouted, f"{len(ids)} job(s)")
             for job_type, held in unrouted.items():
-                names = routes.get(job_type, (job_type,))
                 for account_id, payload in held:
-                    by_type.setdefault(names[partition_of(account_id, len(names))], []).append(payload)
+                    by_type.setdefault(self.routes.account_lane(job_type, account_id), []).append(payload)
         if by_type:
             await self._add_many(by_type)
         return ids

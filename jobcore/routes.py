@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from jobcore.keys import lane
+from jobcore.keys import lane, partition_of
 from jobcore.limits import PARTITIONS_TTL_S
 
 
@@ -26,6 +26,12 @@ class Routes:
     def lanes(self, job_type: str) -> tuple[str, ...]:
         """``job_type``'s lanes as last read (a type not read yet: itself)."""
         return self.by_type.get(job_type, (job_type,))
+
+    def account_lane(self, job_type: str, account_id: int) -> str:
+        """The lane an account's jobs of ``job_type`` go to, by the lanes last read
+        (the hot enqueue paths inline the same rule)."""
+        names = self.lanes(job_type)
+        return names[partition_of(account_id, len(names))] if len(names) > 1 else job_type
 
     def lane(self, job_type: str, partition: int) -> str:
         """Partition ``partition``'s lane, by the names last read."""

@@ -9,11 +9,11 @@ import json
 import logging
 import sys
 
-from jobcore.cli.errors import CliError, UsageError
+from jobcore.cli.errors import UsageError
 from jobcore.display import printable, redacted_url
 from jobcore.queue import Queue
 from jobcore.views.checks import ANY, BadRule, Limit, judge, parse_limit
-from jobcore.views.exporter import QueueCollector, Reader, read_forever, serve
+from jobcore.views.exporter import QueueCollector, Reader, serve
 from jobcore.worker.metrics import metrics_url
 
 EXIT_BREACH = 1
@@ -55,10 +55,7 @@ async def cmd_exporter(q: Queue, a: argparse.Namespace) -> int:
     collector = QueueCollector()
     reader = Reader(q, collector)
     await reader.read()  # the first scrape has numbers (or jobcore_up 0), not nothing
-    try:
-        server = serve(collector, a.host, a.port)
-    except Exception as exc:
-        raise CliError(str(exc)) from None
+    server = serve(collector, a.host, a.port)  # JobcoreError (a port in use...): one line, exit 1
     print(
         f"jobcore exporter: serving {metrics_url(a.host, a.port)} for {redacted_url(q.url)}, "
         f"read every {a.interval:g} s",
@@ -66,7 +63,7 @@ async def cmd_exporter(q: Queue, a: argparse.Namespace) -> int:
     )
     try:
         await asyncio.sleep(a.interval)
-        await read_forever(q, collector, a.interval, reader)
+        await reader.forever(a.interval)
     except asyncio.CancelledError:
         pass
     finally:

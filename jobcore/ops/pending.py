@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from jobcore.errors import AmbiguousJobId, BadQuery, PayloadError
@@ -88,14 +88,10 @@ class WaitingJobs(abc.ABC):
         await self.check_known(job_type)
         if ids is not None:
             return await self._delete_waiting(job_type, await self._waiting_refs(job_type, ids))
-        q = _read_query(job_type, query)
-        deleted, after = 0, None
-        while True:
-            page = await self._page(job_type, PENDING_STEP, after, q)
+        deleted = 0
+        async for page in self._pages(job_type, _read_query(job_type, query)):
             deleted += await self._delete_waiting(job_type, [j.ref for j in page.jobs if j.ref])
-            if page.after is None:
-                return deleted
-            after = page.after
+        return deleted
 
     async def _waiting_refs(self, job_type: str, ids: Sequence[str | uuid.UUID]) -> list[str]:
         """The references of the waiting jobs with these ids (or prefixes), in one
@@ -104,9 +100,9 @@ class WaitingJobs(abc.ABC):
         whole = {str(w) for w in wanted if isinstance(w, uuid.UUID)}
         prefixes = {w: [] for w in wanted if isinstance(w, str)}  # type: dict[str, list[str]]
         refs: list[str] = []
-        after = None
-        while whole or prefixes:
-            page = await self._page(job_type, PENDING_STEP, after, None)
+        if not whole and not prefixes:
+            return refs
+        async for page in self._pages(job_type, None):
             for j in page.jobs:
                 if j.job_id is None or not j.ref:
                     continue
@@ -116,9 +112,8 @@ class WaitingJobs(abc.ABC):
                 for prefix, hits in prefixes.items():
                     if id_starts_with(j.job_id, prefix):
                         hits.append(j.ref)
-            if page.after is None:
+            if not whole and not prefixes:
                 break
-            after = page.after
         for prefix, hits in prefixes.items():
             if len(hits) > 1:
                 raise AmbiguousJobId(f"job id prefix {prefix} matches {len(hits)} waiting jobs of {job_type!r}")
@@ -141,6 +136,16 @@ class WaitingJobs(abc.ABC):
         q = _read_query(job_type, query)
         await self.check_known(job_type)
         return await self._page(job_type, limit, after, q)
+
+    async def _pages(self, job_type: str, q: JobQuery | None) -> AsyncIterator[PendingPage]:
+        """Every page of waiting jobs (PENDING_STEP each), oldest first, to the end."""
+        after = None
+        while True:
+            page = await self._page(job_type, PENDING_STEP, after, q)
+            yield page
+            if page.after is None:
+                return
+            after = page.after
 
     async def _page(self, job_type: str, limit: int, after: str | None, q: JobQuery | None) -> PendingPage:
         """One page, the query read and the type checked already (delete_pending pages many)."""

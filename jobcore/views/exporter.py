@@ -127,10 +127,8 @@ class Reader:
             self.collector.update(dash)
             self._was_up = True
 
-
-async def read_forever(queue: Queue, collector: QueueCollector, interval: float, reader: Reader | None = None) -> None:
-    """One dashboard read per ``interval`` into ``collector``, until cancelled."""
-    reader = reader or Reader(queue, collector)
-    while True:
-        await reader.read()
-        await asyncio.sleep(interval)
+    async def forever(self, interval: float) -> None:
+        """A read every ``interval`` seconds, the first at once, until cancelled."""
+        while True:
+            await self.read()
+            await asyncio.sleep(interval)

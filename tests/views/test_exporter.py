@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import jobcore
 from jobcore import Job
 from jobcore.records import Outcome
-from jobcore.views.exporter import QueueCollector, read_forever, serve
+from jobcore.views.exporter import QueueCollector, Reader, serve
 from tests.support.cli import run_cli
 from tests.support.servers import RedisServer, free_port
 
@@ -116,7 +116,7 @@ async def test_the_exporter_keeps_serving_with_up_0_while_redis_is_down(tmp_path
     try:
         await q.enqueue(Job(type="launch", args={"n": 1}))
         with serving(collector) as port:
-            reading = asyncio.ensure_future(read_forever(q, collector, 0.2))
+            reading = asyncio.ensure_future(Reader(q, collector).forever(0.2))
             await until(lambda: samples(scrape(port)).get(("jobcore_up", ())) == 1)
             server.stop()
             await until(lambda: samples(scrape(port)).get(("jobcore_up", ())) == 0)
