@@ -37,6 +37,11 @@ async def test_hostile_bookkeeping_keys_drop_no_job(
     ids = await queue.enqueue_many(jobs)
     procs = workers.start(2, concurrency=20, lease=1.0, types=["work"])
 
+    async def both_serving() -> bool:  # signals are theirs once registered: a worker still importing dies of one
+        return sum(1 for w in await queue.workers() if w.state == "alive") == 2
+
+    await wait_for(both_serving, 60, "both workers registered", workers, procs)
+
     async def good_done_poison_held() -> bool:
         t = (await queue.stats()).types["work"]
         return t.processed == GOOD and t.pending == 0 and t.in_flight == POISON
